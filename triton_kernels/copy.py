@@ -1,0 +1,101 @@
+"""Launchers for device-to-device copy (bandwidth reference, with dtype cast), strided copy and fill."""
+
+from __future__ import annotations
+
+from ._common import allocate, cdiv, check_buffer, check_shape, flat_view, next_pow2
+from .aot import KernelSpec, pointer_type
+from .buffers import interpreter_enabled, strides_of
+from .copy_kernels import copy_kernel, fill_kernel, strided_copy_kernel
+
+__all__ = ["copy", "fill", "zeros", "aot_specs"]
+
+BLOCK_GPU, WARPS_GPU = 4096, 8  # 16 elements per thread: 4 x 128-bit accesses for fp32
+
+
+def _block(n: int, block=None) -> tuple[int, int]:
+    if block is not None:
+        return int(block), WARPS_GPU
+    if interpreter_enabled():
+        return min(next_pow2(n), 1 << 16), 4
+    return BLOCK_GPU, WARPS_GPU
+
+
+def _contiguous(buf) -> bool:
+    try:
+        n, stride = flat_view("buf", buf)
+    except ValueError:
+        return False
+    return n <= 1 or stride == 1
+
+
+def _collapse(shape, s_src, s_dst):
+    """Drop size-1 dims and merge dims that are contiguous in both src and dst."""
+    dims = [(n, a, b) for n, a, b in zip(shape, s_src, s_dst) if n != 1]
+    out = []
+    for n, a, b in dims:
+        if out and out[-1][1] == a * n and out[-1][2] == b * n:
+            n0, _, _ = out.pop()
+            out.append((n0 * n, a, b))
+        else:
+            out.append((n, a, b))
+    return out or [(1, 0, 0)]
+
+
+def copy(src, dst=None, *, dtype=None, empty=None, block=None):
+    """Copy ``src`` into ``dst`` (allocated with ``empty`` when None), casting to ``dst``'s dtype.
+
+    Contiguous buffers use the flat ``copy_kernel`` (the bandwidth reference: read N, write N);
+    anything else goes through ``strided_copy_kernel`` (rank <= 4 after merging dims).
+    """
+    check_buffer("src", src)
+    dst = allocate(empty, src, src.shape, dtype or (dst.dtype if dst is not None else src.dtype), dst, "dst")
+    check_shape("dst", dst, src.shape)
+    n = 1
+    for s in src.shape:
+        n *= int(s)
+    if n == 0:
+        return dst
+    if _contiguous(src) and _contiguous(dst):
+        blk, warps = _block(n, block)
+        copy_kernel[(cdiv(n, blk),)](src, dst, n, BLOCK=blk, num_warps=warps)
+        return dst
+    dims = _collapse(src.shape, strides_of(src), strides_of(dst))
+    if len(dims) > 4:
+        raise ValueError(f"strided copy supports rank <= 4 after merging dims, got shape {tuple(src.shape)}")
+    dims = [(1, 0, 0)] * (4 - len(dims)) + dims
+    sizes, ss, sd = zip(*dims)
+    blk, warps = _block(n, block)
+    strided_copy_kernel[(cdiv(n, blk),)](src, dst, n, sizes[1], sizes[2], sizes[3], *ss, *sd,
+                                         BLOCK=blk, num_warps=warps)
+    return dst
+
+
+def fill(dst, value, *, block=None):
+    """Set every element of the contiguous buffer ``dst`` to ``value`` (a Python number)."""
+    check_buffer("dst", dst)
+    if not _contiguous(dst):
+        raise ValueError("fill: dst must be contiguous")
+    n = 1
+    for s in dst.shape:
+        n *= int(s)
+    if n:
+        blk, warps = _block(n, block)
+        fill_kernel[(cdiv(n, blk),)](dst, n, float(value), BLOCK=blk, num_warps=warps)
+    return dst
+
+
+def zeros(shape, dtype, *, empty):
+    """Allocate ``empty(shape, dtype)`` and zero it with :func:`fill`."""
+    return fill(empty(tuple(int(s) for s in shape), dtype), 0.0)
+
+
+def aot_specs(dtype) -> list[KernelSpec]:
+    """Kernel specs the launchers use on a GPU for ``dtype`` (fp32 destination for casts)."""
+    p, f = pointer_type(dtype), pointer_type("float32")
+    return [
+        KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy"),
+        KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=f), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy[cast]"),
+        KernelSpec(strided_copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=BLOCK_GPU, dst_s3=1), WARPS_GPU,
+                   label="strided_copy"),
+        KernelSpec(fill_kernel, dict(dst_ptr=p, value="fp32"), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="fill"),
+    ]
