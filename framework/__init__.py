@@ -1,0 +1,71 @@
+"""framework: a torch-free deep-learning framework with PyTorch's habits.
+
+``import framework as fw`` gives eager tensors on NumPy (and CUDA through Triton), autograd,
+``nn``/``optim``/``data``, ``fw.compile`` (capture + fusion) and ``fw.onnx`` export.
+Heavy pieces (the compiler, ONNX, the GPU backend) are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from . import _malloc  # noqa: F401  (keeps freed memory in-process on glibc; see module)
+from . import dtypes
+from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
+                       set_grad_enabled)
+from .autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
+from .device import device  # noqa: F401
+from .dtypes import (bfloat16, float16, float32, float64, get_default_dtype,  # noqa: F401
+                     int8, int16, int32, int64, promote_types, result_type, set_default_dtype,
+                     uint8)
+from .dtypes import bool_ as bool  # noqa: F401,A001
+from .dtypes import DType as dtype  # noqa: F401
+from .errors import (ArgumentError, AutogradError, DeviceError, DTypeError,  # noqa: F401
+                     FrameworkError, FwIndexError, GraphBreak, ShapeError)
+from .ops import *  # noqa: F401,F403
+from .ops import OPS  # noqa: F401
+from .printing import set_printoptions  # noqa: F401
+from .random import (Generator, default_generator, get_rng_state, initial_seed,  # noqa: F401
+                     manual_seed, seed, set_rng_state)
+from .tensor import Tensor, is_tensor  # noqa: F401
+from . import tensor_methods  # noqa: F401,E402
+from .backends import cpu as _cpu_backend  # noqa: E402
+
+half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
+cfloat = None  # complex dtypes are not supported
+
+_cpu_backend.install()
+
+__version__ = "0.1.0"
+
+# Submodules and functions loaded on first use, so `import framework` stays light.
+_LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
+                 "serialization", "testing", "func"}
+_LAZY_ATTRS = {
+    "compile": ("framework.compile_api", "compile"),
+    "mark_dynamic": ("framework.compile_api", "mark_dynamic"),
+    "grad": ("framework.func", "grad"),
+    "value_and_grad": ("framework.func", "value_and_grad"),
+    "vjp": ("framework.func", "vjp"),
+    "jvp": ("framework.func", "jvp"),
+    "save": ("framework.serialization", "save"),
+    "load": ("framework.serialization", "load"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY_ATTRS:
+        mod, attr = _LAZY_ATTRS[name]
+        value = getattr(importlib.import_module(mod), attr)
+        globals()[name] = value
+        return value
+    if name in _LAZY_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'framework' has no attribute {name!r}")
+
+
+def is_floating_point(input) -> bool:
+    """True for floating-point tensors."""
+    return input.dtype.is_floating_point

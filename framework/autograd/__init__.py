@@ -1,0 +1,286 @@
+"""Reverse-mode autograd: grad mode, the recorded graph's nodes, and the backward engine.
+
+Each differentiable ``apply`` creates a :class:`Node` holding the op, its inputs and the
+versions of the storages it saved. ``backward`` walks nodes in reverse creation order
+(a valid reverse topological order, since a node's inputs always exist before it) and
+calls each op's VJP rule. VJP rules are ordinary public-op calls, so with
+``create_graph=True`` (or inside ``fw.compile``) the backward pass is itself recorded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import weakref
+
+from .._state import tls
+from ..errors import AutogradError
+from ..tensor import Tensor
+from .function import Function, FunctionCtx  # noqa: F401  (re-exported)
+from .gradcheck import gradcheck, gradgradcheck  # noqa: F401  (re-exported)
+from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: F401
+                        no_grad, set_grad_enabled)
+
+_sequence = itertools.count()
+
+
+class Node:
+    """A recorded differentiable op application (what ``tensor.grad_fn`` returns)."""
+
+    __slots__ = ("op", "attrs", "args", "needs", "versions", "out_refs", "out_meta",
+                 "edges", "seq", "freed", "out_hooks", "retained", "__weakref__")
+
+    def __init__(self, op, args, attrs, outs, needs):
+        self.op = op
+        self.attrs = attrs
+        self.args = args
+        self.needs = needs
+        self.versions = tuple(a._storage.version if isinstance(a, Tensor) else None
+                              for a in args)
+        # Outputs are held weakly (no reference cycle); their data stays reachable for
+        # the rare case where an output died before backward.
+        self.out_refs = tuple(weakref.ref(o) for o in outs) if op.saves_output else None
+        self.out_meta = tuple((o.shape, o.dtype, o.device, o._data, o._storage,
+                               o._storage.version) for o in outs)
+        self.edges = tuple(_edge(a) if n else None for a, n in zip(args, needs))
+        self.seq = next(_sequence)
+        self.freed = False
+        self.out_hooks = None
+        self.retained = None
+
+    def name(self) -> str:
+        """The op's backward name, as PyTorch shows it (e.g. ``MulBackward``)."""
+        return "".join(p.capitalize() for p in self.op.name.split("_")) + "Backward"
+
+    @property
+    def next_functions(self):
+        """The nodes (or leaf tensors) this node sends gradients to."""
+        return tuple((e[0], e[1]) if isinstance(e, tuple) else (e, 0)
+                     for e in self.edges if e is not None)
+
+    def register_hook(self, hook):
+        """Not supported on nodes; use ``Tensor.register_hook``."""
+        raise NotImplementedError("Node.register_hook is not supported; register the hook on "
+                                  "the tensor instead (Tensor.register_hook)")
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+    # -- backward helpers ------------------------------------------------------------------
+    def saved_outputs(self, create_graph: bool):
+        """The outputs for the VJP rule: the live tensors, or aliases of their data."""
+        outs = []
+        for i, (shape, dtype, dev, data, storage, version) in enumerate(self.out_meta):
+            if storage.version != version:
+                raise AutogradError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: output {i} of {self.op.name} "
+                    f"({dtype.name}{list(shape)}) is at version {storage.version}; expected "
+                    f"version {version}")
+            live = self.out_refs[i]() if self.out_refs is not None else None
+            if live is None:
+                live = Tensor._wrap(data, dtype, dev, shape, storage)
+                if create_graph:
+                    live.grad_fn, live.requires_grad, live._output_nr = self, True, i
+            outs.append(live)
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def check_versions(self):
+        for i, (a, v) in enumerate(zip(self.args, self.versions)):
+            if v is not None and a._storage.version != v:
+                raise AutogradError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: input {i} of {self.op.name} "
+                    f"({a.dtype.name}{list(a.shape)}) is at version {a._storage.version}; "
+                    f"expected version {v}. Hint: avoid the in-place op, or clone() first")
+
+
+def _edge(t: Tensor):
+    """Where a gradient for ``t`` goes: its grad_fn (node, output index) or the leaf."""
+    if t.grad_fn is not None:
+        return (t.grad_fn, t._output_nr)
+    return t
+
+
+def _add_hook_to_node(t: Tensor, hook) -> None:
+    node = t.grad_fn
+    if node.out_hooks is None:
+        node.out_hooks = {}
+    hooks = node.out_hooks.setdefault(t._output_nr, [])
+    hooks.append(hook)
+    return hooks
+
+
+def _accumulate(bucket: dict, key, g):
+    prev = bucket.get(key)
+    bucket[key] = g if prev is None else prev + g
+
+
+def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
+                 capture: list | None = None, accumulate: bool = True,
+                 only_inputs: list | None = None, allow_unused: bool = False):
+    """The engine behind ``backward`` and ``autograd.grad``.
+
+    roots: tensors to differentiate; grads: their cotangents (tensors).
+    capture: tensors whose gradients to return (``autograd.grad``) instead of accumulating.
+    """
+    from .. import ops as F
+
+    node_grads: dict[tuple, object] = {}   # (node, output_nr) -> gradient
+    leaf_grads: dict[int, object] = {}     # id(leaf) -> gradient
+    leaves: dict[int, Tensor] = {}
+    heap: list = []
+    queued: set = set()
+
+    def send(edge, g):
+        if isinstance(edge, tuple):
+            node = edge[0]
+            _accumulate(node_grads, edge, g)
+            if node.seq not in queued:
+                queued.add(node.seq)
+                heapq.heappush(heap, (-node.seq, id(node), node))
+        else:
+            leaves[id(edge)] = edge
+            _accumulate(leaf_grads, id(edge), g)
+
+    for t, g in zip(roots, grads):
+        if not t.requires_grad:
+            raise AutogradError("element 0 of tensors does not require grad and does not have "
+                                "a grad_fn")
+        send(_edge(t), g)
+
+    capture_nodes = {}
+    if capture is not None:
+        for i, t in enumerate(capture):
+            if t.grad_fn is not None:
+                capture_nodes[(t.grad_fn, t._output_nr)] = i
+    captured = [None] * (len(capture) if capture is not None else 0)
+
+    prev_mode = tls.grad_enabled
+    tls.grad_enabled = create_graph
+    try:
+        while heap:
+            _, _, node = heapq.heappop(heap)
+            if node.freed:
+                raise AutogradError(
+                    "Trying to backward through the graph a second time (or directly access "
+                    "saved tensors after they have already been freed). Specify "
+                    "retain_graph=True if you need to backward through the graph a second time")
+            outs_g = []
+            for i, (shape, dtype, dev, *_rest) in enumerate(node.out_meta):
+                g = node_grads.pop((node, i), None)
+                if g is not None and node.out_hooks and i in node.out_hooks:
+                    for hook in node.out_hooks[i]:
+                        r = hook(g)
+                        g = r if r is not None else g
+                if g is not None and node.retained and i in node.retained:
+                    ref = node.retained[i]()
+                    if ref is not None:
+                        ref.grad = g if create_graph else g.detach()
+                if (node, i) in capture_nodes:
+                    captured[capture_nodes[(node, i)]] = g
+                outs_g.append(g)
+            if all(g is None for g in outs_g):
+                continue
+            outs_g = [F.zeros(m[0], dtype=m[1], device=m[2]) if g is None else g
+                      for g, m in zip(outs_g, node.out_meta)]
+            node.check_versions()
+            out = node.saved_outputs(create_graph) if node.op.saves_output else None
+            g_arg = outs_g[0] if len(outs_g) == 1 else tuple(outs_g)
+            in_grads = node.op.vjp(g_arg, node.args, out, **node.attrs)
+            for i, edge in enumerate(node.edges):
+                if edge is None or in_grads[i] is None:
+                    continue
+                gi = in_grads[i]
+                arg = node.args[i]
+                if gi.shape != arg.shape:
+                    raise AutogradError(f"internal: VJP of {node.op.name} returned a gradient "
+                                        f"of shape {gi.shape} for input {i} of shape "
+                                        f"{arg.shape}")
+                if gi.dtype is not arg.dtype:
+                    gi = gi.to(arg.dtype)
+                send(edge, gi)
+            if not retain_graph:
+                node.freed = True
+                node.args = None
+        for key, g in leaf_grads.items():
+            leaf = leaves[key]
+            if leaf._hooks:
+                for hook in leaf._hooks:
+                    r = hook(g)
+                    g = r if r is not None else g
+            if capture is not None:
+                for i, t in enumerate(capture):
+                    if t is leaf:
+                        captured[i] = g
+                continue
+            if only_inputs is not None and not any(leaf is t for t in only_inputs):
+                continue
+            if accumulate:
+                if not create_graph:
+                    g = g.detach()
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+    finally:
+        tls.grad_enabled = prev_mode
+    if capture is not None and not allow_unused:
+        for i, g in enumerate(captured):
+            if g is None:
+                raise AutogradError(f"One of the differentiated Tensors (input {i}) appears to "
+                                    "not have been used in the graph. Set allow_unused=True if "
+                                    "this is the desired behavior.")
+    return captured
+
+
+def _make_grads(tensors, grad_tensors):
+    from .. import ops as F
+    grads = []
+    for i, t in enumerate(tensors):
+        g = None if grad_tensors is None else grad_tensors[i]
+        if g is None:
+            if t.numel() != 1:
+                raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
+                                    f"got an output of shape {tuple(t.shape)}: pass gradient=")
+            g = F.ones_like(t)
+        elif not isinstance(g, Tensor):
+            g = F.full(t.shape, g, dtype=t.dtype, device=t.device)
+        elif g.shape != t.shape:
+            raise AutogradError(f"backward: gradient shape {tuple(g.shape)} does not match the "
+                                f"output shape {tuple(t.shape)}")
+        grads.append(g)
+    return grads
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Compute gradients of ``tensors`` and accumulate them into leaves' ``.grad``."""
+    if isinstance(tensors, Tensor):
+        tensors = [tensors]
+    if isinstance(grad_tensors, Tensor):
+        grad_tensors = [grad_tensors]
+    if retain_graph is None:
+        retain_graph = create_graph
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
+    run_backward(list(tensors), _make_grads(tensors, grad_tensors), retain_graph=retain_graph,
+                 create_graph=create_graph, only_inputs=inputs)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False, materialize_grads=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated)."""
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    if isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise AutogradError(f"autograd.grad: input {i} does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    res = run_backward(outputs, _make_grads(outputs, grad_outputs), retain_graph=retain_graph,
+                       create_graph=create_graph, capture=inputs,
+                       allow_unused=allow_unused or materialize_grads)
+    if materialize_grads:
+        from .. import ops as F
+        res = [F.zeros_like(t) if g is None else g for g, t in zip(res, inputs)]
+    return tuple(res)

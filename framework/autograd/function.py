@@ -1,0 +1,98 @@
+"""Custom differentiable functions: ``class F(fw.autograd.Function)``, as in PyTorch."""
+
+from __future__ import annotations
+
+from .._state import tls
+from ..errors import AutogradError
+from ..tensor import Tensor
+
+
+class FunctionCtx:
+    """The ``ctx`` of a custom Function: saved tensors and flags for backward."""
+
+    def __init__(self, needs_input_grad):
+        self.needs_input_grad = needs_input_grad
+        self._saved = ()
+        self._versions = ()
+        self.materialize_grads = True
+
+    def save_for_backward(self, *tensors):
+        """Keep tensors for backward; modifying them in place afterwards is an error."""
+        self._saved = tensors
+        self._versions = tuple(t._storage.version if isinstance(t, Tensor) else None
+                               for t in tensors)
+
+    @property
+    def saved_tensors(self):
+        for i, (t, v) in enumerate(zip(self._saved, self._versions)):
+            if v is not None and t._storage.version != v:
+                raise AutogradError(f"one of the variables needed for gradient computation has "
+                                    f"been modified by an inplace operation: saved tensor {i} "
+                                    f"is at version {t._storage.version}; expected version {v}")
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors):
+        self._non_diff = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value: bool):
+        self.materialize_grads = value
+
+
+class _FunctionOp:
+    """Adapts a Function subclass to the op interface the backward engine expects."""
+
+    group = "custom"
+    saves_output = False
+
+    def __init__(self, fn_cls, ctx, num_outputs):
+        self.name = fn_cls.__name__
+        self.fn_cls = fn_cls
+        self.ctx = ctx
+        self.num_outputs = num_outputs
+
+    def vjp(self, grads, args, out):
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        res = self.fn_cls.backward(self.ctx, *grads)
+        res = res if isinstance(res, tuple) else (res,)
+        if len(res) < len(args):
+            res = res + (None,) * (len(args) - len(res))
+        if len(res) != len(args):
+            raise AutogradError(f"function {self.name}.backward returned {len(res)} gradients; "
+                                f"expected {len(args)} (one per forward input)")
+        return res
+
+
+class Function:
+    """Subclass with static ``forward(ctx, *args)`` and ``backward(ctx, *grads)``; call
+    ``MyFn.apply(*args)``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("Function subclasses must implement forward(ctx, ...)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("Function subclasses must implement backward(ctx, ...)")
+
+    @classmethod
+    def apply(cls, *args):
+        from . import Node
+        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        ctx = FunctionCtx(needs)
+        prev = tls.grad_enabled
+        tls.grad_enabled = False
+        try:
+            out = cls.forward(ctx, *args)
+        finally:
+            tls.grad_enabled = prev
+        if not (prev and any(needs)):
+            return out
+        outs = out if isinstance(out, tuple) else (out,)
+        outs = tuple(o.detach() if isinstance(o, Tensor) and o.grad_fn is not None else o
+                     for o in outs)
+        node = Node(_FunctionOp(cls, ctx, len(outs)), args, {}, outs, list(needs))
+        non_diff = getattr(ctx, "_non_diff", set())
+        for i, o in enumerate(outs):
+            if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff:
+                o.requires_grad, o.grad_fn, o._output_nr = True, node, i
+        return outs if isinstance(out, tuple) else outs[0]

@@ -1,0 +1,85 @@
+"""Grad-mode switches (thread-local), usable as context managers and decorators."""
+
+from __future__ import annotations
+
+import functools
+
+from .._state import tls
+
+
+class _GradModeGuard:
+    """Base: set grad mode on enter, restore it on exit; also works as a decorator."""
+
+    _target = True
+
+    def __enter__(self):
+        self._prev = (tls.grad_enabled, tls.inference_mode)
+        tls.grad_enabled = self._target
+        return self
+
+    def __exit__(self, *exc):
+        tls.grad_enabled, tls.inference_mode = self._prev
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__(*self._ctor_args()):
+                return fn(*args, **kwargs)
+        return wrapper
+
+    def _ctor_args(self):
+        return ()
+
+
+class no_grad(_GradModeGuard):  # noqa: N801
+    """Disable gradient recording inside the block."""
+
+    _target = False
+
+
+class enable_grad(_GradModeGuard):  # noqa: N801
+    """Enable gradient recording inside the block."""
+
+    _target = True
+
+
+class set_grad_enabled(_GradModeGuard):  # noqa: N801
+    """Set grad mode to ``mode``; takes effect immediately, and restores on block exit."""
+
+    def __init__(self, mode: bool):
+        self._target = bool(mode)
+        self._prev = (tls.grad_enabled, tls.inference_mode)
+        tls.grad_enabled = self._target
+
+    def __enter__(self):
+        return self
+
+    def _ctor_args(self):
+        return (self._target,)
+
+
+class inference_mode(_GradModeGuard):  # noqa: N801
+    """Like no_grad (tensors made inside never record history)."""
+
+    def __init__(self, mode: bool = True):
+        self._target = not mode
+        self._mode = mode
+
+    def __enter__(self):
+        super().__enter__()
+        tls.inference_mode = self._mode
+        return self
+
+    def _ctor_args(self):
+        return (self._mode,)
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record autograd history."""
+    return tls.grad_enabled
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside ``inference_mode()``."""
+    return tls.inference_mode

@@ -1,0 +1,24 @@
+"""Backend lookup: one module per device type (``cpu.py``, ``cuda.py``), loaded lazily so
+the CPU path never imports Triton or CUDA."""
+
+from __future__ import annotations
+
+import importlib
+
+from ..errors import DeviceError
+
+_LOADED: dict = {}
+
+
+def get_backend(device):
+    """The backend module serving ``device`` (a device or a type string)."""
+    kind = device if isinstance(device, str) else device.type
+    mod = _LOADED.get(kind)
+    if mod is None:
+        if kind not in ("cpu", "cuda"):
+            raise DeviceError(f"no backend for device type {kind!r}")
+        mod = importlib.import_module(f"{__name__}.{kind}")
+        if hasattr(mod, "install"):
+            mod.install()
+        _LOADED[kind] = mod
+    return mod

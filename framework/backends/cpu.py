@@ -1,0 +1,333 @@
+"""The CPU backend: one NumPy function per registered op.
+
+Implementations receive NumPy arrays (or Python scalars) and the op's attributes, and
+return arrays of the dtype the meta rule promised (``apply`` casts only if they differ).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ops.indexing import TensorSlot
+from ..ops.registry import OPS
+from ..random import resolve as resolve_generator
+
+IMPLS: dict = {}
+
+
+def impl(*names):
+    """Register the decorated function as the CPU implementation of ``names``."""
+    def deco(fn):
+        for n in names:
+            IMPLS[n] = fn
+        return fn
+    return deco
+
+
+_erf_scalar = np.frompyfunc(math.erf, 1, 1)
+
+
+def _erf(x):
+    out = _erf_scalar(x.astype(np.float64)).astype(np.float64)
+    return out.astype(x.dtype)
+
+
+def _sigmoid(x):
+    # exp of -|x| never overflows; same formula on both sides of 0.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _rsqrt(x):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 1 / np.sqrt(x)
+
+
+def _relu(x):
+    return np.maximum(x, x.dtype.type(0))
+
+
+_UNARY_NP = {
+    "neg": np.negative, "exp": np.exp, "exp2": np.exp2, "log": np.log, "log2": np.log2,
+    "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "rsqrt": _rsqrt, "sin": np.sin,
+    "cos": np.cos, "tan": np.tan, "tanh": np.tanh, "sigmoid": _sigmoid, "relu": _relu,
+    "abs": np.abs, "sign": np.sign, "reciprocal": np.reciprocal, "floor": np.floor,
+    "ceil": np.ceil, "round": np.round, "trunc": np.trunc, "erf": _erf,
+    "bitwise_not": np.invert, "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+    "logical_not": np.logical_not,
+}
+
+
+def _unary(fn):
+    def run(x):
+        with np.errstate(all="ignore"):
+            return fn(x)
+    return run
+
+
+for _name, _fn in _UNARY_NP.items():
+    IMPLS[_name] = _unary(_fn)
+
+
+def _int_div_safe(fn):
+    def run(a, b):
+        with np.errstate(all="ignore"):
+            return fn(a, b)
+    return run
+
+
+_BINARY_NP = {
+    "add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
+    "pow": np.power, "maximum": np.maximum, "minimum": np.minimum, "atan2": np.arctan2,
+    "remainder": np.remainder, "floor_divide": np.floor_divide, "fmod": np.fmod,
+    "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or, "bitwise_xor": np.bitwise_xor,
+    "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
+    "ge": np.greater_equal, "logical_and": np.logical_and, "logical_or": np.logical_or,
+    "logical_xor": np.logical_xor,
+}
+# Plain ufuncs are fastest for the common float case; division and powers need errstate
+# (IEEE results, no warnings) and integer division by zero must not crash.
+for _name, _fn in _BINARY_NP.items():
+    IMPLS[_name] = _int_div_safe(_fn) if _name in ("div", "pow", "remainder", "floor_divide",
+                                                   "fmod") else _fn
+
+
+@impl("pow")
+def _pow(a, b):
+    with np.errstate(all="ignore"):
+        if isinstance(b, np.ndarray) and b.dtype.kind in "iu" and np.any(b < 0):
+            raise ValueError("pow: integers to negative integer powers are not allowed")
+        return np.power(a, b)
+
+
+@impl("where")
+def _where(cond, a, b):
+    return np.where(cond, a, b)
+
+
+@impl("cast")
+def _cast(x, dtype):
+    with np.errstate(all="ignore"):
+        return x.astype(dtype.np)
+
+
+# -- reductions -------------------------------------------------------------------------
+def _reduction(fn):
+    def run(x, dims, keepdim):
+        return np.asarray(fn(x, axis=dims, keepdims=keepdim))
+    return run
+
+
+IMPLS["sum"] = _reduction(np.sum)
+IMPLS["prod"] = _reduction(np.prod)
+IMPLS["amax"] = _reduction(np.max)
+IMPLS["amin"] = _reduction(np.min)
+IMPLS["any"] = _reduction(np.any)
+IMPLS["all"] = _reduction(np.all)
+
+
+def _arg_reduction(fn):
+    def run(x, dims, keepdim):
+        if not dims:
+            return np.zeros(x.shape, np.int64)
+        return np.asarray(fn(x, axis=dims[0], keepdims=keepdim)).astype(np.int64)
+    return run
+
+
+IMPLS["argmax"] = _arg_reduction(np.argmax)
+IMPLS["argmin"] = _arg_reduction(np.argmin)
+
+
+@impl("cumsum")
+def _cumsum(x, dim):
+    return np.cumsum(x, axis=dim, dtype=x.dtype)
+
+
+@impl("cumprod")
+def _cumprod(x, dim):
+    return np.cumprod(x, axis=dim, dtype=x.dtype)
+
+
+# -- movement ---------------------------------------------------------------------------
+@impl("reshape")
+def _reshape(x, shape):
+    v = x.view()
+    v.shape = shape  # raises instead of copying; callers made x viewable first
+    return v
+
+
+@impl("permute")
+def _permute(x, dims):
+    return x.transpose(dims)
+
+
+@impl("expand")
+def _expand(x, shape):
+    return np.broadcast_to(x, shape)
+
+
+@impl("slice")
+def _slice(x, starts, stops, steps):
+    return x[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))]
+
+
+@impl("pad")
+def _pad(x, pads, value):
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pads) // 2):
+        widths[x.ndim - 1 - i] = (pads[2 * i], pads[2 * i + 1])
+    return np.pad(x, widths, constant_values=value)
+
+
+@impl("cat")
+def _cat(*xs, dim):
+    return np.concatenate(xs, axis=dim)
+
+
+@impl("flip")
+def _flip(x, dims):
+    return np.flip(x, dims).copy()
+
+
+@impl("trilu")
+def _trilu(x, k, upper):
+    return np.triu(x, k) if upper else np.tril(x, k)
+
+
+@impl("clone")
+def _clone(x):
+    return np.array(x, copy=True, order="C")
+
+
+# -- indexing ---------------------------------------------------------------------------
+def _np_key(key, idx):
+    return tuple(idx[k.i] if isinstance(k, TensorSlot) else k for k in key)
+
+
+@impl("gather")
+def _gather(x, index, dim):
+    return np.take_along_axis(x, index, axis=dim) if x.ndim else x.copy()
+
+
+def _scatter_positions(x, index, dim):
+    grids = np.indices(index.shape, sparse=True)
+    pos = list(grids)
+    pos[dim] = index
+    return tuple(pos)
+
+
+@impl("scatter")
+def _scatter(x, index, src, dim):
+    out = x.copy()
+    pos = _scatter_positions(x, index, dim)
+    out[pos] = src[tuple(slice(0, s) for s in index.shape)] if isinstance(src, np.ndarray) \
+        else src
+    return out
+
+
+@impl("scatter_add")
+def _scatter_add(x, index, src, dim):
+    out = x.copy()
+    pos = _scatter_positions(x, index, dim)
+    vals = src[tuple(slice(0, s) for s in index.shape)] if isinstance(src, np.ndarray) \
+        else src
+    np.add.at(out, pos, vals)
+    return out
+
+
+@impl("index")
+def _index(x, *idx, key):
+    return np.ascontiguousarray(x[_np_key(key, idx)])
+
+
+@impl("index_put")
+def _index_put(x, v, *idx, key, accumulate):
+    out = x.copy()
+    k = _np_key(key, idx)
+    if accumulate:
+        np.add.at(out, k, v)
+    else:
+        out[k] = v
+    return out
+
+
+# -- linear algebra ---------------------------------------------------------------------
+@impl("matmul")
+def _matmul(a, b):
+    if a.dtype.kind in "iub" or a.dtype == np.float16 or a.dtype.name == "bfloat16":
+        # BLAS has no kernels for these; accumulate in a wider type, then round once.
+        wide = np.float32 if a.dtype.kind == "f" or a.dtype.name == "bfloat16" else np.int64
+        return np.matmul(a.astype(wide), b.astype(wide)).astype(a.dtype)
+    return np.matmul(a, b)
+
+
+@impl("einsum")
+def _einsum(*ops, equation):
+    return np.einsum(equation, *ops, optimize=len(ops) > 2)
+
+
+# -- creation and random ----------------------------------------------------------------
+@impl("full")
+def _full(shape, value, dtype, device):
+    return np.full(shape, value, dtype=dtype.np)
+
+
+@impl("arange")
+def _arange(shape, start, step, dtype, device):
+    return (start + step * np.arange(shape[0], dtype=np.float64)).astype(dtype.np) \
+        if dtype.is_floating_point else np.arange(start, start + step * shape[0], step,
+                                                  dtype=dtype.np)[:shape[0]]
+
+
+@impl("uniform")
+def _uniform(shape, low, high, dtype, device, generator):
+    rng = resolve_generator(generator).numpy
+    return rng.uniform(low, high, size=shape).astype(dtype.np)
+
+
+@impl("normal")
+def _normal(shape, mean, std, dtype, device, generator):
+    rng = resolve_generator(generator).numpy
+    return rng.normal(mean, std, size=shape).astype(dtype.np)
+
+
+# -- composites with a direct kernel (faster than their decomposition) -------------------
+@impl("softmax")
+def _softmax(x, dim):
+    with np.errstate(all="ignore"):
+        e = np.exp(x - x.max(axis=dim, keepdims=True))
+        return e / e.sum(axis=dim, keepdims=True)
+
+
+@impl("log_softmax")
+def _log_softmax(x, dim):
+    with np.errstate(all="ignore"):
+        s = x - x.max(axis=dim, keepdims=True)
+        return s - np.log(np.exp(s).sum(axis=dim, keepdims=True))
+
+
+@impl("to_device")
+def _to_host(x, device):
+    if isinstance(x, np.ndarray):
+        return x.copy()
+    return x.to_numpy()  # a device buffer (see backends/cuda.py)
+
+
+def install() -> None:
+    """Attach every implementation to its op (``op.impls["cpu"]``)."""
+    for name, fn in IMPLS.items():
+        op = OPS.get(name)
+        if op is not None:
+            op.impls["cpu"] = fn
+
+
+def to_numpy(buffer) -> np.ndarray:
+    """The host array of a CPU buffer (itself)."""
+    return buffer
+
+
+def from_numpy(array: np.ndarray, device=None) -> np.ndarray:
+    """A CPU buffer holding ``array`` (itself)."""
+    return array

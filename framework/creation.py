@@ -1,0 +1,261 @@
+"""Tensor creation: from data (``tensor``, ``as_tensor``, ``from_numpy``, ``from_dlpack``),
+filled (``zeros``, ``ones``, ``full``, ``empty``, ``eye``, ranges) and random."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+from .device import cpu, to_device
+from .errors import ArgumentError, DTypeError
+from .ops.creation_ops import arange, full as _full, normal_, uniform
+from .ops.shapes import as_shape
+from .random import resolve as resolve_generator
+from .tensor import Tensor
+
+
+def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
+    kind = array.dtype.kind
+    if isinstance(data, np.ndarray) or isinstance(data, np.generic):
+        if kind == "f" and array.dtype.itemsize == 8:
+            return dtypes.float64
+        return dtypes.from_numpy(array.dtype)
+    if kind == "b":
+        return dtypes.bool_
+    if kind in "iu":
+        return dtypes.int64
+    if kind == "f":
+        return dtypes.get_default_dtype()
+    raise DTypeError(f"tensor: could not infer a dtype for data of NumPy kind {array.dtype}")
+
+
+def _to_array(data):
+    if isinstance(data, Tensor):
+        return data.detach()._host_array("tensor(tensor)")
+    if isinstance(data, (list, tuple)) and data and any(isinstance(d, Tensor) for d in data):
+        return np.stack([_to_array(d) for d in data])
+    if hasattr(data, "__dlpack__") and not isinstance(data, np.ndarray):
+        return np.from_dlpack(data)
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as e:
+        raise ArgumentError(f"tensor: could not convert data of type {type(data).__name__}: {e}") \
+            from None
+    if arr.dtype == object:
+        raise ArgumentError(f"tensor: could not convert data of type {type(data).__name__} "
+                            "(ragged nested sequence or non-numeric elements)")
+    return arr
+
+
+def _place(t: Tensor, device) -> Tensor:
+    dev = to_device(device)
+    return t if dev is cpu else t.to(dev)
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (lists, numbers, arrays, tensors)."""
+    arr = _to_array(data)
+    dt = dtypes.to_dtype(dtype) if dtype is not None else (
+        data.dtype if isinstance(data, Tensor) else _infer_dtype(arr, data))
+    arr = np.array(arr, dtype=dt.np, copy=True, order="C")
+    t = _place(Tensor._wrap(arr, dt, cpu), device)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, sharing memory when it already is one (or a matching array)."""
+    if isinstance(data, Tensor):
+        out = data if dtype is None else data.to(dtypes.to_dtype(dtype))
+        return out if device is None else out.to(device)
+    if isinstance(data, np.ndarray) and dtype is None and to_device(device) is cpu:
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with ``array`` (writes are visible both ways)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array, dtypes.from_numpy(array.dtype), cpu)
+
+
+def from_dlpack(ext) -> Tensor:
+    """A tensor sharing memory with any object supporting ``__dlpack__``."""
+    return from_numpy(np.from_dlpack(ext))
+
+
+def _shape_dtype(size, dtype, fill):
+    shape = as_shape(size, "creation")
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(fill)
+    return shape, dt
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros (default float dtype)."""
+    shape, dt = _shape_dtype(size, dtype, 0.0)
+    return _full(shape, 0, dtype=dt, device=device, requires_grad=requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones."""
+    shape, dt = _shape_dtype(size, dtype, 1.0)
+    return _full(shape, 1, dtype=dt, device=device, requires_grad=requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """An uninitialised tensor (zero-filled here, which is a valid uninitialised value)."""
+    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor filled with ``fill_value`` (dtype inferred from the value)."""
+    return _full(as_shape((size,), "full") if not isinstance(size, int) else (size,),
+                 fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _like(x, dtype, device):
+    return (x.shape, dtypes.to_dtype(dtype) if dtype is not None else x.dtype,
+            x.device if device is None else to_device(device))
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with ``input``'s shape, dtype and device."""
+    shape, dt, dev = _like(input, dtype, device)
+    return _full(shape, 0, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with ``input``'s shape, dtype and device."""
+    shape, dt, dev = _like(input, dtype, device)
+    return _full(shape, 1, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Like ``zeros_like``."""
+    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``fill_value`` with ``input``'s shape, dtype and device."""
+    shape, dt, dev = _like(input, dtype, device)
+    return _full(shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive."""
+    if steps < 0:
+        raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    t = tensor(np.linspace(start, end, steps), dtype=dt, device=device)
+    t.requires_grad = requires_grad
+    return t
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None) -> Tensor:
+    """``base ** linspace(start, end, steps)``."""
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    return tensor(np.logspace(start, end, steps, base=base), dtype=dt, device=device)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The ``n x m`` identity matrix."""
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    t = tensor(np.eye(n, m), dtype=dt, device=device)
+    t.requires_grad = requires_grad
+    return t
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    return uniform(as_shape(size, "rand"), 0.0, 1.0, dtype=dtype, device=device,
+                   generator=generator, requires_grad=requires_grad)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples."""
+    return normal_(as_shape(size, "randn"), 0.0, 1.0, dtype=dtype, device=device,
+                   generator=generator, requires_grad=requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None) -> Tensor:
+    """``rand`` with ``input``'s shape, dtype and device."""
+    shape, dt, dev = _like(input, dtype, device)
+    return uniform(shape, dtype=dt, device=dev)
+
+
+def randn_like(input, *, dtype=None, device=None) -> Tensor:
+    """``randn`` with ``input``'s shape, dtype and device."""
+    shape, dt, dev = _like(input, dtype, device)
+    return normal_(shape, dtype=dt, device=dev)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
+    """Integers uniformly from ``[low, high)`` (``randint(high, size)`` also works)."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise ArgumentError("randint: size is required, e.g. randint(0, 10, (3,))")
+        low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ArgumentError(f"randint: expected low < high, got low={low}, high={high}")
+    rng = resolve_generator(generator).numpy
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
+    arr = rng.integers(low, high, size=as_shape((size,), "randint"))
+    return tensor(arr, dtype=dt, device=device)
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
+    """``randint`` with ``input``'s shape."""
+    if high is None:
+        low, high = 0, low
+    shape, dt, dev = _like(input, dtype, device)
+    return randint(low, high, shape, dtype=dt, device=dev)
+
+
+def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
+    """A random permutation of ``0..n-1``."""
+    rng = resolve_generator(generator).numpy
+    return tensor(rng.permutation(n), dtype=dtype or dtypes.int64, device=device)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
+    """Normal samples; ``mean``/``std`` may be tensors (broadcast) or numbers with ``size``."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        from .ops.shapes import broadcast_shapes
+        shape = broadcast_shapes(getattr(mean, "shape", ()), getattr(std, "shape", ()), "normal")
+        z = normal_(shape, dtype=ref.dtype, device=ref.device, generator=generator)
+        return z * std + mean
+    if size is None:
+        raise ArgumentError("normal: size is required when mean and std are numbers")
+    return normal_(as_shape((size,), "normal"), mean, std, dtype=dtype, device=device,
+                   generator=generator)
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
+    """Samples of 0/1 with probabilities ``input`` (or ``p``)."""
+    probs = input if p is None else full_like(input, p)
+    u = uniform(probs.shape, dtype=probs.dtype, device=probs.device, generator=generator)
+    return (u < probs).to(probs.dtype)
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
+    """Indices sampled from the rows of ``input`` (non-negative weights)."""
+    probs = input.detach()._host_array("multinomial()").astype(np.float64)
+    rng = resolve_generator(generator).numpy
+    rows = probs.reshape(-1, probs.shape[-1])
+    out = []
+    for row in rows:
+        p = row / row.sum()
+        out.append(rng.choice(len(p), size=num_samples, replace=replacement, p=p))
+    arr = np.array(out, dtype=np.int64).reshape(probs.shape[:-1] + (num_samples,))
+    return tensor(arr, device=input.device)
+
+
+__all__ = ["tensor", "as_tensor", "from_numpy", "from_dlpack", "zeros", "ones", "empty",
+           "full", "zeros_like", "ones_like", "empty_like", "full_like", "arange", "linspace",
+           "logspace", "eye", "rand", "randn", "rand_like", "randn_like", "randint",
+           "randint_like", "randperm", "normal", "bernoulli", "multinomial"]

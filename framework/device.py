@@ -1,0 +1,74 @@
+"""``fw.device``: where a tensor's data lives ("cpu", "cuda[:n]", or "meta" for no data)."""
+
+from __future__ import annotations
+
+from .errors import DeviceError
+
+_KNOWN_TYPES = ("cpu", "cuda", "meta")
+_CACHE: dict[tuple[str, int | None], "device"] = {}
+
+
+class device:  # noqa: N801  (named like torch.device)
+    """A device type plus index; instances are interned, so ``is`` compares them."""
+
+    __slots__ = ("type", "index")
+
+    def __new__(cls, spec="cpu", index: int | None = None):
+        if isinstance(spec, device):
+            return spec
+        if not isinstance(spec, str):
+            raise DeviceError(f"device: expected a string like 'cpu' or 'cuda:0', got {spec!r}")
+        kind, _, idx = spec.partition(":")
+        if idx:
+            if index is not None:
+                raise DeviceError(f"device: index given twice in {spec!r} and index={index}")
+            if not idx.isdigit():
+                raise DeviceError(f"device: bad index in {spec!r}")
+            index = int(idx)
+        if kind not in _KNOWN_TYPES:
+            raise DeviceError(f"device: unknown device type {kind!r}; expected one of {_KNOWN_TYPES}")
+        if kind == "cuda" and index is None:
+            index = 0
+        key = (kind, index)
+        dev = _CACHE.get(key)
+        if dev is None:
+            dev = object.__new__(cls)
+            object.__setattr__(dev, "type", kind)
+            object.__setattr__(dev, "index", index)
+            _CACHE[key] = dev
+        return dev
+
+    def __setattr__(self, name, value):
+        raise AttributeError("device is immutable")
+
+    def __repr__(self) -> str:
+        if self.index is None:
+            return f"device(type='{self.type}')"
+        return f"device(type='{self.type}', index={self.index})"
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, str):
+            other = device(other)
+        return self is other
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.index))
+
+    def __reduce__(self):
+        return (device, (str(self),))
+
+
+cpu = device("cpu")
+meta = device("meta")
+
+
+def to_device(spec) -> device:
+    """Coerce a device, string or None (-> cpu) to a :class:`device`."""
+    if spec is None:
+        return cpu
+    if isinstance(spec, int):
+        return device("cuda", spec)
+    return device(spec)

@@ -1,0 +1,38 @@
+"""Framework exceptions.
+
+Each one subclasses the built-in exception a Python user would catch for the same
+mistake, so ``except ValueError`` keeps working, and carries a message naming the op and
+the shapes, dtypes or argument at fault.
+"""
+
+
+class FrameworkError(Exception):
+    """Base class of every error raised on purpose by the framework."""
+
+
+class ShapeError(FrameworkError, ValueError):
+    """Shapes that do not fit an op (broadcasting, matmul, reshape, cat, ...)."""
+
+
+class DTypeError(FrameworkError, TypeError):
+    """A dtype an op does not accept, or an invalid cast."""
+
+
+class ArgumentError(FrameworkError, ValueError):
+    """An argument outside its allowed values (a dim out of range, a bad mode string)."""
+
+
+class FwIndexError(FrameworkError, IndexError):
+    """An index out of range or of an unsupported kind."""
+
+
+class AutogradError(FrameworkError, RuntimeError):
+    """Misuse of autograd: freed graphs, modified saved tensors, leaf in-place ops."""
+
+
+class DeviceError(FrameworkError, RuntimeError):
+    """A device that is missing, or tensors on different devices in one op."""
+
+
+class GraphBreak(FrameworkError, RuntimeError):
+    """Something a trace cannot capture (``.item()``, ``bool(t)``, ``.numpy()``, ...)."""

@@ -1,0 +1,151 @@
+"""The op registry and every public op function (``framework.ops`` is the functional
+namespace used by methods, autograd rules and ``nn.functional``)."""
+
+from __future__ import annotations
+
+from . import composite, creation_ops, indexing, linalg, movement, pointwise, reduce  # noqa: F401
+from .composite import log_softmax, softmax  # noqa: F401
+from .indexing import (argwhere, gather, getitem, index_add, index_put, index_put_key,  # noqa: F401
+                       index_select, masked_fill, masked_select, nonzero, one_hot, scatter,
+                       scatter_add, take_along_dim)
+from .linalg import bmm, dot, einsum, matmul, mm, mv, outer  # noqa: F401
+from .movement import (broadcast_tensors, broadcast_to, cat, chunk, clone, concat,  # noqa: F401
+                       concatenate, contiguous, expand, expand_as, flatten, flip, fliplr,
+                       flipud, hstack, movedim, narrow, pad, permute, repeat, reshape, roll,
+                       select, split, squeeze, stack, swapaxes, swapdims, t, tile, transpose,
+                       tril, triu, unbind, unflatten, unsqueeze, view, vstack)
+from .pointwise import (add, binary, cast, clamp, div, mul, nan_to_num, pow, sub,  # noqa: F401
+                        unary, where)
+from .reduce import (all, amax, amin, any, argmax, argmin, cumprod, cumsum,  # noqa: F401
+                     logsumexp, max, mean, min, norm, prod, std, std_mean, sum, var,
+                     var_mean)
+from .registry import OPS, Op, apply, get_op, register  # noqa: F401
+from ..creation import *  # noqa: F401,F403,E402
+
+
+def _make_unary(name):
+    def fn(input):
+        return unary(name, input)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name}."
+    return fn
+
+
+def _make_binary(name):
+    def fn(input, other):
+        return binary(name, input, other)
+    fn.__name__ = name
+    fn.__doc__ = f"Elementwise {name} with broadcasting and type promotion."
+    return fn
+
+
+for _n in ("neg", "exp", "exp2", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos",
+           "tan", "tanh", "sigmoid", "relu", "abs", "sign", "reciprocal", "floor", "ceil",
+           "trunc", "erf", "bitwise_not", "isnan", "isinf", "isfinite", "logical_not"):
+    globals()[_n] = _make_unary(_n)
+for _n in ("maximum", "minimum", "atan2", "remainder", "fmod", "bitwise_and", "bitwise_or",
+           "bitwise_xor", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
+           "logical_xor"):
+    globals()[_n] = _make_binary(_n)
+
+negative = neg  # noqa: F821
+absolute = abs  # noqa: F821
+greater, greater_equal, less, less_equal = gt, ge, lt, le  # noqa: F821
+not_equal = ne  # noqa: F821
+clip = clamp
+true_divide = divide = div
+multiply = mul
+subtract = sub
+
+
+def round(input, decimals=0):
+    """Round half to even (optionally at ``decimals`` decimal places)."""
+    if decimals:
+        scale = 10.0 ** decimals
+        return unary("round", input * scale) / scale
+    return unary("round", input)
+
+
+def floor_divide(input, other):
+    """Floor division."""
+    return binary("floor_divide", input, other)
+
+
+def square(input):
+    """``input * input``."""
+    return mul(input, input)
+
+
+def clamp_min(input, min):
+    """Clamp from below."""
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    """Clamp from above."""
+    return clamp(input, max=max)
+
+
+def lerp(input, end, weight):
+    """``input + weight * (end - input)``."""
+    return input + weight * (end - input)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2``."""
+    return input + tensor1 * tensor2 * value
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2``."""
+    return input + tensor1 / tensor2 * value
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|a - b| <= atol + rtol * |b|``."""
+    close = (input - other).abs() <= atol + rtol * other.abs()
+    close = close | (input == other)
+    if equal_nan:
+        close = close | (input.isnan() & other.isnan())
+    return close
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    """True when every element is close."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+def equal(input, other) -> bool:
+    """True when shapes and all elements are equal."""
+    return input.shape == other.shape and bool((input == other).all())
+
+
+def numel(input) -> int:
+    """Number of elements."""
+    return input.numel()
+
+
+def sort(input, dim=-1, descending=False, stable=False):
+    """(values, indices) sorted along ``dim`` (indices are data-dependent, values gathered)."""
+    import numpy as np
+    from ..tensor import Tensor
+    from .. import dtypes
+    arr = input.detach()._host_array("sort()")
+    idx = np.argsort(-arr if descending and arr.dtype.kind != "b" else arr, axis=dim,
+                     kind="stable")
+    indices = Tensor._wrap(idx.astype(np.int64), dtypes.int64, input.device)
+    from .reduce import _ValuesIndices
+    return _ValuesIndices((gather(input, dim, indices), indices))
+
+
+def argsort(input, dim=-1, descending=False, stable=False):
+    """Indices that sort ``input`` along ``dim``."""
+    return sort(input, dim, descending, stable)[1]
+
+
+def topk(input, k, dim=-1, largest=True, sorted=True):
+    """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
+    values, indices = sort(input, dim, descending=largest)
+    idx = indices.narrow(dim, 0, k)
+    from .reduce import _ValuesIndices
+    return _ValuesIndices((gather(input, dim, idx), idx))

@@ -1,0 +1,78 @@
+"""Creation and random primitives: ``full``, ``arange``, ``uniform``, ``normal``.
+
+They take no tensor inputs (shape, dtype and device are attributes), so a trace records
+them and a compiled graph re-creates them per call, with symbolic sizes where needed.
+"""
+
+from __future__ import annotations
+
+from .. import dtypes
+from ..device import to_device
+from ..errors import ArgumentError
+from .registry import CREATION, RANDOM, apply, register
+from .shapes import as_shape
+
+
+def _creation_meta(*, shape, dtype, device, **_):
+    for s in shape:
+        if isinstance(s, int) and s < 0:
+            raise ArgumentError(f"creation: negative dimension {s} in size {list(shape)}")
+    return shape, dtype
+
+
+FULL = register("full", CREATION, _creation_meta)
+ARANGE = register("arange", CREATION, _creation_meta)
+UNIFORM = register("uniform", RANDOM, _creation_meta)
+NORMAL = register("normal", RANDOM, _creation_meta)
+
+
+def _dtype_for_value(value, dtype):
+    if dtype is not None:
+        return dtypes.to_dtype(dtype)
+    return dtypes.scalar_dtype(value)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """A tensor of ``size`` filled with ``fill_value``."""
+    shape = as_shape((size,) if not isinstance(size, (tuple, list)) else (size,), "full")
+    dt = _dtype_for_value(fill_value, dtype)
+    t = apply(FULL, shape=shape, value=fill_value, dtype=dt, device=to_device(device))
+    t.requires_grad = requires_grad
+    return t
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Values from ``start`` to ``end`` (exclusive) by ``step``."""
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ArgumentError("arange: step must be nonzero")
+    import math
+    n = max(0, math.ceil((end - start) / step))
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in (start, end, step))
+        dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
+    t = apply(ARANGE, shape=(n,), start=start, step=step, dtype=dtypes.to_dtype(dtype),
+              device=to_device(device))
+    t.requires_grad = requires_grad
+    return t
+
+
+def uniform(shape, low=0.0, high=1.0, *, dtype=None, device=None, generator=None,
+            requires_grad=False):
+    """Samples from U[low, high)."""
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    t = apply(UNIFORM, shape=tuple(shape), low=low, high=high, dtype=dt,
+              device=to_device(device), generator=generator)
+    t.requires_grad = requires_grad
+    return t
+
+
+def normal_(shape, mean=0.0, std=1.0, *, dtype=None, device=None, generator=None,
+            requires_grad=False):
+    """Samples from N(mean, std^2)."""
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    t = apply(NORMAL, shape=tuple(shape), mean=mean, std=std, dtype=dt,
+              device=to_device(device), generator=generator)
+    t.requires_grad = requires_grad
+    return t

@@ -1,0 +1,71 @@
+"""In-place updates: compute functionally, then commit the result into the target's
+storage, bump the version counter, and move the target's autograd identity.
+
+Keeping the arithmetic functional means a trace sees an ordinary op plus one "mutation"
+record, which the compiler functionalizes.
+"""
+
+from __future__ import annotations
+
+from .._state import tls
+from ..errors import AutogradError, DTypeError, ShapeError
+from ..tensor import Tensor
+from .shapes import broadcast_shapes
+
+
+def commit(target: Tensor, value, op: str = "copy_") -> Tensor:
+    """Write ``value`` into ``target`` in place and return ``target``."""
+    if not isinstance(value, Tensor):
+        from .creation_ops import full
+        value = full(target.shape, value, dtype=target.dtype, device=target.device)
+    grad_on = tls.grad_enabled
+    if grad_on and target.requires_grad and target.grad_fn is None:
+        raise AutogradError(f"{op}: a leaf Variable that requires grad is being used in an "
+                            "in-place operation. Wrap the update in `with fw.no_grad():`")
+    if value.dtype is not target.dtype:
+        if value.dtype.category > target.dtype.category and op != "copy_":
+            raise DTypeError(f"{op}: result type {value.dtype.name} can't be cast to the desired "
+                             f"output type {target.dtype.name}")
+        value = value.to(target.dtype)
+    if value.shape != target.shape:
+        if broadcast_shapes(target.shape, value.shape, op) != target.shape:
+            raise ShapeError(f"{op}: output with shape {list(target.shape)} doesn't match the "
+                             f"broadcast shape {list(broadcast_shapes(target.shape, value.shape))}")
+        value = value.expand(target.shape)
+    tracked = grad_on and (value.requires_grad or target.requires_grad)
+    if tracked and target._base is not None and (target._base.requires_grad or
+                                                 value.requires_grad):
+        raise NotImplementedError(
+            f"{op}: in-place modification of a view ({list(target.shape)}) whose base takes part "
+            "in autograd is not supported; clone() the view or update the base out of place")
+    if target._data is not None and value._data is not None:
+        _write(target, value, op)
+    target._storage.version += 1
+    if tracked:
+        if value.requires_grad:
+            target.grad_fn, target._output_nr = value.grad_fn, value._output_nr
+            target.requires_grad = True
+            if value.grad_fn is None:  # value is a leaf: route through an identity op
+                alias = value.view_as(value)
+                target.grad_fn, target._output_nr = alias.grad_fn, alias._output_nr
+        else:  # the new value no longer depends on anything differentiable
+            target.grad_fn = None
+            target.requires_grad = False
+    tracer = tls.tracer
+    if tracer is not None:
+        tracer.mutate(target, value)
+    return target
+
+
+def _write(target, value, op):
+    if target.device.type == "cpu":
+        import numpy as np
+        if not target._data.flags.writeable:
+            raise ShapeError(f"{op}: unsupported operation: more than one element of the "
+                             "written-to tensor refers to a single memory location (expanded "
+                             "tensor). Please clone() the tensor before performing the "
+                             "operation.")
+        np.copyto(target._data, value._data, casting="unsafe")
+    else:
+        from ..backends import get_backend
+        get_backend(target.device).copy_into(target._data, value._data)

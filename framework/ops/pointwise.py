@@ -1,0 +1,423 @@
+"""Elementwise primitives (unary, binary, where, cast) and their public functions.
+
+Primitives take operands of one dtype (Python scalars are weak and adopt it); the public
+functions apply PyTorch's type promotion first by inserting explicit ``cast`` ops, so the
+backends, the compiler and ONNX only ever see same-dtype elementwise ops.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .. import dtypes
+from ..dtypes import BOOL, FLOAT, INT
+from ..errors import DTypeError
+from ..tensor import Tensor
+from .registry import BINARY, CAST, TERNARY, UNARY, apply, register
+from .shapes import broadcast_shapes
+
+_SCALARS = (bool, int, float)
+
+
+def _shape(x):
+    return x.shape if isinstance(x, Tensor) else ()
+
+
+# ---------------------------------------------------------------------------------------
+# meta rules
+def _unary_meta(x):
+    return x.shape, x.dtype
+
+
+def _predicate_meta(x):
+    return x.shape, dtypes.bool_
+
+
+def _binary_meta_for(name, result_bool=False):
+    def meta(a, b):
+        ta = a if isinstance(a, Tensor) else b
+        if isinstance(a, Tensor) and isinstance(b, Tensor):
+            if a.dtype is not b.dtype:
+                raise DTypeError(f"{name}: operands must share a dtype after promotion, got "
+                                 f"{a.dtype.name} and {b.dtype.name}")
+            shape = a.shape if a.shape == b.shape else broadcast_shapes(a.shape, b.shape, name)
+        else:
+            shape = ta.shape
+        return shape, (dtypes.bool_ if result_bool else ta.dtype)
+    return meta
+
+
+def _where_meta(cond, a, b):
+    if cond.dtype is not dtypes.bool_:
+        raise DTypeError(f"where: condition must be a bool tensor, got {cond.dtype.name}")
+    ta = a if isinstance(a, Tensor) else b
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype is not b.dtype:
+        raise DTypeError(f"where: operands must share a dtype, got {a.dtype.name} and "
+                         f"{b.dtype.name}")
+    shape = broadcast_shapes(broadcast_shapes(cond.shape, _shape(a), "where"), _shape(b),
+                             "where")
+    return shape, ta.dtype
+
+
+def _cast_meta(x, dtype):
+    return x.shape, dtype
+
+
+# ---------------------------------------------------------------------------------------
+# gradient helpers (public ops only)
+def sum_to_shape(g: Tensor, shape: tuple) -> Tensor:
+    """Reduce a broadcast gradient back to ``shape``."""
+    if g.shape == shape:
+        return g
+    lead = len(g.shape) - len(shape)
+    dims = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                      if s == 1 and g.shape[lead + i] != 1)
+    if dims:
+        g = g.sum(dim=dims, keepdim=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def _grads2(a, b, ga, gb):
+    return (sum_to_shape(ga, a.shape) if isinstance(a, Tensor) and ga is not None else None,
+            sum_to_shape(gb, b.shape) if isinstance(b, Tensor) and gb is not None else None)
+
+
+# ---------------------------------------------------------------------------------------
+# unary primitives: name -> (vjp, float_only, saves_output, result_bool)
+def _no_grad_rule(g, args, out):
+    return (None,)
+
+
+_LN2 = math.log(2.0)
+
+_UNARY = {
+    "neg": (lambda g, a, o: (-g,), False, False),
+    "exp": (lambda g, a, o: (g * o,), True, True),
+    "exp2": (lambda g, a, o: (g * o * _LN2,), True, True),
+    "log": (lambda g, a, o: (g / a[0],), True, False),
+    "log2": (lambda g, a, o: (g / (a[0] * _LN2),), True, False),
+    "log1p": (lambda g, a, o: (g / (a[0] + 1),), True, False),
+    "expm1": (lambda g, a, o: (g * (o + 1),), True, True),
+    "sqrt": (lambda g, a, o: (g / (o * 2),), True, True),
+    "rsqrt": (lambda g, a, o: (g * o * o * o * -0.5,), True, True),
+    "sin": (lambda g, a, o: (g * a[0].cos(),), True, False),
+    "cos": (lambda g, a, o: (-g * a[0].sin(),), True, False),
+    "tan": (lambda g, a, o: (g * (o * o + 1),), True, True),
+    "tanh": (lambda g, a, o: (g * (1 - o * o),), True, True),
+    "sigmoid": (lambda g, a, o: (g * o * (1 - o),), True, True),
+    "relu": (lambda g, a, o: (where(o > 0, g, 0.0),), False, True),
+    "abs": (lambda g, a, o: (g * a[0].sign(),), False, False),
+    "sign": (_no_grad_rule, False, False),
+    "reciprocal": (lambda g, a, o: (-g * o * o,), True, True),
+    "floor": (_no_grad_rule, False, False),
+    "ceil": (_no_grad_rule, False, False),
+    "round": (_no_grad_rule, False, False),
+    "trunc": (_no_grad_rule, False, False),
+    "erf": (lambda g, a, o: (g * (a[0] * a[0] * -1.0).exp() * (2.0 / math.sqrt(math.pi)),),
+            True, False),
+    "bitwise_not": (None, False, False),
+}
+_PREDICATES = ("isnan", "isinf", "isfinite", "logical_not")
+
+UNARY_OPS = {}
+for _name, (_vjp, _float_only, _saves) in _UNARY.items():
+    UNARY_OPS[_name] = register(_name, UNARY, _unary_meta, vjp=_vjp, saves_output=_saves)
+for _name in _PREDICATES:
+    UNARY_OPS[_name] = register(_name, UNARY, _predicate_meta)
+FLOAT_ONLY = {n for n, (_, f, _s) in _UNARY.items() if f}
+
+
+def unary(name: str, x) -> Tensor:
+    """Apply the unary primitive ``name``, promoting ints/bools to float where PyTorch does."""
+    op = UNARY_OPS[name]
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
+    if x.dtype.category != FLOAT:
+        if name in FLOAT_ONLY:
+            x = x.to(dtypes.get_default_dtype())
+        elif name == "bitwise_not" and x.dtype is dtypes.bool_:
+            return unary("logical_not", x)
+        elif name in ("neg",) and x.dtype is dtypes.bool_:
+            raise DTypeError("neg: negation, the `-` operator, on a bool tensor is not "
+                             "supported; use logical_not() or ~ instead")
+        elif name in ("floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite"):
+            if name in ("isnan", "isinf"):
+                return full_like_bool(x, False)
+            if name == "isfinite":
+                return full_like_bool(x, True)
+            return x.clone()
+    elif name == "bitwise_not":
+        raise DTypeError(f"bitwise_not: not implemented for dtype {x.dtype.name}; bitwise ops "
+                         "need an integer or bool tensor")
+    return apply(op, x)
+
+
+def full_like_bool(x, value):
+    from .creation_ops import full
+    return full(x.shape, value, dtype=dtypes.bool_, device=x.device)
+
+
+# ---------------------------------------------------------------------------------------
+# binary primitives
+def _add_vjp(g, args, out):
+    a, b = args
+    return _grads2(a, b, g, g)
+
+
+def _sub_vjp(g, args, out):
+    a, b = args
+    return _grads2(a, b, g, -g if isinstance(b, Tensor) else None)
+
+
+def _mul_vjp(g, args, out):
+    a, b = args
+    return _grads2(a, b, g * b if isinstance(a, Tensor) else None,
+                   g * a if isinstance(b, Tensor) else None)
+
+
+def _div_vjp(g, args, out):
+    a, b = args
+    ga = g / b if isinstance(a, Tensor) else None
+    gb = -g * a / (b * b) if isinstance(b, Tensor) else None
+    return _grads2(a, b, ga, gb)
+
+
+def _pow_vjp(g, args, out):
+    a, b = args
+    ga = gb = None
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            ga = g * b * a.pow(b - 1)
+        elif b == 0:
+            ga = g * 0.0
+        else:
+            ga = g * b * a.pow(b - 1)
+    if isinstance(b, Tensor):
+        base = a if isinstance(a, Tensor) else float(a)
+        log_a = base.log() if isinstance(base, Tensor) else math.log(base) if base > 0 \
+            else float("nan")
+        gb = g * out * log_a
+        if isinstance(a, Tensor):
+            gb = where((a == 0) & (b >= 0), 0.0, gb)
+    return _grads2(a, b, ga, gb)
+
+
+def _minmax_vjp(is_max):
+    def vjp(g, args, out):
+        a, b = args
+        if isinstance(b, Tensor) and isinstance(a, Tensor):
+            win = (a > b) if is_max else (a < b)
+            share = win.to(g.dtype) + (a == b).to(g.dtype) * 0.5
+            return _grads2(a, b, g * share, g * (1 - share))
+        t, s = (a, b) if isinstance(a, Tensor) else (b, a)
+        win = (t > s) if is_max else (t < s)
+        share = win.to(g.dtype) + (t == s).to(g.dtype) * 0.5
+        gt = g * share
+        return (gt, None) if t is a else (None, gt)
+    return vjp
+
+
+def _atan2_vjp(g, args, out):
+    a, b = args
+    denom = a * a + b * b
+    return _grads2(a, b, g * b / denom if isinstance(a, Tensor) else None,
+                   -g * a / denom if isinstance(b, Tensor) else None)
+
+
+def _remainder_vjp(rounding: str):
+    def vjp(g, args, out):
+        a, b = args
+        gb = None
+        if isinstance(b, Tensor):
+            q = a / b
+            gb = -g * (q.floor() if rounding == "floor" else q.trunc())
+        return _grads2(a, b, g if isinstance(a, Tensor) else None, gb)
+    return vjp
+
+
+_BINARY = {
+    "add": _add_vjp, "sub": _sub_vjp, "mul": _mul_vjp, "div": _div_vjp, "pow": _pow_vjp,
+    "maximum": _minmax_vjp(True), "minimum": _minmax_vjp(False), "atan2": _atan2_vjp,
+    "remainder": _remainder_vjp("floor"), "floor_divide": None, "fmod": _remainder_vjp("trunc"),
+    "bitwise_and": None, "bitwise_or": None, "bitwise_xor": None,
+}
+_COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
+
+BINARY_OPS = {}
+for _name, _vjp in _BINARY.items():
+    BINARY_OPS[_name] = register(_name, BINARY, _binary_meta_for(_name), vjp=_vjp,
+                                 saves_output=_name == "pow")
+for _name in _COMPARISONS:
+    BINARY_OPS[_name] = register(_name, BINARY, _binary_meta_for(_name, result_bool=True))
+
+
+def _where_vjp(g, args, out):
+    cond, a, b = args
+    zero = 0.0
+    return (None,
+            sum_to_shape(where(cond, g, zero), a.shape) if isinstance(a, Tensor) else None,
+            sum_to_shape(where(cond, zero, g), b.shape) if isinstance(b, Tensor) else None)
+
+
+WHERE = register("where", TERNARY, _where_meta, vjp=_where_vjp, differentiable_args=(1, 2))
+
+
+def _cast_vjp(g, args, out, dtype):
+    src = args[0]
+    return (g.to(src.dtype) if src.dtype.is_floating_point else None,)
+
+
+CAST_OP = register("cast", CAST, _cast_meta, vjp=_cast_vjp)
+
+
+def cast(x: Tensor, dtype) -> Tensor:
+    """``x`` converted to ``dtype`` (a no-op returning ``x`` when it already has it)."""
+    dtype = dtypes.to_dtype(dtype)
+    if x.dtype is dtype:
+        return x
+    return apply(CAST_OP, x, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# promotion
+def _check_operand(x, name):
+    if isinstance(x, Tensor) or isinstance(x, _SCALARS):
+        return
+    raise TypeError(f"{name}(): unsupported operand type {type(x).__name__}; expected a "
+                    "Tensor or a Python number")
+
+
+def promote(a, b, name: str):
+    """Cast tensor operands to PyTorch's result dtype; scalars stay Python numbers."""
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        if a.dtype is b.dtype:
+            return a, b, a.dtype
+    elif ta:
+        if isinstance(b, float) and a.dtype.category == FLOAT:
+            return a, b, a.dtype
+        _check_operand(b, name)
+    elif tb:
+        _check_operand(a, name)
+    else:
+        raise TypeError(f"{name}(): expected at least one Tensor operand, got "
+                        f"{type(a).__name__} and {type(b).__name__}")
+    dt = dtypes.result_type(a, b)
+    if ta:
+        a = cast(a, dt)
+    elif isinstance(a, bool) and dt.category != BOOL:
+        a = int(a) if dt.category == INT else float(a)
+    if tb:
+        b = cast(b, dt)
+    elif isinstance(b, bool) and dt.category != BOOL:
+        b = int(b) if dt.category == INT else float(b)
+    return a, b, dt
+
+
+def binary(name: str, a, b) -> Tensor:
+    """Apply the binary primitive ``name`` after type promotion."""
+    a, b, dt = promote(a, b, name)
+    if name in ("bitwise_and", "bitwise_or", "bitwise_xor") and dt.category == FLOAT:
+        raise DTypeError(f"{name}: not implemented for dtype {dt.name}; bitwise ops need "
+                         "integer or bool tensors")
+    if name in ("bitwise_and", "bitwise_or", "bitwise_xor") and dt is dtypes.bool_:
+        name = "logical_" + name[len("bitwise_"):]
+    return apply(BINARY_OPS[name], a, b)
+
+
+def add(input, other, *, alpha=1) -> Tensor:
+    """``input + alpha * other`` with broadcasting and type promotion."""
+    if alpha != 1:
+        other = other * alpha
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype is other.dtype:
+        return apply(BINARY_OPS["add"], input, other)
+    return binary("add", input, other)
+
+
+def sub(input, other, *, alpha=1) -> Tensor:
+    """``input - alpha * other``."""
+    if alpha != 1:
+        other = other * alpha
+    if isinstance(input, Tensor) and input.dtype is dtypes.bool_ and isinstance(other, Tensor) \
+            and other.dtype is dtypes.bool_:
+        raise DTypeError("sub: subtraction of two bool tensors is not supported; use "
+                         "logical_xor() instead")
+    return binary("sub", input, other)
+
+
+def mul(input, other) -> Tensor:
+    """Elementwise product."""
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype is other.dtype:
+        return apply(BINARY_OPS["mul"], input, other)
+    return binary("mul", input, other)
+
+
+def div(input, other, *, rounding_mode=None) -> Tensor:
+    """True division (ints give the default float dtype), or rounded with
+    ``rounding_mode="trunc"|"floor"``."""
+    if rounding_mode is None:
+        a, b, dt = promote(input, other, "div")
+        if dt.category != FLOAT:
+            fd = dtypes.get_default_dtype()
+            a = cast(a, fd) if isinstance(a, Tensor) else float(a)
+            b = cast(b, fd) if isinstance(b, Tensor) else float(b)
+        return apply(BINARY_OPS["div"], a, b)
+    if rounding_mode == "floor":
+        return binary("floor_divide", input, other)
+    if rounding_mode == "trunc":
+        a, b, dt = promote(input, other, "div")
+        if dt.category == FLOAT:
+            return apply(BINARY_OPS["div"], a, b).trunc()
+        q = div(a, b)
+        return q.trunc().to(dt)
+    from ..errors import ArgumentError
+    raise ArgumentError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                        f"{rounding_mode!r}")
+
+
+def pow(input, exponent) -> Tensor:
+    """``input ** exponent`` (int tensors to negative int powers are an error, as in torch)."""
+    a, b, dt = promote(input, exponent, "pow")
+    if dt.category == INT and isinstance(b, int) and b < 0:
+        from ..errors import ArgumentError
+        raise ArgumentError("pow: integers to negative integer powers are not allowed")
+    return apply(BINARY_OPS["pow"], a, b)
+
+
+def where(condition, input, other) -> Tensor:
+    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+    if not isinstance(condition, Tensor):
+        raise TypeError(f"where(): condition must be a Tensor, not {type(condition).__name__}")
+    if condition.dtype is not dtypes.bool_:
+        raise DTypeError(f"where: expected condition to be a bool tensor, got "
+                         f"{condition.dtype.name}")
+    a, b, _ = promote(input, other, "where")
+    return apply(WHERE, condition, a, b)
+
+
+def clamp(input, min=None, max=None) -> Tensor:
+    """Clamp into ``[min, max]`` (either bound may be None, a number or a tensor)."""
+    if min is None and max is None:
+        from ..errors import ArgumentError
+        raise ArgumentError("clamp: at least one of 'min' or 'max' must not be None")
+    out = input
+    if min is not None:
+        out = binary("maximum", out, min)
+    if max is not None:
+        out = binary("minimum", out, max)
+    return out
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None) -> Tensor:
+    """Replace NaN, +inf and -inf with finite numbers (dtype limits by default)."""
+    if not input.dtype.is_floating_point:
+        return input.clone()
+    import numpy as np
+    info = np.finfo(input.dtype.np)
+    posinf = float(info.max) if posinf is None else posinf
+    neginf = float(info.min) if neginf is None else neginf
+    out = where(input.isnan(), nan, input)
+    out = where(out == math.inf, posinf, out)
+    return where(out == -math.inf, neginf, out)

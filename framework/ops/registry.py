@@ -1,0 +1,170 @@
+"""The op registry and the one dispatch path, :func:`apply`.
+
+Every op is declared once with :func:`register`: its name, its group, its meta rule (the
+only place shape and dtype errors are raised) and its VJP rule (written with public ops,
+so it runs on eager tensors and on traced values alike). Everything else is a table keyed
+by the op: backend implementations (``framework/backends``), code generation and ONNX
+lowerings (``compiler``).
+
+``apply(op, *args, **attrs)`` is JAX's ``bind``: it runs the meta rule, computes the
+result with the backend when the inputs hold data, appends a node to the active trace, and
+links the outputs into the autograd graph when grad mode is on.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .._state import tls
+from ..errors import DeviceError
+from ..tensor import Storage, Tensor, _init
+
+# Op groups (tinygrad's GroupOp): passes test membership instead of chaining ifs.
+UNARY, BINARY, TERNARY, CAST, REDUCE, SCAN, MOVEMENT, INDEX, MATMUL, CONV = (
+    "unary", "binary", "ternary", "cast", "reduce", "scan", "movement", "index", "matmul",
+    "conv")
+CREATION, RANDOM, COMPOSITE, TRANSFER = "creation", "random", "composite", "transfer"
+ELEMENTWISE = frozenset({UNARY, BINARY, TERNARY, CAST})
+_DEVICE_FROM_ATTRS = frozenset({CREATION, RANDOM, TRANSFER})
+
+
+class Op:
+    """One registered op: its rules and the per-backend implementation table."""
+
+    __slots__ = ("name", "group", "meta", "vjp", "num_outputs", "is_view", "decomp",
+                 "impls", "differentiable_args", "saves_output", "__weakref__")
+
+    def __init__(self, name, group, meta, vjp, num_outputs, is_view, decomp,
+                 differentiable_args, saves_output):
+        self.name = name
+        self.group = group
+        self.meta = meta
+        self.vjp = vjp
+        self.num_outputs = num_outputs
+        self.is_view = is_view
+        self.decomp = decomp
+        self.differentiable_args = differentiable_args
+        self.saves_output = saves_output
+        self.impls: dict[str, Callable] = {}
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+    def __reduce__(self):
+        return (get_op, (self.name,))
+
+
+OPS: dict[str, Op] = {}
+
+
+def register(name: str, group: str, meta: Callable, *, vjp: Callable | None = None,
+             num_outputs: int = 1, is_view: bool = False, decomp: Callable | None = None,
+             differentiable_args: tuple | None = None, saves_output: bool = False) -> Op:
+    """Declare an op.
+
+    meta(*args, **attrs) -> (shape, dtype), or a tuple of those for multi-output ops.
+    vjp(grads, args, out, **attrs) -> one gradient (or None) per positional arg.
+    decomp(*args, **attrs) -> the op written with other public ops (composites).
+    """
+    if name in OPS:
+        raise ValueError(f"op {name!r} registered twice")
+    op = Op(name, group, meta, vjp, num_outputs, is_view, decomp, differentiable_args,
+            saves_output)
+    OPS[name] = op
+    return op
+
+
+def get_op(name: str) -> Op:
+    """The registered op called ``name``."""
+    return OPS[name]
+
+
+def _device_of(args, op_name):
+    dev = None
+    for a in args:
+        if isinstance(a, Tensor):
+            if dev is None:
+                dev = a.device
+            elif a.device is not dev and a.ndim:
+                raise DeviceError(f"{op_name}: expected all tensors on one device, got "
+                                  f"{dev} and {a.device}")
+    return dev
+
+
+def apply(op: Op, *args, **attrs):
+    """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
+    meta = op.meta(*args, **attrs)
+    dev = attrs["device"] if op.group in _DEVICE_FROM_ATTRS else _device_of(args, op.name)
+    has_data = all(a._data is not None for a in args if isinstance(a, Tensor))
+    if has_data and dev.type != "meta":
+        impl = op.impls.get(dev.type)
+        if impl is not None:
+            raw = impl(*[a._data if isinstance(a, Tensor) else a for a in args], **attrs)
+        else:
+            raw = _run_decomposition(op, dev, args, attrs)
+    else:
+        raw = None
+    if op.num_outputs == 1:
+        out = _wrap_output(op, raw, meta, dev, args)
+        outs = (out,)
+    else:
+        outs = tuple(_wrap_output(op, None if raw is None else r, m, dev, args)
+                     for r, m in zip(raw if raw is not None else [None] * len(meta), meta))
+        out = outs
+    tracer = tls.tracer
+    if tracer is not None:
+        tracer.record(op, args, attrs, outs)
+    if tls.grad_enabled and op.vjp is not None:
+        _link_autograd(op, args, attrs, outs)
+    return out
+
+
+def _run_decomposition(op, dev, args, attrs):
+    """Eager value of a composite that has no kernel of its own on ``dev``."""
+    if op.decomp is None:
+        raise NotImplementedError(f"op {op.name!r} has no implementation for device "
+                                  f"{dev.type!r}")
+    saved = tls.tracer, tls.grad_enabled
+    tls.tracer, tls.grad_enabled = None, False
+    try:
+        res = op.decomp(*args, **attrs)
+    finally:
+        tls.tracer, tls.grad_enabled = saved
+    return tuple(r._data for r in res) if op.num_outputs > 1 else res._data
+
+
+def _wrap_output(op, raw, meta, dev, args):
+    shape, dtype = meta
+    t = object.__new__(Tensor)
+    if op.is_view:
+        src = args[0]
+        _init(t, raw, shape, dtype, dev, src._storage)
+        t._base = src._base if src._base is not None else src
+        t._view_ops = src._view_ops + (op,)
+    else:
+        if raw is not None and raw.dtype is not dtype.np and raw.dtype != dtype.np:
+            raw = raw.astype(dtype.np)
+        _init(t, raw, shape, dtype, dev, Storage())
+    return t
+
+
+def _link_autograd(op, args, attrs, outs):
+    from ..autograd import Node
+    needs = None
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor) and a.requires_grad:
+            if needs is None:
+                needs = [False] * len(args)
+            needs[i] = True
+    if needs is None:
+        return
+    if op.differentiable_args is not None:
+        needs = [n and i in op.differentiable_args for i, n in enumerate(needs)]
+        if not any(needs):
+            return
+    node = Node(op, args, attrs, outs, needs)
+    for i, o in enumerate(outs):
+        if o.dtype.is_floating_point:
+            o.requires_grad = True
+            o.grad_fn = node
+            o._output_nr = i

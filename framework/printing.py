@@ -1,0 +1,71 @@
+"""``repr(tensor)`` in PyTorch's style: ``tensor([1.0000, 2.5000], requires_grad=True)``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+
+_OPTIONS = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80}
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, **_):
+    """Set how tensors print (same knobs as torch.set_printoptions)."""
+    for k, v in (("precision", precision), ("threshold", threshold),
+                 ("edgeitems", edgeitems), ("linewidth", linewidth)):
+        if v is not None:
+            _OPTIONS[k] = v
+
+
+def _format_float(arr: np.ndarray) -> str:
+    finite = arr[np.isfinite(arr)]
+    integral = finite.size == 0 or np.all(finite == np.round(finite))
+    big = finite.size and (np.abs(finite).max() >= 1e8 or
+                           (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite) else False))
+    p = _OPTIONS["precision"]
+
+    def fmt(x):
+        if not np.isfinite(x):
+            return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
+        if big:
+            return f"{x:.{p}e}"
+        if integral:
+            return f"{x:.0f}."
+        return f"{x:.{p}f}"
+    return np.array2string(arr, separator=", ", formatter={"float_kind": fmt},
+                           threshold=_OPTIONS["threshold"], edgeitems=_OPTIONS["edgeitems"],
+                           max_line_width=_OPTIONS["linewidth"], prefix="tensor(")
+
+
+def tensor_repr(t) -> str:
+    """The PyTorch-style representation of a tensor."""
+    suffix = []
+    if t.device.type != "cpu":
+        suffix.append(f"device='{t.device}'")
+    if t._data is None or t.device.type == "meta":
+        body = "..."
+        suffix.insert(0, f"size={tuple(t.shape)}")
+    else:
+        from ._state import tls
+        tracer, tls.tracer = tls.tracer, None  # printing is not a graph break of its own
+        try:
+            arr = np.asarray(t._host_array("repr(tensor)"))
+        finally:
+            tls.tracer = tracer
+        if tracer is not None:
+            tracer.graph_break("print(tensor)")
+        if t.dtype.is_floating_point:
+            body = _format_float(arr.astype(np.float64))
+        else:
+            body = np.array2string(arr, separator=", ", threshold=_OPTIONS["threshold"],
+                                   edgeitems=_OPTIONS["edgeitems"], prefix="tensor(")
+        if arr.size == 0:
+            suffix.insert(0, f"size={tuple(t.shape)}")
+    default = {dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_}
+    if t.dtype not in default:
+        suffix.append(f"dtype=framework.{t.dtype.name}")
+    if t.grad_fn is not None:
+        suffix.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        suffix.append("requires_grad=True")
+    return "tensor(" + ", ".join([body] + suffix) + ")"
