@@ -100,6 +100,7 @@ class KernelSpec:
     num_warps: int = 4
     num_stages: int = 3
     label: str = ""
+    divisible: object = "*"  # int args hinted divisible by 16 (JIT-like aligned shapes); () for none
 
     @property
     def name(self) -> str:
@@ -109,6 +110,7 @@ class KernelSpec:
     def check(self, capability: int, **kwargs) -> ResourceReport:
         """Compile for ``capability`` and run the resource gate (see :func:`compile_and_check`)."""
         sig = make_signature(self.fn, self.types, self.constexprs)
+        kwargs.setdefault("divisible", self.divisible)
         return compile_and_check(self.fn, sig, self.constexprs, self.num_warps, self.num_stages,
                                  capability, name=self.name, **kwargs)
 
@@ -128,6 +130,7 @@ class ResourceReport:
     spill_loads: int | None
     shared_limit: int
     compile_s: float
+    error: str = ""  # set when compilation failed (check_specs with check=False)
     compiled: object = field(default=None, repr=False)
 
     @property
@@ -137,7 +140,7 @@ class ResourceReport:
 
     def violations(self) -> list[str]:
         """Human-readable list of violated limits (empty when the kernel fits)."""
-        out = []
+        out = [f"compile error: {self.error}"] if self.error else []
         if self.shared > self.shared_limit:
             out.append(f"shared memory {self.shared} B > {self.shared_limit} B")
         if self.registers * self.threads > REGISTER_FILE:
@@ -153,22 +156,27 @@ class ResourceReport:
 
 
 def compile_kernel(fn, signature: dict, constexprs: dict, num_warps: int = 4, num_stages: int = 3,
-                   capability: int = 90, *, attrs=None, align_pointers: bool = True,
+                   capability: int = 90, *, attrs=None, align_pointers: bool = True, divisible=(),
                    enable_fp_fusion: bool = True):
     """Compile ``fn`` for ``sm_<capability>`` without a GPU; return Triton's compiled kernel.
 
     ``signature`` covers every argument (see :func:`make_signature`). ``constexprs`` maps
     names to values. With ``align_pointers`` every pointer argument gets the
-    ``tt.divisibility=16`` hint the JIT gives 16-byte aligned buffers.
+    ``tt.divisibility=16`` hint the JIT gives 16-byte aligned buffers; ``divisible`` names
+    integer arguments to hint the same way (the JIT does so for values that are multiples
+    of 16: use it for sizes/strides of aligned shapes, which enables vectorised and async
+    loads). ``"*"`` hints every integer argument.
     """
     if not isinstance(fn, JITFunction):
         raise CompileError(f"{getattr(fn, '__name__', fn)}: not a JITFunction (decorated with TRITON_INTERPRET=1?);"
                            " use compile_and_check/check_specs, which compile such kernels in a subprocess")
     attrs = dict(attrs or {})
-    if align_pointers:
-        for i, name in enumerate(fn.arg_names):
-            if str(signature.get(name, "")).startswith("*"):
-                attrs.setdefault((i,), [["tt.divisibility", 16]])
+    for i, name in enumerate(fn.arg_names):
+        ty = str(signature.get(name, ""))
+        hinted = (align_pointers and ty.startswith("*")) or (
+            ty[:1] in ("i", "u") and (divisible == "*" or name in divisible))
+        if hinted:
+            attrs.setdefault((i,), [["tt.divisibility", 16]])
     src = ASTSource(fn, signature, constexprs, attrs)
     options = dict(num_warps=num_warps, num_stages=num_stages, enable_fp_fusion=enable_fp_fusion)
     return triton.compile(src, target=GPUTarget("cuda", capability, 32), options=options)
@@ -238,7 +246,16 @@ def resource_report(compiled, capability: int, *, name: str | None = None, num_s
                           compile_s=compile_s, compiled=compiled)
 
 
+def _failed_report(req: dict, error: str) -> ResourceReport:
+    cap = req["capability"]
+    return ResourceReport(name=req.get("name") or "?", capability=cap, num_warps=req["num_warps"],
+                          num_stages=req["num_stages"], shared=0, registers=0, stack=0, spill_stores=None,
+                          spill_loads=None, shared_limit=SHARED_LIMITS.get(cap, 0), compile_s=0.0, error=error)
+
+
 def _gate(report: ResourceReport, check: bool) -> ResourceReport:
+    if check and report.error:
+        raise CompileError(report.error)
     if check and not report.ok:
         raise ResourceError(f"{report.name} (sm_{report.capability}, num_warps={report.num_warps}, "
                             f"num_stages={report.num_stages}): " + "; ".join(report.violations()))
@@ -284,21 +301,31 @@ def compile_and_check(fn, signature: dict, constexprs: dict, num_warps: int = 4,
 
 
 def check_specs(specs, capabilities=(80, 90), *, check: bool = True, isolated: bool | None = None,
-                **kwargs) -> list[ResourceReport]:
+                workers: int = 1, **kwargs) -> list[ResourceReport]:
     """Compile every :class:`KernelSpec` for every capability and gate them; return the reports.
 
-    All compilations share one subprocess when ``isolated`` (default: when any spec's kernel was
-    decorated under the interpreter). With ``check`` the first failing kernel raises.
+    Compilations run in ``workers`` subprocesses when ``isolated`` (default: when any spec's
+    kernel was decorated under the interpreter). With ``check`` the first failing kernel
+    raises; with ``check=False`` failures are reports whose ``violations()`` say why.
     """
     jobs = []
     for spec in specs:
         sig = make_signature(spec.fn, spec.types, spec.constexprs)
         for cap in capabilities:
             jobs.append((spec.fn, dict(signature=sig, constexprs=spec.constexprs, num_warps=spec.num_warps,
-                                       num_stages=spec.num_stages, capability=cap, name=spec.name, **kwargs)))
+                                       num_stages=spec.num_stages, capability=cap, name=spec.name,
+                                       **{"divisible": spec.divisible, **kwargs})))
     if isolated is None:
         isolated = any(not isinstance(fn, JITFunction) for fn, _ in jobs)
-    reports = _run_isolated(jobs) if isolated else [_compile_report(fn, **req) for fn, req in jobs]
+    if isolated:
+        reports = _run_isolated(jobs, workers)
+    else:
+        reports = []
+        for fn, req in jobs:
+            try:
+                reports.append(_compile_report(fn, **req))
+            except CompileError as exc:
+                reports.append(_failed_report(req, str(exc)))
     return [_gate(r, check) for r in reports]
 
 
@@ -323,35 +350,44 @@ def _resolve_kernel(ref) -> JITFunction:
     return obj
 
 
-def _run_isolated(jobs) -> list[ResourceReport]:
-    """Run ``_compile_report`` for each (fn, request) in one subprocess without the interpreter."""
-    payload = pickle.dumps([(_kernel_ref(fn), req) for fn, req in jobs])
+def _run_isolated(jobs, workers: int = 1) -> list[ResourceReport]:
+    """Run ``_compile_report`` for each (fn, request) in ``workers`` subprocesses without the interpreter."""
+    workers = max(1, min(workers, len(jobs)))
+    chunks = [list(range(i, len(jobs), workers)) for i in range(workers)]
     env = dict(os.environ, TRITON_INTERPRET="0", PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    reports: list = [None] * len(jobs)
     with tempfile.TemporaryDirectory() as tmp:
-        out_path = os.path.join(tmp, "reports.pkl")
-        res = subprocess.run([sys.executable, "-m", "triton_kernels.aot_worker", out_path], input=payload,
-                             capture_output=True, env=env, check=False)
-        if res.returncode != 0 or not os.path.exists(out_path):
-            raise CompileError(f"AOT subprocess failed ({res.returncode}): {res.stderr.decode()[-4000:]}")
-        with open(out_path, "rb") as fh:
-            results = pickle.load(fh)
-    reports = []
-    for kind, value in results:
-        if kind == "error":
-            raise CompileError(value)
-        reports.append(ResourceReport(**value))
+        procs = []
+        for w, chunk in enumerate(chunks):
+            src, dst = os.path.join(tmp, f"jobs{w}.pkl"), os.path.join(tmp, f"reports{w}.pkl")
+            with open(src, "wb") as fh:
+                pickle.dump([(_kernel_ref(jobs[i][0]), jobs[i][1]) for i in chunk], fh)
+            cmd = [sys.executable, "-m", "triton_kernels.aot_worker", src, dst]
+            log = open(os.path.join(tmp, f"log{w}.txt"), "w+b")  # noqa: SIM115 - closed below
+            procs.append((chunk, dst, log, subprocess.Popen(cmd, env=env, stdout=log, stderr=log)))
+        for chunk, dst, log, proc in procs:
+            proc.wait()
+            log.seek(0)
+            err = log.read().decode(errors="replace")
+            log.close()
+            if proc.returncode != 0 or not os.path.exists(dst):
+                raise CompileError(f"AOT subprocess failed ({proc.returncode}): {err[-4000:]}")
+            with open(dst, "rb") as fh:
+                for i, values in zip(chunk, pickle.load(fh)):
+                    reports[i] = ResourceReport(**values)
     return reports
 
 
-def serve(out_path: str) -> None:
-    """Subprocess entry point: read pickled jobs from stdin, write pickled reports to ``out_path``."""
+def serve(in_path: str, out_path: str) -> None:
+    """Subprocess entry point: compile the pickled jobs in ``in_path``, pickle report fields to ``out_path``."""
+    with open(in_path, "rb") as fh:
+        jobs = pickle.load(fh)
     results = []
-    for ref, req in pickle.loads(sys.stdin.buffer.read()):
+    for ref, req in jobs:
         try:
             report = _compile_report(_resolve_kernel(ref), **req)
-            values = {f.name: getattr(report, f.name) for f in fields(report) if f.name != "compiled"}
-            results.append(("report", values))
-        except Exception as exc:  # reported to the parent, which raises CompileError
-            results.append(("error", f"{req.get('name') or ref[1]}: {exc}"))
+        except Exception as exc:  # returned to the parent as a report with .error set
+            report = _failed_report(req, f"{req.get('name') or ref[1]}: {exc}")
+        results.append({f.name: getattr(report, f.name) for f in fields(report) if f.name != "compiled"})
     with open(out_path, "wb") as fh:
         pickle.dump(results, fh)

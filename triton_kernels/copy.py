@@ -10,14 +10,16 @@ from .copy_kernels import copy_kernel, fill_kernel, strided_copy_kernel
 __all__ = ["copy", "fill", "zeros", "aot_specs"]
 
 BLOCK_GPU, WARPS_GPU = 4096, 8  # 16 elements per thread: 4 x 128-bit accesses for fp32
+STRIDED_BLOCK_GPU = 1024  # int64 index math per element: 8 elements per thread (4 warps)
 
 
-def _block(n: int, block=None) -> tuple[int, int]:
+def _block(n: int, block=None, strided: bool = False) -> tuple[int, int]:
+    warps = 4 if strided else WARPS_GPU
     if block is not None:
-        return int(block), WARPS_GPU
+        return int(block), warps
     if interpreter_enabled():
         return min(next_pow2(n), 1 << 16), 4
-    return BLOCK_GPU, WARPS_GPU
+    return (STRIDED_BLOCK_GPU if strided else BLOCK_GPU), warps
 
 
 def _contiguous(buf) -> bool:
@@ -64,7 +66,7 @@ def copy(src, dst=None, *, dtype=None, empty=None, block=None):
         raise ValueError(f"strided copy supports rank <= 4 after merging dims, got shape {tuple(src.shape)}")
     dims = [(1, 0, 0)] * (4 - len(dims)) + dims
     sizes, ss, sd = zip(*dims)
-    blk, warps = _block(n, block)
+    blk, warps = _block(n, block, strided=True)
     strided_copy_kernel[(cdiv(n, blk),)](src, dst, n, sizes[1], sizes[2], sizes[3], *ss, *sd,
                                          BLOCK=blk, num_warps=warps)
     return dst
@@ -95,7 +97,7 @@ def aot_specs(dtype) -> list[KernelSpec]:
     return [
         KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy"),
         KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=f), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy[cast]"),
-        KernelSpec(strided_copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=BLOCK_GPU, dst_s3=1), WARPS_GPU,
+        KernelSpec(strided_copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=STRIDED_BLOCK_GPU, dst_s3=1), 4,
                    label="strided_copy"),
         KernelSpec(fill_kernel, dict(dst_ptr=p, value="fp32"), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="fill"),
     ]

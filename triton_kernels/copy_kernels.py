@@ -1,3 +1,4 @@
+# ruff: noqa: N803  (Triton convention: upper-case sizes and constexpr arguments)
 """Device-to-device copy (with dtype cast), strided copy and fill (Triton kernels only).
 
 ``copy_kernel`` is the bandwidth reference: contiguous, one ``BLOCK`` per program,

@@ -1,3 +1,4 @@
+# ruff: noqa: N803  (Triton convention: upper-case sizes and constexpr arguments)
 """Cross entropy of [M, V] logits with integer targets (Triton kernels only).
 
 Forward: ``lse = logsumexp(logits)``, ``loss = lse - logits[target]`` per row (fp32),

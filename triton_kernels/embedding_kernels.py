@@ -1,3 +1,4 @@
+# ruff: noqa: N803  (Triton convention: upper-case sizes and constexpr arguments)
 """Embedding lookup (row gather) and its backward (atomic scatter-add) (Triton kernels only).
 
 Forward: ``out[i, :] = weight[idx[i], :]`` over [BLOCK_M, BLOCK_D] tiles (read ND + N

@@ -1,3 +1,4 @@
+# ruff: noqa: N803  (Triton convention: upper-case sizes and constexpr arguments)
 """LayerNorm over the last dim of a [M, N] row view, forward and backward (Triton kernels only).
 
 Forward: ``y = (x - mean) * rstd * w + b``; saves fp32 ``mean`` and ``rstd`` per row.

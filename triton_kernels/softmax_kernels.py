@@ -1,3 +1,4 @@
+# ruff: noqa: N803  (Triton convention: upper-case sizes and constexpr arguments)
 """Softmax / log-softmax over the last dim of a [M, N] row view (Triton kernels only).
 
 Each program owns ``BLOCK_M`` rows. ``SINGLE_BLOCK``: the whole row fits one
