@@ -9,13 +9,30 @@ in :mod:`triton_kernels.buffers`; run on the CPU with ``TRITON_INTERPRET=1`` set
 from . import copy, cross_entropy, embedding, layer_norm, matmul, softmax
 from .buffers import HostBuffer, host_empty, interpreter_enabled
 
-__all__ = ["OPS", "HostBuffer", "host_empty", "interpreter_enabled", "all_aot_specs",
-           "copy", "cross_entropy", "embedding", "layer_norm", "matmul", "softmax"]
+__all__ = [
+    "OPS",
+    "HostBuffer",
+    "host_empty",
+    "interpreter_enabled",
+    "all_aot_specs",
+    "copy",
+    "cross_entropy",
+    "embedding",
+    "layer_norm",
+    "matmul",
+    "softmax",
+]
 
-OPS = {"matmul": matmul, "softmax": softmax, "layer_norm": layer_norm, "cross_entropy": cross_entropy,
-       "embedding": embedding, "copy": copy}
+OPS = {
+    "matmul": matmul,
+    "softmax": softmax,
+    "layer_norm": layer_norm,
+    "cross_entropy": cross_entropy,
+    "embedding": embedding,
+    "copy": copy,
+}
 
 
 def all_aot_specs(dtype="bfloat16") -> list:
-    """Every kernel configuration the launchers use on a GPU, for ``dtype`` data (AOT gate input)."""
+    """Every kernel configuration the launchers use on a GPU for ``dtype`` data (AOT gate input)."""
     return [spec for mod in OPS.values() for spec in mod.aot_specs(dtype)]

@@ -64,8 +64,10 @@ def allocate(empty, like, shape, dtype, out=None, name="out"):
     if empty is None:
         empty = getattr(type(like), "empty", None)
         if empty is None:
-            raise ValueError(f"pass empty=(shape, dtype) -> buffer or {name}=; "
-                             f"{type(like).__name__} has no .empty")
+            raise ValueError(
+                f"pass empty=(shape, dtype) -> buffer or {name}=; "
+                f"{type(like).__name__} has no .empty"
+            )
     return empty(tuple(int(s) for s in shape), dtype)
 
 
@@ -85,8 +87,10 @@ def rows_view(name: str, buf) -> tuple[int, int, int, int]:
         return m, n, n * stride_n if n else 0, stride_n
     for (_, st_outer), (s_inner, st_inner) in zip(lead[:-1], lead[1:]):
         if st_outer != st_inner * s_inner:
-            raise ValueError(f"{name}: leading dims of shape {shape} strides {strides} "
-                             "cannot be collapsed into rows; make it contiguous first")
+            raise ValueError(
+                f"{name}: leading dims of shape {shape} strides {strides} "
+                "cannot be collapsed into rows; make it contiguous first"
+            )
     return m, n, lead[-1][1], stride_n
 
 

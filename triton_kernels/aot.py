@@ -13,17 +13,13 @@ A failing gate raises :class:`ResourceError` naming the kernel and the violated 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
 import os
-import pickle
 import re
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,8 +30,8 @@ from triton.runtime.jit import JITFunction
 
 __all__ = [
     "SHARED_LIMITS", "REGISTER_FILE", "KernelSpec", "ResourceReport", "AOTError", "CompileError",
-    "ResourceError",
-    "pointer_type", "make_signature", "check_specs", "compile_kernel", "resource_report", "compile_and_check",
+    "ResourceError", "pointer_type", "make_signature", "compile_kernel", "resource_report",
+    "compile_and_check", "check_specs",
 ]
 
 # Max dynamic shared memory per block (opt-in), bytes; NVIDIA's published figures.
@@ -100,7 +96,8 @@ class KernelSpec:
     num_warps: int = 4
     num_stages: int = 3
     label: str = ""
-    divisible: object = "*"  # int args hinted divisible by 16 (JIT-like aligned shapes); () for none
+    # int args hinted divisible by 16, like the JIT does for aligned shapes ("*": all; () none)
+    divisible: object = "*"
 
     @property
     def name(self) -> str:
@@ -146,7 +143,8 @@ class ResourceReport:
         if self.registers * self.threads > REGISTER_FILE:
             out.append(f"registers {self.registers} x {self.threads} threads > {REGISTER_FILE}")
         if self.spill_stores or self.spill_loads:
-            out.append(f"register spills ({self.spill_stores} B stores, {self.spill_loads} B loads)")
+            spilled = f"{self.spill_stores} B stores, {self.spill_loads} B loads"
+            out.append(f"register spills ({spilled})")
         return out
 
     @property
@@ -168,8 +166,9 @@ def compile_kernel(fn, signature: dict, constexprs: dict, num_warps: int = 4, nu
     loads). ``"*"`` hints every integer argument.
     """
     if not isinstance(fn, JITFunction):
-        raise CompileError(f"{getattr(fn, '__name__', fn)}: not a JITFunction (decorated with TRITON_INTERPRET=1?);"
-                           " use compile_and_check/check_specs, which compile such kernels in a subprocess")
+        raise CompileError(
+            f"{getattr(fn, '__name__', fn)}: not a JITFunction (made under TRITON_INTERPRET=1?);"
+            " compile_and_check/check_specs compile such kernels in a subprocess")
     attrs = dict(attrs or {})
     for i, name in enumerate(fn.arg_names):
         ty = str(signature.get(name, ""))
@@ -233,7 +232,7 @@ def _ptxas_spills(ptx: str, capability: int, enable_fp_fusion: bool) -> tuple[in
 def resource_report(compiled, capability: int, *, name: str | None = None, num_stages: int = 0,
                     shared_limit: int | None = None, spills: bool = True,
                     enable_fp_fusion: bool = True, compile_s: float = 0.0) -> ResourceReport:
-    """Measure shared memory, registers, stack and (with ``spills``) spill bytes of a compiled kernel."""
+    """Shared memory, registers, stack and (with ``spills``) spill bytes of a compiled kernel."""
     regs, stack, _ = _cuobjdump_usage(compiled.asm["cubin"])
     stores = loads = None
     if spills:
@@ -248,17 +247,19 @@ def resource_report(compiled, capability: int, *, name: str | None = None, num_s
 
 def _failed_report(req: dict, error: str) -> ResourceReport:
     cap = req["capability"]
-    return ResourceReport(name=req.get("name") or "?", capability=cap, num_warps=req["num_warps"],
-                          num_stages=req["num_stages"], shared=0, registers=0, stack=0, spill_stores=None,
-                          spill_loads=None, shared_limit=SHARED_LIMITS.get(cap, 0), compile_s=0.0, error=error)
+    return ResourceReport(
+        name=req.get("name") or "?", capability=cap, num_warps=req["num_warps"],
+        num_stages=req["num_stages"], shared=0, registers=0, stack=0, spill_stores=None,
+        spill_loads=None, shared_limit=SHARED_LIMITS.get(cap, 0), compile_s=0.0, error=error)
 
 
 def _gate(report: ResourceReport, check: bool) -> ResourceReport:
     if check and report.error:
         raise CompileError(report.error)
     if check and not report.ok:
-        raise ResourceError(f"{report.name} (sm_{report.capability}, num_warps={report.num_warps}, "
-                            f"num_stages={report.num_stages}): " + "; ".join(report.violations()))
+        r = report
+        where = f"sm_{r.capability}, num_warps={r.num_warps}, num_stages={r.num_stages}"
+        raise ResourceError(f"{report.name} ({where}): " + "; ".join(report.violations()))
     return report
 
 
@@ -273,15 +274,16 @@ def _compile_report(fn, signature, constexprs, num_warps, num_stages, capability
         raise
     except Exception as exc:
         raise CompileError(f"{label}: compilation for sm_{capability} failed: {exc}") from exc
-    return resource_report(compiled, capability, name=label, num_stages=num_stages,
-                           shared_limit=shared_limit, spills=spills, compile_s=time.perf_counter() - t0,
-                           enable_fp_fusion=compile_kwargs.get("enable_fp_fusion", True))
+    return resource_report(
+        compiled, capability, name=label, num_stages=num_stages, shared_limit=shared_limit,
+        spills=spills, compile_s=time.perf_counter() - t0,
+        enable_fp_fusion=compile_kwargs.get("enable_fp_fusion", True))
 
 
-def compile_and_check(fn, signature: dict, constexprs: dict, num_warps: int = 4, num_stages: int = 3,
-                      capability: int = 90, *, name: str | None = None, shared_limit: int | None = None,
-                      check: bool = True, spills: bool = True, isolated: bool | None = None,
-                      **compile_kwargs) -> ResourceReport:
+def compile_and_check(fn, signature: dict, constexprs: dict, num_warps: int = 4,
+                      num_stages: int = 3, capability: int = 90, *, name: str | None = None,
+                      shared_limit: int | None = None, check: bool = True, spills: bool = True,
+                      isolated: bool | None = None, **compile_kwargs) -> ResourceReport:
     """Compile ``fn`` for ``sm_<capability>`` and gate its resources.
 
     Returns a :class:`ResourceReport` (``.compiled`` holds Triton's kernel when compiled
@@ -291,17 +293,20 @@ def compile_and_check(fn, signature: dict, constexprs: dict, num_warps: int = 4,
     ``isolated`` compiles in a subprocess; the default does so only for kernels decorated
     under the interpreter (which cannot be compiled in that process).
     """
-    request = dict(signature=signature, constexprs=constexprs, num_warps=num_warps, num_stages=num_stages,
-                   capability=capability, name=name, shared_limit=shared_limit, spills=spills, **compile_kwargs)
+    request = dict(signature=signature, constexprs=constexprs, num_warps=num_warps,
+                   num_stages=num_stages, capability=capability, name=name,
+                   shared_limit=shared_limit, spills=spills, **compile_kwargs)
     if isolated is None:
         isolated = not isinstance(fn, JITFunction)
     if isolated:
-        return _gate(_run_isolated([(fn, request)])[0], check)
+        from .aot_worker import run_isolated
+
+        return _gate(run_isolated([(fn, request)])[0], check)
     return _gate(_compile_report(fn, **request), check)
 
 
-def check_specs(specs, capabilities=(80, 90), *, check: bool = True, isolated: bool | None = None,
-                workers: int = 1, **kwargs) -> list[ResourceReport]:
+def check_specs(specs, capabilities=(80, 90), *, check: bool = True,
+                isolated: bool | None = None, workers: int = 1, **kwargs) -> list[ResourceReport]:
     """Compile every :class:`KernelSpec` for every capability and gate them; return the reports.
 
     Compilations run in ``workers`` subprocesses when ``isolated`` (default: when any spec's
@@ -312,13 +317,16 @@ def check_specs(specs, capabilities=(80, 90), *, check: bool = True, isolated: b
     for spec in specs:
         sig = make_signature(spec.fn, spec.types, spec.constexprs)
         for cap in capabilities:
-            jobs.append((spec.fn, dict(signature=sig, constexprs=spec.constexprs, num_warps=spec.num_warps,
-                                       num_stages=spec.num_stages, capability=cap, name=spec.name,
-                                       **{"divisible": spec.divisible, **kwargs})))
+            req = dict(signature=sig, constexprs=spec.constexprs, num_warps=spec.num_warps,
+                       num_stages=spec.num_stages, capability=cap, name=spec.name,
+                       **{"divisible": spec.divisible, **kwargs})
+            jobs.append((spec.fn, req))
     if isolated is None:
         isolated = any(not isinstance(fn, JITFunction) for fn, _ in jobs)
     if isolated:
-        reports = _run_isolated(jobs, workers)
+        from .aot_worker import run_isolated
+
+        reports = run_isolated(jobs, workers)
     else:
         reports = []
         for fn, req in jobs:
@@ -327,67 +335,3 @@ def check_specs(specs, capabilities=(80, 90), *, check: bool = True, isolated: b
             except CompileError as exc:
                 reports.append(_failed_report(req, str(exc)))
     return [_gate(r, check) for r in reports]
-
-
-# -- subprocess compilation (for kernels decorated with TRITON_INTERPRET=1) -------------------
-
-def _kernel_ref(fn) -> tuple[str, str, str]:
-    raw = getattr(fn, "fn", fn)
-    return raw.__module__, raw.__qualname__, inspect.getsourcefile(raw)
-
-
-def _resolve_kernel(ref) -> JITFunction:
-    module_name, qualname, path = ref
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:  # e.g. a generated file loaded by path
-        spec = importlib.util.spec_from_file_location(f"_aot_{abs(hash(path))}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    obj = module
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def _run_isolated(jobs, workers: int = 1) -> list[ResourceReport]:
-    """Run ``_compile_report`` for each (fn, request) in ``workers`` subprocesses without the interpreter."""
-    workers = max(1, min(workers, len(jobs)))
-    chunks = [list(range(i, len(jobs), workers)) for i in range(workers)]
-    env = dict(os.environ, TRITON_INTERPRET="0", PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    reports: list = [None] * len(jobs)
-    with tempfile.TemporaryDirectory() as tmp:
-        procs = []
-        for w, chunk in enumerate(chunks):
-            src, dst = os.path.join(tmp, f"jobs{w}.pkl"), os.path.join(tmp, f"reports{w}.pkl")
-            with open(src, "wb") as fh:
-                pickle.dump([(_kernel_ref(jobs[i][0]), jobs[i][1]) for i in chunk], fh)
-            cmd = [sys.executable, "-m", "triton_kernels.aot_worker", src, dst]
-            log = open(os.path.join(tmp, f"log{w}.txt"), "w+b")  # noqa: SIM115 - closed below
-            procs.append((chunk, dst, log, subprocess.Popen(cmd, env=env, stdout=log, stderr=log)))
-        for chunk, dst, log, proc in procs:
-            proc.wait()
-            log.seek(0)
-            err = log.read().decode(errors="replace")
-            log.close()
-            if proc.returncode != 0 or not os.path.exists(dst):
-                raise CompileError(f"AOT subprocess failed ({proc.returncode}): {err[-4000:]}")
-            with open(dst, "rb") as fh:
-                for i, values in zip(chunk, pickle.load(fh)):
-                    reports[i] = ResourceReport(**values)
-    return reports
-
-
-def serve(in_path: str, out_path: str) -> None:
-    """Subprocess entry point: compile the pickled jobs in ``in_path``, pickle report fields to ``out_path``."""
-    with open(in_path, "rb") as fh:
-        jobs = pickle.load(fh)
-    results = []
-    for ref, req in jobs:
-        try:
-            report = _compile_report(_resolve_kernel(ref), **req)
-        except Exception as exc:  # returned to the parent as a report with .error set
-            report = _failed_report(req, f"{req.get('name') or ref[1]}: {exc}")
-        results.append({f.name: getattr(report, f.name) for f in fields(report) if f.name != "compiled"})
-    with open(out_path, "wb") as fh:
-        pickle.dump(results, fh)

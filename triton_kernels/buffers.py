@@ -52,7 +52,9 @@ class HostBuffer:
         """Wrap ``array`` (no copy). Byte strides must be multiples of the item size."""
         array = np.asarray(array)
         if any(s % array.itemsize for s in array.strides):
-            raise ValueError(f"strides {array.strides} are not multiples of itemsize {array.itemsize}")
+            raise ValueError(
+                f"strides {array.strides} are not multiples of itemsize {array.itemsize}"
+            )
         self.array = array
 
     # -- constructors ---------------------------------------------------------------------

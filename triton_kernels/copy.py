@@ -1,4 +1,4 @@
-"""Launchers for device-to-device copy (bandwidth reference, with dtype cast), strided copy and fill."""
+"""Launchers for device-to-device copy (bandwidth reference, casts), strided copy and fill."""
 
 from __future__ import annotations
 
@@ -50,7 +50,9 @@ def copy(src, dst=None, *, dtype=None, empty=None, block=None):
     anything else goes through ``strided_copy_kernel`` (rank <= 4 after merging dims).
     """
     check_buffer("src", src)
-    dst = allocate(empty, src, src.shape, dtype or (dst.dtype if dst is not None else src.dtype), dst, "dst")
+    dst = allocate(
+        empty, src, src.shape, dtype or (dst.dtype if dst is not None else src.dtype), dst, "dst"
+    )
     check_shape("dst", dst, src.shape)
     n = 1
     for s in src.shape:
@@ -63,12 +65,15 @@ def copy(src, dst=None, *, dtype=None, empty=None, block=None):
         return dst
     dims = _collapse(src.shape, strides_of(src), strides_of(dst))
     if len(dims) > 4:
-        raise ValueError(f"strided copy supports rank <= 4 after merging dims, got shape {tuple(src.shape)}")
+        raise ValueError(
+            f"strided copy supports rank <= 4 after merging dims, got shape {tuple(src.shape)}"
+        )
     dims = [(1, 0, 0)] * (4 - len(dims)) + dims
     sizes, ss, sd = zip(*dims)
     blk, warps = _block(n, block, strided=True)
-    strided_copy_kernel[(cdiv(n, blk),)](src, dst, n, sizes[1], sizes[2], sizes[3], *ss, *sd,
-                                         BLOCK=blk, num_warps=warps)
+    strided_copy_kernel[(cdiv(n, blk),)](
+        src, dst, n, sizes[1], sizes[2], sizes[3], *ss, *sd, BLOCK=blk, num_warps=warps
+    )
     return dst
 
 
@@ -95,9 +100,28 @@ def aot_specs(dtype) -> list[KernelSpec]:
     """Kernel specs the launchers use on a GPU for ``dtype`` (fp32 destination for casts)."""
     p, f = pointer_type(dtype), pointer_type("float32")
     return [
-        KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy"),
-        KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=f), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy[cast]"),
-        KernelSpec(strided_copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=STRIDED_BLOCK_GPU, dst_s3=1), 4,
-                   label="strided_copy"),
-        KernelSpec(fill_kernel, dict(dst_ptr=p, value="fp32"), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="fill"),
+        KernelSpec(
+            copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy"
+        ),
+        KernelSpec(
+            copy_kernel,
+            dict(src_ptr=p, dst_ptr=f),
+            dict(BLOCK=BLOCK_GPU),
+            WARPS_GPU,
+            label="copy[cast]",
+        ),
+        KernelSpec(
+            strided_copy_kernel,
+            dict(src_ptr=p, dst_ptr=p),
+            dict(BLOCK=STRIDED_BLOCK_GPU, dst_s3=1),
+            4,
+            label="strided_copy",
+        ),
+        KernelSpec(
+            fill_kernel,
+            dict(dst_ptr=p, value="fp32"),
+            dict(BLOCK=BLOCK_GPU),
+            WARPS_GPU,
+            label="fill",
+        ),
     ]

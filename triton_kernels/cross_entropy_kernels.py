@@ -46,7 +46,8 @@ def cross_entropy_fwd_kernel(
         lse = m + tl.log(s)
     target = tl.load(target_ptr + rows * stride_t).to(tl.int64)
     valid = (target != ignore_index) & (target >= 0) & (target < V)
-    x_t = tl.load(logits_ptr + rows * stride_lm + target * stride_lv, mask=valid, other=0.0).to(tl.float32)
+    x_t = tl.load(logits_ptr + rows * stride_lm + target * stride_lv, mask=valid, other=0.0)
+    x_t = x_t.to(tl.float32)
     loss = tl.where(target != ignore_index, lse - x_t, 0.0)
     tl.store(loss_ptr + rows_out, loss, mask=row_ok)
     tl.store(lse_ptr + rows_out, lse, mask=row_ok)
@@ -66,7 +67,8 @@ def cross_entropy_bwd_kernel(
     col_ok = cols < V
     rows = tl.minimum(rows, M - 1).to(tl.int64)
     mask = row_ok[:, None] & col_ok[None, :]
-    x = tl.load(logits_ptr + rows[:, None] * stride_lm + cols[None, :] * stride_lv, mask=mask, other=0.0)
+    x_ptrs = logits_ptr + rows[:, None] * stride_lm + cols[None, :] * stride_lv
+    x = tl.load(x_ptrs, mask=mask, other=0.0)
     lse = tl.load(lse_ptr + rows)
     target = tl.load(target_ptr + rows * stride_t).to(tl.int64)
     dloss = tl.load(dloss_ptr + rows * stride_dloss).to(tl.float32)

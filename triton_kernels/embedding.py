@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import (
-    FLOAT_DTYPES, FP32, INDEX_DTYPES, allocate, cdiv, check_buffer, check_shape, flat_view, next_pow2, rows_view,
+    FLOAT_DTYPES,
+    FP32,
+    INDEX_DTYPES,
+    allocate,
+    cdiv,
+    check_buffer,
+    flat_view,
+    next_pow2,
+    rows_view,
 )
 from .aot import KernelSpec, pointer_type
 from .buffers import interpreter_enabled, strides_of
@@ -40,13 +48,36 @@ def embedding(weight, indices, *, out=None, out_dtype=None, empty=None, block_m=
     bm, bd, warps = _blocks(n, d, interpreter_enabled(), block_m, block_d)
     # read ND + N, write ND
     embedding_fwd_kernel[(cdiv(n, bm), cdiv(d, bd))](
-        weight, indices, y, n, d, v, swv, swd, si, som, sod, BLOCK_M=bm, BLOCK_D=bd, num_warps=warps,
+        weight,
+        indices,
+        y,
+        n,
+        d,
+        v,
+        swv,
+        swd,
+        si,
+        som,
+        sod,
+        BLOCK_M=bm,
+        BLOCK_D=bd,
+        num_warps=warps,
     )
     return y
 
 
-def embedding_backward(dout, indices, num_embeddings: int, *, padding_idx=None, dtype=FP32, out=None,
-                       empty=None, block_m=None, block_d=None):
+def embedding_backward(
+    dout,
+    indices,
+    num_embeddings: int,
+    *,
+    padding_idx=None,
+    dtype=FP32,
+    out=None,
+    empty=None,
+    block_m=None,
+    block_d=None,
+):
     """Gradient of :func:`embedding` w.r.t. ``weight``: ``[num_embeddings, D]`` of ``dtype``.
 
     Accumulates with fp32 atomics (into ``out`` when it is fp32, else a scratch buffer that
@@ -55,21 +86,40 @@ def embedding_backward(dout, indices, num_embeddings: int, *, padding_idx=None, 
     check_buffer("indices", indices, dtypes=INDEX_DTYPES)
     check_buffer("dout", dout, dtypes=FLOAT_DTYPES)
     if tuple(dout.shape[:-1]) != tuple(indices.shape):
-        raise ValueError(f"dout: expected shape {tuple(indices.shape)} + (D,), got {tuple(dout.shape)}")
+        raise ValueError(
+            f"dout: expected shape {tuple(indices.shape)} + (D,), got {tuple(dout.shape)}"
+        )
     n, si = flat_view("indices", indices)
     _, d, sdm, sdd = rows_view("dout", dout)
     v = int(num_embeddings)
     dweight = allocate(empty, dout, (v, d), dtype, out, "out")
-    acc = dweight if np.dtype(dtype) == FP32 else allocate(empty, dout, (v, d), FP32, name="dweight_fp32")
+    acc = (
+        dweight
+        if np.dtype(dtype) == FP32
+        else allocate(empty, dout, (v, d), FP32, name="dweight_fp32")
+    )
     fill(acc, 0.0)
     if n and d:
         swv, swd = strides_of(acc)
         bm, bd, warps = _blocks(n, d, interpreter_enabled(), block_m, block_d)
         # read ND + N, atomically add ND
         embedding_bwd_kernel[(cdiv(n, bm), cdiv(d, bd))](
-            indices, dout, acc, n, d, v, si, sdm, sdd, swv, swd,
+            indices,
+            dout,
+            acc,
+            n,
+            d,
+            v,
+            si,
+            sdm,
+            sdd,
+            swv,
+            swd,
             int(padding_idx) if padding_idx is not None else 0,
-            HAS_PADDING=padding_idx is not None, BLOCK_M=bm, BLOCK_D=bd, num_warps=warps,
+            HAS_PADDING=padding_idx is not None,
+            BLOCK_M=bm,
+            BLOCK_D=bd,
+            num_warps=warps,
         )
     if acc is not dweight:
         copy(acc, dweight)
@@ -81,9 +131,18 @@ def aot_specs(dtype) -> list[KernelSpec]:
     p, f, i = pointer_type(dtype), pointer_type(FP32), pointer_type("int64")
     bm, bd, warps = _blocks(8192, 1024, False)
     return [
-        KernelSpec(embedding_fwd_kernel, dict(weight_ptr=p, idx_ptr=i, out_ptr=p),
-                   dict(stride_wd=1, stride_i=1, stride_od=1, BLOCK_M=bm, BLOCK_D=bd), warps, label="embedding_fwd"),
-        KernelSpec(embedding_bwd_kernel, dict(idx_ptr=i, dout_ptr=p, dweight_ptr=f),
-                   dict(stride_i=1, stride_dod=1, stride_dwd=1, HAS_PADDING=True, BLOCK_M=bm, BLOCK_D=bd), warps,
-                   label="embedding_bwd"),
+        KernelSpec(
+            embedding_fwd_kernel,
+            dict(weight_ptr=p, idx_ptr=i, out_ptr=p),
+            dict(stride_wd=1, stride_i=1, stride_od=1, BLOCK_M=bm, BLOCK_D=bd),
+            warps,
+            label="embedding_fwd",
+        ),
+        KernelSpec(
+            embedding_bwd_kernel,
+            dict(idx_ptr=i, dout_ptr=p, dweight_ptr=f),
+            dict(stride_i=1, stride_dod=1, stride_dwd=1, HAS_PADDING=True, BLOCK_M=bm, BLOCK_D=bd),
+            warps,
+            label="embedding_bwd",
+        ),
     ]

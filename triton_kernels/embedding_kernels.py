@@ -27,8 +27,8 @@ def embedding_fwd_kernel(
     ok = row_ok & (idx >= 0) & (idx < V)
     w = tl.load(weight_ptr + idx[:, None] * stride_wv + cols[None, :] * stride_wd,
                 mask=ok[:, None] & col_ok[None, :], other=0.0)
-    tl.store(out_ptr + rows[:, None] * stride_om + cols[None, :] * stride_od, w.to(out_ptr.dtype.element_ty),
-             mask=row_ok[:, None] & col_ok[None, :])
+    out_ptrs = out_ptr + rows[:, None] * stride_om + cols[None, :] * stride_od
+    tl.store(out_ptrs, w.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & col_ok[None, :])
 
 
 @triton.jit
@@ -50,6 +50,7 @@ def embedding_bwd_kernel(
     if HAS_PADDING:
         ok = ok & (idx != padding_idx)
     mask = ok[:, None] & col_ok[None, :]
-    g = tl.load(dout_ptr + rows[:, None] * stride_dom + cols[None, :] * stride_dod, mask=mask, other=0.0)
-    tl.atomic_add(dweight_ptr + idx[:, None] * stride_dwv + cols[None, :] * stride_dwd, g.to(tl.float32),
-                  mask=mask, sem="relaxed")
+    g_ptrs = dout_ptr + rows[:, None] * stride_dom + cols[None, :] * stride_dod
+    g = tl.load(g_ptrs, mask=mask, other=0.0)
+    dw_ptrs = dweight_ptr + idx[:, None] * stride_dwv + cols[None, :] * stride_dwd
+    tl.atomic_add(dw_ptrs, g.to(tl.float32), mask=mask, sem="relaxed")

@@ -1,13 +1,25 @@
-"""Launchers for LayerNorm over the last dim: forward (out, mean, rstd) and backward (dx, dw, db)."""
+"""Launchers for LayerNorm over the last dim: forward (out, mean, rstd), backward (dx, dw, db)."""
 
 from __future__ import annotations
 
 from ._common import (
-    FLOAT_DTYPES, FP32, allocate, cdiv, check_buffer, check_shape, next_pow2, row_blocks, rows_view,
+    FLOAT_DTYPES,
+    FP32,
+    allocate,
+    cdiv,
+    check_buffer,
+    check_shape,
+    next_pow2,
+    row_blocks,
+    rows_view,
 )
 from .aot import KernelSpec, pointer_type
 from .buffers import interpreter_enabled, strides_of
-from .layer_norm_kernels import layer_norm_bwd_dwdb_kernel, layer_norm_bwd_dx_kernel, layer_norm_fwd_kernel
+from .layer_norm_kernels import (
+    layer_norm_bwd_dwdb_kernel,
+    layer_norm_bwd_dx_kernel,
+    layer_norm_fwd_kernel,
+)
 
 __all__ = ["layer_norm", "layer_norm_backward", "aot_specs"]
 
@@ -22,8 +34,18 @@ def _check_param(name, p, n):
             raise ValueError(f"{name}: must be contiguous")
 
 
-def layer_norm(x, weight=None, bias=None, *, eps: float = 1e-5, out=None, out_dtype=None, empty=None,
-               block_m=None, block_n=None):
+def layer_norm(
+    x,
+    weight=None,
+    bias=None,
+    *,
+    eps: float = 1e-5,
+    out=None,
+    out_dtype=None,
+    empty=None,
+    block_m=None,
+    block_n=None,
+):
     """LayerNorm of ``x`` over its last dim: ``(x - mean) * rstd * weight + bias``.
 
     ``x``: fp32/fp16/bf16, any rank (leading dims collapsible, last dim any stride);
@@ -43,10 +65,25 @@ def layer_norm(x, weight=None, bias=None, *, eps: float = 1e-5, out=None, out_dt
     g = row_blocks(m, n, block_m=block_m, block_n=block_n)
     # single block: read MN, write MN + 2M; looped: read 3MN
     layer_norm_fwd_kernel[(cdiv(m, g.block_m),)](
-        x, weight if weight is not None else x, bias if bias is not None else x, y, mean, rstd,
-        m, n, sxm, sxn, sym, syn, float(eps),
-        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, SINGLE_BLOCK=g.single_block,
-        BLOCK_M=g.block_m, BLOCK_N=g.block_n, num_warps=g.num_warps,
+        x,
+        weight if weight is not None else x,
+        bias if bias is not None else x,
+        y,
+        mean,
+        rstd,
+        m,
+        n,
+        sxm,
+        sxn,
+        sym,
+        syn,
+        float(eps),
+        HAS_WEIGHT=weight is not None,
+        HAS_BIAS=bias is not None,
+        SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m,
+        BLOCK_N=g.block_n,
+        num_warps=g.num_warps,
     )
     return y, mean, rstd
 
@@ -57,8 +94,20 @@ def _reduce_blocks(p: int, n: int, interp: bool) -> tuple[int, int]:
     return block_p, block_n
 
 
-def layer_norm_backward(dy, x, weight, bias, mean, rstd, *, out=None, empty=None, num_programs=None,
-                        block_m=None, block_n=None):
+def layer_norm_backward(
+    dy,
+    x,
+    weight,
+    bias,
+    mean,
+    rstd,
+    *,
+    out=None,
+    empty=None,
+    num_programs=None,
+    block_m=None,
+    block_n=None,
+):
     """Gradients of :func:`layer_norm`: returns ``(dx, dweight, dbias)``.
 
     ``weight``/``bias`` are the forward's parameters (or None: no gradient returned for
@@ -91,18 +140,42 @@ def layer_norm_backward(dy, x, weight, bias, mean, rstd, *, out=None, empty=None
     db_part = allocate(empty, x, (p, n), FP32, name="db_partial") if bias is not None else None
     # read 2MN (+MN when looped), write MN + partials PN
     layer_norm_bwd_dx_kernel[(p,)](
-        x, dy, weight if weight is not None else x, mean, rstd, dx,
-        dw_part if dw_part is not None else x, db_part if db_part is not None else x,
-        m, n, sxm, sxn, sdym, sdyn, sdxm, sdxn,
-        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, SINGLE_BLOCK=g.single_block,
-        BLOCK_M=g.block_m, BLOCK_N=g.block_n, num_warps=g.num_warps,
+        x,
+        dy,
+        weight if weight is not None else x,
+        mean,
+        rstd,
+        dx,
+        dw_part if dw_part is not None else x,
+        db_part if db_part is not None else x,
+        m,
+        n,
+        sxm,
+        sxn,
+        sdym,
+        sdyn,
+        sdxm,
+        sdxn,
+        HAS_WEIGHT=weight is not None,
+        HAS_BIAS=bias is not None,
+        SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m,
+        BLOCK_N=g.block_n,
+        num_warps=g.num_warps,
     )
     if need_parts:
         block_p, block_nr = _reduce_blocks(p, n, interp)
         layer_norm_bwd_dwdb_kernel[(cdiv(n, block_nr),)](
-            dw_part if dw_part is not None else x, db_part if db_part is not None else x,
-            dw if dw is not None else x, db if db is not None else x, p, n,
-            HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, BLOCK_P=block_p, BLOCK_N=block_nr,
+            dw_part if dw_part is not None else x,
+            db_part if db_part is not None else x,
+            dw if dw is not None else x,
+            db if db is not None else x,
+            p,
+            n,
+            HAS_WEIGHT=weight is not None,
+            HAS_BIAS=bias is not None,
+            BLOCK_P=block_p,
+            BLOCK_N=block_nr,
             num_warps=4,
         )
     return dx, dw, db
@@ -115,20 +188,48 @@ def aot_specs(dtype) -> list[KernelSpec]:
     for n in (1024, 65536):
         g = row_blocks(64, n, interpreter=False)
         kind = "single" if g.single_block else "looped"
-        flags = dict(HAS_WEIGHT=True, HAS_BIAS=True, SINGLE_BLOCK=g.single_block, BLOCK_M=g.block_m,
-                     BLOCK_N=g.block_n)
-        specs.append(KernelSpec(layer_norm_fwd_kernel,
-                                dict(x_ptr=p, w_ptr=p, b_ptr=p, y_ptr=p, mean_ptr=f, rstd_ptr=f, eps="fp32"),
-                                dict(stride_xn=1, stride_yn=1, **flags), g.num_warps,
-                                label=f"layer_norm_fwd[{kind}]"))
-        specs.append(KernelSpec(layer_norm_bwd_dx_kernel,
-                                dict(x_ptr=p, dy_ptr=p, w_ptr=p, mean_ptr=f, rstd_ptr=f, dx_ptr=p,
-                                     dw_part_ptr=f, db_part_ptr=f),
-                                dict(stride_xn=1, stride_dyn=1, stride_dxn=1, **flags), g.num_warps,
-                                label=f"layer_norm_bwd_dx[{kind}]"))
+        flags = dict(
+            HAS_WEIGHT=True,
+            HAS_BIAS=True,
+            SINGLE_BLOCK=g.single_block,
+            BLOCK_M=g.block_m,
+            BLOCK_N=g.block_n,
+        )
+        specs.append(
+            KernelSpec(
+                layer_norm_fwd_kernel,
+                dict(x_ptr=p, w_ptr=p, b_ptr=p, y_ptr=p, mean_ptr=f, rstd_ptr=f, eps="fp32"),
+                dict(stride_xn=1, stride_yn=1, **flags),
+                g.num_warps,
+                label=f"layer_norm_fwd[{kind}]",
+            )
+        )
+        specs.append(
+            KernelSpec(
+                layer_norm_bwd_dx_kernel,
+                dict(
+                    x_ptr=p,
+                    dy_ptr=p,
+                    w_ptr=p,
+                    mean_ptr=f,
+                    rstd_ptr=f,
+                    dx_ptr=p,
+                    dw_part_ptr=f,
+                    db_part_ptr=f,
+                ),
+                dict(stride_xn=1, stride_dyn=1, stride_dxn=1, **flags),
+                g.num_warps,
+                label=f"layer_norm_bwd_dx[{kind}]",
+            )
+        )
     block_p, block_n = _reduce_blocks(BWD_PROGRAMS_GPU, 1024, False)
-    specs.append(KernelSpec(layer_norm_bwd_dwdb_kernel,
-                            dict(dw_part_ptr=f, db_part_ptr=f, dw_ptr=p, db_ptr=p),
-                            dict(HAS_WEIGHT=True, HAS_BIAS=True, BLOCK_P=block_p, BLOCK_N=block_n), 4,
-                            label="layer_norm_bwd_dwdb"))
+    specs.append(
+        KernelSpec(
+            layer_norm_bwd_dwdb_kernel,
+            dict(dw_part_ptr=f, db_part_ptr=f, dw_ptr=p, db_ptr=p),
+            dict(HAS_WEIGHT=True, HAS_BIAS=True, BLOCK_P=block_p, BLOCK_N=block_n),
+            4,
+            label="layer_norm_bwd_dwdb",
+        )
+    )
     return specs

@@ -33,7 +33,8 @@ def layer_norm_fwd_kernel(
     y_rows = y_ptr + rows[:, None] * stride_ym
     if SINGLE_BLOCK:
         col_ok = cols < N
-        x = tl.load(x_rows + cols[None, :] * stride_xn, mask=col_ok[None, :], other=0.0).to(tl.float32)
+        x = tl.load(x_rows + cols[None, :] * stride_xn, mask=col_ok[None, :], other=0.0)
+        x = x.to(tl.float32)
         mean = tl.sum(x, axis=1) / N
         xc = tl.where(col_ok[None, :], x - mean[:, None], 0.0)
         rstd = 1.0 / tl.sqrt(tl.sum(xc * xc, axis=1) / N + eps)
@@ -48,19 +49,22 @@ def layer_norm_fwd_kernel(
         acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
         for start in range(0, N, BLOCK_N):
             c = start + cols
-            acc += tl.load(x_rows + c[None, :] * stride_xn, mask=c[None, :] < N, other=0.0).to(tl.float32)
+            x = tl.load(x_rows + c[None, :] * stride_xn, mask=c[None, :] < N, other=0.0)
+            acc += x.to(tl.float32)
         mean = tl.sum(acc, axis=1) / N
         acc = tl.zeros([BLOCK_M, BLOCK_N], tl.float32)
         for start in range(0, N, BLOCK_N):
             c = start + cols
-            x = tl.load(x_rows + c[None, :] * stride_xn, mask=c[None, :] < N, other=0.0).to(tl.float32)
+            x = tl.load(x_rows + c[None, :] * stride_xn, mask=c[None, :] < N, other=0.0)
+            x = x.to(tl.float32)
             xc = tl.where(c[None, :] < N, x - mean[:, None], 0.0)
             acc += xc * xc
         rstd = 1.0 / tl.sqrt(tl.sum(acc, axis=1) / N + eps)
         for start in range(0, N, BLOCK_N):
             c = start + cols
             col_ok = c < N
-            x = tl.load(x_rows + c[None, :] * stride_xn, mask=col_ok[None, :], other=0.0).to(tl.float32)
+            x = tl.load(x_rows + c[None, :] * stride_xn, mask=col_ok[None, :], other=0.0)
+            x = x.to(tl.float32)
             y = (x - mean[:, None]) * rstd[:, None]
             if HAS_WEIGHT:
                 y = y * tl.load(w_ptr + c, mask=col_ok, other=0.0).to(tl.float32)[None, :]
@@ -111,7 +115,8 @@ def layer_norm_bwd_dx_kernel(
             c1 = tl.sum(g * xhat, axis=1) / N
             c2 = tl.sum(g, axis=1) / N
             dx = rstd[:, None] * (g - xhat * c1[:, None] - c2[:, None])
-            tl.store(dx_rows + cols[None, :] * stride_dxn, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+            dx = dx.to(dx_ptr.dtype.element_ty)
+            tl.store(dx_rows + cols[None, :] * stride_dxn, dx, mask=mask)
             dw += tl.sum(dy * xhat, axis=0)
             db += tl.sum(dy, axis=0)
         else:
@@ -140,13 +145,16 @@ def layer_norm_bwd_dx_kernel(
                 if HAS_WEIGHT:
                     g = dy * tl.load(w_ptr + c, mask=col_ok, other=0.0).to(tl.float32)[None, :]
                 dx = rstd[:, None] * (g - xhat * c1[:, None] - c2[:, None])
-                tl.store(dx_rows + c[None, :] * stride_dxn, dx.to(dx_ptr.dtype.element_ty), mask=mask)
+                dx = dx.to(dx_ptr.dtype.element_ty)
+                tl.store(dx_rows + c[None, :] * stride_dxn, dx, mask=mask)
                 # the partial row holds garbage before this program's first tile: select 0 there
                 if HAS_WEIGHT:
-                    prev = tl.where(tile != pid, tl.load(dw_part_ptr + part + c, mask=col_ok, other=0.0), 0.0)
+                    prev = tl.load(dw_part_ptr + part + c, mask=col_ok, other=0.0)
+                    prev = tl.where(tile != pid, prev, 0.0)
                     tl.store(dw_part_ptr + part + c, prev + tl.sum(dy * xhat, axis=0), mask=col_ok)
                 if HAS_BIAS:
-                    prev = tl.where(tile != pid, tl.load(db_part_ptr + part + c, mask=col_ok, other=0.0), 0.0)
+                    prev = tl.load(db_part_ptr + part + c, mask=col_ok, other=0.0)
+                    prev = tl.where(tile != pid, prev, 0.0)
                     tl.store(db_part_ptr + part + c, prev + tl.sum(dy, axis=0), mask=col_ok)
     if SINGLE_BLOCK:
         if HAS_WEIGHT:

@@ -51,7 +51,9 @@ def pick_config(batch: int, m: int, n: int, k: int, dtype, *, interpreter=None) 
     large = batch * cdiv(m, 128) * cdiv(n, 128) >= NUM_SMS // 2
     cfg = CONFIGS["large" if large else "small"]
     if np.dtype(dtype).itemsize >= 4:
-        cfg = MatmulConfig(cfg.block_m, cfg.block_n, cfg.block_k // 2, cfg.group_m, cfg.num_warps, cfg.num_stages)
+        cfg = MatmulConfig(
+            cfg.block_m, cfg.block_n, cfg.block_k // 2, cfg.group_m, cfg.num_warps, cfg.num_stages
+        )
     return cfg
 
 
@@ -64,8 +66,19 @@ def _batched(name, buf):
     return shape[0], shape[1], shape[2], (st[0] if shape[0] > 1 else 0), st[1], st[2]
 
 
-def matmul(a, b, *, bias=None, activation: str = "none", residual=None, out=None, out_dtype=None,
-           allow_tf32: bool = True, empty=None, config: MatmulConfig | None = None):
+def matmul(
+    a,
+    b,
+    *,
+    bias=None,
+    activation: str = "none",
+    residual=None,
+    out=None,
+    out_dtype=None,
+    allow_tf32: bool = True,
+    empty=None,
+    config: MatmulConfig | None = None,
+):
     """``out = activation(a @ b + bias) + residual``, batched over a leading dim.
 
     ``a``: [M, K] or [B, M, K]; ``b``: [K, N] or [B, K, N] (a batch of 1 or a 2-D operand
@@ -95,7 +108,9 @@ def matmul(a, b, *, bias=None, activation: str = "none", residual=None, out=None
     if residual is not None:
         br, mr, nr, srb, srm, srn = _batched("residual", residual)
         if (mr, nr) != (m, n) or br not in (1, batch):
-            raise ValueError(f"residual: expected shape {out_shape} or {(m, n)}, got {tuple(residual.shape)}")
+            raise ValueError(
+                f"residual: expected shape {out_shape} or {(m, n)}, got {tuple(residual.shape)}"
+            )
     if m == 0 or n == 0:
         return c
     cfg = config or pick_config(batch, m, n, k, a.dtype)
@@ -105,12 +120,38 @@ def matmul(a, b, *, bias=None, activation: str = "none", residual=None, out=None
     fp32_dot = upcast or dt_a == FP32
     grid = (cdiv(m, cfg.block_m) * cdiv(n, cfg.block_n), batch)
     matmul_kernel[grid](
-        a, b, c, bias if bias is not None else c, residual if residual is not None else c,
-        m, n, k, sab, sam, sak, sbb, sbk, sbn, scb, scm, scn, s_bias, srb, srm, srn,
-        ACTIVATION=activation, HAS_BIAS=bias is not None, HAS_RESIDUAL=residual is not None,
-        UPCAST=upcast, INPUT_PRECISION="tf32" if (allow_tf32 and fp32_dot) else "ieee",
-        BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k, GROUP_M=cfg.group_m,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+        a,
+        b,
+        c,
+        bias if bias is not None else c,
+        residual if residual is not None else c,
+        m,
+        n,
+        k,
+        sab,
+        sam,
+        sak,
+        sbb,
+        sbk,
+        sbn,
+        scb,
+        scm,
+        scn,
+        s_bias,
+        srb,
+        srm,
+        srn,
+        ACTIVATION=activation,
+        HAS_BIAS=bias is not None,
+        HAS_RESIDUAL=residual is not None,
+        UPCAST=upcast,
+        INPUT_PRECISION="tf32" if (allow_tf32 and fp32_dot) else "ieee",
+        BLOCK_M=cfg.block_m,
+        BLOCK_N=cfg.block_n,
+        BLOCK_K=cfg.block_k,
+        GROUP_M=cfg.group_m,
+        num_warps=cfg.num_warps,
+        num_stages=cfg.num_stages,
     )
     return c
 
@@ -122,11 +163,29 @@ def aot_specs(dtype, configs=None) -> list[KernelSpec]:
     specs = []
     for name, cfg in (configs or CONFIGS).items():
         bk = cfg.block_k // 2 if fp32 else cfg.block_k
-        specs.append(KernelSpec(
-            matmul_kernel, dict(a_ptr=p, b_ptr=p, c_ptr=p, bias_ptr=p, res_ptr=p),
-            dict(stride_ak=1, stride_bn=1, stride_cn=1, stride_bias=1, stride_rn=1,
-                 ACTIVATION="gelu", HAS_BIAS=True, HAS_RESIDUAL=True, UPCAST=False,
-                 INPUT_PRECISION="tf32" if fp32 else "ieee",
-                 BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=bk, GROUP_M=cfg.group_m),
-            cfg.num_warps, cfg.num_stages, label=f"matmul[{name}]"))
+        specs.append(
+            KernelSpec(
+                matmul_kernel,
+                dict(a_ptr=p, b_ptr=p, c_ptr=p, bias_ptr=p, res_ptr=p),
+                dict(
+                    stride_ak=1,
+                    stride_bn=1,
+                    stride_cn=1,
+                    stride_bias=1,
+                    stride_rn=1,
+                    ACTIVATION="gelu",
+                    HAS_BIAS=True,
+                    HAS_RESIDUAL=True,
+                    UPCAST=False,
+                    INPUT_PRECISION="tf32" if fp32 else "ieee",
+                    BLOCK_M=cfg.block_m,
+                    BLOCK_N=cfg.block_n,
+                    BLOCK_K=bk,
+                    GROUP_M=cfg.group_m,
+                ),
+                cfg.num_warps,
+                cfg.num_stages,
+                label=f"matmul[{name}]",
+            )
+        )
     return specs

@@ -57,8 +57,10 @@ def matmul_kernel(
     offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     # wrap rows/cols so loads stay in bounds without masks; stores are masked
-    a_ptrs = (a_ptr + batch * stride_ab + (offs_m % M)[:, None] * stride_am + offs_k[None, :] * stride_ak)
-    b_ptrs = (b_ptr + batch * stride_bb + offs_k[:, None] * stride_bk + (offs_n % N)[None, :] * stride_bn)
+    a_ptrs = a_ptr + batch * stride_ab + (offs_m % M)[:, None] * stride_am
+    a_ptrs += offs_k[None, :] * stride_ak
+    b_ptrs = b_ptr + batch * stride_bb + (offs_n % N)[None, :] * stride_bn
+    b_ptrs += offs_k[:, None] * stride_bk
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k in range(0, tl.cdiv(K, BLOCK_K)):
         k_left = K - k * BLOCK_K
@@ -77,7 +79,7 @@ def matmul_kernel(
     acc = apply_activation(acc, ACTIVATION)
     mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
     if HAS_RESIDUAL:
-        r_ptrs = res_ptr + batch * stride_rb + offs_m[:, None] * stride_rm + offs_n[None, :] * stride_rn
-        acc += tl.load(r_ptrs, mask=mask, other=0.0).to(tl.float32)
+        r_ptrs = res_ptr + batch * stride_rb + offs_m[:, None] * stride_rm
+        acc += tl.load(r_ptrs + offs_n[None, :] * stride_rn, mask=mask, other=0.0).to(tl.float32)
     c_ptrs = c_ptr + batch * stride_cb + offs_m[:, None] * stride_cm + offs_n[None, :] * stride_cn
     tl.store(c_ptrs, acc.to(c_ptr.dtype.element_ty), mask=mask)

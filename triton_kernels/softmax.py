@@ -9,7 +9,9 @@ from .softmax_kernels import softmax_bwd_kernel, softmax_fwd_kernel
 __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "aot_specs"]
 
 
-def softmax(x, *, log: bool = False, out=None, out_dtype=None, empty=None, block_m=None, block_n=None):
+def softmax(
+    x, *, log: bool = False, out=None, out_dtype=None, empty=None, block_m=None, block_n=None
+):
     """Softmax (or log-softmax with ``log=True``) of ``x`` over its last dim.
 
     ``x``: fp32/fp16/bf16 buffer of any rank (leading dims collapsible, last dim any
@@ -25,8 +27,18 @@ def softmax(x, *, log: bool = False, out=None, out_dtype=None, empty=None, block
     g = row_blocks(m, n, block_m=block_m, block_n=block_n)
     # one program per BLOCK_M rows; single block: read MN, write MN; looped: read 2MN, write MN
     softmax_fwd_kernel[(cdiv(m, g.block_m),)](
-        x, y, m, n, sxm, sxn, sym, syn,
-        LOG=log, SINGLE_BLOCK=g.single_block, BLOCK_M=g.block_m, BLOCK_N=g.block_n,
+        x,
+        y,
+        m,
+        n,
+        sxm,
+        sxn,
+        sym,
+        syn,
+        LOG=log,
+        SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m,
+        BLOCK_N=g.block_n,
         num_warps=g.num_warps,
     )
     return y
@@ -38,7 +50,7 @@ def log_softmax(x, **kwargs):
 
 
 def softmax_backward(y, dy, *, log: bool = False, out=None, empty=None, block_m=None, block_n=None):
-    """Gradient of softmax (``log=True``: log-softmax) w.r.t. its input, from output ``y`` and ``dy``.
+    """Gradient of softmax (``log=True``: log-softmax) w.r.t. its input, from ``y`` and ``dy``.
 
     softmax: ``dx = y * (dy - sum(dy * y))``; log-softmax: ``dx = dy - exp(y) * sum(dy)``.
     Returns ``dx`` with ``dy``'s dtype (or ``out``).
@@ -55,8 +67,21 @@ def softmax_backward(y, dy, *, log: bool = False, out=None, empty=None, block_m=
     g = row_blocks(m, n, block_m=block_m, block_n=block_n)
     # single block: read 2MN, write MN; looped: read 3MN (2MN for log), write MN
     softmax_bwd_kernel[(cdiv(m, g.block_m),)](
-        y, dy, dx, m, n, sym, syn, sdym, sdyn, sdxm, sdxn,
-        LOG=log, SINGLE_BLOCK=g.single_block, BLOCK_M=g.block_m, BLOCK_N=g.block_n,
+        y,
+        dy,
+        dx,
+        m,
+        n,
+        sym,
+        syn,
+        sdym,
+        sdyn,
+        sdxm,
+        sdxn,
+        LOG=log,
+        SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m,
+        BLOCK_N=g.block_n,
         num_warps=g.num_warps,
     )
     return dx
@@ -75,10 +100,22 @@ def aot_specs(dtype) -> list[KernelSpec]:
         g = row_blocks(64, n, interpreter=False)
         kind = "single" if g.single_block else "looped"
         flags = dict(SINGLE_BLOCK=g.single_block, BLOCK_M=g.block_m, BLOCK_N=g.block_n)
-        specs.append(KernelSpec(softmax_fwd_kernel, dict(x_ptr=p, y_ptr=p),
-                                dict(LOG=False, stride_xn=1, stride_yn=1, **flags),
-                                g.num_warps, label=f"softmax_fwd[{kind}]"))
-        specs.append(KernelSpec(softmax_bwd_kernel, dict(y_ptr=p, dy_ptr=p, dx_ptr=p),
-                                dict(LOG=True, stride_yn=1, stride_dyn=1, stride_dxn=1, **flags),
-                                g.num_warps, label=f"log_softmax_bwd[{kind}]"))
+        specs.append(
+            KernelSpec(
+                softmax_fwd_kernel,
+                dict(x_ptr=p, y_ptr=p),
+                dict(LOG=False, stride_xn=1, stride_yn=1, **flags),
+                g.num_warps,
+                label=f"softmax_fwd[{kind}]",
+            )
+        )
+        specs.append(
+            KernelSpec(
+                softmax_bwd_kernel,
+                dict(y_ptr=p, dy_ptr=p, dx_ptr=p),
+                dict(LOG=True, stride_yn=1, stride_dyn=1, stride_dxn=1, **flags),
+                g.num_warps,
+                label=f"log_softmax_bwd[{kind}]",
+            )
+        )
     return specs

@@ -28,7 +28,8 @@ def softmax_fwd_kernel(
     y_rows = y_ptr + rows[:, None] * stride_ym
     if SINGLE_BLOCK:
         col_ok = cols[None, :] < N
-        x = tl.load(x_rows + cols[None, :] * stride_xn, mask=col_ok, other=-float("inf")).to(tl.float32)
+        x = tl.load(x_rows + cols[None, :] * stride_xn, mask=col_ok, other=-float("inf"))
+        x = x.to(tl.float32)
         m = tl.max(x, axis=1)
         e = tl.exp(x - m[:, None])
         s = tl.sum(e, axis=1)
@@ -36,13 +37,15 @@ def softmax_fwd_kernel(
             y = x - (m + tl.log(s))[:, None]
         else:
             y = e / s[:, None]
-        tl.store(y_rows + cols[None, :] * stride_yn, y.to(y_ptr.dtype.element_ty), mask=row_ok[:, None] & col_ok)
+        y = y.to(y_ptr.dtype.element_ty)
+        tl.store(y_rows + cols[None, :] * stride_yn, y, mask=row_ok[:, None] & col_ok)
     else:
         m = tl.full([BLOCK_M], -float("inf"), tl.float32)
         s = tl.zeros([BLOCK_M], tl.float32)
         for start in range(0, N, BLOCK_N):
             c = start + cols
-            x = tl.load(x_rows + c[None, :] * stride_xn, mask=c[None, :] < N, other=-float("inf")).to(tl.float32)
+            x = tl.load(x_rows + c[None, :] * stride_xn, mask=c[None, :] < N, other=-float("inf"))
+            x = x.to(tl.float32)
             m_new = tl.maximum(m, tl.max(x, axis=1))
             s = s * tl.exp(m - m_new) + tl.sum(tl.exp(x - m_new[:, None]), axis=1)
             m = m_new
@@ -55,7 +58,8 @@ def softmax_fwd_kernel(
                 y = x - lse[:, None]
             else:
                 y = tl.exp(x - lse[:, None])
-            tl.store(y_rows + c[None, :] * stride_yn, y.to(y_ptr.dtype.element_ty), mask=row_ok[:, None] & col_ok)
+            y = y.to(y_ptr.dtype.element_ty)
+            tl.store(y_rows + c[None, :] * stride_yn, y, mask=row_ok[:, None] & col_ok)
 
 
 @triton.jit

@@ -9,4 +9,6 @@ os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
 
 def pytest_configure(config):
     """Register the markers used by these tests."""
-    config.addinivalue_line("markers", "aot: ahead-of-time compiles kernels for sm_80/sm_90 (no GPU)")
+    config.addinivalue_line(
+        "markers", "aot: ahead-of-time compiles kernels for sm_80/sm_90 (no GPU)"
+    )

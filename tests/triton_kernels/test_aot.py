@@ -14,7 +14,11 @@ from triton_kernels import aot, copy, matmul
 
 pytestmark = pytest.mark.aot
 ARCHS = (80, 90)
-SPECS = triton_kernels.all_aot_specs("bfloat16") + matmul.aot_specs(np.float32) + matmul.aot_specs(np.float16)
+SPECS = (
+    triton_kernels.all_aot_specs("bfloat16")
+    + matmul.aot_specs(np.float32)
+    + matmul.aot_specs(np.float16)
+)
 
 
 def _key(spec):
@@ -43,8 +47,8 @@ def test_gate_names_failing_kernel(reports):
     assert len(tight.violations()) == 2
     with pytest.raises(aot.ResourceError, match=r"matmul\[large\] \(sm_90.*shared memory .*spills"):
         aot._gate(tight, True)
-    too_many_regs = dataclasses.replace(report, registers=255, num_warps=8)
-    assert "registers 255 x 256 threads" in too_many_regs.violations()[0]
+    too_many_regs = dataclasses.replace(report, registers=255, num_warps=16)
+    assert "registers 255 x 512 threads" in too_many_regs.violations()[0]
 
 
 def test_single_kernel_check_in_subprocess():
@@ -59,8 +63,9 @@ def test_single_kernel_check_in_subprocess():
 def test_signature_helpers():
     from triton_kernels.copy_kernels import copy_kernel
 
-    sig = aot.make_signature(copy_kernel, {"src_ptr": "*fp16", "dst_ptr": aot.pointer_type(np.float32)},
-                             {"BLOCK": 1024})
+    sig = aot.make_signature(
+        copy_kernel, {"src_ptr": "*fp16", "dst_ptr": aot.pointer_type(np.float32)}, {"BLOCK": 1024}
+    )
     assert sig == {"src_ptr": "*fp16", "dst_ptr": "*fp32", "N": "i32", "BLOCK": "constexpr"}
     with pytest.raises(ValueError, match="dst_ptr"):
         aot.make_signature(copy_kernel, {"src_ptr": "*fp16"}, {"BLOCK": 1024})

@@ -45,8 +45,9 @@ def test_embedding(dtype, idx_dtype):
     assert out.shape == (4, 9, 19) and out.dtype == dtype
     np.testing.assert_array_equal(f32(out), f32(weight)[idx])
     dout = rand(rng, (4, 9, 19), dtype)
-    dw = emb.embedding_backward(HostBuffer(dout), HostBuffer(idx), 11, padding_idx=5, dtype=dtype,
-                                block_m=8, block_d=16)
+    dw = emb.embedding_backward(
+        HostBuffer(dout), HostBuffer(idx), 11, padding_idx=5, dtype=dtype, block_m=8, block_d=16
+    )
     ref = np.zeros((11, 19), np.float32)
     np.add.at(ref, idx.reshape(-1), f32(dout).reshape(-1, 19))
     ref[5] = 0

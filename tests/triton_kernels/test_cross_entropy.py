@@ -43,8 +43,9 @@ def test_forward_backward(dtype, block_v, tdtype):
     close(loss, rloss, FP32, scale=2.0)
     assert np.all(f32(loss)[target == IGNORE] == 0)
     dloss = rand(rng, (3, 7))
-    dlogits = ce.cross_entropy_backward(HostBuffer(dloss), HostBuffer(logits), HostBuffer(target), lse,
-                                        block_v=block_v)
+    dlogits = ce.cross_entropy_backward(
+        HostBuffer(dloss), HostBuffer(logits), HostBuffer(target), lse, block_v=block_v
+    )
     assert dlogits.dtype == dtype
     close(dlogits, rgrad * dloss[..., None], dtype)
 
@@ -58,8 +59,16 @@ def test_transposed_logits_scalar_dloss_custom_ignore():
     loss, lse = ce.cross_entropy(logits, HostBuffer(target), ignore_index=7, block_v=16, block_m=4)
     rloss, rlse, rgrad = ref(base.T, target, ignore_index=7)
     close(loss, rloss, FP32)
-    dl = ce.cross_entropy_backward(HostBuffer(np.array([0.5], np.float32)), logits, HostBuffer(target), lse,
-                                   ignore_index=7, block_v=16, block_m=4, out_dtype=np.float32)
+    dl = ce.cross_entropy_backward(
+        HostBuffer(np.array([0.5], np.float32)),
+        logits,
+        HostBuffer(target),
+        lse,
+        ignore_index=7,
+        block_v=16,
+        block_m=4,
+        out_dtype=np.float32,
+    )
     close(dl, rgrad * 0.5, FP32)
 
 

@@ -39,7 +39,7 @@ def test_forward_backward(dtype, block_n, affine):
     x = rand(rng, (3, 7, 40), dtype, scale=2.0) + np.asarray(0.5, dtype)
     w = rand(rng, (40,), dtype) if affine else None
     b = rand(rng, (40,), dtype) if affine else None
-    hb = (lambda a: None if a is None else HostBuffer(a))
+    hb = lambda a: None if a is None else HostBuffer(a)
     y, mean, rstd = ln.layer_norm(HostBuffer(x), hb(w), hb(b), eps=1e-5, block_n=block_n, block_m=4)
     ry, rmean, rrstd = ref_forward(x, w, b, 1e-5)
     assert y.dtype == dtype and mean.shape == (3, 7) and rstd.dtype == FP32
@@ -47,8 +47,17 @@ def test_forward_backward(dtype, block_n, affine):
     np.testing.assert_allclose(f32(rstd), rrstd, rtol=1e-4)
     close(y, ry, dtype, scale=2.0)
     dy = rand(rng, x.shape, dtype)
-    dx, dw, db = ln.layer_norm_backward(HostBuffer(dy), HostBuffer(x), hb(w), hb(b), mean, rstd,
-                                        block_n=block_n, block_m=4, num_programs=2)
+    dx, dw, db = ln.layer_norm_backward(
+        HostBuffer(dy),
+        HostBuffer(x),
+        hb(w),
+        hb(b),
+        mean,
+        rstd,
+        block_n=block_n,
+        block_m=4,
+        num_programs=2,
+    )
     rdx, rdw, rdb = ref_backward(dy, x, w, f32(mean), f32(rstd))
     close(dx, rdx, dtype, scale=4.0)
     if affine:

@@ -37,14 +37,22 @@ def test_2d_masked_tails(dtype):
     close(c, ref(a, b), dtype, scale=4.0)
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")  # sigmoid(-big) in numpy
+@pytest.mark.filterwarnings(
+    "ignore:overflow encountered in exp:RuntimeWarning"
+)  # sigmoid(-big) in numpy
 @pytest.mark.parametrize("activation", mm.ACTIVATIONS)
 def test_fused_epilogue(activation):
     rng = np.random.default_rng(1)
     a, b = rand(rng, (2, 20, 24), FP16), rand(rng, (24, 36), FP16)  # 2-D b broadcast over the batch
     bias, res = rand(rng, (36,), FP32), rand(rng, (2, 20, 36), FP16)
-    c = mm.matmul(HostBuffer(a), HostBuffer(b), bias=HostBuffer(bias), activation=activation,
-                  residual=HostBuffer(res), out_dtype=FP32)
+    c = mm.matmul(
+        HostBuffer(a),
+        HostBuffer(b),
+        bias=HostBuffer(bias),
+        activation=activation,
+        residual=HostBuffer(res),
+        out_dtype=FP32,
+    )
     assert c.shape == (2, 20, 36) and c.dtype == FP32
     close(c, ref(a, b, bias, activation, res), FP16, scale=4.0)
 
@@ -55,7 +63,9 @@ def test_batched_transposed_bf16_small_tiles():
     b = rand(rng, (3, 30, 40), BF16).transpose(0, 2, 1)  # [3, 40, 30], column-major
     res = rand(rng, (17, 30), BF16)  # 2-D residual broadcast over the batch
     cfg = mm.MatmulConfig(16, 16, 16, group_m=2)  # several tiles, K loop and grouping
-    c = mm.matmul(HostBuffer(a), HostBuffer(b), residual=HostBuffer(res), activation="relu", config=cfg)
+    c = mm.matmul(
+        HostBuffer(a), HostBuffer(b), residual=HostBuffer(res), activation="relu", config=cfg
+    )
     assert c.shape == (3, 17, 30) and c.dtype == BF16
     close(c, ref(a, b, activation="relu", residual=res), BF16, scale=8.0)
 
@@ -76,4 +86,7 @@ def test_checks_and_heuristic():
         mm.matmul(a, HostBuffer(np.zeros((5, 3), np.float32)), activation="tanh")
     assert mm.pick_config(1, 8192, 8192, 8192, FP16, interpreter=False) == mm.CONFIGS["large"]
     assert mm.pick_config(1, 64, 64, 64, FP16, interpreter=False) == mm.CONFIGS["small"]
-    assert mm.pick_config(1, 64, 64, 64, FP32, interpreter=False).block_k == mm.CONFIGS["small"].block_k // 2
+    assert (
+        mm.pick_config(1, 64, 64, 64, FP32, interpreter=False).block_k
+        == mm.CONFIGS["small"].block_k // 2
+    )

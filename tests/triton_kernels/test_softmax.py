@@ -53,4 +53,6 @@ def test_checks():
     with pytest.raises(TypeError):
         sm.softmax(HostBuffer(np.zeros((2, 3), np.int32)))
     with pytest.raises(ValueError):
-        sm.softmax(HostBuffer(np.zeros((4, 3), np.float32)), out=HostBuffer(np.zeros((3, 4), np.float32)))
+        sm.softmax(
+            HostBuffer(np.zeros((4, 3), np.float32)), out=HostBuffer(np.zeros((3, 4), np.float32))
+        )
