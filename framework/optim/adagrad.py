@@ -1,0 +1,57 @@
+"""Adagrad."""
+
+from __future__ import annotations
+
+from .. import ops as F
+from .optimizer import Optimizer, _check_range, _hyper, _new_step, _step_scalar
+
+
+class Adagrad(Optimizer):
+    """PyTorch's ``torch.optim.Adagrad``::
+
+        t += 1;  g = grad (negated if maximize) + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        sum += g^2;  p -= clr * g / (sqrt(sum) + eps)
+
+    State (``step``, ``sum``) is created in the constructor, as in PyTorch.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, foreach=None, *, maximize=False, differentiable=False, fused=None):
+        _check_range("learning rate", lr)
+        _check_range("lr_decay", lr_decay)
+        _check_range("weight_decay", weight_decay)
+        _check_range("initial_accumulator_value", initial_accumulator_value)
+        _check_range("epsilon", eps)
+        if fused:
+            raise NotImplementedError("Adagrad(fused=True): fused optimizer kernels are not "
+                                      "implemented; use the default implementation")
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = _new_step()
+                state["sum"] = F.full_like(p, group["initial_accumulator_value"])
+
+    def _update_group(self, group, params):
+        lr = _hyper(group, "lr")
+        lr_decay = _hyper(group, "lr_decay")
+        eps = _hyper(group, "eps")
+        weight_decay = _hyper(group, "weight_decay")
+        for p in params:
+            g = self._grad(p, group)
+            state = self.state[p]
+            if not state:  # a parameter added after construction (add_param_group)
+                state["step"] = _new_step()
+                state["sum"] = F.full_like(p, group["initial_accumulator_value"])
+            state["step"].add_(1)
+            if weight_decay != 0:
+                g = g.add(p, alpha=weight_decay)
+            step = _step_scalar(state["step"], p)
+            clr = lr / (1 + (step - 1) * lr_decay)
+            state["sum"].addcmul_(g, g, value=1)
+            std = state["sum"].sqrt() + eps
+            p.addcdiv_(g, std, value=-clr)

@@ -1,0 +1,82 @@
+"""Adam and AdamW."""
+
+from __future__ import annotations
+
+from .. import ops as F
+from .optimizer import Optimizer, _check_range, _hyper, _new_step, _step_scalar
+
+
+class Adam(Optimizer):
+    """PyTorch's ``torch.optim.Adam``::
+
+        t += 1;  g = grad (negated if maximize)
+        p *= 1 - lr * weight_decay          (decoupled_weight_decay, i.e. AdamW)
+        g += weight_decay * p               (otherwise)
+        m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g^2
+        v_max = max(v_max, v)               (amsgrad; used in place of v below)
+        p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+    """
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+                 amsgrad=False, *, foreach=None, maximize=False, capturable=False,
+                 differentiable=False, fused=None, decoupled_weight_decay=False):
+        _check_range("learning rate", lr)
+        _check_range("epsilon", eps)
+        _check_range("beta parameter at index 0", betas[0], 0.0, 1.0)
+        _check_range("beta parameter at index 1", betas[1], 0.0, 1.0)
+        _check_range("weight_decay", weight_decay)
+        if fused:
+            raise NotImplementedError(f"{type(self).__name__}(fused=True): fused optimizer "
+                                      "kernels are not implemented; use the default")
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad, maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable, fused=fused,
+                        decoupled_weight_decay=decoupled_weight_decay)
+        super().__init__(params, defaults)
+
+    def _update_group(self, group, params):
+        lr = _hyper(group, "lr")
+        beta1, beta2 = _hyper(group, "betas")
+        eps = _hyper(group, "eps")
+        weight_decay = _hyper(group, "weight_decay")
+        amsgrad = group["amsgrad"]
+        for p in params:
+            g = self._grad(p, group)
+            state = self.state[p]
+            if not state:
+                state["step"] = _new_step()
+                state["exp_avg"] = F.zeros_like(p)
+                state["exp_avg_sq"] = F.zeros_like(p)
+                if amsgrad:
+                    state["max_exp_avg_sq"] = F.zeros_like(p)
+            state["step"].add_(1)
+            if weight_decay != 0:
+                if group["decoupled_weight_decay"]:
+                    p.mul_(1 - lr * weight_decay)
+                else:
+                    g = g.add(p, alpha=weight_decay)
+            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            exp_avg.lerp_(g, 1 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            step = _step_scalar(state["step"], p)
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2_sqrt = (1 - beta2 ** step).sqrt()
+            second = exp_avg_sq
+            if amsgrad:
+                state["max_exp_avg_sq"].copy_(F.maximum(state["max_exp_avg_sq"], exp_avg_sq))
+                second = state["max_exp_avg_sq"]
+            denom = second.sqrt() / bias_correction2_sqrt + eps
+            p.addcdiv_(exp_avg, denom, value=-lr / bias_correction1)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (``p *= 1 - lr * weight_decay`` before the update);
+    PyTorch's ``torch.optim.AdamW`` (weight_decay defaults to 1e-2)."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, fused=None):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, foreach=foreach, maximize=maximize,
+                         capturable=capturable, differentiable=differentiable, fused=fused,
+                         decoupled_weight_decay=True)

@@ -1,0 +1,52 @@
+"""Stochastic gradient descent (optionally with momentum / Nesterov momentum)."""
+
+from __future__ import annotations
+
+from ..errors import ArgumentError
+from .optimizer import Optimizer, _check_range, _hyper
+
+
+class SGD(Optimizer):
+    """PyTorch's ``torch.optim.SGD``::
+
+        g = grad (negated if maximize) + weight_decay * p
+        buf = g (first step) | momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf         (when momentum != 0)
+        p -= lr * g
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+                 nesterov=False, *, maximize=False, foreach=None, differentiable=False,
+                 fused=None):
+        _check_range("learning rate", lr)
+        _check_range("momentum", momentum)
+        _check_range("weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ArgumentError("SGD: Nesterov momentum requires a momentum and zero dampening")
+        if fused:
+            raise NotImplementedError("SGD(fused=True): fused optimizer kernels are not "
+                                      "implemented; use the default implementation")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
+                        foreach=foreach, differentiable=differentiable, fused=fused)
+        super().__init__(params, defaults)
+
+    def _update_group(self, group, params):
+        lr = _hyper(group, "lr")
+        momentum = _hyper(group, "momentum")
+        dampening = _hyper(group, "dampening")
+        weight_decay = _hyper(group, "weight_decay")
+        for p in params:
+            g = self._grad(p, group)
+            if weight_decay != 0:
+                g = g.add(p, alpha=weight_decay)
+            if momentum != 0:
+                state = self.state[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:
+                    buf = g.detach().clone()
+                    state["momentum_buffer"] = buf
+                else:
+                    buf.mul_(momentum).add_(g, alpha=1 - dampening)
+                g = g.add(buf, alpha=momentum) if group["nesterov"] else buf
+            p.add_(g, alpha=-lr)
