@@ -28,17 +28,26 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
+_SET_MESSAGE = ("optimizer parameters need to be organized in ordered collections, but the "
+                "ordering of tensors in sets will change between runs. Please use a list instead.")
+
+
+# Set by the compiler while capturing ``opt.step()``: ``hook(group, key, value) -> value``.
+_hyper_hook = None
 
 
 def _hyper(group: dict, key: str):
     """Read hyper-parameter ``key`` (lr, betas, momentum, ...) of a parameter group.
 
-    Every update rule reads its per-step hyper-parameters through this one function. For
-    now it simply returns ``group[key]`` (a Python number); the compiler hooks it while
-    capturing ``opt.step()`` so that a value that changes between steps (a scheduled lr)
-    becomes a runtime input of the graph instead of a constant baked into it.
+    Every update rule reads its per-step hyper-parameters through this one function. By
+    itself it returns ``group[key]`` (a Python number). The compiler installs
+    ``_hyper_hook`` while capturing ``opt.step()`` so that a value that changes between
+    steps (an lr set by a scheduler) becomes a runtime input of the graph instead of a
+    constant baked into it.
     """
-    return group[key]
+    value = group[key]
+    hook = _hyper_hook
+    return value if hook is None else hook(group, key, value)
 
 
 def _step_scalar(step: Tensor, like: Tensor) -> Tensor:
@@ -80,6 +89,8 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {type(params).__name__}")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(_SET_MESSAGE)
         param_groups = list(params)
         if len(param_groups) == 0:
             raise ArgumentError(f"{type(self).__name__}: optimizer got an empty parameter list")
@@ -98,9 +109,7 @@ class Optimizer:
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, (set, frozenset)):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs. "
-                            "Please use a list instead.")
+            raise TypeError(_SET_MESSAGE)
         params = list(params)
         names = None
         if params and isinstance(params[0], tuple):
@@ -222,7 +231,8 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a ``state_dict()``: groups must match in number and sizes. State tensors are
-        copied and cast to their parameter's dtype and device (``step`` stays float32)."""
+        copied and cast to their parameter's dtype and device (the 0-d counters ``step`` and
+        ``mu_product`` keep their float32 dtype)."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or \
                 "param_groups" not in state_dict:
@@ -279,14 +289,18 @@ class Optimizer:
         self._patch_step()
 
 
+# 0-d counters kept in their own dtype (float32), not cast to the parameter's dtype.
+_SCALAR_STATE = ("step", "mu_product")
+
+
 def _cast_state(p: Tensor, key, value):
     """Copy a loaded state value next to its parameter (PyTorch's casting policy)."""
     if key == "step" and isinstance(value, (int, float)):
         from ..creation import tensor
         return tensor(float(value), dtype=dtypes.float32, device=p.device)
     if isinstance(value, Tensor):
-        if key == "step":
-            return value.detach().to(dtypes.float32).to(p.device).clone()
+        if key in _SCALAR_STATE:
+            return value.detach().to(p.device).clone()
         out = value.detach().to(p.device)
         if p.dtype.is_floating_point and out.dtype.is_floating_point:
             out = out.to(p.dtype)
