@@ -126,7 +126,8 @@ def ref_radam(p, g, s, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
     rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
     if rho_t > 5:
         lt = math.sqrt(1 - b2 ** t) / (np.sqrt(s["v"]) + eps)
-        rt = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        rt = math.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
+                       ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         return p - lr * m_hat * rt * lt
     return p - lr * m_hat
 
