@@ -9,12 +9,12 @@ from __future__ import annotations
 from . import dtypes, ops as F
 from .device import to_device
 from .errors import ArgumentError
-from .ops.inplace import commit
+from .ops.inplace import commit, mark
 from .tensor import Tensor
 
 # Methods that call the op function of the same name with the tensor first.
 _SAME_NAME = """
-add sub mul div pow matmul where clamp clip nan_to_num maximum minimum atan2 remainder fmod
+add sub mul div pow matmul clamp clip nan_to_num maximum minimum atan2 remainder fmod
 floor_divide bitwise_and bitwise_or bitwise_xor bitwise_not eq ne lt le gt ge logical_and
 logical_or logical_xor logical_not neg negative exp exp2 log log2 log1p expm1 sqrt rsqrt sin cos
 tan tanh sigmoid relu abs absolute sign reciprocal floor ceil round trunc erf isnan isinf
@@ -31,6 +31,14 @@ greater greater_equal less less_equal not_equal multiply subtract divide true_di
 for _name in _SAME_NAME:
     setattr(Tensor, _name, getattr(F, _name))
 
+
+def _where(self, condition, other):
+    """``where(condition, self, other)``, as ``Tensor.where`` in PyTorch."""
+    return F.where(condition, self, other)
+
+
+Tensor.where = _where
+
 # In-place variants: compute functionally, then commit into the tensor's storage.
 _INPLACE = """
 add sub mul div pow clamp clip clamp_min clamp_max neg exp log sqrt rsqrt sin cos tanh sigmoid
@@ -44,7 +52,8 @@ def _make_inplace(name):
     fn = getattr(F, name)
 
     def method(self, *args, **kwargs):
-        return commit(self, fn(self, *args, **kwargs), name + "_")
+        since = mark()
+        return commit(self, fn(self, *args, **kwargs), name + "_", since)
     method.__name__ = name + "_"
     method.__doc__ = f"In-place version of :meth:`{name}`."
     return method
@@ -184,7 +193,8 @@ Tensor.__getitem__ = F.getitem
 
 
 def _setitem(self, key, value):
-    commit(self, F.index_put_key(self, key, value), "__setitem__")
+    since = mark()
+    commit(self, F.index_put_key(self, key, value), "__setitem__", since)
 
 
 Tensor.__setitem__ = _setitem
@@ -234,7 +244,8 @@ def _make_iop(name):
     fn = getattr(F, name)
 
     def method(self, other):
-        return commit(self, fn(self, other), f"__i{name}__")
+        since = mark()
+        return commit(self, fn(self, other), f"__i{name}__", since)
     return method
 
 

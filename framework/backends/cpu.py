@@ -30,7 +30,7 @@ _erf_scalar = np.frompyfunc(math.erf, 1, 1)
 
 
 def _erf(x):
-    out = _erf_scalar(x.astype(np.float64)).astype(np.float64)
+    out = np.asarray(_erf_scalar(x.astype(np.float64)), dtype=np.float64)
     return out.astype(x.dtype)
 
 

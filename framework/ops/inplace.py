@@ -13,8 +13,20 @@ from ..tensor import Tensor
 from .shapes import broadcast_shapes
 
 
-def commit(target: Tensor, value, op: str = "copy_") -> Tensor:
-    """Write ``value`` into ``target`` in place and return ``target``."""
+def mark() -> int | None:
+    """A marker taken before computing an in-place update: autograd nodes created after it
+    (those computing the new value) get their saved copy of the target's old data."""
+    if not tls.grad_enabled:
+        return None
+    from ..autograd import _sequence
+    return next(_sequence)
+
+
+def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -> Tensor:
+    """Write ``value`` into ``target`` in place and return ``target``.
+
+    ``since`` (from :func:`mark`) lets the nodes that computed ``value`` from ``target``
+    keep the old data they need for backward (as PyTorch's in-place ops do)."""
     if not isinstance(value, Tensor):
         from .creation_ops import full
         value = full(target.shape, value, dtype=target.dtype, device=target.device)
@@ -38,6 +50,8 @@ def commit(target: Tensor, value, op: str = "copy_") -> Tensor:
         raise NotImplementedError(
             f"{op}: in-place modification of a view ({list(target.shape)}) whose base takes part "
             "in autograd is not supported; clone() the view or update the base out of place")
+    if since is not None and value.grad_fn is not None:
+        _snapshot_saved(target, value.grad_fn, since)
     if target._data is not None and value._data is not None:
         _write(target, value, op)
     target._storage.version += 1
@@ -55,6 +69,36 @@ def commit(target: Tensor, value, op: str = "copy_") -> Tensor:
     if tracer is not None:
         tracer.mutate(target, value)
     return target
+
+
+def _snapshot_saved(target, node, since):
+    """Nodes created after ``since`` that saved ``target`` at its current version get a copy
+    of its data (same autograd identity), so overwriting it does not invalidate them."""
+    from .movement import CLONE
+    from .registry import apply
+    storage, version = target._storage, target._storage.version
+    stack, seen, copies = [node], set(), {}
+    while stack:
+        node = stack.pop()
+        if node.seq <= since or id(node) in seen or node.args is None:
+            continue
+        seen.add(id(node))
+        args, versions = list(node.args), list(node.versions)
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor) and a._storage is storage and versions[i] == version:
+                snap = copies.get(id(a))
+                if snap is None:
+                    saved = tls.grad_enabled, tls.tracer
+                    tls.grad_enabled, tls.tracer = False, None
+                    try:
+                        snap = copies[id(a)] = apply(CLONE, a)
+                    finally:
+                        tls.grad_enabled, tls.tracer = saved
+                    snap.requires_grad, snap.grad_fn = a.requires_grad, a.grad_fn
+                    snap._output_nr = a._output_nr
+                args[i], versions[i] = snap, snap._storage.version
+        node.args, node.versions = tuple(args), tuple(versions)
+        stack.extend(e[0] for e in node.edges if isinstance(e, tuple))
 
 
 def _write(target, value, op):

@@ -319,6 +319,10 @@ def promote(a, b, name: str):
 def binary(name: str, a, b) -> Tensor:
     """Apply the binary primitive ``name`` after type promotion."""
     a, b, dt = promote(a, b, name)
+    if name == "atan2" and dt.category != FLOAT:  # float-only, as in PyTorch
+        fd = dtypes.get_default_dtype()
+        a = cast(a, fd) if isinstance(a, Tensor) else float(a)
+        b = cast(b, fd) if isinstance(b, Tensor) else float(b)
     if name in ("bitwise_and", "bitwise_or", "bitwise_xor") and dt.category == FLOAT:
         raise DTypeError(f"{name}: not implemented for dtype {dt.name}; bitwise ops need "
                          "integer or bool tensors")
@@ -414,8 +418,8 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None) -> Tensor:
     """Replace NaN, +inf and -inf with finite numbers (dtype limits by default)."""
     if not input.dtype.is_floating_point:
         return input.clone()
-    import numpy as np
-    info = np.finfo(input.dtype.np)
+    import ml_dtypes
+    info = ml_dtypes.finfo(input.dtype.np)
     posinf = float(info.max) if posinf is None else posinf
     neginf = float(info.min) if neginf is None else neginf
     out = where(input.isnan(), nan, input)

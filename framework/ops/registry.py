@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from .._state import tls
 from ..errors import DeviceError
 from ..tensor import Storage, Tensor, _init
@@ -142,8 +144,11 @@ def _wrap_output(op, raw, meta, dev, args):
         t._base = src._base if src._base is not None else src
         t._view_ops = src._view_ops + (op,)
     else:
-        if raw is not None and raw.dtype is not dtype.np and raw.dtype != dtype.np:
-            raw = raw.astype(dtype.np)
+        if raw is not None:
+            if isinstance(raw, np.generic):  # NumPy ufuncs turn 0-d arrays into scalars
+                raw = np.asarray(raw)
+            if raw.dtype is not dtype.np and raw.dtype != dtype.np:
+                raw = raw.astype(dtype.np)
         _init(t, raw, shape, dtype, dev, Storage())
     return t
 

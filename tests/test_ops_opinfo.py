@@ -1,0 +1,204 @@
+"""Op database tests: forward values per dtype against NumPy, gradients by finite
+differences (float64), and registry coverage (every registered op has a record)."""
+
+import importlib
+import pkgutil
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework._state import tls
+from framework.ops.registry import OPS
+from tests.opinfo import (EXCLUDED, OP_DB, Sample, result_arrays, result_dtypes, to_fw,
+                          to_np)
+
+
+def _cases(kind):
+    out = []
+    for info in OP_DB:
+        if kind == "grad":
+            if info.differentiable:
+                out.append(pytest.param(info, id=info.name))
+            continue
+        for dt in info.dtypes:
+            out.append(pytest.param(info, dt, id=f"{info.name}-{dt.name}"))
+    return out
+
+
+def _expected_dtype(info, dtype, ref_out):
+    if info.out_dtype is not None:
+        return info.out_dtype(dtype)
+    if np.asarray(ref_out).dtype == np.bool_:
+        return fw.bool
+    return dtype
+
+
+def _compare(info, dtype, sample, got, want, got_dtype):
+    if isinstance(want, tuple):
+        assert isinstance(got, tuple) and len(got) == len(want), (sample, got)
+        for g, w, gd in zip(got, want, got_dtype):
+            _compare(info, dtype, sample, g, w, gd)
+        return
+    want = np.asarray(want)
+    got = np.asarray(got)
+    assert got.shape == want.shape, f"{info.name} {sample}: shape {got.shape} != {want.shape}"
+    if got_dtype is not None:
+        exp_dt = _expected_dtype(info, dtype, want)
+        assert got_dtype is exp_dt, f"{info.name} {sample}: dtype {got_dtype} != {exp_dt}"
+    if got_dtype is not None and got_dtype.is_floating_point:
+        atol, rtol = info.tol(got_dtype if dtype.is_floating_point else fw.float32)
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
+                                   atol=atol, rtol=rtol, equal_nan=True,
+                                   err_msg=f"{info.name} {sample}")
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=f"{info.name} {sample}")
+
+
+@pytest.mark.parametrize("info,dtype", _cases("forward"))
+def test_forward(info, dtype):
+    samples = info.samples(dtype)
+    assert samples, f"{info.name}: no samples for {dtype}"
+    for s in samples:
+        want = info.ref(*to_np(s.args), **to_np(s.kwargs))
+        args, kwargs = to_fw(s.args), to_fw(s.kwargs)
+        buffer = args[0]._data if info.inplace else None
+        got = info.fn(*args, **kwargs)
+        if info.inplace:
+            assert got is args[0], f"{info.name}: in-place op must return its input"
+            assert got._data is buffer, f"{info.name}: in-place op replaced the buffer"
+        _compare(info, dtype, s, result_arrays(got), want, result_dtypes(got))
+
+
+def _grad_samples(info):
+    return [s for s in info.samples(fw.float64) if s.grad]
+
+
+@pytest.mark.parametrize("info", _cases("grad"))
+def test_gradcheck(info):
+    samples = _grad_samples(info)
+    assert samples, f"{info.name}: no gradcheck samples"
+    checked = 0
+    for s in samples:
+        args = to_fw(s.args, requires_grad=True)
+        kwargs = to_fw(s.kwargs)
+        leaves = [a for a in _flatten(args) if isinstance(a, fw.Tensor) and a.requires_grad]
+        if not leaves:
+            continue
+        fn = info.fn
+        if info.inplace:  # in-place on a non-leaf copy, so the leaves stay untouched
+            def fn(first, *rest, _f=info.fn, **kw):
+                return _f(first * 1.0, *rest, **kw)
+        n_list = [len(a) if isinstance(a, list) else None for a in args]
+
+        def call(*flat, _fn=fn, _n=n_list, _kw=kwargs):
+            return _fn(*_unflatten(flat, _n), **_kw)
+        assert fw.autograd.gradcheck(call, tuple(_flatten(args)), num_projections=1), \
+            f"{info.name} {s}"
+        checked += 1
+    assert checked, f"{info.name}: no sample has a floating input"
+
+
+def _flatten(args):
+    out = []
+    for a in args:
+        out.extend(a if isinstance(a, list) else [a])
+    return out
+
+
+def _unflatten(flat, n_list):
+    out, i = [], 0
+    for n in n_list:
+        if n is None:
+            out.append(flat[i])
+            i += 1
+        else:
+            out.append(list(flat[i:i + n]))
+            i += n
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+_SKIP_MODULES = {"framework.bench", "framework.demo", "framework.__main__"}
+
+
+def _import_all_framework_modules():
+    """Import every framework module so lazily-registered ops are in OPS."""
+    for mod in pkgutil.walk_packages(fw.__path__, "framework."):
+        if any(mod.name == s or mod.name.startswith(s + ".") for s in _SKIP_MODULES):
+            continue
+        if mod.name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(mod.name)
+        except ImportError:  # optional dependency (cuda-bindings) missing
+            pass
+
+
+def test_every_registered_op_has_a_record():
+    _import_all_framework_modules()
+    covered = {info.op for info in OP_DB if info.op}
+    missing = sorted(set(OPS) - covered - set(EXCLUDED))
+    assert not missing, ("registered ops without an OpInfo record (add one in "
+                         f"tests/opinfo_<area>.py, or to EXCLUDED with the covering test): "
+                         f"{missing}")
+    stale = sorted(set(EXCLUDED) & covered)
+    assert not stale, f"ops both excluded and recorded: {stale}"
+
+
+class _OpRecorder:
+    """A minimal tracer (the protocol in docs/internals.md) that notes op names."""
+
+    def __init__(self):
+        self.names = set()
+
+    def record(self, op, args, attrs, outs):
+        self.names.add(op.name)
+
+    def mutate(self, target, value):
+        pass
+
+    def alias(self, src, dst):
+        pass
+
+    def graph_break(self, what):
+        pass
+
+
+@pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OP_DB if i.op])
+def test_record_dispatches_its_op(info):
+    rec = _OpRecorder()
+    tls.tracer = rec
+    try:
+        for dt in info.dtypes:
+            for s in info.samples(dt):
+                info.fn(*to_fw(s.args), **to_fw(s.kwargs))
+    finally:
+        tls.tracer = None
+    assert info.op in rec.names, f"{info.name} never dispatched op {info.op!r}: {rec.names}"
+
+
+def test_public_functions_have_records():
+    """Every public op function in framework.ops has a record (or is listed as not an op)."""
+    import inspect
+    import framework.ops as F
+    names = {n for n in dir(F) if not n.startswith("_") and inspect.isfunction(getattr(F, n))}
+    recorded = {i.name for i in OP_DB} | {i.name.split("_")[0] for i in OP_DB}
+    aliases = {getattr(F, n) for n in recorded if hasattr(F, n)}
+    missing = sorted(n for n in names - recorded - NOT_OPS if getattr(F, n) not in aliases)
+    assert not missing, f"public functions without an OpInfo record: {missing}"
+
+
+# Public names in framework.ops that are not ops on tensors, or are tested elsewhere.
+NOT_OPS = {
+    "apply", "register", "get_op", "binary", "unary", "cast", "numel", "index_put_key",
+    # creation and random functions: tests/test_tensor_creation.py
+    "tensor", "as_tensor", "from_numpy", "from_dlpack", "empty", "empty_like", "rand",
+    "rand_like", "randn", "randn_like", "randint", "randint_like", "randperm", "normal",
+    "bernoulli", "multinomial",
+}
+
+
+def test_sample_is_a_dataclass():
+    s = Sample((np.zeros(2),), {"dim": 0})
+    assert s.kwargs == {"dim": 0} and s.grad
