@@ -1,0 +1,274 @@
+"""Capture: run a function once under the tracer and return its Graph.
+
+``capture_graph(fn, args)`` is the entry point the compiler, ONNX export and the functional
+transforms share. Call arguments are replaced by data-less tensors (shapes may be sympy
+symbols for dynamic dims), the function runs under :class:`compiler.tracer.Tracer`, and the
+result is a functional Graph plus what the runtime needs to call it again (:class:`Capture`:
+how to read each external, the output structure, scalar sources and guards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+
+from framework._state import tls
+from framework.tensor import Tensor, meta_tensor
+
+from .ir import Graph, symbol
+from .tracer import Tracer
+
+
+def mark_dynamic(t: Tensor, dim: int) -> None:
+    """Treat dimension ``dim`` of ``t`` as dynamic when a compiled function captures it."""
+    dims = t.__dict__.setdefault("_fw_dynamic", set())
+    dims.add(dim % max(t.ndim, 1))
+
+
+@dataclass
+class Capture:
+    """A captured graph and the recipe to call it."""
+
+    graph: Graph
+    out_tree: object                      # nested structure with ("v", i) / ("c", x) leaves
+    arg_paths: list                       # path of each graph tensor input in (args, kwargs)
+    sym_locs: dict                        # symbol name -> [(input index, dim), ...]
+    scalar_sources: dict                  # sympy symbol -> source tuple
+    scalar_exprs: list                    # (scalar input Value, sympy expr), in input order
+    scalar_guards: list
+    int_guards: list
+    grad_none: list = field(default_factory=list)  # (leaf tensor, was None) at capture
+
+
+# ---------------------------------------------------------------------------------------
+# pytree helpers (tuples, lists, dicts)
+def flatten(obj, path=()):
+    """Yield (path, leaf) for every leaf of nested tuples/lists/dicts."""
+    if isinstance(obj, (tuple, list)):
+        for i, x in enumerate(obj):
+            yield from flatten(x, path + (i,))
+    elif isinstance(obj, dict):
+        for k, x in obj.items():
+            yield from flatten(x, path + (k,))
+    else:
+        yield path, obj
+
+
+def get_path(obj, path):
+    """The leaf of ``obj`` at ``path``."""
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+def map_tree(obj, fn):
+    """Rebuild nested tuples/lists/dicts with ``fn`` applied to every leaf."""
+    if isinstance(obj, (tuple, list)) and not hasattr(obj, "_fields"):
+        return type(obj)(map_tree(x, fn) for x in obj)
+    if isinstance(obj, tuple):  # namedtuple
+        return type(obj)(*[map_tree(x, fn) for x in obj])
+    if isinstance(obj, dict):
+        return {k: map_tree(x, fn) for k, x in obj.items()}
+    return fn(obj)
+
+
+# ---------------------------------------------------------------------------------------
+# names of parameters, buffers and optimizer state reachable from fn
+def discover(fn, args) -> tuple[dict, list]:
+    """id(tensor) -> (name, kind) for modules/optimizers reachable from ``fn`` and ``args``,
+    and the list of leaves (parameters) whose ``.grad`` the function may change."""
+    names: dict = {}
+    leaves: list = []
+    seen: set = set()
+
+    def visit(obj, prefix):
+        if id(obj) in seen:
+            return
+        if hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers"):
+            seen.add(id(obj))
+            pre = f"{prefix}." if prefix else ""
+            for n, p in obj.named_parameters():
+                names.setdefault(id(p), (pre + n, "param"))
+                leaves.append(p)
+            for n, b in obj.named_buffers():
+                if b is not None:
+                    names.setdefault(id(b), (pre + n, "buffer"))
+        elif hasattr(obj, "param_groups") and hasattr(obj, "state"):
+            seen.add(id(obj))
+            for gi, group in enumerate(obj.param_groups):
+                for pi, p in enumerate(group["params"]):
+                    pname = names.get(id(p), (f"{prefix}.p{gi}_{pi}", None))[0]
+                    names.setdefault(id(p), (pname, "param"))
+                    leaves.append(p)
+                    for k, s in obj.state.get(p, {}).items():
+                        if isinstance(s, Tensor):
+                            names.setdefault(id(s), (f"{prefix}.{pname}.{k}", "buffer"))
+
+    candidates = []
+    target = getattr(fn, "__self__", None)
+    if target is not None:
+        candidates.append(("", target))
+    if hasattr(fn, "named_parameters"):
+        candidates.append(("", fn))
+    for i, a in enumerate(args):
+        candidates.append((f"arg{i}", a))
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            try:
+                candidates.append((name, cell.cell_contents))
+            except ValueError:
+                continue
+        glb = getattr(fn, "__globals__", {})
+        for name in code.co_names:
+            if name in glb:
+                candidates.append((name, glb[name]))
+    # modules before optimizers so parameters keep their module path
+    candidates.sort(key=lambda c: hasattr(c[1], "param_groups"))
+    for prefix, obj in candidates:
+        visit(obj, prefix)
+    uniq = {id(p): p for p in leaves}
+    return names, list(uniq.values())
+
+
+# ---------------------------------------------------------------------------------------
+def _dynamic_spec(dynamic, idx, name, t):
+    """dim -> symbol name (or None for automatic naming) for one tensor input."""
+    spec = {d: None for d in t.__dict__.get("_fw_dynamic", ())}
+    if dynamic is True:
+        spec.update({d: None for d in range(t.ndim)})
+    elif isinstance(dynamic, dict):
+        entry = dynamic.get(name, dynamic.get(idx))
+        if isinstance(entry, dict):
+            spec.update({d % max(t.ndim, 1): n for d, n in entry.items()})
+        elif entry is not None:
+            spec.update({d % max(t.ndim, 1): None for d in entry})
+    elif isinstance(dynamic, (set, frozenset)):
+        spec.update({d: None for (i, d) in dynamic if i == idx})
+    return spec
+
+
+def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
+          leaves=None, specialize_floats=False) -> Capture:
+    """Run ``fn(*args, **kwargs)`` under a tracer and return the :class:`Capture`."""
+    from framework import random as fwrandom
+    kwargs = kwargs or {}
+    graph = Graph()
+    tracer = Tracer(graph, names)
+    sym_by_size: dict = {}
+    sym_locs: dict = {}
+    arg_paths = []
+    standins = {}
+
+    def standin(path, a):
+        if isinstance(a, Tensor):
+            idx = len(arg_paths)
+            nm = (input_names[idx] if input_names and idx < len(input_names)
+                  else _path_name(path))
+            spec = _dynamic_spec(dynamic, idx, nm, a)
+            shape = []
+            for d, s in enumerate(a.shape):
+                if d in spec and isinstance(s, int) and s > 1:
+                    sname = spec[d]
+                    key = sname if sname is not None else s
+                    sym = sym_by_size.get(key)
+                    if sym is None:
+                        sym = symbol(sname if sname is not None else f"s{len(graph.symbols)}")
+                        graph.symbols[sym.name] = sym
+                        sym_by_size[key] = sym
+                    sym_locs.setdefault(sym.name, []).append((idx, d))
+                    shape.append(sym)
+                else:
+                    shape.append(s)
+            v = graph.add_input(nm, tuple(shape), a.dtype, "input", device=a.device)
+            t = meta_tensor(tuple(shape), a.dtype, a.device)
+            t.requires_grad = a.requires_grad
+            tracer.fn.define_external(t, v)
+            tracer.watch(t)
+            tracer.keep.append(t)
+            arg_paths.append(path)
+            standins[id(t)] = idx
+            return t
+        if isinstance(a, float) and not specialize_floats:
+            return tracer.scalar_from(a, ("arg", path), _path_name(path))
+        return a
+
+    new_args = _rebuild_with(args, (0,), standin)
+    new_kwargs = _rebuild_with(kwargs, (1,), standin)
+    for p in leaves or ():
+        tracer.watch(p)
+    grad_none = [(p, p.grad is None) for p in leaves or ()]
+    rng = fwrandom.get_rng_state()
+    prev = tls.tracer
+    tls.tracer = tracer
+    try:
+        out = fn(*new_args, **new_kwargs)
+        tls.tracer = prev
+        out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x))
+        for leaf, g in tracer.grad_changes():
+            if id(leaf) in standins:
+                lv = graph.inputs[standins[id(leaf)]]
+            else:
+                lv = tracer.ext.get(id(leaf)) or tracer.value_of(leaf)
+            graph.grad_writes.append((lv, None if g is None else tracer.value_of(g)))
+        graph.mutations = tracer.fn.mutations()
+    finally:
+        tls.tracer = prev
+        tracer.restore()
+        fwrandom.set_rng_state(rng)
+    graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
+    scalar_exprs = [(v, e) for e, v in tracer.scalar_inputs.items()]
+    graph.passes.append("capture")
+    return Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
+                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
+
+
+def _source(src, standins):
+    if src[0] == "grad" and id(src[1]) in standins:
+        return ("arg_grad", standins[id(src[1])])
+    return src
+
+
+def _out_leaf(tracer, graph, x):
+    if isinstance(x, Tensor):
+        v = tracer.value_of(x)
+        graph.outputs.append(v)
+        return ("v", len(graph.outputs) - 1)
+    if isinstance(x, sympy.Basic):
+        return ("c", x)
+    if type(x).__name__ == "ScalarProxy":
+        return ("s", x.expr)
+    return ("c", x)
+
+
+def _path_name(path) -> str:
+    if len(path) >= 2 and path[0] == 1:
+        return str(path[1])
+    return "x" if len(path) == 2 and path[1] == 0 else "arg" + "_".join(str(p) for p in path[1:])
+
+
+def _rebuild_with(obj, path, fn):
+    if isinstance(obj, (tuple, list)) and not hasattr(obj, "_fields"):
+        return type(obj)(_rebuild_with(x, path + (i,), fn) for i, x in enumerate(obj))
+    if isinstance(obj, dict):
+        return {k: _rebuild_with(x, path + (k,), fn) for k, x in obj.items()}
+    return fn(path, obj)
+
+
+def capture_graph(fn, args, kwargs=None, *, input_names=None, param_names=None,
+                  dynamic=None) -> Graph:
+    """Run ``fn`` once under the tracer and return its functional Graph.
+
+    ``param_names``: id(tensor) -> name for externals (defaults to the named parameters and
+    buffers of ``fn`` when it is an nn.Module, and of modules/optimizers it references).
+    ``dynamic``: True (every dim of every input), or {input name or index: {dim: "batch"}}
+    / {input: [dims]} to make those dims sympy symbols (named when a name is given).
+    """
+    names, leaves = discover(fn, args)
+    if param_names:
+        for k, n in param_names.items():
+            names[k] = (n, names.get(k, (None, None))[1])
+    cap = trace(fn, tuple(args), kwargs, input_names=input_names, names=names,
+                dynamic=dynamic, leaves=leaves, specialize_floats=True)
+    return cap.graph

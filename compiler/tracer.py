@@ -1,0 +1,204 @@
+"""The tracer: what ``apply`` talks to (``tls.tracer``) while a function is captured.
+
+Tracing runs the user's function on data-less tensors: call arguments are replaced by
+tensors with a shape (ints or sympy symbols) and no buffer, every op output is stripped of
+its data, so nothing the function does touches real memory. Tensors the trace did not
+create (parameters, buffers, optimizer state, captured constants, a parameter's ``.grad``)
+become *externals* of the graph, read at run time. In-place updates are functionalized on
+the fly (see :mod:`compiler.passes.functionalize`); leaf ``.grad`` assignments made by
+``backward()`` are detected by comparing before/after and restored after the trace.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import sympy
+
+from framework import dtypes
+from framework.errors import GraphBreak
+from framework.tensor import Tensor
+
+from .ir import Graph, Value
+from .passes.functionalize import Functionalizer
+from .scalars import ScalarProxy
+
+_ROOTS = tuple(os.path.dirname(os.path.abspath(m)) + os.sep for m in (
+    sys.modules["framework"].__file__, __file__))
+
+
+def user_location() -> str:
+    """``file:line`` of the innermost stack frame outside the framework and compiler."""
+    f = sys._getframe(1)
+    while f is not None:
+        fn = os.path.abspath(f.f_code.co_filename)
+        if not fn.startswith(_ROOTS) and "importlib" not in fn:
+            return f"{f.f_code.co_filename}:{f.f_lineno}"
+        f = f.f_back
+    return "<unknown>"
+
+
+class _ExtState:
+    """What the trace may change on an external tensor, to restore afterwards."""
+
+    __slots__ = ("t", "version", "requires_grad", "grad_fn", "output_nr", "grad")
+
+    def __init__(self, t):
+        self.t = t
+        self.version = t._storage.version
+        self.requires_grad = t.requires_grad
+        self.grad_fn = t.grad_fn
+        self.output_nr = t._output_nr
+        self.grad = t.grad
+
+    def restore(self):
+        t = self.t
+        t._storage.version = self.version
+        t.requires_grad, t.grad_fn, t._output_nr = self.requires_grad, self.grad_fn, \
+            self.output_nr
+        t.grad = self.grad
+
+
+class Tracer:
+    """Records ``apply`` calls into a :class:`Graph` (the protocol in docs/internals.md)."""
+
+    def __init__(self, graph: Graph, names: dict | None = None):
+        self.graph = graph
+        self.names = names or {}          # id(tensor) -> (name, kind)
+        self.fn = Functionalizer(self)
+        self.keep: list = []              # every tensor seen (ids stay unique)
+        self.ext: dict[int, Value] = {}   # id(external tensor) -> Value
+        self.ext_state: dict[int, _ExtState] = {}
+        self.sources: dict[Value, tuple] = {}   # external Value -> ("tensor", t) | ("grad", leaf)
+        self.grad_owner: dict[int, Tensor] = {}
+        self.scalar_sources: dict[sympy.Symbol, tuple] = {}
+        self.scalar_inputs: dict = {}     # sympy expr -> Value
+        self.scalar_guards: list = []
+        self.int_guards: list = []
+
+    # -- the protocol --------------------------------------------------------------------
+    def record(self, op, args, attrs, outs):
+        """One ``apply``: append a node, remember the outputs, drop their data."""
+        ins = tuple(self.value_of(a) if isinstance(a, Tensor) else self.scalar(a)
+                    for a in args)
+        node = self.graph.add_node(op, ins, _clean_attrs(attrs))
+        for o, v in zip(outs, node.outputs):
+            o._data = None
+            if o.shape != v.shape:  # keep the meta rule's (possibly symbolic) shape
+                o.shape = v.shape
+            src = (args[0], op, node.attrs) if op.is_view else None
+            self.fn.define(o, v, src)
+            self.keep.append(o)
+
+    def mutate(self, target, value):
+        """``target`` was overwritten in place by ``value``."""
+        self.fn.write(target, self.value_of(value))
+
+    def alias(self, src, dst):
+        """``dst`` shares ``src``'s storage (``detach``)."""
+        v = self.value_of(src)
+        self.fn.define(dst, v, (src, None, None))
+        self.keep.append(dst)
+
+    def graph_break(self, what):
+        """Something that needs real data: stop the capture."""
+        raise GraphBreak(f"graph break: {what} at {user_location()} cannot be captured")
+
+    def hyper(self, group: dict, key: str):
+        """An optimizer hyper-parameter: floats become runtime scalar inputs."""
+        v = group[key]
+        return self.scalar_from(v, ("hyper", group, key), f"{key}")
+
+    # -- values --------------------------------------------------------------------------
+    def value_of(self, t: Tensor) -> Value:
+        """The current Value of tensor ``t`` (an external on first sight)."""
+        v = self.fn.current(t)
+        if v is not None:
+            return v
+        return self._external(t)
+
+    def _external(self, t: Tensor) -> Value:
+        if t._data is None:
+            raise GraphBreak(f"a data-less tensor {t.dtype.name}{list(t.shape)} from outside "
+                             "this trace was used (a tensor leaked from another capture?)")
+        owner = self.grad_owner.get(id(t))
+        if owner is not None and owner.grad is t:
+            lname = self.ext[id(owner)].name if id(owner) in self.ext else "param"
+            v = self.graph.add_constant(f"{lname}_grad", t, "buffer")
+            self.sources[v] = ("grad", owner)
+        else:
+            name, kind = self.names.get(id(t), ("const", None))
+            if kind is None:
+                from framework.nn.parameter import Parameter
+                kind = "param" if isinstance(t, Parameter) or t.requires_grad else "const"
+            v = self.graph.add_constant(name, t, kind)
+            self.sources[v] = ("tensor", t)
+        self.ext[id(t)] = v
+        self.watch(t)
+        self.fn.define_external(t, v)
+        self.keep.append(t)
+        return v
+
+    def watch(self, t: Tensor) -> None:
+        """Snapshot what the trace may change on an external tensor."""
+        if id(t) not in self.ext_state:
+            self.ext_state[id(t)] = _ExtState(t)
+            self.keep.append(t)
+            if t.grad is not None:
+                self.grad_owner[id(t.grad)] = t
+
+    def restore(self) -> None:
+        """Undo the trace's side effects on externals (versions, autograd links, .grad)."""
+        for st in self.ext_state.values():
+            st.restore()
+
+    def grad_changes(self):
+        """(leaf, new .grad) for every watched leaf whose ``.grad`` the function replaced."""
+        out = []
+        for st in self.ext_state.values():
+            if st.t.grad is not st.grad:
+                out.append((st.t, st.t.grad))
+        return out
+
+    # -- scalars -------------------------------------------------------------------------
+    def scalar(self, a):
+        """A Python scalar operand: proxies become scalar inputs, numbers stay literals."""
+        if isinstance(a, ScalarProxy) and a.owner is self:
+            key = a.expr
+            v = self.scalar_inputs.get(key)
+            if v is None:
+                if isinstance(key, sympy.Symbol):
+                    hint = key.name
+                else:
+                    hint = "scalar"
+                v = self.graph.add_input(hint, (), dtypes.float64, "scalar_input")
+                self.scalar_inputs[key] = v
+            return v
+        if isinstance(a, ScalarProxy):
+            return float(a)
+        return a
+
+    def scalar_from(self, value, source, hint):
+        """Wrap a Python value read from ``source`` (floats, tuples of floats)."""
+        if isinstance(value, tuple):
+            return tuple(self.scalar_from(x, source + (i,), f"{hint}{i}")
+                         for i, x in enumerate(value))
+        if isinstance(value, float) and not isinstance(value, ScalarProxy):
+            sym = sympy.Symbol(self.graph.fresh_name(hint))
+            self.scalar_sources[sym] = source
+            return ScalarProxy(value, sym, self)
+        if isinstance(value, (int, bool, str)) or value is None:
+            self.int_guards.append((source, value))
+        return value
+
+    def add_scalar_guard(self, expr, name, other, result):
+        """A comparison on a runtime scalar: recompile if its answer changes."""
+        self.scalar_guards.append((expr, name, other, result))
+
+
+def _clean_attrs(attrs):
+    """Attrs as stored in nodes: ScalarProxy values are baked to plain floats."""
+    if any(isinstance(v, ScalarProxy) for v in attrs.values()):
+        return {k: (float(v) if isinstance(v, ScalarProxy) else v) for k, v in attrs.items()}
+    return attrs
