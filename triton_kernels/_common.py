@@ -117,20 +117,25 @@ class RowBlocks:
     num_warps: int
 
 
-def row_blocks(m: int, n: int, *, block_m=None, block_n=None, interpreter=None) -> RowBlocks:
+def row_blocks(m: int, n: int, *, block_m=None, block_n=None, interpreter=None,
+               max_fused=None, looped_block_n=4096) -> RowBlocks:
     """Pick the tile of a row kernel (softmax, layer norm, cross entropy).
 
     The row is kept in one block (single pass, ``single_block=True``) when it fits
     ``MAX_FUSED_N``; otherwise the kernel loops over ``block_n``-wide column blocks.
     Under the interpreter blocks are made large, since its cost is ~programs x iterations.
     ``block_m``/``block_n`` override the choice (tests use it to force the looped path);
-    ``interpreter`` overrides the detection (AOT specs ask for the GPU geometry).
+    ``interpreter`` overrides the detection (AOT specs ask for the GPU geometry);
+    ``max_fused``/``looped_block_n`` tune the GPU geometry of register-hungry kernels.
     """
     interp = interpreter_enabled() if interpreter is None else interpreter
-    max_fused = MAX_FUSED_N_INTERP if interp else MAX_FUSED_N_GPU
+    if interp:
+        max_fused = looped_block_n = MAX_FUSED_N_INTERP
+    elif max_fused is None:
+        max_fused = MAX_FUSED_N_GPU
     tile = TILE_ELEMS_INTERP if interp else TILE_ELEMS_GPU
     if block_n is None:
-        block_n = next_pow2(n) if n <= max_fused else (max_fused if interp else 4096)
+        block_n = next_pow2(n) if n <= max_fused else looped_block_n
     block_n = max(int(block_n), 16)
     if block_m is None:
         block_m = max(1, min(next_pow2(m), tile // block_n, 64))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import allocate, cdiv, check_buffer, check_shape, flat_view, next_pow2
+from ._common import allocate, cdiv, check_buffer, flat_view, next_pow2
 from .aot import KernelSpec, pointer_type
 from .buffers import interpreter_enabled, strides_of
 from .copy_kernels import copy_kernel, fill_kernel, strided_copy_kernel
@@ -43,6 +43,13 @@ def _collapse(shape, s_src, s_dst):
     return out or [(1, 0, 0)]
 
 
+def _numel(buf) -> int:
+    n = 1
+    for s in buf.shape:
+        n *= int(s)
+    return n
+
+
 def copy(src, dst=None, *, dtype=None, empty=None, block=None):
     """Copy ``src`` into ``dst`` (allocated with ``empty`` when None), casting to ``dst``'s dtype.
 
@@ -50,13 +57,9 @@ def copy(src, dst=None, *, dtype=None, empty=None, block=None):
     anything else goes through ``strided_copy_kernel`` (rank <= 4 after merging dims).
     """
     check_buffer("src", src)
-    dst = allocate(
-        empty, src, src.shape, dtype or (dst.dtype if dst is not None else src.dtype), dst, "dst"
-    )
-    check_shape("dst", dst, src.shape)
-    n = 1
-    for s in src.shape:
-        n *= int(s)
+    dtype = dtype or (src.dtype if dst is None else dst.dtype)
+    dst = allocate(empty, src, src.shape, dtype, dst, "dst")
+    n = _numel(src)
     if n == 0:
         return dst
     if _contiguous(src) and _contiguous(dst):
@@ -65,14 +68,16 @@ def copy(src, dst=None, *, dtype=None, empty=None, block=None):
         return dst
     dims = _collapse(src.shape, strides_of(src), strides_of(dst))
     if len(dims) > 4:
-        raise ValueError(
-            f"strided copy supports rank <= 4 after merging dims, got shape {tuple(src.shape)}"
-        )
-    dims = [(1, 0, 0)] * (4 - len(dims)) + dims
-    sizes, ss, sd = zip(*dims)
+        raise ValueError(f"strided copy supports rank <= 4 after merging dims, "
+                         f"got shape {tuple(src.shape)}")
+    sizes, ss, sd = zip(*([(1, 0, 0)] * (4 - len(dims)) + dims))
     blk, warps = _block(n, block, strided=True)
+    # iterate the 4-D index space: read N, write N
     strided_copy_kernel[(cdiv(n, blk),)](
-        src, dst, n, sizes[1], sizes[2], sizes[3], *ss, *sd, BLOCK=blk, num_warps=warps
+        src, dst,
+        n, sizes[1], sizes[2], sizes[3],
+        *ss, *sd,
+        BLOCK=blk, num_warps=warps,
     )
     return dst
 
@@ -82,9 +87,7 @@ def fill(dst, value, *, block=None):
     check_buffer("dst", dst)
     if not _contiguous(dst):
         raise ValueError("fill: dst must be contiguous")
-    n = 1
-    for s in dst.shape:
-        n *= int(s)
+    n = _numel(dst)
     if n:
         blk, warps = _block(n, block)
         fill_kernel[(cdiv(n, blk),)](dst, n, float(value), BLOCK=blk, num_warps=warps)
@@ -99,29 +102,11 @@ def zeros(shape, dtype, *, empty):
 def aot_specs(dtype) -> list[KernelSpec]:
     """Kernel specs the launchers use on a GPU for ``dtype`` (fp32 destination for casts)."""
     p, f = pointer_type(dtype), pointer_type("float32")
+    flat = dict(BLOCK=BLOCK_GPU)
     return [
-        KernelSpec(
-            copy_kernel, dict(src_ptr=p, dst_ptr=p), dict(BLOCK=BLOCK_GPU), WARPS_GPU, label="copy"
-        ),
-        KernelSpec(
-            copy_kernel,
-            dict(src_ptr=p, dst_ptr=f),
-            dict(BLOCK=BLOCK_GPU),
-            WARPS_GPU,
-            label="copy[cast]",
-        ),
-        KernelSpec(
-            strided_copy_kernel,
-            dict(src_ptr=p, dst_ptr=p),
-            dict(BLOCK=STRIDED_BLOCK_GPU, dst_s3=1),
-            4,
-            label="strided_copy",
-        ),
-        KernelSpec(
-            fill_kernel,
-            dict(dst_ptr=p, value="fp32"),
-            dict(BLOCK=BLOCK_GPU),
-            WARPS_GPU,
-            label="fill",
-        ),
+        KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=p), flat, WARPS_GPU, label="copy"),
+        KernelSpec(copy_kernel, dict(src_ptr=p, dst_ptr=f), flat, WARPS_GPU, label="copy[cast]"),
+        KernelSpec(strided_copy_kernel, dict(src_ptr=p, dst_ptr=p),
+                   dict(BLOCK=STRIDED_BLOCK_GPU, dst_s3=1), 4, label="strided_copy"),
+        KernelSpec(fill_kernel, dict(dst_ptr=p, value="fp32"), flat, WARPS_GPU, label="fill"),
     ]

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 from ._common import (
-    FLOAT_DTYPES,
-    FP32,
-    allocate,
-    cdiv,
-    check_buffer,
-    check_shape,
-    next_pow2,
-    row_blocks,
-    rows_view,
+    FLOAT_DTYPES, FP32, MAX_FUSED_N_GPU, allocate, cdiv, check_buffer, check_shape, next_pow2,
+    row_blocks, rows_view,
 )
 from .aot import KernelSpec, pointer_type
 from .buffers import interpreter_enabled, strides_of
 from .layer_norm_kernels import (
-    layer_norm_bwd_dwdb_kernel,
-    layer_norm_bwd_dx_kernel,
-    layer_norm_fwd_kernel,
+    layer_norm_bwd_dwdb_kernel, layer_norm_bwd_dx_kernel, layer_norm_fwd_kernel,
 )
 
 __all__ = ["layer_norm", "layer_norm_backward", "aot_specs"]
 
 BWD_PROGRAMS_GPU = 256  # partial dw/db rows; ~2 per SM on A100/H100
+# the backward holds x, dy, w, xhat and dx per element: smaller blocks than the forward
+BWD_GEOMETRY = dict(max_fused=8192, looped_block_n=2048)
 
 
 def _check_param(name, p, n):
@@ -34,18 +27,8 @@ def _check_param(name, p, n):
             raise ValueError(f"{name}: must be contiguous")
 
 
-def layer_norm(
-    x,
-    weight=None,
-    bias=None,
-    *,
-    eps: float = 1e-5,
-    out=None,
-    out_dtype=None,
-    empty=None,
-    block_m=None,
-    block_n=None,
-):
+def layer_norm(x, weight=None, bias=None, *, eps: float = 1e-5, out=None, out_dtype=None,
+               empty=None, block_m=None, block_n=None):
     """LayerNorm of ``x`` over its last dim: ``(x - mean) * rstd * weight + bias``.
 
     ``x``: fp32/fp16/bf16, any rank (leading dims collapsible, last dim any stride);
@@ -63,29 +46,21 @@ def layer_norm(
     if m == 0 or n == 0:
         return y, mean, rstd
     g = row_blocks(m, n, block_m=block_m, block_n=block_n)
-    # single block: read MN, write MN + 2M; looped: read 3MN
+    # single block: read MN, write MN + 2M; looped: read 3MN, write MN + 2M
     layer_norm_fwd_kernel[(cdiv(m, g.block_m),)](
-        x,
-        weight if weight is not None else x,
-        bias if bias is not None else x,
-        y,
-        mean,
-        rstd,
-        m,
-        n,
-        sxm,
-        sxn,
-        sym,
-        syn,
+        x, _or(weight, x), _or(bias, x), y, mean, rstd,
+        m, n,
+        sxm, sxn, sym, syn,
         float(eps),
-        HAS_WEIGHT=weight is not None,
-        HAS_BIAS=bias is not None,
-        SINGLE_BLOCK=g.single_block,
-        BLOCK_M=g.block_m,
-        BLOCK_N=g.block_n,
-        num_warps=g.num_warps,
+        HAS_WEIGHT=weight is not None, HAS_BIAS=bias is not None, SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m, BLOCK_N=g.block_n, num_warps=g.num_warps,
     )
     return y, mean, rstd
+
+
+def _or(buf, dummy):
+    """``buf`` or a dummy pointer for an argument the kernel does not touch (flag off)."""
+    return dummy if buf is None else buf
 
 
 def _reduce_blocks(p: int, n: int, interp: bool) -> tuple[int, int]:
@@ -94,20 +69,8 @@ def _reduce_blocks(p: int, n: int, interp: bool) -> tuple[int, int]:
     return block_p, block_n
 
 
-def layer_norm_backward(
-    dy,
-    x,
-    weight,
-    bias,
-    mean,
-    rstd,
-    *,
-    out=None,
-    empty=None,
-    num_programs=None,
-    block_m=None,
-    block_n=None,
-):
+def layer_norm_backward(dy, x, weight, bias, mean, rstd, *, out=None, empty=None,
+                        num_programs=None, block_m=None, block_n=None):
     """Gradients of :func:`layer_norm`: returns ``(dx, dweight, dbias)``.
 
     ``weight``/``bias`` are the forward's parameters (or None: no gradient returned for
@@ -127,109 +90,55 @@ def layer_norm_backward(
         check_shape(name, s, x.shape[:-1])
     dx = allocate(empty, x, x.shape, dy.dtype, out)
     _, _, sdxm, sdxn = rows_view("out", dx)
-    dw = allocate(empty, x, (n,), weight.dtype, name="dweight") if weight is not None else None
-    db = allocate(empty, x, (n,), bias.dtype, name="dbias") if bias is not None else None
+    dw = None if weight is None else allocate(empty, x, (n,), weight.dtype, name="dweight")
+    db = None if bias is None else allocate(empty, x, (n,), bias.dtype, name="dbias")
     if m == 0 or n == 0:
         return dx, dw, db
     interp = interpreter_enabled()
-    g = row_blocks(m, n, block_m=block_m, block_n=block_n)
-    tiles = cdiv(m, g.block_m)
-    p = min(tiles, num_programs or (2 if interp else BWD_PROGRAMS_GPU))
-    need_parts = weight is not None or bias is not None
-    dw_part = allocate(empty, x, (p, n), FP32, name="dw_partial") if weight is not None else None
-    db_part = allocate(empty, x, (p, n), FP32, name="db_partial") if bias is not None else None
-    # read 2MN (+MN when looped), write MN + partials PN
+    g = row_blocks(m, n, block_m=block_m, block_n=block_n, **BWD_GEOMETRY)
+    p = min(cdiv(m, g.block_m), num_programs or (2 if interp else BWD_PROGRAMS_GPU))
+    dw_part = None if dw is None else allocate(empty, x, (p, n), FP32, name="dw_partial")
+    db_part = None if db is None else allocate(empty, x, (p, n), FP32, name="db_partial")
+    # P programs stride over row tiles: read 2MN (3MN looped) + N, write MN + partials PN
     layer_norm_bwd_dx_kernel[(p,)](
-        x,
-        dy,
-        weight if weight is not None else x,
-        mean,
-        rstd,
-        dx,
-        dw_part if dw_part is not None else x,
-        db_part if db_part is not None else x,
-        m,
-        n,
-        sxm,
-        sxn,
-        sdym,
-        sdyn,
-        sdxm,
-        sdxn,
-        HAS_WEIGHT=weight is not None,
-        HAS_BIAS=bias is not None,
-        SINGLE_BLOCK=g.single_block,
-        BLOCK_M=g.block_m,
-        BLOCK_N=g.block_n,
-        num_warps=g.num_warps,
+        x, dy, _or(weight, x), mean, rstd, dx, _or(dw_part, x), _or(db_part, x),
+        m, n,
+        sxm, sxn, sdym, sdyn, sdxm, sdxn,
+        HAS_WEIGHT=dw is not None, HAS_BIAS=db is not None, SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m, BLOCK_N=g.block_n, num_warps=g.num_warps,
     )
-    if need_parts:
+    if dw is not None or db is not None:
         block_p, block_nr = _reduce_blocks(p, n, interp)
+        # read PN per partial, write N
         layer_norm_bwd_dwdb_kernel[(cdiv(n, block_nr),)](
-            dw_part if dw_part is not None else x,
-            db_part if db_part is not None else x,
-            dw if dw is not None else x,
-            db if db is not None else x,
-            p,
-            n,
-            HAS_WEIGHT=weight is not None,
-            HAS_BIAS=bias is not None,
-            BLOCK_P=block_p,
-            BLOCK_N=block_nr,
-            num_warps=4,
+            _or(dw_part, x), _or(db_part, x), _or(dw, x), _or(db, x),
+            p, n,
+            HAS_WEIGHT=dw is not None, HAS_BIAS=db is not None,
+            BLOCK_P=block_p, BLOCK_N=block_nr, num_warps=4,
         )
     return dx, dw, db
 
 
 def aot_specs(dtype) -> list[KernelSpec]:
-    """Kernel specs the launchers use on a GPU for ``dtype`` (short rows and looped long rows)."""
+    """Kernel specs the launchers use on a GPU for ``dtype``: short, longest fused, looped rows."""
     p, f = pointer_type(dtype), pointer_type(FP32)
+    fwd_types = dict(x_ptr=p, w_ptr=p, b_ptr=p, y_ptr=p, mean_ptr=f, rstd_ptr=f, eps="fp32")
+    bwd_types = dict(x_ptr=p, dy_ptr=p, w_ptr=p, mean_ptr=f, rstd_ptr=f, dx_ptr=p,
+                     dw_part_ptr=f, db_part_ptr=f)
     specs = []
-    for n in (1024, 65536):
-        g = row_blocks(64, n, interpreter=False)
-        kind = "single" if g.single_block else "looped"
-        flags = dict(
-            HAS_WEIGHT=True,
-            HAS_BIAS=True,
-            SINGLE_BLOCK=g.single_block,
-            BLOCK_M=g.block_m,
-            BLOCK_N=g.block_n,
-        )
-        specs.append(
-            KernelSpec(
-                layer_norm_fwd_kernel,
-                dict(x_ptr=p, w_ptr=p, b_ptr=p, y_ptr=p, mean_ptr=f, rstd_ptr=f, eps="fp32"),
-                dict(stride_xn=1, stride_yn=1, **flags),
-                g.num_warps,
-                label=f"layer_norm_fwd[{kind}]",
-            )
-        )
-        specs.append(
-            KernelSpec(
-                layer_norm_bwd_dx_kernel,
-                dict(
-                    x_ptr=p,
-                    dy_ptr=p,
-                    w_ptr=p,
-                    mean_ptr=f,
-                    rstd_ptr=f,
-                    dx_ptr=p,
-                    dw_part_ptr=f,
-                    db_part_ptr=f,
-                ),
-                dict(stride_xn=1, stride_dyn=1, stride_dxn=1, **flags),
-                g.num_warps,
-                label=f"layer_norm_bwd_dx[{kind}]",
-            )
-        )
+    for kernel, types, geometry, unit in (
+        (layer_norm_fwd_kernel, fwd_types, {}, dict(stride_xn=1, stride_yn=1)),
+        (layer_norm_bwd_dx_kernel, bwd_types, BWD_GEOMETRY,
+         dict(stride_xn=1, stride_dyn=1, stride_dxn=1)),
+    ):
+        for n in (1024, geometry.get("max_fused", MAX_FUSED_N_GPU), 65536):
+            g = row_blocks(64, n, interpreter=False, **geometry)
+            flags = dict(HAS_WEIGHT=True, HAS_BIAS=True, SINGLE_BLOCK=g.single_block,
+                         BLOCK_M=g.block_m, BLOCK_N=g.block_n)
+            label = f"{kernel.__name__[:-7]}[{'single' if g.single_block else 'looped'}{g.block_n}]"
+            specs.append(KernelSpec(kernel, types, {**unit, **flags}, g.num_warps, label=label))
     block_p, block_n = _reduce_blocks(BWD_PROGRAMS_GPU, 1024, False)
-    specs.append(
-        KernelSpec(
-            layer_norm_bwd_dwdb_kernel,
-            dict(dw_part_ptr=f, db_part_ptr=f, dw_ptr=p, db_ptr=p),
-            dict(HAS_WEIGHT=True, HAS_BIAS=True, BLOCK_P=block_p, BLOCK_N=block_n),
-            4,
-            label="layer_norm_bwd_dwdb",
-        )
-    )
+    flags = dict(HAS_WEIGHT=True, HAS_BIAS=True, BLOCK_P=block_p, BLOCK_N=block_n)
+    types = dict(dw_part_ptr=f, db_part_ptr=f, dw_ptr=p, db_ptr=p)
+    specs.append(KernelSpec(layer_norm_bwd_dwdb_kernel, types, flags, 4, label="layer_norm_dwdb"))
     return specs

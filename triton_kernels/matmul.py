@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import FLOAT_DTYPES, FP32, allocate, cdiv, check_buffer, check_shape, next_pow2
+from ._common import BF16, FLOAT_DTYPES, FP32, allocate, cdiv, check_buffer, check_shape, next_pow2
 from .aot import KernelSpec, pointer_type
 from .buffers import interpreter_enabled, strides_of
 from .matmul_kernels import matmul_kernel
@@ -46,14 +47,12 @@ def pick_config(batch: int, m: int, n: int, k: int, dtype, *, interpreter=None) 
     """
     interp = interpreter_enabled() if interpreter is None else interpreter
     if interp:
-        clamp = lambda v: min(max(next_pow2(v), 16), 128)  # noqa: E731
+        clamp = lambda v: min(max(next_pow2(v), 16), 128)
         return MatmulConfig(clamp(m), clamp(n), clamp(k), 1, 4, 1)
     large = batch * cdiv(m, 128) * cdiv(n, 128) >= NUM_SMS // 2
     cfg = CONFIGS["large" if large else "small"]
     if np.dtype(dtype).itemsize >= 4:
-        cfg = MatmulConfig(
-            cfg.block_m, cfg.block_n, cfg.block_k // 2, cfg.group_m, cfg.num_warps, cfg.num_stages
-        )
+        cfg = dataclasses.replace(cfg, block_k=cfg.block_k // 2)
     return cfg
 
 
@@ -66,19 +65,8 @@ def _batched(name, buf):
     return shape[0], shape[1], shape[2], (st[0] if shape[0] > 1 else 0), st[1], st[2]
 
 
-def matmul(
-    a,
-    b,
-    *,
-    bias=None,
-    activation: str = "none",
-    residual=None,
-    out=None,
-    out_dtype=None,
-    allow_tf32: bool = True,
-    empty=None,
-    config: MatmulConfig | None = None,
-):
+def matmul(a, b, *, bias=None, activation: str = "none", residual=None, out=None,
+           out_dtype=None, allow_tf32: bool = True, empty=None, config: MatmulConfig | None = None):
     """``out = activation(a @ b + bias) + residual``, batched over a leading dim.
 
     ``a``: [M, K] or [B, M, K]; ``b``: [K, N] or [B, K, N] (a batch of 1 or a 2-D operand
@@ -108,52 +96,31 @@ def matmul(
     if residual is not None:
         br, mr, nr, srb, srm, srn = _batched("residual", residual)
         if (mr, nr) != (m, n) or br not in (1, batch):
-            raise ValueError(
-                f"residual: expected shape {out_shape} or {(m, n)}, got {tuple(residual.shape)}"
-            )
+            raise ValueError(f"residual: expected shape {out_shape} or {(m, n)}, "
+                             f"got {tuple(residual.shape)}")
     if m == 0 or n == 0:
         return c
     cfg = config or pick_config(batch, m, n, k, a.dtype)
-    interp = interpreter_enabled()
     dt_a, dt_b = np.dtype(a.dtype), np.dtype(b.dtype)
-    upcast = dt_a != dt_b or (interp and "bfloat16" in (dt_a.name, dt_b.name))
+    upcast = dt_a != dt_b or (interpreter_enabled() and BF16 in (dt_a, dt_b))
     fp32_dot = upcast or dt_a == FP32
+    # tiles x batch; per tile: read BLOCK_M*K + K*BLOCK_N, write BLOCK_M*BLOCK_N
     grid = (cdiv(m, cfg.block_m) * cdiv(n, cfg.block_n), batch)
     matmul_kernel[grid](
-        a,
-        b,
-        c,
-        bias if bias is not None else c,
-        residual if residual is not None else c,
-        m,
-        n,
-        k,
-        sab,
-        sam,
-        sak,
-        sbb,
-        sbk,
-        sbn,
-        scb,
-        scm,
-        scn,
-        s_bias,
-        srb,
-        srm,
-        srn,
-        ACTIVATION=activation,
-        HAS_BIAS=bias is not None,
-        HAS_RESIDUAL=residual is not None,
-        UPCAST=upcast,
-        INPUT_PRECISION="tf32" if (allow_tf32 and fp32_dot) else "ieee",
-        BLOCK_M=cfg.block_m,
-        BLOCK_N=cfg.block_n,
-        BLOCK_K=cfg.block_k,
-        GROUP_M=cfg.group_m,
-        num_warps=cfg.num_warps,
-        num_stages=cfg.num_stages,
+        a, b, c, _or(bias, c), _or(residual, c),
+        m, n, k,
+        sab, sam, sak, sbb, sbk, sbn, scb, scm, scn, s_bias, srb, srm, srn,
+        ACTIVATION=activation, HAS_BIAS=bias is not None, HAS_RESIDUAL=residual is not None,
+        UPCAST=upcast, INPUT_PRECISION="tf32" if (allow_tf32 and fp32_dot) else "ieee",
+        BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k, GROUP_M=cfg.group_m,
+        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )
     return c
+
+
+def _or(buf, dummy):
+    """``buf`` or a dummy pointer for an argument the kernel does not touch (flag off)."""
+    return dummy if buf is None else buf
 
 
 def aot_specs(dtype, configs=None) -> list[KernelSpec]:
@@ -162,30 +129,14 @@ def aot_specs(dtype, configs=None) -> list[KernelSpec]:
     fp32 = np.dtype(dtype) == FP32
     specs = []
     for name, cfg in (configs or CONFIGS).items():
-        bk = cfg.block_k // 2 if fp32 else cfg.block_k
-        specs.append(
-            KernelSpec(
-                matmul_kernel,
-                dict(a_ptr=p, b_ptr=p, c_ptr=p, bias_ptr=p, res_ptr=p),
-                dict(
-                    stride_ak=1,
-                    stride_bn=1,
-                    stride_cn=1,
-                    stride_bias=1,
-                    stride_rn=1,
-                    ACTIVATION="gelu",
-                    HAS_BIAS=True,
-                    HAS_RESIDUAL=True,
-                    UPCAST=False,
-                    INPUT_PRECISION="tf32" if fp32 else "ieee",
-                    BLOCK_M=cfg.block_m,
-                    BLOCK_N=cfg.block_n,
-                    BLOCK_K=bk,
-                    GROUP_M=cfg.group_m,
-                ),
-                cfg.num_warps,
-                cfg.num_stages,
-                label=f"matmul[{name}]",
-            )
+        flags = dict(
+            stride_ak=1, stride_bn=1, stride_cn=1, stride_bias=1, stride_rn=1,
+            ACTIVATION="gelu", HAS_BIAS=True, HAS_RESIDUAL=True, UPCAST=False,
+            INPUT_PRECISION="tf32" if fp32 else "ieee",
+            BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n,
+            BLOCK_K=cfg.block_k // 2 if fp32 else cfg.block_k, GROUP_M=cfg.group_m,
         )
+        types = dict(a_ptr=p, b_ptr=p, c_ptr=p, bias_ptr=p, res_ptr=p)
+        specs.append(KernelSpec(matmul_kernel, types, flags, cfg.num_warps, cfg.num_stages,
+                                label=f"matmul[{name}]"))
     return specs

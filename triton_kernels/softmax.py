@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from ._common import FLOAT_DTYPES, allocate, cdiv, check_buffer, check_shape, row_blocks, rows_view
+from ._common import (
+    FLOAT_DTYPES, MAX_FUSED_N_GPU, allocate, cdiv, check_buffer, check_shape, row_blocks, rows_view,
+)
 from .aot import KernelSpec, pointer_type
 from .softmax_kernels import softmax_bwd_kernel, softmax_fwd_kernel
 
 __all__ = ["softmax", "log_softmax", "softmax_backward", "log_softmax_backward", "aot_specs"]
 
 
-def softmax(
-    x, *, log: bool = False, out=None, out_dtype=None, empty=None, block_m=None, block_n=None
-):
+def softmax(x, *, log: bool = False, out=None, out_dtype=None, empty=None,
+            block_m=None, block_n=None):
     """Softmax (or log-softmax with ``log=True``) of ``x`` over its last dim.
 
     ``x``: fp32/fp16/bf16 buffer of any rank (leading dims collapsible, last dim any
@@ -27,19 +28,11 @@ def softmax(
     g = row_blocks(m, n, block_m=block_m, block_n=block_n)
     # one program per BLOCK_M rows; single block: read MN, write MN; looped: read 2MN, write MN
     softmax_fwd_kernel[(cdiv(m, g.block_m),)](
-        x,
-        y,
-        m,
-        n,
-        sxm,
-        sxn,
-        sym,
-        syn,
-        LOG=log,
-        SINGLE_BLOCK=g.single_block,
-        BLOCK_M=g.block_m,
-        BLOCK_N=g.block_n,
-        num_warps=g.num_warps,
+        x, y,
+        m, n,
+        sxm, sxn, sym, syn,
+        LOG=log, SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m, BLOCK_N=g.block_n, num_warps=g.num_warps,
     )
     return y
 
@@ -49,11 +42,12 @@ def log_softmax(x, **kwargs):
     return softmax(x, log=True, **kwargs)
 
 
-def softmax_backward(y, dy, *, log: bool = False, out=None, empty=None, block_m=None, block_n=None):
+def softmax_backward(y, dy, *, log: bool = False, out=None, empty=None,
+                     block_m=None, block_n=None):
     """Gradient of softmax (``log=True``: log-softmax) w.r.t. its input, from ``y`` and ``dy``.
 
     softmax: ``dx = y * (dy - sum(dy * y))``; log-softmax: ``dx = dy - exp(y) * sum(dy)``.
-    Returns ``dx`` with ``dy``'s dtype (or ``out``).
+    ``y`` is the forward's output. Returns ``dx`` with ``dy``'s dtype (or ``out``).
     """
     check_buffer("y", y, dtypes=FLOAT_DTYPES)
     check_buffer("dy", dy, dtypes=FLOAT_DTYPES)
@@ -67,22 +61,11 @@ def softmax_backward(y, dy, *, log: bool = False, out=None, empty=None, block_m=
     g = row_blocks(m, n, block_m=block_m, block_n=block_n)
     # single block: read 2MN, write MN; looped: read 3MN (2MN for log), write MN
     softmax_bwd_kernel[(cdiv(m, g.block_m),)](
-        y,
-        dy,
-        dx,
-        m,
-        n,
-        sym,
-        syn,
-        sdym,
-        sdyn,
-        sdxm,
-        sdxn,
-        LOG=log,
-        SINGLE_BLOCK=g.single_block,
-        BLOCK_M=g.block_m,
-        BLOCK_N=g.block_n,
-        num_warps=g.num_warps,
+        y, dy, dx,
+        m, n,
+        sym, syn, sdym, sdyn, sdxm, sdxn,
+        LOG=log, SINGLE_BLOCK=g.single_block,
+        BLOCK_M=g.block_m, BLOCK_N=g.block_n, num_warps=g.num_warps,
     )
     return dx
 
@@ -93,29 +76,19 @@ def log_softmax_backward(y, dy, **kwargs):
 
 
 def aot_specs(dtype) -> list[KernelSpec]:
-    """Kernel specs the launchers use on a GPU for ``dtype`` (short rows and looped long rows)."""
+    """Kernel specs the launchers use on a GPU for ``dtype``: short, longest fused, looped rows."""
     p = pointer_type(dtype)
     specs = []
-    for n in (1024, 65536):
+    for n in (1024, MAX_FUSED_N_GPU, 65536):
         g = row_blocks(64, n, interpreter=False)
-        kind = "single" if g.single_block else "looped"
+        kind = f"{'single' if g.single_block else 'looped'}{g.block_n}"
         flags = dict(SINGLE_BLOCK=g.single_block, BLOCK_M=g.block_m, BLOCK_N=g.block_n)
-        specs.append(
-            KernelSpec(
-                softmax_fwd_kernel,
-                dict(x_ptr=p, y_ptr=p),
-                dict(LOG=False, stride_xn=1, stride_yn=1, **flags),
-                g.num_warps,
-                label=f"softmax_fwd[{kind}]",
-            )
-        )
-        specs.append(
-            KernelSpec(
-                softmax_bwd_kernel,
-                dict(y_ptr=p, dy_ptr=p, dx_ptr=p),
-                dict(LOG=True, stride_yn=1, stride_dyn=1, stride_dxn=1, **flags),
-                g.num_warps,
-                label=f"log_softmax_bwd[{kind}]",
-            )
-        )
+        specs.append(KernelSpec(
+            softmax_fwd_kernel, dict(x_ptr=p, y_ptr=p),
+            dict(LOG=False, stride_xn=1, stride_yn=1, **flags), g.num_warps,
+            label=f"softmax_fwd[{kind}]"))
+        specs.append(KernelSpec(
+            softmax_bwd_kernel, dict(y_ptr=p, dy_ptr=p, dx_ptr=p),
+            dict(LOG=False, stride_yn=1, stride_dyn=1, stride_dxn=1, **flags), g.num_warps,
+            label=f"softmax_bwd[{kind}]"))
     return specs
