@@ -16,61 +16,11 @@ from .. import ops as F
 from ..errors import ArgumentError, ShapeError
 from ..ops import conv_ops
 from ..tensor import Tensor
+from ._conv_utils import batched, conv_padding, ntuple  # noqa: F401  (used by modules)
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
            "avg_pool2d", "avg_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices"]
-
-
-def ntuple(v, nd, name, op):
-    """``v`` as a tuple of ``nd`` ints (an int is repeated)."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return (int(v),) * nd
-    try:
-        t = tuple(int(i) for i in v)
-    except TypeError:
-        raise ArgumentError(f"{op}: {name} must be an int or a tuple of {nd} ints, "
-                            f"got {v!r}") from None
-    if len(t) == 1 and nd > 1:
-        t = t * nd
-    if len(t) != nd:
-        raise ArgumentError(f"{op}: {name} must be an int or a tuple of {nd} ints, got {v!r}")
-    return t
-
-
-def batched(input, nd, op):
-    """``(input with a batch dim, was_unbatched)``; checks the number of dims."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: expected a Tensor input, got {type(input).__name__}")
-    if input.ndim == nd + 1:
-        return input.unsqueeze(0), True
-    if input.ndim != nd + 2:
-        raise ShapeError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) "
-                         f"input, got shape {list(input.shape)}")
-    return input, False
-
-
-def conv_padding(padding, kernel, stride, dilation, op):
-    """Per-dim ``(lo, hi)`` pairs for an int / tuple / ``'same'`` / ``'valid'`` padding."""
-    nd = len(kernel)
-    if isinstance(padding, str):
-        if padding == "valid":
-            return ((0, 0),) * nd
-        if padding != "same":
-            raise ArgumentError(f"{op}: invalid padding string {padding!r}, should be one of "
-                                f"'valid' or 'same'")
-        if any(s != 1 for s in stride):
-            raise ArgumentError(f"{op}: padding='same' is not supported for strided "
-                                f"convolutions (stride={stride})")
-        pairs = []
-        for k, d in zip(kernel, dilation):
-            total = d * (k - 1)
-            pairs.append((total // 2, total - total // 2))  # PyTorch pads the extra at the end
-        return tuple(pairs)
-    pad = ntuple(padding, nd, "padding", op)
-    if any(p < 0 for p in pad):
-        raise ArgumentError(f"{op}: negative padding is not supported, got {padding!r}")
-    return tuple((p, p) for p in pad)
 
 
 def _add_bias(out, bias, op):
@@ -269,3 +219,11 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """3-D average pooling over ``(N, C, D, H, W)``."""
     return _avg_pool(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override)
+
+
+# adaptive pooling, interpolation and unfold/fold, re-exported so that this module holds
+# every conv/pool name ``nn.functional`` picks up
+from .functional_resample import *  # noqa: E402,F401,F403
+from .functional_resample import __all__ as _resample_all  # noqa: E402
+
+__all__ += [n for n in _resample_all if n not in __all__]

@@ -21,7 +21,7 @@ from .. import dtypes, ops as F
 from ..errors import ArgumentError, ShapeError
 from ..ops import conv_ops
 from ..tensor import Tensor
-from .functional_conv import ntuple
+from ._conv_utils import ntuple
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample",
