@@ -4,6 +4,7 @@ namespace used by methods, autograd rules and ``nn.functional``)."""
 from __future__ import annotations
 
 from . import composite, creation_ops, indexing, linalg, movement, pointwise, reduce  # noqa: F401
+from . import nn_ops  # noqa: F401  (gelu, layer_norm, embedding, cross_entropy)
 from .composite import log_softmax, softmax  # noqa: F401
 from .indexing import (argwhere, gather, getitem, index_add, index_put, index_put_key,  # noqa: F401
                        index_select, masked_fill, masked_select, nonzero, one_hot, scatter,

@@ -1,0 +1,159 @@
+"""Linear maps, dropout, embedding and vector utilities of ``nn.functional``."""
+
+from __future__ import annotations
+
+from ... import ops
+from ...errors import ArgumentError, DTypeError, ShapeError
+from ...ops.creation_ops import uniform
+from ...ops.inplace import commit
+from ...ops.nn_ops import embedding as _embedding_op
+from ...ops.shapes import normalize_dim
+from ...tensor import Tensor
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``input @ weight.T + bias`` (weight is ``(out_features, in_features)``)."""
+    if weight.ndim not in (1, 2):
+        raise ShapeError(f"linear: weight must be 1-D or 2-D, got shape {list(weight.shape)}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
+        raise ShapeError(f"linear: input shape {list(input.shape)} does not match weight shape "
+                         f"{list(weight.shape)} (expected input[..., {weight.shape[-1]}])")
+    if input.dtype is not weight.dtype:
+        raise DTypeError(f"linear: input dtype {input.dtype.name} differs from weight dtype "
+                         f"{weight.dtype.name}")
+    out = ops.matmul(input, weight.t() if weight.ndim == 2 else weight)
+    return out if bias is None else out + bias
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
+             bias: Tensor | None = None) -> Tensor:
+    """``y_k = x1^T W_k x2 + b_k`` with weight ``(out, in1, in2)``."""
+    if weight.ndim != 3 or input1.shape[-1] != weight.shape[1] or \
+            input2.shape[-1] != weight.shape[2] or input1.shape[:-1] != input2.shape[:-1]:
+        raise ShapeError(f"bilinear: inputs {list(input1.shape)} and {list(input2.shape)} do not "
+                         f"match weight {list(weight.shape)} (out, in1, in2)")
+    out = ops.einsum("...i,oij,...j->...o", input1, weight, input2)
+    return out if bias is None else out + bias
+
+
+# -- dropout ----------------------------------------------------------------------------
+def _check_p(p, name):
+    if not 0.0 <= p <= 1.0:
+        raise ArgumentError(f"{name}: dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _apply_mask(input, mask_shape, p, inplace, name):
+    if p == 1.0:
+        out = input * 0.0
+    else:
+        keep = uniform(mask_shape, dtype=input.dtype, device=input.device) >= p
+        out = input * (keep.to(input.dtype) * (1.0 / (1.0 - p)))
+    return commit(input, out, name + "_") if inplace else out
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
+            inplace: bool = False) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``
+    (identity when not ``training``)."""
+    _check_p(p, "dropout")
+    if not training or p == 0.0:
+        return input
+    return _apply_mask(input, input.shape, p, inplace, "dropout")
+
+
+def _feature_dropout(input, p, training, inplace, name, spatial):
+    _check_p(p, name)
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise ShapeError(f"{name}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
+                         f"(batched) input, got shape {list(input.shape)}")
+    if not training or p == 0.0:
+        return input
+    lead = input.ndim - spatial
+    mask_shape = tuple(input.shape[:lead]) + (1,) * spatial
+    return _apply_mask(input, mask_shape, p, inplace, name)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, L) / (C, L) inputs."""
+    return _feature_dropout(input, p, training, inplace, "dropout1d", 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) / (C, H, W) inputs."""
+    return _feature_dropout(input, p, training, inplace, "dropout2d", 2)
+
+
+def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, D, H, W) / (C, D, H, W) inputs."""
+    return _feature_dropout(input, p, training, inplace, "dropout3d", 3)
+
+
+# -- embedding --------------------------------------------------------------------------
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
+              max_norm: float | None = None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
+    """Rows of ``weight`` picked by integer ``input``; row ``padding_idx`` gets no
+    gradient."""
+    if max_norm is not None:
+        raise NotImplementedError("embedding(max_norm=...) (renormalizing rows in place) is "
+                                  "not implemented")
+    if scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not "
+                                  "implemented")
+    if padding_idx is not None:
+        n = weight.shape[0]
+        if not -n <= padding_idx < n:
+            raise ArgumentError(f"embedding: padding_idx {padding_idx} must be within "
+                                f"num_embeddings ({n})")
+    return _embedding_op(input, weight, padding_idx)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """Int64 one-hot encoding with a new last dim of ``num_classes``."""
+    return ops.one_hot(tensor, num_classes)
+
+
+def pad(input: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last ``len(pad) // 2`` dims (``fw.pad``)."""
+    return ops.pad(input, pad, mode, value)
+
+
+# -- distances and normalization of vectors --------------------------------------------
+def _vector_norm(x: Tensor, p, dim: int, keepdim: bool) -> Tensor:
+    return ops.norm(x, p, dim, keepdim)
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
+              out=None) -> Tensor:
+    """``x / max(||x||_p, eps)`` along ``dim``."""
+    if out is not None:
+        raise ArgumentError("normalize: out= is not supported")
+    d = normalize_dim(dim, input.ndim, "normalize")
+    denom = ops.clamp(_vector_norm(input, p, d, True), min=eps)
+    return input / denom
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps))`` along ``dim`` (broadcasting)."""
+    a, b = ops.broadcast_tensors(x1, x2)
+    d = normalize_dim(dim, a.ndim, "cosine_similarity")
+    na = ops.clamp(_vector_norm(a, 2, d, True), min=eps)
+    nb = ops.clamp(_vector_norm(b, 2, d, True), min=eps)
+    return ((a / na) * (b / nb)).sum(d)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
+                      keepdim: bool = False) -> Tensor:
+    """``||x1 - x2 + eps||_p`` along the last dim."""
+    diff = x1 - x2 + eps
+    if diff.ndim == 0:
+        raise ShapeError("pairwise_distance: inputs must have at least 1 dimension")
+    return _vector_norm(diff, p, diff.ndim - 1, keepdim)
+
+
+__all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
+           "embedding", "one_hot", "pad", "normalize", "cosine_similarity",
+           "pairwise_distance"]

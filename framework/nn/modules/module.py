@@ -1,0 +1,609 @@
+"""``nn.Module``: the base class of every layer, with PyTorch's registration semantics
+(parameters, buffers, sub-modules), state dicts, hooks, train/eval and ``repr``."""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from ... import dtypes
+from ...autograd import no_grad
+from ...errors import ArgumentError, FrameworkError
+from ...tensor import Tensor
+from ..parameter import Buffer, Parameter
+
+
+class StateDictError(FrameworkError, RuntimeError):
+    """``load_state_dict`` found missing, unexpected or mis-shaped keys (strict mode)."""
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+class RemovableHandle:
+    """Returned by ``register_*_hook``; ``remove()`` unregisters the hook."""
+
+    _ids = itertools.count()
+
+    def __init__(self, hooks: dict, extra: dict | None = None):
+        self.hooks_dict = hooks
+        self.extra = extra
+        self.id = next(RemovableHandle._ids)
+
+    def remove(self) -> None:
+        """Unregister the hook (idempotent)."""
+        self.hooks_dict.pop(self.id, None)
+        if self.extra is not None:
+            self.extra.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def _addindent(s: str, num_spaces: int) -> str:
+    lines = s.split("\n")
+    if len(lines) == 1:
+        return s
+    first = lines.pop(0)
+    return first + "\n" + "\n".join(" " * num_spaces + line for line in lines)
+
+
+def _type_name(value) -> str:
+    return type(value).__name__
+
+
+class Module:
+    """Base class for all neural-network modules; subclasses define ``forward``."""
+
+    training: bool
+    _version = 1
+    call_super_init = False
+
+    def __init__(self, *args, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments "
+                            f"{args} {kwargs}")
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = OrderedDict()
+        d["_buffers"] = OrderedDict()
+        d["_non_persistent_buffers_set"] = set()
+        d["_modules"] = OrderedDict()
+        d["_forward_hooks"] = OrderedDict()
+        d["_forward_hooks_with_kwargs"] = {}
+        d["_forward_pre_hooks"] = OrderedDict()
+        d["_forward_pre_hooks_with_kwargs"] = {}
+
+    def forward(self, *args, **kwargs):
+        """Define the computation; called through ``module(...)``."""
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required '
+                                  '"forward" function')
+
+    # -- registration ----------------------------------------------------------------------
+    def _check_init(self, what):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {what} before Module.__init__() call")
+
+    @staticmethod
+    def _check_name(name, kind, existing):
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {_type_name(name)}")
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain ".", got: {name}')
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if existing:
+            raise KeyError(f"attribute '{name}' already exists")
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Add a buffer (state that is not a parameter, e.g. BatchNorm's running mean).
+        Non-persistent buffers are left out of ``state_dict``."""
+        self._check_init("buffers")
+        self._check_name(name, "buffer", hasattr(self, name) and name not in self._buffers)
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{_type_name(tensor)}' object to buffer '{name}' "
+                            "(Tensor or None required)")
+        if isinstance(tensor, Buffer):
+            tensor = tensor.detach()
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+
+    def register_parameter(self, name: str, param) -> None:
+        """Add a parameter (a ``Parameter`` or None) under ``name``."""
+        self._check_init("parameters")
+        self._check_name(name, "parameter",
+                         hasattr(self, name) and name not in self._parameters)
+        if param is None:
+            self._parameters[name] = None
+            return
+        if not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{_type_name(param)}' object to parameter '{name}' "
+                            "(nn.Parameter or None required)")
+        if param.grad_fn is not None:
+            raise ArgumentError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model "
+                                "parameters must be created explicitly; to express it as a "
+                                "function of another Tensor, compute the value in forward()")
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module) -> None:
+        """Add a child module under ``name``."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{_type_name(module)} is not a Module subclass")
+        self._check_name(name, "module", hasattr(self, name) and name not in self._modules)
+        self._modules[name] = module
+
+    register_module = add_module
+
+    def get_submodule(self, target: str) -> Module:
+        """The sub-module at dotted path ``target`` ("" is this module)."""
+        mod = self
+        if target == "":
+            return mod
+        for item in target.split("."):
+            if item not in mod._modules:
+                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+            mod = mod._modules[item]
+        return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path ``target``."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._parameters:
+            raise AttributeError(f"{mod._get_name()} has no parameter `{name}`")
+        return mod._parameters[name]
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path ``target``."""
+        mod_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(mod_path)
+        if name not in mod._buffers:
+            raise AttributeError(f"{mod._get_name()} has no buffer `{name}`")
+        return mod._buffers[name]
+
+    # -- attribute protocol ----------------------------------------------------------------
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for table in ("_parameters", "_buffers", "_modules"):
+            if table in d and name in d[table]:
+                return d[table][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __setattr__(self, name: str, value) -> None:
+        d = self.__dict__
+        params = d.get("_parameters")
+
+        def remove_from(*tables):
+            for t in tables:
+                if name in t:
+                    if t is d["_buffers"]:
+                        d["_non_persistent_buffers_set"].discard(name)
+                    del t[name]
+            d.pop(name, None)
+
+        if isinstance(value, Parameter):
+            self._check_init("parameters")
+            remove_from(d["_buffers"], d["_modules"])
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{_type_name(value)}' as parameter '{name}' "
+                                "(nn.Parameter or None expected)")
+            self.register_parameter(name, value)
+        elif isinstance(value, Module):
+            self._check_init("module")
+            remove_from(d["_parameters"], d["_buffers"])
+            d["_modules"][name] = value
+        elif d.get("_modules") is not None and name in d["_modules"]:
+            if value is not None:
+                raise TypeError(f"cannot assign '{_type_name(value)}' as child module "
+                                f"'{name}' (nn.Module or None expected)")
+            d["_modules"][name] = None
+        elif isinstance(value, Buffer):
+            self._check_init("buffers")
+            remove_from(d["_parameters"], d["_modules"])
+            self.register_buffer(name, value, value.persistent)
+        elif d.get("_buffers") is not None and name in d["_buffers"]:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' "
+                                "(Tensor or None expected)")
+            d["_buffers"][name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        d = self.__dict__
+        if name in d["_parameters"]:
+            del d["_parameters"][name]
+        elif name in d["_buffers"]:
+            del d["_buffers"][name]
+            d["_non_persistent_buffers_set"].discard(name)
+        elif name in d["_modules"]:
+            del d["_modules"][name]
+        else:
+            object.__delattr__(self, name)
+
+    def __dir__(self):
+        keys = list(super().__dir__()) + list(self._parameters) + list(self._modules) + \
+            list(self._buffers)
+        return sorted(k for k in set(keys) if not k[0].isdigit())
+
+    def __getstate__(self):
+        return self.__dict__.copy()
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    # -- iteration -------------------------------------------------------------------------
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True):
+        """Yield ``(dotted_name, module)`` for this module and every descendant."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
+        yield prefix, self
+        for name, module in self._modules.items():
+            if module is None:
+                continue
+            sub = prefix + ("." if prefix else "") + name
+            yield from module.named_modules(memo, sub, remove_duplicate)
+
+    def modules(self):
+        """Yield this module and every descendant (each once)."""
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        """Yield ``(name, module)`` for the immediate children."""
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self):
+        """Yield the immediate child modules."""
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, table, prefix, recurse, remove_duplicate=True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) \
+            if recurse else [(prefix, self)]
+        for mod_prefix, mod in mods:
+            for name, value in getattr(mod, table).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield mod_prefix + ("." if mod_prefix else "") + name, value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True):
+        """Yield ``(dotted_name, parameter)`` (shared parameters once)."""
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True):
+        """Yield every parameter (shared parameters once)."""
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True):
+        """Yield ``(dotted_name, buffer)``."""
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True):
+        """Yield every buffer."""
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # -- modes and bulk updates ------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and all descendants."""
+        if not isinstance(mode, bool):
+            raise ArgumentError("training mode is expected to be boolean")
+        self.training = mode
+        for m in self.children():
+            m.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (``train(False)``)."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        """Set ``requires_grad`` on every parameter."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset parameter gradients (to None by default, else zero them in place)."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                if p.grad.grad_fn is not None:
+                    p.grad = p.grad.detach()
+                with no_grad():
+                    p.grad.zero_()
+
+    def apply(self, fn) -> Module:
+        """Call ``fn`` on every descendant (children first) and on this module."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def _apply(self, fn, grads: bool = True) -> Module:
+        """Replace every parameter's and buffer's data by ``fn(data)`` (in place: the
+        Parameter objects stay the same, so optimizers keep working)."""
+        for m in self.children():
+            m._apply(fn, grads)
+        for p in self._parameters.values():
+            if p is None:
+                continue
+            with no_grad():
+                new = fn(p.detach())
+            if new is not p.detach():
+                p.data = new
+            if grads and p.grad is not None:
+                with no_grad():
+                    p.grad = fn(p.grad.detach())
+        for name, b in self._buffers.items():
+            if b is not None:
+                with no_grad():
+                    self._buffers[name] = fn(b)
+        return self
+
+    def to(self, *args, **kwargs) -> Module:
+        """Move and/or cast parameters and buffers: ``to(dtype)``, ``to("cuda")``,
+        ``to(device, dtype)``, ``to(tensor)``. Only floating-point tensors change dtype."""
+        from ...tensor_methods import _parse_to
+        dtype, device = _parse_to(args, dict(kwargs))
+        if dtype is not None and not dtype.is_floating_point:
+            raise ArgumentError(f"nn.Module.to only accepts floating point dtypes, but got "
+                                f"desired dtype={dtype!r}")
+
+        def convert(t):
+            out = t
+            if device is not None and out.device is not device:
+                out = out.to(device)
+            if dtype is not None and out.dtype.is_floating_point and out.dtype is not dtype:
+                out = out.to(dtype)
+            return out
+        return self._apply(convert)
+
+    def _cast_all(self, dtype):
+        return self._apply(lambda t: t.to(dtype) if t.dtype.is_floating_point else t)
+
+    def float(self) -> Module:
+        """Cast floating-point parameters and buffers to float32."""
+        return self._cast_all(dtypes.float32)
+
+    def double(self) -> Module:
+        """Cast floating-point parameters and buffers to float64."""
+        return self._cast_all(dtypes.float64)
+
+    def half(self) -> Module:
+        """Cast floating-point parameters and buffers to float16."""
+        return self._cast_all(dtypes.float16)
+
+    def bfloat16(self) -> Module:
+        """Cast floating-point parameters and buffers to bfloat16."""
+        return self._cast_all(dtypes.bfloat16)
+
+    def cpu(self) -> Module:
+        """Move everything to the CPU."""
+        return self.to("cpu")
+
+    def cuda(self, device=None) -> Module:
+        """Move everything to a CUDA device."""
+        return self.to("cuda" if device is None else
+                       (f"cuda:{device}" if isinstance(device, int) else device))
+
+    def type(self, dst_type) -> Module:
+        """Cast all parameters and buffers to ``dst_type``."""
+        return self._apply(lambda t: t.to(dst_type))
+
+    # -- calling ---------------------------------------------------------------------------
+    def register_forward_pre_hook(self, hook, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` (or ``hook(module, args, kwargs)`` with ``with_kwargs``)
+        runs before ``forward``; returning a value replaces the arguments."""
+        handle = RemovableHandle(self._forward_pre_hooks, self._forward_pre_hooks_with_kwargs)
+        self._forward_pre_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[handle.id] = True
+        if prepend:
+            self._forward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_hook(self, hook, *, prepend: bool = False,
+                              with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """``hook(module, args, output)`` runs after ``forward``; returning a value replaces
+        the output."""
+        handle = RemovableHandle(self._forward_hooks, self._forward_hooks_with_kwargs)
+        self._forward_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[handle.id] = True
+        if prepend:
+            self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook):
+        """Module backward hooks are not supported."""
+        raise NotImplementedError("Module.register_full_backward_hook is not supported; "
+                                  "register a hook on the output tensor instead "
+                                  "(Tensor.register_hook)")
+
+    register_backward_hook = register_full_backward_hook
+
+    def __call__(self, *args, **kwargs):
+        for hid, hook in list(self._forward_pre_hooks.items()):
+            if hid in self._forward_pre_hooks_with_kwargs:
+                res = hook(self, args, kwargs)
+                if res is not None:
+                    if not (isinstance(res, tuple) and len(res) == 2):
+                        raise ArgumentError("forward pre-hook with kwargs must return None or "
+                                            f"a tuple of (new_args, new_kwargs), got {res!r}")
+                    args, kwargs = res
+            else:
+                res = hook(self, args)
+                if res is not None:
+                    args = res if isinstance(res, tuple) else (res,)
+        out = self.forward(*args, **kwargs)
+        for hid, hook in list(self._forward_hooks.items()):
+            if hid in self._forward_hooks_with_kwargs:
+                res = hook(self, args, kwargs, out)
+            else:
+                res = hook(self, args, out)
+            if res is not None:
+                out = res
+        return out
+
+    # -- state dict ------------------------------------------------------------------------
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = b if keep_vars else b.detach()
+
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """An ordered dict of every parameter and persistent buffer, keyed by dotted name
+        (``"0.weight"``, ``"bn.running_mean"``), detached unless ``keep_vars``."""
+        if args:  # legacy positional (destination, prefix, keep_vars)
+            destination = args[0]
+            if len(args) > 1:
+                prefix = args[1]
+            if len(args) > 2:
+                keep_vars = args[2]
+        if destination is None:
+            destination = OrderedDict()
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".",
+                                  keep_vars=keep_vars)
+        return destination
+
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors):
+        local = [(n, p) for n, p in self._parameters.items() if p is not None]
+        local += [(n, b) for n, b in self._buffers.items()
+                  if b is not None and n not in self._non_persistent_buffers_set]
+        for name, target in local:
+            key = prefix + name
+            if key not in state_dict:
+                if strict:
+                    missing.append(key)
+                continue
+            value = _as_tensor_value(state_dict[key], key)
+            if tuple(value.shape) != tuple(target.shape):
+                errors.append(f"size mismatch for {key}: copying a param with shape "
+                              f"{_size(value.shape)} from checkpoint, the shape in current "
+                              f"model is {_size(target.shape)}.")
+                continue
+            try:
+                with no_grad():
+                    target.copy_(value)
+            except FrameworkError as e:
+                errors.append(f'While copying the parameter named "{key}", whose dimensions '
+                              f"in the model are {_size(target.shape)} and whose dimensions "
+                              f"in the checkpoint are {_size(value.shape)}, an exception "
+                              f"occurred : {e}.")
+        if strict:
+            local_names = {n for n, _ in local}
+            for key in state_dict:
+                if key.startswith(prefix):
+                    head = key[len(prefix):].split(".", 1)[0]
+                    if head not in self._modules and head not in local_names:
+                        unexpected.append(key)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Copy values from ``state_dict`` (tensors or NumPy arrays) into this module's
+        parameters and buffers. With ``strict``, missing/unexpected keys and shape
+        mismatches raise a ``StateDictError`` naming them; returns
+        ``(missing_keys, unexpected_keys)``."""
+        if not hasattr(state_dict, "keys"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {_type_name(state_dict)}.")
+        if assign:
+            raise NotImplementedError("load_state_dict(assign=True) is not supported; values "
+                                      "are always copied into the existing parameters")
+        missing, unexpected, errors = [], [], []
+        for prefix, module in self.named_modules(remove_duplicate=False):
+            module._load_from_state_dict(state_dict, prefix + "." if prefix else "", strict,
+                                         missing, unexpected, errors)
+        if strict:
+            unexpected = list(dict.fromkeys(unexpected))
+            if unexpected:
+                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in unexpected)))
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
+                    ", ".join(f'"{k}"' for k in missing)))
+        if errors:
+            raise StateDictError("Error(s) in loading state_dict for {}:\n\t{}".format(
+                self._get_name(), "\n\t".join(errors)))
+        return _IncompatibleKeys(missing, unexpected)
+
+    # -- repr ------------------------------------------------------------------------------
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def extra_repr(self) -> str:
+        """Extra text shown inside this module's ``repr`` (override in subclasses)."""
+        return ""
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({key}): " + _addindent(repr(module), 2)
+                       for key, module in self._modules.items()]
+        lines = extra_lines + child_lines
+        main = self._get_name() + "("
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                main += extra_lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+    def share_memory(self) -> Module:
+        """A no-op on this framework (CPU tensors are already shareable by fork)."""
+        return self
+
+
+def _size(shape) -> str:
+    return f"fw.Size({list(shape)})"
+
+
+def _as_tensor_value(value, key) -> Tensor:
+    if isinstance(value, Tensor):
+        return value.detach()
+    if isinstance(value, (np.ndarray, np.generic, int, float, bool, list)):
+        from ...creation import tensor
+        return tensor(np.asarray(value))
+    raise TypeError(f"load_state_dict: value for key {key!r} must be a Tensor or a NumPy "
+                    f"array, got {_type_name(value)}")
