@@ -35,9 +35,11 @@ def next_pow2(n: int) -> int:
 
 def check_buffer(name: str, buf, *, ndim=None, dtypes=None) -> None:
     """Raise TypeError/ValueError when ``buf`` lacks the buffer protocol or has a bad rank/dtype."""
-    for attr in ("data_ptr", "dtype", "shape", "stride"):
+    for attr in ("data_ptr", "dtype", "shape"):
         if not hasattr(buf, attr):
             raise TypeError(f"{name}: expected a buffer with .{attr} (got {type(buf).__name__})")
+    if not (hasattr(buf, "stride") or hasattr(buf, "strides")):
+        raise TypeError(f"{name}: expected a buffer with .stride() or .strides")
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if len(buf.shape) not in allowed:

@@ -6,7 +6,8 @@ Launchers in this package accept any object that offers
 * ``dtype``      -- a NumPy dtype (``str(dtype)`` is what Triton mangles: ``float16``,
   ``bfloat16`` (ml_dtypes), ``float32``, ``int32``, ``int64`` ...),
 * ``data_ptr()`` -- address of the first element,
-* ``stride()``   -- tuple of strides **in elements** (torch convention).
+* ``stride()``   -- tuple of strides **in elements** (torch convention); objects without it
+  may instead have NumPy-style byte ``strides``.
 
 :class:`HostBuffer` implements that protocol over a NumPy array and additionally the
 handful of torch-like methods that ``TRITON_INTERPRET=1`` calls on kernel arguments
@@ -39,8 +40,12 @@ def interpreter_enabled() -> bool:
 
 
 def strides_of(buf) -> tuple[int, ...]:
-    """Return the element strides of a buffer as Python ints (``buf.stride()``)."""
-    return tuple(int(s) for s in buf.stride())
+    """Element strides of a buffer as Python ints: ``buf.stride()``, else NumPy-style byte
+    ``buf.strides`` divided by the item size."""
+    if callable(getattr(buf, "stride", None)):
+        return tuple(int(s) for s in buf.stride())
+    itemsize = np.dtype(buf.dtype).itemsize
+    return tuple(int(s) // itemsize for s in buf.strides)
 
 
 class HostBuffer:

@@ -13,7 +13,7 @@ import pytest
 
 _LATE = "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1"
 os.environ["TRITON_INTERPRET"] = "1"
-os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+sys.path.insert(0, os.path.dirname(__file__))  # for _tk_utils, whatever pytest's import mode
 
 
 def pytest_configure(config):
