@@ -42,5 +42,5 @@ def _reexport(module_name: str) -> None:
             __all__.append(n)
 
 
-for _m in ("functional_conv", "functional_attention"):
+for _m in ("functional_conv", "functional_resample", "functional_attention"):
     _reexport(_m)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ... import ops
 from ...errors import ArgumentError, ShapeError
-from ...ops.inplace import commit
+from ...ops.inplace import commit, mark
 from ...ops.nn_ops import gelu as _gelu_op
 from ...ops.shapes import normalize_dim
 from ...tensor import Tensor
@@ -18,14 +18,18 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
-def _finish(input: Tensor, out: Tensor, inplace: bool, name: str) -> Tensor:
-    """Return ``out``, or write it into ``input`` when ``inplace`` (PyTorch's ``relu_``)."""
-    return commit(input, out, name + "_") if inplace else out
+def _run(input: Tensor, inplace: bool, name: str, compute) -> Tensor:
+    """``compute(input)``, written into ``input`` when ``inplace`` (PyTorch's ``relu_``);
+    the nodes computing the new value keep the old data they need for backward."""
+    if not inplace:
+        return compute(input)
+    since = mark()
+    return commit(input, compute(input), name + "_", since)
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """``max(x, 0)``."""
-    return _finish(input, ops.relu(input), inplace, "relu")
+    return _run(input, inplace, "relu", ops.relu)
 
 
 def relu_(input: Tensor) -> Tensor:
@@ -39,18 +43,17 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
     if min_val > max_val:
         raise ArgumentError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val "
                             f"({max_val})")
-    return _finish(input, ops.clamp(input, min_val, max_val), inplace, "hardtanh")
+    return _run(input, inplace, "hardtanh", lambda x: ops.clamp(x, min_val, max_val))
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """``min(max(x, 0), 6)``."""
-    return _finish(input, ops.clamp(input, 0.0, 6.0), inplace, "relu6")
+    return _run(input, inplace, "relu6", lambda x: ops.clamp(x, 0.0, 6.0))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` for ``x > 0``, else ``negative_slope * x``."""
-    return _finish(input, ops.where(input > 0, input, input * negative_slope), inplace,
-                   "leaky_relu")
+    return _run(input, inplace, "leaky_relu", lambda x: ops.where(x > 0, x, x * negative_slope))
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -68,27 +71,27 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """``x`` where ``x > threshold``, else ``value``."""
-    return _finish(input, ops.where(input > threshold, input, value), inplace, "threshold")
+    return _run(input, inplace, "threshold", lambda x: ops.where(x > threshold, x, value))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
-    neg = ops.expm1(ops.clamp(input, max=0.0)) * alpha
-    return _finish(input, ops.where(input > 0, input, neg), inplace, "elu")
+    return _run(input, inplace, "elu", lambda x: ops.where(
+        x > 0, x, ops.expm1(ops.clamp(x, max=0.0)) * alpha))
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """``scale * elu(x, alpha)`` with the self-normalizing constants."""
-    neg = ops.expm1(ops.clamp(input, max=0.0)) * _SELU_ALPHA
-    return _finish(input, ops.where(input > 0, input, neg) * _SELU_SCALE, inplace, "selu")
+    return _run(input, inplace, "selu", lambda x: ops.where(
+        x > 0, x, ops.expm1(ops.clamp(x, max=0.0)) * _SELU_ALPHA) * _SELU_SCALE)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
     if alpha == 0:
         raise ArgumentError("celu: alpha must not be 0")
-    neg = ops.expm1(ops.clamp(input, max=0.0) / alpha) * alpha
-    return _finish(input, ops.where(input > 0, input, neg), inplace, "celu")
+    return _run(input, inplace, "celu", lambda x: ops.where(
+        x > 0, x, ops.expm1(ops.clamp(x, max=0.0) / alpha) * alpha))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -98,7 +101,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * sigmoid(x)`` (swish)."""
-    return _finish(input, input * ops.sigmoid(input), inplace, "silu")
+    return _run(input, inplace, "silu", lambda x: x * ops.sigmoid(x))
 
 
 def _softplus1(t: Tensor) -> Tensor:
@@ -116,18 +119,17 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * tanh(softplus(x))``."""
-    return _finish(input, input * ops.tanh(_softplus1(input)), inplace, "mish")
+    return _run(input, inplace, "mish", lambda x: x * ops.tanh(_softplus1(x)))
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """``relu6(x + 3) / 6``."""
-    return _finish(input, ops.clamp(input / 6.0 + 0.5, 0.0, 1.0), inplace, "hardsigmoid")
+    return _run(input, inplace, "hardsigmoid", lambda x: ops.clamp(x / 6.0 + 0.5, 0.0, 1.0))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * relu6(x + 3) / 6``."""
-    return _finish(input, input * ops.clamp(input / 6.0 + 0.5, 0.0, 1.0), inplace,
-                   "hardswish")
+    return _run(input, inplace, "hardswish", lambda x: x * ops.clamp(x / 6.0 + 0.5, 0.0, 1.0))
 
 
 def softsign(input: Tensor) -> Tensor:

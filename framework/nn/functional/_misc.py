@@ -5,7 +5,7 @@ from __future__ import annotations
 from ... import ops
 from ...errors import ArgumentError, DTypeError, ShapeError
 from ...ops.creation_ops import uniform
-from ...ops.inplace import commit
+from ...ops.inplace import commit, mark
 from ...ops.nn_ops import embedding as _embedding_op
 from ...ops.shapes import normalize_dim
 from ...tensor import Tensor
@@ -32,7 +32,10 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
             input2.shape[-1] != weight.shape[2] or input1.shape[:-1] != input2.shape[:-1]:
         raise ShapeError(f"bilinear: inputs {list(input1.shape)} and {list(input2.shape)} do not "
                          f"match weight {list(weight.shape)} (out, in1, in2)")
-    out = ops.einsum("...i,oij,...j->...o", input1, weight, input2)
+    lead = tuple(input1.shape[:-1])
+    a = input1.reshape((-1, input1.shape[-1]))
+    b = input2.reshape((-1, input2.shape[-1]))
+    out = ops.einsum("ni,oij,nj->no", a, weight, b).reshape(lead + (weight.shape[0],))
     return out if bias is None else out + bias
 
 
@@ -43,12 +46,13 @@ def _check_p(p, name):
 
 
 def _apply_mask(input, mask_shape, p, inplace, name):
+    since = mark() if inplace else None
     if p == 1.0:
         out = input * 0.0
     else:
         keep = uniform(mask_shape, dtype=input.dtype, device=input.device) >= p
         out = input * (keep.to(input.dtype) * (1.0 / (1.0 - p)))
-    return commit(input, out, name + "_") if inplace else out
+    return commit(input, out, name + "_", since) if inplace else out
 
 
 def dropout(input: Tensor, p: float = 0.5, training: bool = True,
