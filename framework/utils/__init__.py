@@ -1,0 +1,11 @@
+"""``framework.utils``: PyTorch-style import paths. ``framework.utils.data`` is the same
+module object as ``framework.data`` (and its submodules ``dataset``, ``sampler``,
+``dataloader``), so ``from framework.utils.data import DataLoader`` works as in torch."""
+
+import sys as _sys
+
+from .. import data  # noqa: F401
+
+for _name in ("dataset", "sampler", "dataloader", "collate"):
+    _sys.modules[f"{__name__}.data.{_name}"] = _sys.modules[f"framework.data.{_name}"]
+_sys.modules[f"{__name__}.data"] = data
