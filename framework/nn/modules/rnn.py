@@ -1,0 +1,286 @@
+"""Recurrent layers RNN, LSTM, GRU and the cells RNNCell, LSTMCell, GRUCell, with
+PyTorch's parameter names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), gate order and
+initialisation ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` for every parameter.
+
+The computation is :mod:`framework.nn.functional_rnn` (ops only, unrolled over time)."""
+
+from __future__ import annotations
+
+import math
+
+from ... import dtypes, ops as F
+from ...autograd import no_grad
+from ...creation import empty
+from ...errors import ArgumentError, ShapeError
+from ...tensor import Tensor
+from .. import functional_rnn as FR
+from ..parameter import Parameter
+from .module import Module
+
+__all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
+
+
+class RNNBase(Module):
+    """Shared parameters, checks and ``repr`` of RNN, LSTM and GRU."""
+
+    def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, proj_size=0,
+                 device=None, dtype=None):
+        super().__init__()
+        name = type(self).__name__
+        if not isinstance(hidden_size, int) or hidden_size <= 0:
+            raise ArgumentError(f"{name}: hidden_size must be a positive int, got "
+                                f"{hidden_size!r}")
+        if not isinstance(num_layers, int) or num_layers <= 0:
+            raise ArgumentError(f"{name}: num_layers must be a positive int, got "
+                                f"{num_layers!r}")
+        if not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1 or \
+                isinstance(dropout, bool):
+            raise ArgumentError(f"{name}: dropout should be a number in range [0, 1] "
+                                f"representing the probability of an element being zeroed, "
+                                f"got {dropout!r}")
+        if proj_size:
+            raise NotImplementedError(f"{name}: proj_size is not implemented")
+        self.mode = mode
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bias
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.proj_size = proj_size
+        dirs = 2 if bidirectional else 1
+        gate = FR.GATES[mode] * hidden_size
+        dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+        self._flat_weights_names = []
+        for layer in range(num_layers):
+            for d in range(dirs):
+                size_in = input_size if layer == 0 else hidden_size * dirs
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                shapes = [("weight_ih", (gate, size_in)), ("weight_hh", (gate, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (gate,)), ("bias_hh", (gate,))]
+                for pname, shape in shapes:
+                    setattr(self, pname + sfx, Parameter(empty(shape, dtype=dt, device=device)))
+                    self._flat_weights_names.append(pname + sfx)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Every parameter ~ U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size)
+        with no_grad():
+            for p in self.parameters():
+                p.uniform_(-stdv, stdv)
+
+    @property
+    def all_weights(self):
+        """Per layer/direction lists of parameters (PyTorch's ``all_weights``)."""
+        per = 4 if self.bias else 2
+        ws = [getattr(self, n) for n in self._flat_weights_names]
+        return [ws[i:i + per] for i in range(0, len(ws), per)]
+
+    def _weight_groups(self):
+        groups = []
+        for w in self.all_weights:
+            groups.append((w[0], w[1], w[2], w[3]) if self.bias else (w[0], w[1], None, None))
+        return groups
+
+    def _prepare(self, input, hx):
+        name = type(self).__name__
+        if not isinstance(input, Tensor):
+            raise NotImplementedError(f"{name}: only Tensor inputs are supported (packed "
+                                      f"sequences are not implemented)")
+        if input.ndim not in (2, 3):
+            raise ShapeError(f"{name}: expected input to be 2-D or 3-D, got {input.ndim}-D "
+                             f"(shape {list(input.shape)})")
+        if input.shape[-1] != self.input_size:
+            raise ShapeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
+                             f"{self.input_size}, got {input.shape[-1]}")
+        batched = input.ndim == 3
+        x = input if batched else input.unsqueeze(1)
+        if batched and self.batch_first:
+            x = x.transpose(0, 1)
+        n = x.shape[1]
+        dirs = 2 if self.bidirectional else 1
+        want = (self.num_layers * dirs, n, self.hidden_size)
+
+        def state(t, what):
+            if t is None:
+                return F.zeros(want, dtype=x.dtype, device=x.device)
+            t = t if batched else t.unsqueeze(1)
+            if tuple(t.shape) != want:
+                shown = want if batched else (want[0], want[2])
+                raise ShapeError(f"{name}: expected {what} size {list(shown)}, got "
+                                 f"{list(t.shape if batched else t.squeeze(1).shape)}")
+            return t
+
+        if self.mode == "LSTM":
+            if hx is None:
+                hx = (None, None)
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise ArgumentError(f"{name}: hx must be a tuple (h_0, c_0)")
+            return x, (state(hx[0], "hidden"), state(hx[1], "cell")), batched
+        if isinstance(hx, (tuple, list)):
+            raise ArgumentError(f"{name}: hx must be a Tensor, got a {type(hx).__name__}")
+        return x, state(hx, "hidden"), batched
+
+    def forward(self, input, hx=None):
+        """Run the network; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for LSTM)."""
+        x, h0, batched = self._prepare(input, hx)
+        out, hn = FR.rnn_layers(self.mode, x, h0, self._weight_groups(), self.num_layers,
+                                self.bidirectional, self.dropout, self.training)
+        if batched and self.batch_first:
+            out = out.transpose(0, 1)
+        if not batched:
+            out = out.squeeze(1)
+            hn = tuple(h.squeeze(1) for h in hn) if isinstance(hn, tuple) else hn.squeeze(1)
+        return out, hn
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if self.batch_first is not False:
+            s += f", batch_first={self.batch_first}"
+        if self.dropout != 0:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional is not False:
+            s += f", bidirectional={self.bidirectional}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ArgumentError(f"RNN: unknown nonlinearity {nonlinearity!r}; select from "
+                                f"'tanh' or 'relu'")
+        super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
+                         hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(RNNBase):
+    """Long short-term memory (gates i, f, g, o, as PyTorch)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, proj_size=0, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, proj_size, device, dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit (gates r, z, n, as PyTorch)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
+                         dropout, bidirectional, device=device, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------
+class RNNCellBase(Module):
+    """Shared parameters (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``) of the
+    cells."""
+
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+        g = self._gates * hidden_size
+        self.weight_ih = Parameter(empty((g, input_size), dtype=dt, device=device))
+        self.weight_hh = Parameter(empty((g, hidden_size), dtype=dt, device=device))
+        if bias:
+            self.bias_ih = Parameter(empty((g,), dtype=dt, device=device))
+            self.bias_hh = Parameter(empty((g,), dtype=dt, device=device))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    reset_parameters = RNNBase.reset_parameters
+
+    def _prepare(self, input, hx):
+        name = type(self).__name__
+        if input.ndim not in (1, 2):
+            raise ShapeError(f"{name}: expected input to be 1-D or 2-D, got {input.ndim}-D")
+        if input.shape[-1] != self.input_size:
+            raise ShapeError(f"{name}: input has inconsistent input_size: got "
+                             f"{input.shape[-1]}, expected {self.input_size}")
+        batched = input.ndim == 2
+        x = input if batched else input.unsqueeze(0)
+        want = (x.shape[0], self.hidden_size)
+
+        def state(t):
+            if t is None:
+                return F.zeros(want, dtype=x.dtype, device=x.device)
+            t = t if batched else t.unsqueeze(0)
+            if tuple(t.shape) != want:
+                raise ShapeError(f"{name}: hidden state has shape {list(t.shape)}, expected "
+                                 f"{list(want)}")
+            return t
+
+        if isinstance(hx, (tuple, list)):
+            return x, tuple(state(t) for t in hx), batched
+        return x, state(hx), batched
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity}"
+        return s
+
+
+class RNNCell(RNNCellBase):
+    """One Elman RNN step."""
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None,
+                 dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ArgumentError(f"RNNCell: unknown nonlinearity {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        """``h'`` from ``input`` (N, I) and ``hx`` (N, H)."""
+        x, h, batched = self._prepare(input, hx)
+        fn = FR.rnn_tanh_cell if self.nonlinearity == "tanh" else FR.rnn_relu_cell
+        out = fn(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return out if batched else out.squeeze(0)
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step; returns ``(h', c')``."""
+
+    _gates = 4
+
+    def forward(self, input, hx=None):
+        """``(h', c')`` from ``input`` and ``hx = (h, c)``."""
+        x, state, batched = self._prepare(input, (None, None) if hx is None else hx)
+        h, c = FR.lstm_cell(x, state, self.weight_ih, self.weight_hh, self.bias_ih,
+                            self.bias_hh)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step."""
+
+    _gates = 3
+
+    def forward(self, input, hx=None):
+        """``h'`` from ``input`` and ``hx``."""
+        x, h, batched = self._prepare(input, hx)
+        out = FR.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return out if batched else out.squeeze(0)
