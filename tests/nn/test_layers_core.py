@@ -245,7 +245,8 @@ def test_batchnorm_grad():
 
 
 def test_layer_norm():
-    x, w, b = RNG.standard_normal((2, 3, 4)), RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+    x = RNG.standard_normal((2, 3, 4))
+    w, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
     mu = x.mean((1, 2), keepdims=True)
     var = x.var((1, 2), keepdims=True)
     want = (x - mu) / np.sqrt(var + 1e-5) * w + b

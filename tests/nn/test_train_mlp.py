@@ -1,0 +1,52 @@
+"""End-to-end: an MLP trained with a hand-written SGD loop (no fw.optim) learns a seeded,
+non-linearly separable synthetic classification task to > 95% held-out accuracy."""
+
+import numpy as np
+
+import framework as fw
+from framework import nn
+from framework.nn import functional as F
+
+
+def make_rings(n, rng):
+    """Three classes: an inner disc and two rings, with 2 noise features."""
+    radius = rng.uniform(0, 3, size=n)
+    angle = rng.uniform(0, 2 * np.pi, size=n)
+    y = np.digitize(radius, [1.0, 2.0])
+    keep = (np.abs(radius - 1.0) > 0.1) & (np.abs(radius - 2.0) > 0.1)  # a clear margin
+    pts = np.stack([radius * np.cos(angle), radius * np.sin(angle),
+                    rng.standard_normal(n) * 0.1, rng.standard_normal(n) * 0.1], 1)
+    return pts[keep].astype(np.float32), y[keep].astype(np.int64)
+
+
+def test_mlp_learns_rings():
+    fw.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x_train, y_train = make_rings(3000, rng)
+    x_test, y_test = make_rings(1000, rng)
+    model = nn.Sequential(nn.Linear(4, 64), nn.GELU(), nn.LayerNorm(64), nn.Linear(64, 64),
+                          nn.ReLU(), nn.Dropout(0.05), nn.Linear(64, 3))
+    params = list(model.parameters())
+    velocity = [fw.zeros_like(p) for p in params]
+    lr, momentum, batch = 0.1, 0.9, 64
+    xt, yt = fw.tensor(x_train), fw.tensor(y_train)
+    losses = []
+    for epoch in range(12):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), batch):
+            idx = fw.tensor(order[start:start + batch])
+            loss = F.cross_entropy(model(xt[idx]), yt[idx])
+            model.zero_grad()
+            loss.backward()
+            with fw.no_grad():
+                for p, v in zip(params, velocity):
+                    v.mul_(momentum).add_(p.grad)
+                    p.sub_(v * lr)
+            losses.append(float(loss))
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    model.eval()
+    with fw.no_grad():
+        pred = model(fw.tensor(x_test)).argmax(1).numpy()
+    acc = (pred == y_test).mean()
+    print(f"held-out accuracy {acc:.3f}")
+    assert acc > 0.95, f"accuracy {acc:.3f}"
