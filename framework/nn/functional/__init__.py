@@ -42,5 +42,14 @@ def _reexport(module_name: str) -> None:
             __all__.append(n)
 
 
-for _m in ("functional_conv", "functional_resample", "functional_attention"):
+def _siblings() -> list:
+    """``framework/nn/functional_*.py`` modules (conv, resample, attention, ...)."""
+    import pkgutil
+
+    import framework.nn as _nn
+    return sorted(i.name for i in pkgutil.iter_modules(_nn.__path__)
+                  if i.name.startswith("functional_"))
+
+
+for _m in ["functional_conv", "functional_resample", "functional_attention"] + _siblings():
     _reexport(_m)

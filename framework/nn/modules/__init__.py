@@ -5,7 +5,7 @@ modules when present."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
+import pkgutil
 
 from .activation import (CELU, ELU, GELU, GLU, SELU, Hardshrink, Hardsigmoid,  # noqa: F401
                          Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU,
@@ -25,8 +25,8 @@ from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,  #
                             RMSNorm)
 from .sparse import Embedding  # noqa: F401
 
-_OPTIONAL = ("conv", "pooling", "upsampling", "fold", "padding", "rnn", "attention",
-             "transformer", "pixelshuffle", "channelshuffle")
+_CORE = {"activation", "container", "dropout", "flatten", "linear", "loss", "module",
+         "normalization", "sparse"}
 
 
 def _public_modules(mod):
@@ -38,12 +38,14 @@ def _public_modules(mod):
             and v.__module__ == mod.__name__]
 
 
-for _name in _OPTIONAL:
-    _full = f"{__name__}.{_name}"
-    if importlib.util.find_spec(_full) is not None:
-        _mod = importlib.import_module(_full)
-        for _n in _public_modules(_mod):
-            globals().setdefault(_n, getattr(_mod, _n))
+# The other layer files (conv, pooling, rnn, attention, transformer, ...) are discovered,
+# so a new file is exported without editing this one.
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name in _CORE or _info.name.startswith("_"):
+        continue
+    _mod = importlib.import_module(f"{__name__}.{_info.name}")
+    for _n in _public_modules(_mod):
+        globals().setdefault(_n, getattr(_mod, _n))
 
 __all__ = sorted(n for n, v in globals().items()
                  if isinstance(v, type) and issubclass(v, Module)) + ["RemovableHandle",
