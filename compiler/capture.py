@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import sympy
 
 from framework._state import tls
 from framework.tensor import Tensor, meta_tensor
@@ -201,11 +200,18 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     grad_none = [(p, p.grad is None) for p in leaves or ()]
     rng = fwrandom.get_rng_state()
     prev = tls.tracer
+    optmod = _optim_module()
+    prev_hook = optmod._hyper_hook if optmod is not None else None
+    if optmod is not None:
+        optmod._hyper_hook = None if specialize_floats else tracer.hyper
     tls.tracer = tracer
     try:
         out = fn(*new_args, **new_kwargs)
         tls.tracer = prev
         out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x))
+        needs_grad = tls.grad_enabled and any(
+            isinstance(x, Tensor) and x.requires_grad and not _backward_done(x)
+            for _, x in flatten(out))
         for leaf, g in tracer.grad_changes():
             if id(leaf) in standins:
                 lv = graph.inputs[standins[id(leaf)]]
@@ -215,13 +221,28 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         graph.mutations = tracer.fn.mutations()
     finally:
         tls.tracer = prev
+        if optmod is not None:
+            optmod._hyper_hook = prev_hook
         tracer.restore()
         fwrandom.set_rng_state(rng)
     graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
     scalar_exprs = [(v, e) for e, v in tracer.scalar_inputs.items()]
     graph.passes.append("capture")
-    return Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
-                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
+    cap = Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
+                  scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
+    cap.outputs_require_grad = needs_grad
+    return cap
+
+
+def _optim_module():
+    import sys
+    return sys.modules.get("framework.optim.optimizer")
+
+
+def _backward_done(t) -> bool:
+    """True when backward() already ran through ``t``'s graph (a training step's loss,
+    returned as a value)."""
+    return t.grad_fn is not None and t.grad_fn.freed
 
 
 def _source(src, standins):
@@ -230,16 +251,24 @@ def _source(src, standins):
     return src
 
 
+class OutLeaf:
+    """A leaf of a captured function's output: graph output ``v`` i, scalar expression
+    ``s``, or constant ``c``."""
+
+    __slots__ = ("kind", "x")
+
+    def __init__(self, kind, x):
+        self.kind, self.x = kind, x
+
+
 def _out_leaf(tracer, graph, x):
     if isinstance(x, Tensor):
         v = tracer.value_of(x)
         graph.outputs.append(v)
-        return ("v", len(graph.outputs) - 1)
-    if isinstance(x, sympy.Basic):
-        return ("c", x)
+        return OutLeaf("v", len(graph.outputs) - 1)
     if type(x).__name__ == "ScalarProxy":
-        return ("s", x.expr)
-    return ("c", x)
+        return OutLeaf("s", x.expr)
+    return OutLeaf("c", x)
 
 
 def _path_name(path) -> str:

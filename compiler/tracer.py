@@ -105,10 +105,10 @@ class Tracer:
         """Something that needs real data: stop the capture."""
         raise GraphBreak(f"graph break: {what} at {user_location()} cannot be captured")
 
-    def hyper(self, group: dict, key: str):
-        """An optimizer hyper-parameter: floats become runtime scalar inputs."""
-        v = group[key]
-        return self.scalar_from(v, ("hyper", group, key), f"{key}")
+    def hyper(self, group: dict, key: str, value):
+        """An optimizer hyper-parameter (``optim.optimizer._hyper_hook``): floats become
+        runtime scalar inputs, other values are baked and guarded."""
+        return self.scalar_from(value, ("hyper", group, key), f"{key}")
 
     # -- values --------------------------------------------------------------------------
     def value_of(self, t: Tensor) -> Value:

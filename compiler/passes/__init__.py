@@ -60,6 +60,23 @@ def clone_graph(graph: Graph) -> tuple[Graph, dict]:
     return rebuild(graph)
 
 
+def substitute(graph: Graph, repl: dict) -> None:
+    """Replace Values per ``repl`` in node inputs, outputs and write-backs (in place; only
+    for graphs a pass has just copied)."""
+    if not repl:
+        return
+
+    def r(x):
+        while isinstance(x, Value) and x in repl:
+            x = repl[x]
+        return x
+    for n in graph.nodes:
+        n.inputs = tuple(r(x) for x in n.inputs)
+    graph.outputs = [r(o) for o in graph.outputs]
+    graph.mutations = [(t, r(v)) for t, v in graph.mutations]
+    graph.grad_writes = [(t, None if v is None else r(v)) for t, v in graph.grad_writes]
+
+
 def uses(graph: Graph) -> dict:
     """Value -> number of uses (node inputs, outputs, mutations, grad writes)."""
     count: dict = {}

@@ -1,0 +1,174 @@
+"""Guards: the signature of a call, and the checks a cached entry needs beyond it.
+
+The *static key* of a call is cheap to compute and exact: grad mode, and for every leaf of
+the arguments its kind — a tensor's shape (a dynamic dim shows as ``*k``, equal dynamic
+sizes share ``k``), dtype, device, requires_grad and whether ``.grad`` is set; a Python
+int/bool/str's value; a float's type only (floats are runtime inputs); any other object's
+identity. The per-entry checks cover what the trace read from outside the arguments:
+external tensors' shapes and dtypes, which leaves had a ``.grad``, optimizer hyper-parameters
+that were baked (ints, bools) and the answers of comparisons on runtime scalars.
+"""
+
+from __future__ import annotations
+
+from framework._state import tls
+from framework.tensor import Tensor
+
+from .capture import flatten, get_path
+from .scalars import expr_source
+
+
+def static_key(args, kwargs, dyn: set, marks: set):
+    """(key, tensors, leaves) for a call; ``marks`` collects ``mark_dynamic`` dims seen."""
+    parts = [tls.grad_enabled]
+    tensors = []
+    sizes: dict = {}
+    for path, leaf in flatten((args, kwargs)):
+        if isinstance(leaf, Tensor):
+            idx = len(tensors)
+            tensors.append(leaf)
+            d = leaf.__dict__
+            if d and "_fw_dynamic" in d:
+                for dim in d["_fw_dynamic"]:
+                    marks.add((idx, dim))
+            shape = leaf.shape
+            if dyn:
+                shape = tuple(("*", sizes.setdefault(s, len(sizes)))
+                              if (idx, i) in dyn and s > 1 else s
+                              for i, s in enumerate(shape))
+            parts.append((shape, leaf.dtype, leaf.device, leaf.requires_grad,
+                          leaf.requires_grad and leaf.grad is None))
+        elif isinstance(leaf, float):
+            parts.append(float)
+        elif leaf is None or isinstance(leaf, (int, str, bool)):
+            parts.append((type(leaf), leaf))
+        else:
+            parts.append(("id", id(leaf)))
+    return tuple(parts), tensors
+
+
+def describe_difference(old_key, new_key, names) -> str:
+    """Which guard failed between two static keys, in words."""
+    if old_key[0] != new_key[0]:
+        return f"grad mode changed ({old_key[0]} -> {new_key[0]})"
+    if len(old_key) != len(new_key):
+        return "number of arguments changed"
+    ti = 0
+    for a, b in zip(old_key[1:], new_key[1:]):
+        is_t = isinstance(a, tuple) and len(a) == 5
+        name = names[ti] if is_t and ti < len(names) else "argument"
+        if a != b:
+            if is_t and isinstance(b, tuple) and len(b) == 5:
+                for what, x, y in zip(("shape", "dtype", "device", "requires_grad",
+                                       "grad is None"), a, b):
+                    if x != y:
+                        return f"{what} of {name} changed ({_fmt(x)} -> {_fmt(y)})"
+            return f"value of {name} changed ({a!r} -> {b!r})"
+        if is_t:
+            ti += 1
+    return "unknown"
+
+
+def _fmt(x):
+    if isinstance(x, tuple):
+        return "[" + ", ".join("*" if isinstance(s, tuple) else str(s) for s in x) + "]"
+    return getattr(x, "name", x)
+
+
+def size_changes(old_key, new_key):
+    """(tensor index, dim) whose concrete sizes differ, or None if anything else differs."""
+    if len(old_key) != len(new_key) or old_key[0] != new_key[0]:
+        return None
+    out = []
+    ti = 0
+    for a, b in zip(old_key[1:], new_key[1:]):
+        is_t = isinstance(a, tuple) and len(a) == 5 and isinstance(b, tuple) and len(b) == 5
+        if is_t:
+            if a[1:] != b[1:] or len(a[0]) != len(b[0]):
+                return None
+            for d, (x, y) in enumerate(zip(a[0], b[0])):
+                if x != y:
+                    if isinstance(x, tuple) or isinstance(y, tuple):
+                        return None
+                    out.append((ti, d))
+            ti += 1
+        elif a != b:
+            return None
+    return out or None
+
+
+class EntryGuards:
+    """The dynamic checks of one cache entry (externals, leaves, scalars)."""
+
+    def __init__(self, cap, leaves_none, names):
+        self.externals = []
+        for v, t in cap.graph.constants.items():
+            src = cap.graph.sources.get(v.name, ("tensor", t))
+            self.externals.append((v.name, src, tuple(v.shape), v.dtype))
+        self.leaves_none = leaves_none
+        self.int_guards = cap.int_guards
+        self.scalar_sources = cap.scalar_sources
+        self.cmp = cap.scalar_guards
+        self._scalar_fn = make_scalar_fn(cap) if cap.scalar_sources else None
+
+    def check(self, args, kwargs, tensors):
+        """None when the entry applies, else the failing guard in words."""
+        for name, src, shape, dtype in self.externals:
+            kind = src[0]
+            if kind == "tensor":
+                t = src[1]
+            elif kind == "grad":
+                t = src[1].grad
+            else:
+                t = tensors[src[1]].grad
+            if t is None:
+                return f"{name} is None"
+            if t.shape != shape or t.dtype is not dtype:
+                return f"{name} changed to {t.dtype.name}{list(t.shape)}"
+        for leaf, was_none in self.leaves_none:
+            if (leaf.grad is None) != was_none:
+                return f"whether a parameter's .grad is None changed ({list(leaf.shape)})"
+        for src, value in self.int_guards:
+            cur = read_source(src, args, kwargs)
+            if cur != value:
+                return f"hyper-parameter {src[-1]!r} changed ({value!r} -> {cur!r})"
+        if self._scalar_fn is not None:
+            vals, bad = self._scalar_fn(args, kwargs)
+            if bad >= 0:
+                expr, op, other, result = self.cmp[bad]
+                return f"comparison {expr} {op} {other} changed to {not result}"
+            self.last_scalars = vals
+        return None
+
+
+def read_source(src, args, kwargs):
+    """Read the Python value a scalar/int guard came from."""
+    kind = src[0]
+    if kind == "arg":
+        return get_path((args, kwargs), src[1])
+    if kind == "hyper":
+        v = src[1][src[2]]
+        for i in src[3:]:
+            v = v[i]
+        return v
+    raise ValueError(f"unknown source {src!r}")
+
+
+def make_scalar_fn(cap):
+    """A generated function (args, kwargs) -> values of the graph's scalar inputs."""
+    lines = ["def scalars(args, kwargs):"]
+    glb = {"_read": read_source}
+    for i, (sym, src) in enumerate(cap.scalar_sources.items()):
+        glb[f"_src{i}"] = src
+        lines.append(f"    {sym.name} = float(_read(_src{i}, args, kwargs))")
+    for i, (expr, op, other, result) in enumerate(cap.scalar_guards):
+        oth = expr_source(other) if hasattr(other, "free_symbols") else repr(float(other))
+        sym = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}[op]
+        lines.append(f"    if ({expr_source(expr)} {sym} {oth}) != {result!r}:")
+        lines.append(f"        return None, {i}")
+    vals = [expr_source(e) for _, e in cap.scalar_exprs]
+    lines.append(f"    return [{', '.join(vals)}], -1")
+    import math
+    glb["_math"] = math
+    exec(compile("\n".join(lines), "<fw-scalars>", "exec"), glb)
+    return glb["scalars"]

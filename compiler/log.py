@@ -1,0 +1,18 @@
+"""``FW_LOGS=graph,code,recompiles,fusion`` prints what the compiler makes as it makes it."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def enabled(kind: str) -> bool:
+    """True when ``kind`` is listed in the ``FW_LOGS`` environment variable."""
+    kinds = os.environ.get("FW_LOGS", "")
+    return kind in kinds.split(",") or kinds == "all"
+
+
+def emit(kind: str, text: str) -> None:
+    """Print ``text`` to stderr under a header when ``kind`` is enabled."""
+    if enabled(kind):
+        print(f"[fw.compile:{kind}]\n{text}", file=sys.stderr)

@@ -1,0 +1,352 @@
+"""The compiled function: guard-checked cache of captured, generated callables.
+
+``CompiledFunction(fn)`` captures ``fn`` on the first call with a new signature, runs the
+pass pipeline, generates NumPy code and caches it under the signature's static key (see
+:mod:`compiler.guards`). Later calls with that signature skip the framework entirely:
+arrays in, arrays out, write-backs and ``.grad`` assignments, done.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+import numpy as np
+
+from framework.errors import GraphBreak
+from framework.tensor import Tensor
+
+from . import log
+from .capture import discover, get_path, map_tree, trace
+from .guards import EntryGuards, describe_difference, size_changes, static_key
+
+RECOMPILE_LIMIT = 8
+TIMING_CALLS = 3
+
+
+class Entry:
+    """One compiled specialization."""
+
+    def __init__(self, cap, graph, kernel, source, plan, guards, tensor_names):
+        self.cap = cap
+        self.graph = graph
+        self.kernel = kernel
+        self.source = source
+        self.plan = plan
+        self.guards = guards
+        self.tensor_names = tensor_names
+        self.bufs: dict = {}
+        self.decision = None
+        self.times = {"compiled": [], "eager": []}
+        consts = list(graph.constants.items())
+        self.fetch = [graph.sources.get(v.name, ("tensor", t)) for v, t in consts]
+        pos = {v: i for i, (v, _) in enumerate(consts)}
+        ipos = {v: i for i, v in enumerate(graph.inputs)}
+        self.writebacks = []   # (kind, index) of targets the kernel returns values for
+        self.bumped = []       # every mutated tensor (version counters)
+        for t, v in graph.mutations:
+            where = ("c", pos[t]) if t in pos else ("i", ipos[t])
+            self.bumped.append(where)
+            if plan.into_target.get(v) is not t:
+                self.writebacks.append(where)
+        self.grad_leaves = []
+        for leaf, _ in graph.grad_writes:
+            if leaf in pos:
+                src = self.fetch[pos[leaf]]
+                self.grad_leaves.append(("c", src[1]))
+            else:
+                self.grad_leaves.append(("i", ipos[leaf]))
+        self.out_meta = [(o.dtype, o.device) for o in graph.outputs]
+        self.grad_meta = [(v.dtype, v.device) if v is not None else None
+                          for _, v in graph.grad_writes]
+        self.sym_locs = [(locs[0]) for locs in cap.sym_locs.values()]
+        self.sym_names = list(cap.sym_locs)
+        self.n_tensor_inputs = len(cap.arg_paths)
+
+    def run(self, args, kwargs, tensors):
+        """Call the generated kernel and apply write-backs; return the output structure."""
+        inputs = [t._data for t in tensors]
+        if self.guards._scalar_fn is not None:
+            inputs += self.guards.last_scalars
+        consts = []
+        for src in self.fetch:
+            kind = src[0]
+            if kind == "tensor":
+                consts.append(src[1]._data)
+            elif kind == "grad":
+                consts.append(src[1].grad._data)
+            else:
+                consts.append(tensors[src[1]].grad._data)
+        sizes = tuple(tensors[i].shape[d] for i, d in self.sym_locs)
+        bufs = self.bufs.get(sizes)
+        if bufs is None:
+            from .codegen.numpy import allocate
+            bufs = allocate(self.plan, dict(zip(self.sym_names, sizes)))
+            self.bufs[sizes] = bufs
+        outs, wbs, grads = self.kernel(inputs, consts, sizes, bufs)
+        for (kind, i), val in zip(self.writebacks, wbs):
+            np.copyto(consts[i] if kind == "c" else inputs[i], val, casting="unsafe")
+        for kind, i in self.bumped:
+            t = self.fetch[i][1] if kind == "c" else tensors[i]
+            if isinstance(t, Tensor):
+                t._storage.version += 1
+        for (kind, ref), g, meta in zip(self.grad_leaves, grads, self.grad_meta):
+            leaf = ref if kind == "c" else tensors[ref]
+            leaf.grad = None if g is None else Tensor._wrap(np.asarray(g), meta[0], meta[1])
+        results = [Tensor._wrap(np.asarray(o), dt, dev) for o, (dt, dev) in
+                   zip(outs, self.out_meta)]
+        return map_tree(self.cap.out_tree, lambda leaf: _leaf(leaf, results, args, kwargs,
+                                                              self))
+
+
+def _leaf(leaf, results, args, kwargs, entry):
+    kind, x = leaf.kind, leaf.x
+    if kind == "v":
+        return results[x]
+    if kind == "s":
+        from .guards import read_source
+        env = {s.name: float(read_source(src, args, kwargs))
+               for s, src in entry.cap.scalar_sources.items()}
+        return float(x.subs(env))
+    return x
+
+
+class CompiledFunction:
+    """What ``fw.compile(fn)`` returns (see :func:`framework.compile`)."""
+
+    def __init__(self, fn, *, backend="auto", dynamic=None, fullgraph=False, mode=None):
+        self.fn = fn
+        self.backend = backend
+        self.dynamic = dynamic
+        self.fullgraph = fullgraph
+        self.mode = mode
+        self.cache: dict = {}
+        self.dyn: set = set()
+        self.marks: set = set()
+        self.eager_reason = None
+        self.last_key = None
+        self._stats = {"calls": 0, "captures": 0, "cache_hits": 0, "recompiles": [],
+                       "eager_calls": 0, "graph_breaks": [], "decisions": [],
+                       "compile_time_s": []}
+        self._limit_warned = False
+        try:
+            self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+            self.__doc__ = fn.__doc__
+            self.__wrapped__ = fn
+        except AttributeError:
+            pass
+
+    # -- public ------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        st = self._stats
+        st["calls"] += 1
+        if self.eager_reason is not None:
+            st["eager_calls"] += 1
+            return self.fn(*args, **kwargs)
+        key, tensors = static_key(args, kwargs, self.dyn, self.marks)
+        entry = self.cache.get(key)
+        if entry is not None:
+            why = entry.guards.check(args, kwargs, tensors)
+            if why is not None:
+                entry = None
+        else:
+            why = None
+        if entry is None:
+            entry = self._miss(key, why, args, kwargs)
+            if entry is None:
+                st["eager_calls"] += 1
+                return self.fn(*args, **kwargs)
+            key, tensors = static_key(args, kwargs, self.dyn, self.marks)
+            entry.guards.check(args, kwargs, tensors)
+        else:
+            st["cache_hits"] += 1
+        if entry.decision == "compiled":
+            return entry.run(args, kwargs, tensors)
+        if entry.decision == "eager":
+            st["eager_calls"] += 1
+            return self.fn(*args, **kwargs)
+        return self._timed(entry, args, kwargs, tensors)
+
+    def stats(self) -> dict:
+        """Captures, cache hits, recompiles (with the failing guard), decisions, times."""
+        s = dict(self._stats)
+        s["recompiles"] = list(s["recompiles"])
+        s["num_recompiles"] = len(s["recompiles"])
+        s["eager_reason"] = self.eager_reason
+        s["entries"] = len(self.cache)
+        return s
+
+    def graph(self, *args, **kwargs):
+        """The (optimized) Graph this function runs for these arguments."""
+        return self._entry_for(args, kwargs).graph
+
+    def code(self, *args, **kwargs) -> str:
+        """The generated NumPy source for these arguments."""
+        return self._entry_for(args, kwargs).source
+
+    kernels = code
+
+    # -- internals ---------------------------------------------------------------------
+    def _entry_for(self, args, kwargs):
+        key, tensors = static_key(args, kwargs, self.dyn, self.marks)
+        entry = self.cache.get(key)
+        if entry is None or entry.guards.check(args, kwargs, tensors) is not None:
+            entry = self._build(args, kwargs, store=False)
+            if entry is None:
+                raise GraphBreak(f"{self.__name__}: cannot be captured "
+                                 f"({self.eager_reason or 'see warnings'})")
+        return entry
+
+    def _miss(self, key, why, args, kwargs):
+        st = self._stats
+        if self.marks - self.dyn:
+            self.dyn |= self.marks
+        if self.dynamic is True and not self.dyn:
+            _, tensors = static_key(args, kwargs, set(), set())
+            self.dyn |= {(i, d) for i, t in enumerate(tensors) for d in range(t.ndim)}
+        if self.cache and why is None:
+            prev = self.last_key if self.last_key in self.cache else next(iter(self.cache))
+            names = self.cache[prev].tensor_names
+            why = describe_difference(prev, key, names)
+            changed = size_changes(prev, key)
+            if changed and self.dynamic is not False:
+                self.dyn |= set(changed)
+                why += " -> dynamic"
+        if self.cache or why is not None:
+            if len(st["recompiles"]) >= RECOMPILE_LIMIT:
+                if not self._limit_warned:
+                    self._limit_warned = True
+                    warnings.warn(f"fw.compile({self.__name__}): recompile limit "
+                                  f"({RECOMPILE_LIMIT}) reached; last failing guard: {why}. "
+                                  "Running eagerly for new signatures.", stacklevel=3)
+                return None
+            st["recompiles"].append(why)
+            log.emit("recompiles", f"recompiling {self.__name__}: {why}")
+        return self._build(args, kwargs, store=True)
+
+    def _build(self, args, kwargs, store):
+        st = self._stats
+        t0 = time.perf_counter()
+        names, leaves = discover(self.fn, args)
+        opt_state = _snapshot_optimizers(self.fn, args)
+        try:
+            cap = trace(self.fn, args, kwargs, names=names, leaves=leaves,
+                        dynamic=self.dyn or None)
+        except GraphBreak as e:
+            _restore_optimizers(opt_state)
+            if self.fullgraph:
+                raise
+            self.eager_reason = str(e)
+            st["graph_breaks"].append(str(e))
+            warnings.warn(f"fw.compile({self.__name__}): {e}; running eagerly", stacklevel=4)
+            return None
+        if _restore_optimizers(opt_state):
+            # optimizer state was created during the trace: let one eager call create it
+            st["decisions"].append("eager warm-up: optimizer state is created on this call")
+            return None
+        st["captures"] += 1
+        needs_grad = _outputs_need_grad(cap)
+        if needs_grad:
+            msg = ("outputs require grad (autograd through a compiled forward is not "
+                   "supported): running eagerly")
+            if self.fullgraph:
+                raise NotImplementedError(f"fw.compile({self.__name__}): {msg}")
+            self.eager_reason = msg
+            return None
+        entry = build_entry(cap, leaves)
+        st["compile_time_s"].append(time.perf_counter() - t0)
+        if self.mode in ("always", "max-autotune", "reduce-overhead") or \
+                os.environ.get("FW_COMPILE_MODE") == "always":
+            entry.decision = "compiled"
+        if store:
+            key, _ = static_key(args, kwargs, self.dyn, self.marks)
+            self.cache[key] = entry
+            self.last_key = key
+        return entry
+
+    def _timed(self, entry, args, kwargs, tensors):
+        times = entry.times
+        which = "compiled" if len(times["compiled"]) <= len(times["eager"]) else "eager"
+        t0 = time.perf_counter()
+        if which == "compiled":
+            out = entry.run(args, kwargs, tensors)
+        else:
+            self._stats["eager_calls"] += 1
+            out = self.fn(*args, **kwargs)
+        times[which].append(time.perf_counter() - t0)
+        if len(times["eager"]) >= TIMING_CALLS and len(times["compiled"]) >= TIMING_CALLS:
+            c, e = min(times["compiled"][1:]), min(times["eager"])
+            entry.decision = "compiled" if c <= e else "eager"
+            self._stats["decisions"].append({"decision": entry.decision, "compiled_s": c,
+                                             "eager_s": e})
+        return out
+
+
+def build_entry(cap, leaves):
+    """Passes, fusion, code generation for one capture."""
+    from .codegen.numpy import can_write_out, compile_graph
+    from .passes import fuse, run_pipeline
+    from .passes.memory_plan import plan as make_plan
+    graph = run_pipeline(cap.graph)
+    log.emit("graph", str(graph))
+    groups = fuse.run(graph)
+    log.emit("fusion", fuse.describe(groups))
+    graph.plan = make_plan(graph, can_write_out)
+    kernel, source, plan = compile_graph(graph, groups)
+    log.emit("code", source)
+    leaves_none = [(p, p.grad is None) for p, _ in cap.grad_none] if cap.grad_none else []
+    leaves_none = [(p, p.grad is None) for p in leaves]
+    guards = EntryGuards(cap, leaves_none, None)
+    names = [v.name for v in graph.inputs if v.kind == "input"]
+    return Entry(cap, graph, kernel, source, plan, guards, names)
+
+
+def _outputs_need_grad(cap) -> bool:
+    from framework._state import tls
+    if not tls.grad_enabled:
+        return False
+    return bool(getattr(cap, "outputs_require_grad", False))
+
+
+def _snapshot_optimizers(fn, args):
+    snaps = []
+    for obj in _optimizers(fn, args):
+        snaps.append((obj, {p: set(s) for p, s in obj.state.items()}))
+    return snaps
+
+
+def _restore_optimizers(snaps) -> bool:
+    changed = False
+    for opt, before in snaps:
+        for p in list(opt.state):
+            if p not in before:
+                del opt.state[p]
+                changed = True
+            else:
+                for k in list(opt.state[p]):
+                    if k not in before[p]:
+                        del opt.state[p][k]
+                        changed = True
+    return changed
+
+
+def _optimizers(fn, args):
+    found = []
+    cands = list(args)
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        for cell in fn.__closure__ or ():
+            try:
+                cands.append(cell.cell_contents)
+            except ValueError:
+                pass
+        glb = getattr(fn, "__globals__", {})
+        cands += [glb[n] for n in code.co_names if n in glb]
+    for c in cands:
+        if hasattr(c, "param_groups") and hasattr(c, "state") and c not in found:
+            found.append(c)
+    return found
+
+
+__all__ = ["CompiledFunction", "get_path"]
