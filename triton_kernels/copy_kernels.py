@@ -12,6 +12,7 @@ import triton.language as tl
 
 @triton.jit
 def copy_kernel(src_ptr, dst_ptr, N, BLOCK: tl.constexpr):
+    """dst[i] = src[i] (cast to dst dtype) for contiguous buffers; one BLOCK per program."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
     x = tl.load(src_ptr + offs, mask=mask)
@@ -25,6 +26,7 @@ def strided_copy_kernel(
     src_s0, src_s1, src_s2, src_s3, dst_s0, dst_s1, dst_s2, dst_s3,
     BLOCK: tl.constexpr,
 ):
+    """Copy a rank <= 4 strided view into another (cast to dst dtype)."""
     # linear index over a [size0, size1, size2, size3] row-major iteration space
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -42,6 +44,7 @@ def strided_copy_kernel(
 
 @triton.jit
 def fill_kernel(dst_ptr, N, value, BLOCK: tl.constexpr):
+    """dst[i] = value for a contiguous buffer."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     val = tl.full([BLOCK], value, tl.float32)
     tl.store(dst_ptr + offs, val.to(dst_ptr.dtype.element_ty), mask=offs < N)

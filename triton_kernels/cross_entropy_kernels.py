@@ -23,6 +23,7 @@ def cross_entropy_fwd_kernel(
     SINGLE_BLOCK: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_V: tl.constexpr,
 ):
+    """Per-row loss and logsumexp of BLOCK_M rows of logits."""
     rows_out = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_ok = rows_out < M
     rows = tl.minimum(rows_out, M - 1).to(tl.int64)
@@ -61,6 +62,7 @@ def cross_entropy_bwd_kernel(
     ignore_index,
     BLOCK_M: tl.constexpr, BLOCK_V: tl.constexpr,
 ):
+    """dlogits for one [BLOCK_M, BLOCK_V] tile from the saved logsumexp."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.program_id(1) * BLOCK_V + tl.arange(0, BLOCK_V)
     row_ok = rows < M

@@ -18,6 +18,7 @@ def embedding_fwd_kernel(
     stride_wv, stride_wd, stride_i, stride_om, stride_od,
     BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
+    """Gather a [BLOCK_M, BLOCK_D] tile of weight rows selected by idx."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     row_ok = rows < N
@@ -40,6 +41,7 @@ def embedding_bwd_kernel(
     HAS_PADDING: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
+    """Atomically add a [BLOCK_M, BLOCK_D] tile of dout into the fp32 dweight rows."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.program_id(1) * BLOCK_D + tl.arange(0, BLOCK_D)
     row_ok = rows < N

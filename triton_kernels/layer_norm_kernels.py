@@ -25,6 +25,7 @@ def layer_norm_fwd_kernel(
     HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, SINGLE_BLOCK: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
+    """Normalise BLOCK_M rows; store y and the fp32 mean/rstd per row."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_ok = rows < M
     rows = tl.minimum(rows, M - 1).to(tl.int64)
@@ -85,6 +86,7 @@ def layer_norm_bwd_dx_kernel(
     HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr, SINGLE_BLOCK: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
+    """dx for the row tiles of this program, plus its partial dw/db row."""
     pid = tl.program_id(0)
     num_programs = tl.num_programs(0)
     cols = tl.arange(0, BLOCK_N)
@@ -170,6 +172,7 @@ def layer_norm_bwd_dwdb_kernel(
     HAS_WEIGHT: tl.constexpr, HAS_BIAS: tl.constexpr,
     BLOCK_P: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
+    """Sum the [P, N] partial dw/db over P for BLOCK_N columns."""
     # sum the [P, N] fp32 partials over P: read 2PN, write 2N
     cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     col_ok = cols < N

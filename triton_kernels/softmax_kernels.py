@@ -20,6 +20,7 @@ def softmax_fwd_kernel(
     LOG: tl.constexpr, SINGLE_BLOCK: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
+    """Softmax (LOG: log-softmax) of BLOCK_M rows."""
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     row_ok = rows < M
     rows = tl.minimum(rows, M - 1).to(tl.int64)
@@ -70,6 +71,7 @@ def softmax_bwd_kernel(
     LOG: tl.constexpr, SINGLE_BLOCK: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):
+    """Softmax (LOG: log-softmax) input gradient of BLOCK_M rows."""
     # softmax:     dx = y * (dy - sum(dy * y))
     # log_softmax: dx = dy - exp(y) * sum(dy)
     rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
