@@ -26,25 +26,34 @@ def _cases(kind):
     return out
 
 
-def _expected_dtype(info, dtype, ref_out):
+def _expected_dtype(info, dtype, want):
     if info.out_dtype is not None:
         return info.out_dtype(dtype)
-    if np.asarray(ref_out).dtype == np.bool_:
+    if np.asarray(want).dtype == np.bool_:
         return fw.bool
     return dtype
 
 
-def _compare(info, dtype, sample, got, want, got_dtype):
+def _element_dtype(info, exp, i, want):
+    """Expected dtype of output ``i`` of a multi-output op (values, indices, ...)."""
+    if isinstance(exp, tuple):
+        return exp[i]
+    kind = np.asarray(want).dtype.kind
+    if i and kind in "iu" and info.out_dtype is not None:  # (values, indices)
+        return fw.int64
+    return fw.bool if kind == "b" else exp
+
+
+def _compare(info, dtype, sample, got, want, got_dtype, exp_dt):
     if isinstance(want, tuple):
         assert isinstance(got, tuple) and len(got) == len(want), (sample, got)
-        for g, w, gd in zip(got, want, got_dtype):
-            _compare(info, dtype, sample, g, w, gd)
+        for i, (g, w, gd) in enumerate(zip(got, want, got_dtype)):
+            _compare(info, dtype, sample, g, w, gd, _element_dtype(info, exp_dt, i, w))
         return
     want = np.asarray(want)
     got = np.asarray(got)
     assert got.shape == want.shape, f"{info.name} {sample}: shape {got.shape} != {want.shape}"
     if got_dtype is not None:
-        exp_dt = _expected_dtype(info, dtype, want)
         assert got_dtype is exp_dt, f"{info.name} {sample}: dtype {got_dtype} != {exp_dt}"
     if got_dtype is not None and got_dtype.is_floating_point:
         atol, rtol = info.tol(got_dtype if dtype.is_floating_point else fw.float32)
@@ -67,7 +76,8 @@ def test_forward(info, dtype):
         if info.inplace:
             assert got is args[0], f"{info.name}: in-place op must return its input"
             assert got._data is buffer, f"{info.name}: in-place op replaced the buffer"
-        _compare(info, dtype, s, result_arrays(got), want, result_dtypes(got))
+        _compare(info, dtype, s, result_arrays(got), want, result_dtypes(got),
+                 _expected_dtype(info, dtype, want if not isinstance(want, tuple) else want[0]))
 
 
 def _grad_samples(info):

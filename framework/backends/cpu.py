@@ -208,7 +208,12 @@ def _np_key(key, idx):
 
 @impl("gather")
 def _gather(x, index, dim):
-    return np.take_along_axis(x, index, axis=dim) if x.ndim else x.copy()
+    if not x.ndim:
+        return x.copy()
+    if x.shape[:dim] + x.shape[dim + 1:] != index.shape[:dim] + index.shape[dim + 1:]:
+        # torch allows a smaller index in the other dims: read the matching corner of x
+        x = x[tuple(slice(None) if d == dim else slice(0, s) for d, s in enumerate(index.shape))]
+    return np.take_along_axis(x, index, axis=dim)
 
 
 def _scatter_positions(x, index, dim):
@@ -265,6 +270,10 @@ def _matmul(a, b):
 
 @impl("einsum")
 def _einsum(*ops, equation):
+    dt = ops[0].dtype
+    if dt == np.float16 or dt.name == "bfloat16":  # no NumPy loops: accumulate in float32
+        ops = [o.astype(np.float32) for o in ops]
+        return np.einsum(equation, *ops, optimize=len(ops) > 2).astype(dt)
     return np.einsum(equation, *ops, optimize=len(ops) > 2)
 
 

@@ -49,10 +49,10 @@ for _n in ("maximum", "minimum", "atan2", "remainder", "fmod", "bitwise_and", "b
            "logical_xor"):
     globals()[_n] = _make_binary(_n)
 
-negative = neg  # noqa: F821
-absolute = abs  # noqa: F821
-greater, greater_equal, less, less_equal = gt, ge, lt, le  # noqa: F821
-not_equal = ne  # noqa: F821
+negative = neg  # noqa: F405
+absolute = abs  # noqa: F405
+greater, greater_equal, less, less_equal = gt, ge, lt, le  # noqa: F405
+not_equal = ne  # noqa: F405
 clip = clamp
 true_divide = divide = div
 multiply = mul
@@ -77,12 +77,12 @@ def square(input):
     return mul(input, input)
 
 
-def clamp_min(input, min):
+def clamp_min(input, min):  # noqa: F811
     """Clamp from below."""
     return clamp(input, min=min)
 
 
-def clamp_max(input, max):
+def clamp_max(input, max):  # noqa: F811
     """Clamp from above."""
     return clamp(input, max=max)
 

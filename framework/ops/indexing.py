@@ -49,6 +49,10 @@ def _gather_meta(x, index, *, dim):
     if index.ndim != x.ndim and x.ndim:
         raise ShapeError(f"gather: index tensor must have the same number of dimensions as "
                          f"input tensor ({x.ndim}), got {index.ndim}")
+    for d, (si, sx) in enumerate(zip(index.shape, x.shape)):
+        if d != dim and isinstance(si, int) and isinstance(sx, int) and si > sx:
+            raise ShapeError(f"gather: size of index {list(index.shape)} must not exceed the "
+                             f"input size {list(x.shape)} at dimension {d} (dim={dim})")
     return index.shape, x.dtype
 
 
@@ -97,15 +101,29 @@ def _gather_vjp(g, args, out, dim):
     return (apply(SCATTER_ADD, zeros, index, g, dim=dim), None)
 
 
+def _src_grad(g, index, src, dim):
+    """Gradient of scatter's ``src``: gathered at ``index``, zero where src was unused."""
+    if not isinstance(src, Tensor):
+        return None
+    gs = apply(GATHER, g, index, dim=dim)
+    if gs.shape != src.shape:
+        from .movement import pad
+        pads = []
+        for d in reversed(range(src.ndim)):
+            pads += [0, src.shape[d] - index.shape[d]]
+        gs = pad(gs, pads)
+    return gs
+
+
 def _scatter_add_vjp(g, args, out, dim):
     x, index, src = args
-    return (g, None, apply(GATHER, g, index, dim=dim) if isinstance(src, Tensor) else None)
+    return (g, None, _src_grad(g, index, src, dim))
 
 
 def _scatter_vjp(g, args, out, dim):
     x, index, src = args
     gx = apply(SCATTER, g, index, 0.0, dim=dim)
-    return (gx, None, apply(GATHER, g, index, dim=dim) if isinstance(src, Tensor) else None)
+    return (gx, None, _src_grad(g, index, src, dim))
 
 
 def _index_vjp(g, args, out, key):
@@ -115,7 +133,7 @@ def _index_vjp(g, args, out, key):
 
 
 def _index_put_vjp(g, args, out, key, accumulate):
-    x, v, idx = args[0], args[1], args[2:]
+    v, idx = args[1], args[2:]
     gx = g if accumulate else apply(INDEX_PUT, g, 0.0, *idx, key=key, accumulate=False)
     gv = None
     if isinstance(v, Tensor):
@@ -324,7 +342,7 @@ def index_put_key(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
             pending_none = True
             continue
         if kind == "mask":
-            for j, nz in enumerate(k.nonzero().unbind(1)):
+            for nz in k.nonzero().unbind(1):
                 akey.append(TensorSlot(len(tensors)))
                 tensors.append(nz)
             dim += max(k.ndim, 1)

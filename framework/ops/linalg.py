@@ -32,11 +32,9 @@ def _matmul_vjp(g, args, out):
     a, b = args
     a2 = a.unsqueeze(0) if a.ndim == 1 else a
     b2 = b.unsqueeze(-1) if b.ndim == 1 else b
-    g2 = g
-    if a.ndim == 1:
-        g2 = g2.unsqueeze(-2)
-    if b.ndim == 1:
-        g2 = g2.unsqueeze(-1)
+    # the gradient in the 2-D (batched) layout of a2 @ b2
+    batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2], "matmul")
+    g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
     ga = gb = None
     if a.requires_grad:
         ga = g2.matmul(b2.mT)

@@ -228,9 +228,11 @@ def transpose(input, dim0, dim1) -> Tensor:
     """Swap two dims (a view)."""
     n = input.ndim
     d0, d1 = normalize_dim(dim0, n, "transpose"), normalize_dim(dim1, n, "transpose")
+    if not n:
+        return view_alias(input)
     perm = list(range(n))
     perm[d0], perm[d1] = perm[d1], perm[d0]
-    return apply(PERMUTE, input, dims=tuple(perm)) if n else view_alias(input)
+    return apply(PERMUTE, input, dims=tuple(perm))
 
 
 swapaxes = swapdims = transpose

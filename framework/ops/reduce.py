@@ -77,7 +77,9 @@ def _exclusive_cumprod(x, dim, reverse):
     if reverse:
         x = x.flip(dim)
     n = x.shape[dim]
-    shifted = x.narrow(dim, 0, n - 1) if n > 0 else x
+    if n == 0:
+        return x
+    shifted = x.narrow(dim, 0, n - 1)
     pads = [0, 0] * (x.ndim - 1 - dim) + [1, 0]
     out = pad(shifted, pads, value=1.0).cumprod(dim)
     return out.flip(dim) if reverse else out
