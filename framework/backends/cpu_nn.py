@@ -43,9 +43,9 @@ def _layer_norm(x, weight, bias, normalized_ndim, eps):
 @impl("embedding")
 def _embedding(weight, indices, padding_idx):
     n = weight.shape[0]
-    if indices.size and (indices.min() < -n or indices.max() >= n):
+    if indices.size and (indices.min() < 0 or indices.max() >= n):
         from ..errors import FwIndexError
-        bad = indices[(indices < -n) | (indices >= n)].reshape(-1)[0]
+        bad = indices[(indices < 0) | (indices >= n)].reshape(-1)[0]
         raise FwIndexError(f"embedding: index {int(bad)} is out of range for a table of "
                            f"{n} rows")
     return weight[indices]

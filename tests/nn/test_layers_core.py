@@ -347,6 +347,8 @@ def test_embedding_forward_grad_and_padding():
     assert neg.padding_idx == 3 and repr(neg) == "Embedding(4, 2, padding_idx=3)"
     with pytest.raises(FwIndexError, match="out of range"):
         emb(fw.tensor([6]))
+    with pytest.raises(FwIndexError, match="-1"):
+        emb(fw.tensor([-1]))
     with pytest.raises(ArgumentError, match="padding_idx"):
         nn.Embedding(3, 2, padding_idx=3)
 

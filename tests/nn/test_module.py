@@ -188,12 +188,15 @@ def test_load_state_dict_strict_errors_name_keys():
     assert 'Unexpected key(s) in state_dict: "1.extra"' in msg
     assert "size mismatch for 0.weight" in msg and "[5, 3]" in msg and "[4, 3]" in msg
     assert isinstance(ei.value, RuntimeError)
+    with pytest.raises(StateDictError, match="size mismatch"):  # raises even non-strict
+        model.load_state_dict(sd, strict=False)
     del sd["0.weight"]
     res = model.load_state_dict(sd, strict=False)
-    assert res.missing_keys == [] and res.unexpected_keys == []
+    assert res.missing_keys == ["0.weight", "1.bias"] and res.unexpected_keys == ["1.extra"]
     sd2 = {"0.weight": np.zeros((4, 3), np.float32), "bogus": np.zeros(1)}
     res = model.load_state_dict(sd2, strict=False)
     assert np.all(model[0].weight.detach().numpy() == 0)
+    assert res.unexpected_keys == ["bogus"] and "0.bias" in res.missing_keys
     with pytest.raises(StateDictError, match="bogus"):
         model.load_state_dict(sd2)
 

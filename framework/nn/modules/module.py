@@ -510,14 +510,15 @@ class Module:
         return destination
 
     def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors):
+        """Copy this module's own entries; record missing/unexpected keys and mismatches
+        (PyTorch always records them; ``strict`` only decides whether they raise)."""
         local = [(n, p) for n, p in self._parameters.items() if p is not None]
         local += [(n, b) for n, b in self._buffers.items()
                   if b is not None and n not in self._non_persistent_buffers_set]
         for name, target in local:
             key = prefix + name
             if key not in state_dict:
-                if strict:
-                    missing.append(key)
+                missing.append(key)
                 continue
             value = _as_tensor_value(state_dict[key], key)
             if tuple(value.shape) != tuple(target.shape):
@@ -533,18 +534,18 @@ class Module:
                               f"in the model are {_size(target.shape)} and whose dimensions "
                               f"in the checkpoint are {_size(value.shape)}, an exception "
                               f"occurred : {e}.")
-        if strict:
-            local_names = {n for n, _ in local}
-            for key in state_dict:
-                if key.startswith(prefix):
-                    head = key[len(prefix):].split(".", 1)[0]
-                    if head not in self._modules and head not in local_names:
-                        unexpected.append(key)
+        local_names = {n for n, _ in local}
+        for key in state_dict:
+            if key.startswith(prefix):
+                parts = key[len(prefix):].split(".", 1)
+                if (len(parts) > 1 and parts[0] not in self._modules) or \
+                        (len(parts) == 1 and parts[0] not in local_names):
+                    unexpected.append(key)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values from ``state_dict`` (tensors or NumPy arrays) into this module's
-        parameters and buffers. With ``strict``, missing/unexpected keys and shape
-        mismatches raise a ``StateDictError`` naming them; returns
+        parameters and buffers. Shape mismatches raise a ``StateDictError`` naming the
+        keys, and so do missing/unexpected keys with ``strict``; returns
         ``(missing_keys, unexpected_keys)``."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {_type_name(state_dict)}.")
@@ -555,8 +556,8 @@ class Module:
         for prefix, module in self.named_modules(remove_duplicate=False):
             module._load_from_state_dict(state_dict, prefix + "." if prefix else "", strict,
                                          missing, unexpected, errors)
+        unexpected = list(dict.fromkeys(unexpected))
         if strict:
-            unexpected = list(dict.fromkeys(unexpected))
             if unexpected:
                 errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
                     ", ".join(f'"{k}"' for k in unexpected)))
