@@ -149,7 +149,9 @@ def layer_norm_bwd_dx_kernel(
                 dx = rstd[:, None] * (g - xhat * c1[:, None] - c2[:, None])
                 dx = dx.to(dx_ptr.dtype.element_ty)
                 tl.store(dx_rows + c[None, :] * stride_dxn, dx, mask=mask)
-                # the partial row holds garbage before this program's first tile: select 0 there
+                # the partial row holds garbage before this program's first tile: select 0 there;
+                # the barrier orders this CTA's stores of earlier tiles before the reloads
+                tl.debug_barrier()
                 if HAS_WEIGHT:
                     prev = tl.load(dw_part_ptr + part + c, mask=col_ok, other=0.0)
                     prev = tl.where(tile != pid, prev, 0.0)
