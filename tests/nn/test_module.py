@@ -174,6 +174,40 @@ def test_load_numpy_state_dict_with_pytorch_keys():
                                atol=1e-6)
 
 
+def test_load_numpy_state_dict_norm_and_embedding_keys():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(5, 3)
+            self.bn = nn.BatchNorm1d(3)
+            self.ln = nn.LayerNorm(3)
+
+        def forward(self, idx):
+            return self.ln(self.bn(self.emb(idx)))
+
+    rng = np.random.default_rng(1)
+    sd = {"emb.weight": rng.standard_normal((5, 3)).astype(np.float32),
+          "bn.weight": rng.uniform(0.5, 2, 3).astype(np.float32),
+          "bn.bias": rng.standard_normal(3).astype(np.float32),
+          "bn.running_mean": rng.standard_normal(3).astype(np.float32),
+          "bn.running_var": rng.uniform(0.5, 2, 3).astype(np.float32),
+          "bn.num_batches_tracked": np.array(7, np.int64),
+          "ln.weight": rng.uniform(0.5, 2, 3).astype(np.float32),
+          "ln.bias": rng.standard_normal(3).astype(np.float32)}
+    net = Net()
+    assert sorted(net.state_dict()) == sorted(sd)
+    net.load_state_dict(sd)
+    net.eval()
+    idx = np.array([0, 4, 2])
+    h = sd["emb.weight"][idx]
+    h = (h - sd["bn.running_mean"]) / np.sqrt(sd["bn.running_var"] + 1e-5) * sd["bn.weight"] \
+        + sd["bn.bias"]
+    h = (h - h.mean(1, keepdims=True)) / np.sqrt(h.var(1, keepdims=True) + 1e-5) * \
+        sd["ln.weight"] + sd["ln.bias"]
+    np.testing.assert_allclose(net(fw.tensor(idx)).detach().numpy(), h, rtol=1e-5, atol=1e-5)
+    assert int(net.bn.num_batches_tracked) == 7
+
+
 def test_load_state_dict_strict_errors_name_keys():
     model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
     sd = {k: v.numpy() for k, v in model.state_dict().items()}
@@ -199,6 +233,17 @@ def test_load_state_dict_strict_errors_name_keys():
     assert res.unexpected_keys == ["bogus"] and "0.bias" in res.missing_keys
     with pytest.raises(StateDictError, match="bogus"):
         model.load_state_dict(sd2)
+
+
+def test_load_state_dict_assign():
+    lin = nn.Linear(2, 2)
+    w = fw.ones(2, 2, dtype=fw.float64)
+    lin.load_state_dict({"weight": w, "bias": np.zeros(2)}, assign=True)
+    assert isinstance(lin.weight, nn.Parameter) and lin.weight.dtype is fw.float64
+    assert lin.weight.requires_grad
+    with fw.no_grad():
+        w.add_(1.0)
+    assert lin.weight.tolist() == [[2.0, 2.0], [2.0, 2.0]]  # holds the given tensor
 
 
 def test_nonpersistent_buffer_in_state_dict_is_unexpected():

@@ -509,7 +509,8 @@ class Module:
                                   keep_vars=keep_vars)
         return destination
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors):
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
+                              assign=False):
         """Copy this module's own entries; record missing/unexpected keys and mismatches
         (PyTorch always records them; ``strict`` only decides whether they raise)."""
         local = [(n, p) for n, p in self._parameters.items() if p is not None]
@@ -525,6 +526,9 @@ class Module:
                 errors.append(f"size mismatch for {key}: copying a param with shape "
                               f"{_size(value.shape)} from checkpoint, the shape in current "
                               f"model is {_size(target.shape)}.")
+                continue
+            if assign:
+                self._assign(name, target, value)
                 continue
             try:
                 with no_grad():
@@ -542,20 +546,25 @@ class Module:
                         (len(parts) == 1 and parts[0] not in local_names):
                     unexpected.append(key)
 
+    def _assign(self, name, target, value):
+        """``assign=True``: the module takes the checkpoint tensor itself (its dtype too)."""
+        if name in self._parameters:
+            self._parameters[name] = Parameter(value, requires_grad=target.requires_grad)
+        else:
+            self._buffers[name] = value
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy values from ``state_dict`` (tensors or NumPy arrays) into this module's
         parameters and buffers. Shape mismatches raise a ``StateDictError`` naming the
         keys, and so do missing/unexpected keys with ``strict``; returns
-        ``(missing_keys, unexpected_keys)``."""
+        ``(missing_keys, unexpected_keys)``. ``assign=True`` makes the module hold the given
+        tensors instead of copying into its own."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {_type_name(state_dict)}.")
-        if assign:
-            raise NotImplementedError("load_state_dict(assign=True) is not supported; values "
-                                      "are always copied into the existing parameters")
         missing, unexpected, errors = [], [], []
         for prefix, module in self.named_modules(remove_duplicate=False):
             module._load_from_state_dict(state_dict, prefix + "." if prefix else "", strict,
-                                         missing, unexpected, errors)
+                                         missing, unexpected, errors, assign)
         unexpected = list(dict.fromkeys(unexpected))
         if strict:
             if unexpected:
