@@ -1,7 +1,9 @@
 """fw.data: datasets, samplers, collate and the DataLoader (with worker processes)."""
 
 import collections
+import os
 import random
+import time
 
 import numpy as np
 import pytest
@@ -292,3 +294,32 @@ def test_utils_data_alias():
     from framework.utils.data.dataset import TensorDataset as TD
     import framework.utils.data as alias
     assert DL is DataLoader and TD is TensorDataset and alias is fw.data
+
+
+class _Dies(Dataset):
+    def __getitem__(self, i):
+        if i == 2:
+            os._exit(3)
+        return i
+
+    def __len__(self):
+        return 4
+
+
+def test_dead_worker_is_reported():
+    with pytest.raises(RuntimeError, match="exited unexpectedly with exit code 3"):
+        list(DataLoader(_Dies(), batch_size=1, num_workers=2))
+
+
+class _Slow(Dataset):
+    def __getitem__(self, i):
+        time.sleep(0.6)
+        return i
+
+    def __len__(self):
+        return 2
+
+
+def test_timeout():
+    with pytest.raises(RuntimeError, match="timed out after 0.2 seconds"):
+        list(DataLoader(_Slow(), batch_size=1, num_workers=1, timeout=0.2))
