@@ -34,7 +34,7 @@ class Adadelta(Optimizer):
             g = self._grad(p, group)
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
+                state["step"] = _new_step(p)
                 state["square_avg"] = F.zeros_like(p)
                 state["acc_delta"] = F.zeros_like(p)
             state["step"].add_(1)

@@ -33,7 +33,7 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 state = self.state[p]
-                state["step"] = _new_step()
+                state["step"] = _new_step(p)
                 state["sum"] = F.full_like(p, group["initial_accumulator_value"])
 
     def _update_group(self, group, params):
@@ -45,7 +45,7 @@ class Adagrad(Optimizer):
             g = self._grad(p, group)
             state = self.state[p]
             if not state:  # a parameter added after construction (add_param_group)
-                state["step"] = _new_step()
+                state["step"] = _new_step(p)
                 state["sum"] = F.full_like(p, group["initial_accumulator_value"])
             state["step"].add_(1)
             if weight_decay != 0:

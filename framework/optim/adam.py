@@ -44,7 +44,7 @@ class Adam(Optimizer):
             g = self._grad(p, group)
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
+                state["step"] = _new_step(p)
                 state["exp_avg"] = F.zeros_like(p)
                 state["exp_avg_sq"] = F.zeros_like(p)
                 if amsgrad:

@@ -35,7 +35,7 @@ class Adamax(Optimizer):
             g = self._grad(p, group)
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
+                state["step"] = _new_step(p)
                 state["exp_avg"] = F.zeros_like(p)
                 state["exp_inf"] = F.zeros_like(p)
             state["step"].add_(1)

@@ -44,8 +44,8 @@ class NAdam(Optimizer):
             g = self._grad(p, group)
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
-                state["mu_product"] = F.ones((), dtype=dtypes.float32)
+                state["step"] = _new_step(p)
+                state["mu_product"] = F.ones((), dtype=dtypes.float32, device=p.device)
                 state["exp_avg"] = F.zeros_like(p)
                 state["exp_avg_sq"] = F.zeros_like(p)
             state["step"].add_(1)

@@ -56,10 +56,11 @@ def _step_scalar(step: Tensor, like: Tensor) -> Tensor:
     return step.to(dtypes.float64) if like.dtype is dtypes.float64 else step
 
 
-def _new_step() -> Tensor:
-    """A fresh step counter: a 0-d float32 tensor holding 0 (updated in place)."""
+def _new_step(p: Tensor) -> Tensor:
+    """A fresh step counter: a 0-d float32 tensor holding 0 on ``p``'s device (updated in
+    place, so a captured step reads and writes it like any other state buffer)."""
     from ..creation import zeros
-    return zeros((), dtype=dtypes.float32)
+    return zeros((), dtype=dtypes.float32, device=p.device)
 
 
 def _check_range(name: str, value, low=0.0, high=None, *, low_open=False, high_open=True):

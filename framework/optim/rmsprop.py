@@ -40,7 +40,7 @@ class RMSprop(Optimizer):
             g = self._grad(p, group)
             state = self.state[p]
             if not state:
-                state["step"] = _new_step()
+                state["step"] = _new_step(p)
                 state["square_avg"] = F.zeros_like(p)
                 if group["momentum"] > 0:
                     state["momentum_buffer"] = F.zeros_like(p)
