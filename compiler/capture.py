@@ -84,6 +84,12 @@ def discover(fn, args) -> tuple[dict, list]:
     def visit(obj, prefix):
         if id(obj) in seen:
             return
+        if isinstance(obj, Tensor):
+            seen.add(id(obj))
+            names.setdefault(id(obj), (prefix, None))
+            if obj.requires_grad and obj.grad_fn is None:
+                leaves.append(obj)
+            return
         if hasattr(obj, "named_parameters") and hasattr(obj, "named_buffers"):
             seen.add(id(obj))
             pre = f"{prefix}." if prefix else ""
@@ -149,7 +155,7 @@ def _dynamic_spec(dynamic, idx, name, t):
 
 
 def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
-          leaves=None, specialize_floats=False) -> Capture:
+          leaves=None, specialize_floats=False, grad_sentinels=False) -> Capture:
     """Run ``fn(*args, **kwargs)`` under a tracer and return the :class:`Capture`."""
     from framework import random as fwrandom
     kwargs = kwargs or {}
@@ -198,6 +204,17 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     for p in leaves or ():
         tracer.watch(p)
     grad_none = [(p, p.grad is None) for p in leaves or ()]
+    sentinels = {}
+    if grad_sentinels:
+        # A leaf without .grad gets a zero stand-in: if nothing reads it (zero_grad ran
+        # first), whether .grad was None does not matter and needs no guard.
+        from framework.creation import zeros
+        for p, none in grad_none:
+            if none:
+                s = zeros(p.shape, dtype=p.dtype, device=p.device)
+                p.grad = s
+                tracer.grad_owner[id(s)] = p
+                sentinels[id(s)] = s
     rng = fwrandom.get_rng_state()
     prev = tls.tracer
     optmod = _optim_module()
@@ -212,7 +229,12 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         needs_grad = tls.grad_enabled and any(
             isinstance(x, Tensor) and x.requires_grad and not _backward_done(x)
             for _, x in flatten(out))
-        for leaf, g in tracer.grad_changes():
+        if any(i in tracer.ext for i in sentinels):
+            raise _SentinelRead()
+        changes = tracer.grad_changes()
+        for leaf, g in changes:
+            if g is not None and id(g) in sentinels:
+                continue
             if id(leaf) in standins:
                 lv = graph.inputs[standins[id(leaf)]]
             else:
@@ -231,7 +253,28 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     cap = Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
     cap.outputs_require_grad = needs_grad
+    cap.grad_none = [] if grad_sentinels else [(p, True) for p, none in grad_none if none]
+    known = {id(p) for p in leaves or ()}
+    for leaf, _g in changes:  # leaves seen only during the trace: guard a missing .grad
+        if id(leaf) not in known and id(leaf) not in standins and \
+                tracer.ext_state[id(leaf)].grad is None:
+            cap.grad_none.append((leaf, True))
     return cap
+
+
+class _SentinelRead(Exception):
+    """A leaf's missing .grad was read: capture again with a guard on it."""
+
+
+def trace_step(fn, args, kwargs=None, on_retry=None, **kw) -> Capture:
+    """:func:`trace`, first with .grad stand-ins (no None-ness guards), then without them
+    if the function read a missing .grad (backward without zero_grad)."""
+    try:
+        return trace(fn, args, kwargs, grad_sentinels=True, **kw)
+    except _SentinelRead:
+        if on_retry is not None:
+            on_retry()
+        return trace(fn, args, kwargs, grad_sentinels=False, **kw)
 
 
 def _optim_module():

@@ -18,7 +18,7 @@ from framework.errors import GraphBreak
 from framework.tensor import Tensor
 
 from . import log
-from .capture import discover, get_path, map_tree, trace
+from .capture import discover, get_path, map_tree, trace_step
 from .guards import EntryGuards, describe_difference, size_changes, static_key
 
 RECOMPILE_LIMIT = 8
@@ -231,8 +231,9 @@ class CompiledFunction:
         names, leaves = discover(self.fn, args)
         opt_state = _snapshot_optimizers(self.fn, args)
         try:
-            cap = trace(self.fn, args, kwargs, names=names, leaves=leaves,
-                        dynamic=self.dyn or None)
+            cap = trace_step(self.fn, args, kwargs, names=names, leaves=leaves,
+                             on_retry=lambda: _restore_optimizers(opt_state),
+                             dynamic=self.dyn or None)
         except GraphBreak as e:
             _restore_optimizers(opt_state)
             if self.fullgraph:
@@ -295,8 +296,7 @@ def build_entry(cap, leaves):
     graph.plan = make_plan(graph, can_write_out)
     kernel, source, plan = compile_graph(graph, groups)
     log.emit("code", source)
-    leaves_none = [(p, p.grad is None) for p, _ in cap.grad_none] if cap.grad_none else []
-    leaves_none = [(p, p.grad is None) for p in leaves]
+    leaves_none = cap.grad_none
     guards = EntryGuards(cap, leaves_none, None)
     names = [v.name for v in graph.inputs if v.kind == "input"]
     return Entry(cap, graph, kernel, source, plan, guards, names)
