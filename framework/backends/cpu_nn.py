@@ -41,7 +41,7 @@ def _layer_norm(x, weight, bias, normalized_ndim, eps):
 
 
 @impl("embedding")
-def _embedding(weight, indices, padding_idx):
+def _embedding(weight, indices, padding_idx, scale_grad_by_freq=False):
     n = weight.shape[0]
     if indices.size and (indices.min() < 0 or indices.max() >= n):
         from ..errors import FwIndexError

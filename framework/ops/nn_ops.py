@@ -127,7 +127,7 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None,
 
 
 # -- embedding --------------------------------------------------------------------------
-def _embedding_meta(weight, indices, *, padding_idx):
+def _embedding_meta(weight, indices, *, padding_idx, scale_grad_by_freq=False):
     if weight.ndim != 2:
         raise ShapeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got "
                          f"shape {list(weight.shape)}")
@@ -137,17 +137,22 @@ def _embedding_meta(weight, indices, *, padding_idx):
     return tuple(indices.shape) + (weight.shape[1],), weight.dtype
 
 
-def _embedding_decomp(weight, indices, *, padding_idx):
+def _embedding_decomp(weight, indices, *, padding_idx, scale_grad_by_freq=False):
     rows = index_select(weight, 0, indices.reshape(-1))
     return rows.reshape(tuple(indices.shape) + (weight.shape[1],))
 
 
-def _embedding_vjp(g, args, out, padding_idx):
+def _embedding_vjp(g, args, out, padding_idx, scale_grad_by_freq=False):
     weight, indices = args
     flat_idx = indices.reshape(-1)
     flat_g = g.reshape((-1, weight.shape[1]))
     if padding_idx is not None:
         flat_g = where((flat_idx == padding_idx).unsqueeze(-1), 0.0, flat_g)
+    if scale_grad_by_freq:  # divide by how often each row occurs in this batch
+        ones = full(flat_idx.shape, 1.0, dtype=weight.dtype, device=weight.device)
+        counts = index_put_key(full((weight.shape[0],), 0.0, dtype=weight.dtype,
+                                    device=weight.device), (flat_idx,), ones, accumulate=True)
+        flat_g = flat_g / gather(counts, 0, flat_idx).unsqueeze(-1)
     zeros = full(weight.shape, 0.0, dtype=weight.dtype, device=weight.device)
     return index_put_key(zeros, (flat_idx,), flat_g, accumulate=True), None
 
@@ -156,12 +161,15 @@ EMBEDDING = register("embedding", COMPOSITE, _embedding_meta, vjp=_embedding_vjp
                      decomp=_embedding_decomp, differentiable_args=(0,))
 
 
-def embedding(indices: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(indices: Tensor, weight: Tensor, padding_idx: int | None = None,
+              scale_grad_by_freq: bool = False) -> Tensor:
     """Rows of ``weight`` picked by integer ``indices``; no gradient flows to row
-    ``padding_idx``."""
+    ``padding_idx``; ``scale_grad_by_freq`` divides each row's gradient by its count in
+    ``indices``."""
     if padding_idx is not None and padding_idx < 0:
         padding_idx += weight.shape[0]
-    return apply(EMBEDDING, weight, indices, padding_idx=padding_idx)
+    return apply(EMBEDDING, weight, indices, padding_idx=padding_idx,
+                 scale_grad_by_freq=bool(scale_grad_by_freq))
 
 
 # -- cross-entropy over rows ------------------------------------------------------------

@@ -378,3 +378,47 @@ def test_functional_vector_utils():
     assert gradcheck(lambda a: F.normalize(a, dim=0), (t64(x1),))
     assert F.one_hot(fw.tensor([0, 2]), 3).tolist() == [[1, 0, 0], [0, 0, 1]]
     assert F.pad(fw.ones(1, 2), (1, 1)).tolist() == [[0.0, 1.0, 1.0, 0.0]]
+
+
+def test_embedding_max_norm_and_scale_grad_by_freq():
+    w = fw.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]])
+    out = F.embedding(fw.tensor([0, 1]), w, max_norm=1.0)
+    np.testing.assert_allclose(arr(w)[0], [0.6, 0.8], rtol=1e-6)   # renormalized in place
+    np.testing.assert_allclose(arr(w)[1], [0.3, 0.4])               # under the limit
+    np.testing.assert_allclose(arr(w)[2], [6.0, 8.0])               # not looked up
+    np.testing.assert_allclose(arr(out), arr(w)[:2], rtol=1e-6)
+    e = nn.Embedding(4, 2, scale_grad_by_freq=True)
+    e(fw.tensor([1, 1, 1, 2])).sum().backward()
+    np.testing.assert_allclose(e.weight.grad.numpy(), [[0, 0], [1, 1], [1, 1], [0, 0]])
+    assert repr(e) == "Embedding(4, 2, scale_grad_by_freq=True)"
+
+
+def test_embedding_bag():
+    w = RNG.standard_normal((10, 3))
+    inp = np.array([1, 2, 4, 5, 4, 3, 2, 9])
+    bags = [[1, 2, 4], [5, 4, 3, 2, 9], []]
+    offsets = fw.tensor([0, 3, 8])
+    ref = {"sum": lambda b: w[b].sum(0) if b else np.zeros(3),
+           "mean": lambda b: w[b].mean(0) if b else np.zeros(3),
+           "max": lambda b: w[b].max(0) if b else np.zeros(3)}
+    for mode, fn in ref.items():
+        out = F.embedding_bag(fw.tensor(inp), fw.tensor(w), offsets, mode=mode)
+        np.testing.assert_allclose(arr(out), np.stack([fn(b) for b in bags]), rtol=1e-12)
+        assert gradcheck(lambda ww: F.embedding_bag(fw.tensor(inp), ww, offsets, mode=mode),
+                         (t64(w),))
+    last = F.embedding_bag(fw.tensor(inp), fw.tensor(w), fw.tensor([0, 3, 8]), mode="sum",
+                           include_last_offset=True)
+    np.testing.assert_allclose(arr(last), np.stack([w[b].sum(0) for b in bags[:2]]))
+    psw = RNG.uniform(0.5, 2, size=8)
+    out = F.embedding_bag(fw.tensor(inp), fw.tensor(w), offsets, mode="sum",
+                          per_sample_weights=fw.tensor(psw))
+    np.testing.assert_allclose(arr(out)[1], (w[inp[3:]] * psw[3:, None]).sum(0), rtol=1e-12)
+    two_d = np.array([[1, 0, 2], [0, 0, 0]])
+    bag = nn.EmbeddingBag.from_pretrained(fw.tensor(w), mode="mean", padding_idx=0)
+    np.testing.assert_allclose(arr(bag(fw.tensor(two_d))), [w[[1, 2]].mean(0), np.zeros(3)],
+                               rtol=1e-12)
+    assert repr(bag) == "EmbeddingBag(10, 3, mode=mean, padding_idx=0)"
+    with pytest.raises(ArgumentError, match="mode='sum'"):
+        F.embedding_bag(fw.tensor(inp), fw.tensor(w), offsets, per_sample_weights=fw.ones(8))
+    with pytest.raises(ArgumentError, match="offsets"):
+        F.embedding_bag(fw.tensor(inp), fw.tensor(w))

@@ -96,23 +96,99 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
 
 
 # -- embedding --------------------------------------------------------------------------
+def _renorm_rows_(weight: Tensor, indices: Tensor, max_norm: float, norm_type: float):
+    """Rescale (in place) the rows of ``weight`` used by ``indices`` whose
+    ``norm_type``-norm exceeds ``max_norm``, as PyTorch's ``embedding_renorm_``."""
+    from ...autograd import no_grad
+    flat = indices.reshape(-1)
+    with no_grad():
+        rows = ops.index_select(weight, 0, flat)
+        norms = ops.norm(rows, norm_type, 1, True)
+        scale = ops.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
+        weight.index_put_((flat,), rows * scale)
+
+
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` picked by integer ``input``; row ``padding_idx`` gets no
-    gradient."""
-    if max_norm is not None:
-        raise NotImplementedError("embedding(max_norm=...) (renormalizing rows in place) is "
-                                  "not implemented")
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not "
-                                  "implemented")
+    gradient; with ``max_norm`` the used rows are first renormalized in place."""
+    if sparse:
+        raise NotImplementedError("embedding(sparse=True): sparse gradients are not "
+                                  "implemented (there are no sparse tensors); use dense")
     if padding_idx is not None:
         n = weight.shape[0]
         if not -n <= padding_idx < n:
             raise ArgumentError(f"embedding: padding_idx {padding_idx} must be within "
                                 f"num_embeddings ({n})")
-    return _embedding_op(input, weight, padding_idx)
+    if max_norm is not None:
+        _renorm_rows_(weight, input, max_norm, norm_type)
+    return _embedding_op(input, weight, padding_idx, scale_grad_by_freq)
+
+
+def _bags_from_offsets(input: Tensor, offsets: Tensor, include_last_offset: bool):
+    """Bag offsets into a 1-D ``input`` -> a padded (B, Lmax) matrix of positions in
+    ``input`` and its validity mask (the longest bag is read on the host: sizes are data)."""
+    n = input.shape[0]
+    starts = offsets[:-1] if include_last_offset else offsets
+    ends = offsets[1:] if include_last_offset else ops.cat(
+        [offsets[1:], ops.full((1,), n, dtype=offsets.dtype, device=offsets.device)])
+    lengths = ends - starts
+    lmax = int(lengths.max()) if lengths.numel() else 0
+    pos = starts.unsqueeze(1) + ops.arange(lmax, device=input.device)
+    valid = ops.arange(lmax, device=input.device) < lengths.unsqueeze(1)
+    return ops.where(valid, pos, 0).clamp(max=max(n - 1, 0)), valid
+
+
+def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
+                  max_norm: float | None = None, norm_type: float = 2,
+                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
+                  per_sample_weights: Tensor | None = None, include_last_offset: bool = False,
+                  padding_idx: int | None = None) -> Tensor:
+    """Sum, mean or max of embedding rows per bag: rows of a 2-D ``input`` (B, L), or
+    segments of a 1-D ``input`` starting at ``offsets``. Entries equal to ``padding_idx``
+    are left out; empty bags give zeros."""
+    if mode not in ("sum", "mean", "max"):
+        raise ArgumentError(f"embedding_bag: mode has to be one of sum, mean or max, got "
+                            f"{mode!r}")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise ArgumentError(f"embedding_bag: per_sample_weights was not None; only "
+                                f"mode='sum' supports them (got mode={mode!r})")
+        if per_sample_weights.shape != input.shape:
+            raise ShapeError(f"embedding_bag: per_sample_weights shape "
+                             f"{list(per_sample_weights.shape)} must match input shape "
+                             f"{list(input.shape)}")
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ArgumentError("embedding_bag: if input is 2-D, offsets must be None")
+        idx = input
+        valid = ops.full(input.shape, True, device=input.device)
+        psw = per_sample_weights
+    elif input.ndim == 1:
+        if offsets is None or offsets.ndim != 1:
+            raise ArgumentError("embedding_bag: a 1-D input needs 1-D offsets")
+        pos, valid = _bags_from_offsets(input, offsets, include_last_offset)
+        idx = ops.getitem(input, pos) if input.shape[0] else pos
+        psw = None if per_sample_weights is None else ops.getitem(per_sample_weights, pos)
+    else:
+        raise ShapeError(f"embedding_bag: input has to be 1-D or 2-D, got shape "
+                         f"{list(input.shape)}")
+    if padding_idx is not None:
+        padding_idx = padding_idx + weight.shape[0] if padding_idx < 0 else padding_idx
+        valid = valid & (idx != padding_idx)
+    rows = embedding(idx, weight, None, max_norm, norm_type, scale_grad_by_freq, sparse)
+    mask = valid.unsqueeze(-1)
+    if mode == "max":
+        out = ops.where(mask, rows, float("-inf")).amax(1)
+        return ops.where(valid.any(1, keepdim=True), out, 0.0)
+    if psw is not None:
+        rows = rows * psw.to(rows.dtype).unsqueeze(-1)
+    total = ops.where(mask, rows, 0.0).sum(1)
+    if mode == "sum":
+        return total
+    count = valid.sum(1, keepdim=True).clamp(min=1).to(total.dtype)
+    return total / count
 
 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
@@ -159,5 +235,5 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
-           "embedding", "one_hot", "pad", "normalize", "cosine_similarity",
+           "embedding", "embedding_bag", "one_hot", "pad", "normalize", "cosine_similarity",
            "pairwise_distance"]

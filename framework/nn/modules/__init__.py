@@ -23,7 +23,7 @@ from .module import Module, RemovableHandle, StateDictError  # noqa: F401
 from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,  # noqa: F401
                             InstanceNorm1d, InstanceNorm2d, LayerNorm, LocalResponseNorm,
                             RMSNorm)
-from .sparse import Embedding  # noqa: F401
+from .sparse import Embedding, EmbeddingBag  # noqa: F401
 
 _CORE = {"activation", "container", "dropout", "flatten", "linear", "loss", "module",
          "normalization", "sparse"}
