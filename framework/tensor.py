@@ -81,7 +81,7 @@ class Tensor:
 
     def stride(self, dim: int | None = None):
         """Strides in elements (of the underlying view)."""
-        if self.device is meta:
+        if self.device is meta or self._data is None:
             from .ops.shapes import contiguous_strides
             st = contiguous_strides(self.shape)
         else:
@@ -90,6 +90,8 @@ class Tensor:
 
     def storage_offset(self) -> int:
         """Offset in elements of this view into its base's buffer."""
+        if self.device.type == "cuda":
+            return self._data.offset
         if self._base is None or self.device is not cpu:
             return 0
         base = self._base._data
@@ -98,7 +100,7 @@ class Tensor:
 
     def is_contiguous(self, memory_format=None) -> bool:
         """True when elements are laid out row-major without gaps."""
-        if self.device is meta:
+        if self.device is meta or self._data is None:
             return True
         return bool(self._data.flags.c_contiguous)
 

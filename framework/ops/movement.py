@@ -127,8 +127,11 @@ CLONE = register("clone", MOVEMENT, _same_meta, vjp=lambda g, a, o: (g,))
 # public functions
 def _viewable(x: Tensor, shape) -> bool:
     data = x._data
-    if data is None or x.device.type != "cpu" or data.flags.c_contiguous:
+    if data is None or data.flags.c_contiguous:
         return True
+    if x.device.type != "cpu":
+        from ..backends import get_backend
+        return get_backend(x.device).can_view(data, shape)
     try:
         v = data.view()
         v.shape = shape

@@ -1,0 +1,239 @@
+"""Generated Triton kernels: source assembly, the on-disk source cache, launch geometry
+and launching.
+
+A :class:`TritonKernel` owns the source of one generated kernel, the order of its
+arguments (pointers, integer sizes/strides, scalars) and the iteration extents as sympy
+expressions of the sizes. Sources are written atomically into ``$FW_CACHE_DIR/triton``
+(keyed by their hash) and imported from there, because Triton reads a kernel's source
+from its file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+
+import sympy
+
+from .triton_expr import RSYM, XSYM, KernelBuilder, emit_pointwise, emit_reduction
+from .triton_index import as_expr
+from .triton_ops import HELPERS, helpers_used
+
+GENERATED: dict[str, TritonKernel] = {}  # every kernel generated in this process, by name
+
+MAX_R_PERSIST_GPU, MAX_R_PERSIST_INTERP = 16384, 1 << 16
+TILE_GPU, TILE_INTERP = 4096, 1 << 16
+LOOP_RBLOCK_GPU = 2048
+
+
+def interpreting() -> bool:
+    """True when kernels run in Triton's interpreter (simulated device)."""
+    try:
+        import triton
+        return bool(triton.knobs.runtime.interpret)
+    except AttributeError:  # pragma: no cover - triton without knobs
+        return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def next_pow2(n: int) -> int:
+    """Smallest power of two >= n (1 for n <= 1)."""
+    return 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+
+
+def cache_dir() -> str:
+    """Directory holding generated kernel sources."""
+    root = os.environ.get("FW_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache",
+                                                           "framework")
+    path = os.path.join(root, "triton")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def _load_module(source: str, digest: str):
+    name = f"fw_triton_{digest}"
+    mod = sys.modules.get(name)
+    if mod is not None:
+        return mod
+    path = os.path.join(cache_dir(), f"{name}.py")
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)  # atomic: readers never see half a file
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _int_symbols(kb: KernelBuilder, extra) -> list[str]:
+    syms = set()
+    for e in kb._nodes.values():
+        if e.kind == "load":
+            syms |= e.data[1].free_symbols
+        elif e.kind in ("index", "rand"):
+            syms |= e.data[0].free_symbols
+        elif e.kind == "cond":
+            for item in e.data[0]:
+                for x in item:
+                    if x is not None:
+                        syms |= x.free_symbols
+    for st in kb.stores:
+        syms |= st[1].free_symbols
+    for x in extra:
+        if x is not None:
+            syms |= as_expr(x).free_symbols
+    syms -= {XSYM, RSYM} | set(kb._dyn)
+    return sorted(s.name for s in syms)
+
+
+def reduction_configs():
+    """Autotuning configs of generated reduction kernels on a GPU (XBLOCK x num_warps)."""
+    import triton
+    return [triton.Config({"XBLOCK": xb}, num_warps=w)
+            for xb, w in ((1, 4), (1, 8), (4, 4), (8, 8), (16, 4), (64, 4))]
+
+
+def prune_reduction_configs(configs, named_args, **kwargs):
+    """Keep configs whose tile (XBLOCK x RBLOCK) fits the register budget of a block."""
+    rblock = kwargs.get("RBLOCK", named_args.get("RBLOCK", 1))
+    xnumel = named_args.get("xnumel", 1)
+    keep = [c for c in configs if c.kwargs["XBLOCK"] * rblock <= max(TILE_GPU, rblock)
+            and c.kwargs["XBLOCK"] <= max(1, next_pow2(xnumel))]
+    return keep or configs[:1]
+
+
+class TritonKernel:
+    """One generated kernel: source, argument order, extents and launch heuristics."""
+
+    def __init__(self, kb: KernelBuilder, xnumel, rnumel=None, label: str = "kernel"):
+        self.kb = kb
+        self.reduction = kb.reduction
+        self.xnumel = as_expr(xnumel)
+        self.rnumel = as_expr(rnumel) if rnumel is not None else None
+        self.pointers = list(kb.bufs)
+        self.int_args = _int_symbols(kb, [self.xnumel, self.rnumel])
+        self.scalar_args = list(kb.scalars)
+        self.label = label
+        self.interpret = interpreting()
+        self.source, self.name = self._assemble()
+        digest = hashlib.sha256(self.source.encode()).hexdigest()[:16]
+        self.module = _load_module(self.source, digest)
+        self.fn = getattr(self.module, self.name)
+        GENERATED.setdefault(self.name + "_" + digest, self)
+
+    def _assemble(self):
+        params = self.pointers + self.int_args + self.scalar_args + ["xnumel"]
+        consts = ["XBLOCK: tl.constexpr", "INDEX64: tl.constexpr"]
+        if self.reduction:
+            params.append("rnumel")
+            consts[1:1] = ["RBLOCK: tl.constexpr", "RPERSIST: tl.constexpr"]
+        body = ["pid = tl.program_id(0)", "if INDEX64:", "    pid = pid.to(tl.int64)"]
+        if self.reduction:
+            body += ["xindex = pid * XBLOCK + tl.arange(0, XBLOCK)[:, None]",
+                     "xmask = xindex < xnumel", "if RPERSIST:"]
+            body += ["    " + line for line in emit_reduction(self.kb, True)]
+            body += ["else:"] + ["    " + line for line in emit_reduction(self.kb, False)]
+        else:
+            body += ["xindex = pid * XBLOCK + tl.arange(0, XBLOCK)", "xmask = xindex < xnumel"]
+            body += emit_pointwise(self.kb)
+        text = "\n".join("    " + line for line in body)
+        name = "".join(ch if ch.isalnum() else "_" for ch in self.label)[:60]
+        name = f"triton_{'red' if self.reduction else 'poi'}_{name}"
+        nodsp = ", ".join(repr(s) for s in self.scalar_args)
+        deco = f"@triton.jit(do_not_specialize=[{nodsp}])" if self.scalar_args else "@triton.jit"
+        if self.reduction and not self.interpret:
+            deco = ("@triton.autotune(configs=reduction_configs(), key=['xnumel', 'rnumel', "
+                    "'RBLOCK', 'RPERSIST'], prune_configs_by={'early_config_prune': "
+                    "prune_reduction_configs})\n" + deco)
+        sig = ", ".join(params + consts)
+        src = f"{deco}\ndef {name}({sig}):\n{text}\n"
+        helpers = "".join(HELPERS[h] for h in helpers_used(src))
+        if "_atan2(" in src and "_atan(" not in helpers:
+            helpers = HELPERS["_atan2"] + helpers
+        header = ("import triton\nimport triton.language as tl\n"
+                  "from compiler.codegen.triton_launch import (prune_reduction_configs,  "
+                  "# noqa: F401\n    reduction_configs)\n")
+        return f"{header}{helpers}\n\n{src}", name
+
+    # -- launching ---------------------------------------------------------------------
+    def extents(self, sizes: dict) -> tuple[int, int]:
+        """(xnumel, rnumel) for the given size-symbol values."""
+        subs = {sympy.Symbol(k, integer=True, nonnegative=True): v for k, v in sizes.items()}
+        x = int(self.xnumel.xreplace(subs)) if self.xnumel.free_symbols else int(self.xnumel)
+        r = 1
+        if self.rnumel is not None:
+            r = int(self.rnumel.xreplace(subs)) if self.rnumel.free_symbols else int(self.rnumel)
+        return x, r
+
+    def geometry(self, xnumel: int, rnumel: int) -> dict:
+        """Launch constants: block sizes and num_warps (a heuristic; autotuned on a GPU)."""
+        interp = self.interpret
+        if not self.reduction:
+            block = min(next_pow2(xnumel), 1 << 16) if interp else 1024
+            warps = 4 if block <= 1024 else 8
+            return dict(XBLOCK=max(block, 16) if not interp else block, num_warps=warps)
+        max_r = MAX_R_PERSIST_INTERP if interp else MAX_R_PERSIST_GPU
+        tile = TILE_INTERP if interp else TILE_GPU
+        persist = rnumel <= max_r
+        rblock = next_pow2(rnumel) if persist else (max_r if interp else LOOP_RBLOCK_GPU)
+        xblock = max(1, min(next_pow2(xnumel), max(1, tile // rblock), 64))
+        elems = xblock * rblock
+        warps = 4 if elems <= 1024 else (8 if elems <= 4096 else 16)
+        return dict(XBLOCK=xblock, RBLOCK=rblock, RPERSIST=persist, num_warps=warps)
+
+    def __call__(self, buffers: dict, sizes: dict, scalars: dict | None = None,
+                 index64: bool = False) -> None:
+        """Launch over ``buffers`` (name -> device buffer) with integer ``sizes``."""
+        xnumel, rnumel = self.extents(sizes)
+        if xnumel == 0:
+            return
+        g = self.geometry(xnumel, rnumel)
+        args = [buffers[p] for p in self.pointers] + [int(sizes[s]) for s in self.int_args]
+        scalars = scalars if scalars is not None else self.kb.scalars
+        args += [scalars[s] for s in self.scalar_args] + [xnumel]
+        if self.reduction:
+            args.append(rnumel)
+        kwargs = dict(INDEX64=bool(index64 or xnumel * max(rnumel, 1) >= 2 ** 31))
+        if self.reduction:
+            kwargs.update(RBLOCK=g["RBLOCK"], RPERSIST=g["RPERSIST"])
+        if self.reduction and not self.interpret:
+            grid = lambda meta: ((xnumel + meta["XBLOCK"] - 1) // meta["XBLOCK"],)  # noqa: E731
+            self.fn[grid](*args, **kwargs)
+            return
+        kwargs.update(XBLOCK=g["XBLOCK"], num_warps=g["num_warps"])
+        grid = ((xnumel + g["XBLOCK"] - 1) // g["XBLOCK"],)
+        if self.interpret:
+            import numpy as np
+            with np.errstate(all="ignore"):
+                self.fn[grid](*args, **kwargs)
+        else:
+            self.fn[grid](*args, **kwargs)
+
+    def aot_spec(self, xnumel: int = 1 << 20, rnumel: int = 1024, persistent=None):
+        """A ``triton_kernels.aot.KernelSpec`` for the GPU geometry of these extents."""
+        from triton_kernels.aot import KernelSpec, pointer_type
+        saved, self.interpret = self.interpret, False
+        try:
+            g = self.geometry(xnumel, rnumel)
+        finally:
+            self.interpret = saved
+        types = {p: pointer_type(self.kb.bufs[p].dtype.np) for p in self.pointers}
+        for s in self.int_args + ["xnumel", "rnumel"]:
+            types[s] = "i32"
+        for s, v in self.kb.scalars.items():
+            types[s] = "fp32" if isinstance(v, float) else "i64"
+        consts = dict(XBLOCK=g["XBLOCK"], INDEX64=False)
+        if self.reduction:
+            persist = g["RPERSIST"] if persistent is None else persistent
+            consts.update(RBLOCK=g["RBLOCK"] if persist == g["RPERSIST"] else
+                          (next_pow2(rnumel) if persist else LOOP_RBLOCK_GPU), RPERSIST=persist)
+        else:
+            types.pop("rnumel")
+        fn = self.fn.fn if hasattr(self.fn, "configs") else self.fn  # strip the autotuner
+        return KernelSpec(fn, types, consts, g["num_warps"], 1 if self.reduction else 3,
+                          label=self.name, divisible=())

@@ -1,0 +1,298 @@
+"""The Triton ops handler: how each elementwise op renders as Triton source text.
+
+Values are computed in a *compute dtype* (fp16/bf16 in fp32, everything else in its own
+dtype) and rounded to the storage dtype on store. Everything here must run in Triton's
+interpreter too, so there is no libdevice: tanh, expm1, log1p, atan2, pow and round are
+written with interpreter-safe primitives.
+"""
+
+from __future__ import annotations
+
+from framework import dtypes
+
+TL_TYPES = {
+    "bool": "tl.int1", "uint8": "tl.uint8", "int8": "tl.int8", "int16": "tl.int16",
+    "int32": "tl.int32", "int64": "tl.int64", "float16": "tl.float16",
+    "bfloat16": "tl.bfloat16", "float32": "tl.float32", "float64": "tl.float64",
+}
+
+
+def tl_type(dtype) -> str:
+    """The ``tl.*`` type of a framework dtype."""
+    return TL_TYPES[dtype.name]
+
+
+def compute_dtype(dtype):
+    """The dtype arithmetic happens in: fp32 for fp16/bf16, the dtype itself otherwise."""
+    if dtype is dtypes.float16 or dtype is dtypes.bfloat16:
+        return dtypes.float32
+    return dtype
+
+
+def is_float(dtype) -> bool:
+    """True for floating dtypes."""
+    return dtype.category == dtypes.FLOAT
+
+
+def _lit(value, dtype) -> str:
+    return f"tl.full([], {float(value)!r}, {tl_type(dtype)})" if is_float(dtype) else \
+        f"tl.full([], {int(value)}, {tl_type(dtype)})"
+
+
+# -- unary ---------------------------------------------------------------------------------
+def _expm1(x, c):
+    # Kahan: exp(x) - 1 computed as (u - 1) * x / log(u), exact where u rounds to 1
+    return (f"tl.where(tl.exp({x}) == 1.0, {x}, tl.where(tl.exp({x}) - 1.0 == -1.0, -1.0, "
+            f"(tl.exp({x}) - 1.0) * {x} / tl.log(tl.exp({x}))))")
+
+
+def _log1p(x, c):
+    return f"tl.where(1.0 + {x} == 1.0, {x}, tl.log(1.0 + {x}) * {x} / ((1.0 + {x}) - 1.0))"
+
+
+def _tanh(x, c):
+    # tanh(|x|) = -expm1(-2|x|) / (2 + expm1(-2|x|)); no tl tanh in the interpreter
+    e = _expm1(f"(-2.0 * tl.abs({x}))", c)
+    return f"tl.where({x} < 0, 1.0, -1.0) * ({e}) / (2.0 + {e})"
+
+
+def _sigmoid(x, c):
+    e = f"tl.exp(-tl.abs({x}))"
+    return f"tl.where({x} >= 0, 1.0 / (1.0 + {e}), {e} / (1.0 + {e}))"
+
+
+def _round(x, c):
+    big = 4503599627370496.0 if c is dtypes.float64 else 8388608.0
+    r = f"tl.floor({x} + 0.5)"
+    odd = f"({r} - 2.0 * tl.floor({r} * 0.5) != 0.0)"
+    even = f"tl.where(({r} - {x} == 0.5) & {odd}, {r} - 1.0, {r})"
+    return f"tl.where(tl.abs({x}) >= {big}, {x}, {even})"
+
+
+def _sign(x, c):
+    if c is dtypes.bool_:
+        return x
+    s = f"({x} > 0).to({tl_type(c)}) - ({x} < 0).to({tl_type(c)})"
+    return f"tl.where({x} != {x}, {x}, {s})" if is_float(c) else s
+
+
+def _float_or_same(expr_float):
+    def render(x, c):
+        return expr_float(x, c) if is_float(c) else x
+    return render
+
+
+UNARY = {
+    "neg": lambda x, c: f"(-{x})",
+    "exp": lambda x, c: f"tl.exp({x})",
+    "exp2": lambda x, c: f"tl.exp2({x})",
+    "log": lambda x, c: f"tl.log({x})",
+    "log2": lambda x, c: f"tl.log2({x})",
+    "log1p": _log1p,
+    "expm1": _expm1,
+    "sqrt": lambda x, c: f"tl.sqrt({x})",
+    "rsqrt": lambda x, c: f"(1.0 / tl.sqrt({x}))",
+    "sin": lambda x, c: f"tl.sin({x})",
+    "cos": lambda x, c: f"tl.cos({x})",
+    "tan": lambda x, c: f"(tl.sin({x}) / tl.cos({x}))",
+    "tanh": _tanh,
+    "sigmoid": _sigmoid,
+    "relu": lambda x, c: f"tl.where({x} < 0, 0, {x})",
+    "abs": lambda x, c: x if c is dtypes.bool_ else f"tl.abs({x})",
+    "sign": _sign,
+    "reciprocal": lambda x, c: f"(1.0 / {x})",
+    "floor": _float_or_same(lambda x, c: f"tl.floor({x})"),
+    "ceil": _float_or_same(lambda x, c: f"tl.ceil({x})"),
+    "round": _float_or_same(_round),
+    "trunc": _float_or_same(lambda x, c: f"tl.where({x} < 0, tl.ceil({x}), tl.floor({x}))"),
+    "erf": lambda x, c: f"tl.math.erf({x})",
+    "bitwise_not": lambda x, c: f"(~{x})",
+    "isnan": lambda x, c: f"({x} != {x})" if is_float(c) else f"({x} != {x})",
+    "isinf": lambda x, c: f"(tl.abs({x}) == float('inf'))",
+    "isfinite": lambda x, c: f"(tl.abs({x}) < float('inf'))",
+    "logical_not": lambda x, c: f"({x} == 0)",
+}
+
+
+# -- binary --------------------------------------------------------------------------------
+def _maxmin(op):
+    def render(a, b, c):
+        if is_float(c):  # NaN-propagating, as torch.maximum
+            return f"tl.where(({a} {op} {b}) | ({a} != {a}), {a}, {b})"
+        return f"tl.where({a} {op} {b}, {a}, {b})"
+    return render
+
+
+def _remainder(a, b, c):
+    if is_float(c):
+        r = f"({a} % {b})"
+        return f"tl.where(({r} != 0) & (({r} < 0) != ({b} < 0)), {r} + {b}, {r})"
+    r = f"({a} % tl.where({b} == 0, 1, {b}))"
+    return f"tl.where({b} == 0, 0, tl.where(({r} != 0) & (({r} < 0) != ({b} < 0)), {r} + {b}, {r}))"
+
+
+def _fmod(a, b, c):
+    if is_float(c):
+        return f"({a} % {b})"
+    return f"tl.where({b} == 0, 0, {a} % tl.where({b} == 0, 1, {b}))"
+
+
+def _floor_divide(a, b, c):
+    if is_float(c):
+        return f"tl.floor({a} / {b})"
+    safe = f"tl.where({b} == 0, 1, {b})"
+    q = f"({a} // {safe})"
+    fix = f"(({a} % {safe} != 0) & (({a} < 0) != ({b} < 0)))"
+    return f"tl.where({b} == 0, 0, tl.where({fix}, {q} - 1, {q}))"
+
+
+def _pow(a, b, c):
+    if not is_float(c):
+        return f"_int_pow({a}, {b})"
+    return f"_float_pow({a}, {b})"
+
+
+def _atan2(a, b, c):
+    return f"_atan2({a}, {b})"
+
+
+BINARY = {
+    "add": lambda a, b, c: f"({a} | {b})" if c is dtypes.bool_ else f"({a} + {b})",
+    "sub": lambda a, b, c: f"({a} - {b})",
+    "mul": lambda a, b, c: f"({a} & {b})" if c is dtypes.bool_ else f"({a} * {b})",
+    "div": lambda a, b, c: f"({a} / {b})",
+    "pow": _pow,
+    "maximum": _maxmin(">"),
+    "minimum": _maxmin("<"),
+    "atan2": _atan2,
+    "remainder": _remainder,
+    "floor_divide": _floor_divide,
+    "fmod": _fmod,
+    "bitwise_and": lambda a, b, c: f"({a} & {b})",
+    "bitwise_or": lambda a, b, c: f"({a} | {b})",
+    "bitwise_xor": lambda a, b, c: f"({a} ^ {b})",
+    "eq": lambda a, b, c: f"({a} == {b})",
+    "ne": lambda a, b, c: f"({a} != {b})",
+    "lt": lambda a, b, c: f"({a} < {b})",
+    "le": lambda a, b, c: f"({a} <= {b})",
+    "gt": lambda a, b, c: f"({a} > {b})",
+    "ge": lambda a, b, c: f"({a} >= {b})",
+    "logical_and": lambda a, b, c: f"(({a} != 0) & ({b} != 0))",
+    "logical_or": lambda a, b, c: f"(({a} != 0) | ({b} != 0))",
+    "logical_xor": lambda a, b, c: f"(({a} != 0) ^ ({b} != 0))",
+}
+
+# Ops whose result is bool whatever the operand dtype.
+PREDICATES = frozenset({"isnan", "isinf", "isfinite", "logical_not", "eq", "ne", "lt", "le",
+                        "gt", "ge", "logical_and", "logical_or", "logical_xor"})
+
+
+def cast(x: str, src, dst) -> str:
+    """Convert a value computed in ``compute_dtype(src)`` to ``compute_dtype(dst)``."""
+    cs, cd = compute_dtype(src), compute_dtype(dst)
+    if dst is dtypes.bool_:
+        return f"({x} != 0)"
+    if src is not cs and dst is not cd and src is not dst:
+        # fp16 <-> bf16 goes through the storage type so the value is rounded like a store
+        return f"{x}.to({tl_type(dst)}).to({tl_type(cd)})"
+    if src is cs and dst is not cd and is_float(src):  # e.g. f32 -> f16: round now
+        return f"{x}.to({tl_type(dst)}).to({tl_type(cd)})"
+    if cs is cd:
+        return x
+    return f"{x}.to({tl_type(cd)})"
+
+
+# Helper @triton.jit functions included in every generated module that uses them.
+HELPERS = {
+    "_int_pow": '''
+@triton.jit
+def _int_pow(a, b):
+    result = a * 0 + 1
+    base = a
+    e = b + a * 0
+    for _ in range(0, 63):
+        result = tl.where((e & 1) != 0, result * base, result)
+        base = base * base
+        e = e >> 1
+    return tl.where(b < 0, tl.where(a == 1, 1, tl.where(a == -1, tl.where((b & 1) != 0, -1, 1), 0)),
+                    result)
+''',
+    "_float_pow": '''
+@triton.jit
+def _float_pow(a, b):
+    mag = tl.exp2(b * tl.log2(tl.abs(a)))
+    b_int = tl.floor(b) == b
+    b_odd = b_int & (tl.floor(b * 0.5) * 2.0 != b)
+    neg = tl.where(b_odd, -mag, mag)
+    r = tl.where(a < 0, tl.where(b_int, neg, float('nan')), mag)
+    r = tl.where(b == 0, 1.0, r)
+    return tl.where(a == 1, 1.0, r)
+''',
+    "_atan2": '''
+@triton.jit
+def _atan(x):
+    # Cephes atanf: range reduction + minimax polynomial (fp32 accuracy)
+    ax = tl.abs(x)
+    big = ax > 2.414213562373095
+    mid = (ax > 0.4142135623730950) & (~big)
+    t = tl.where(big, -1.0 / tl.where(big, ax, 1.0), tl.where(mid, (ax - 1.0) / (ax + 1.0), ax))
+    base = tl.where(big, 1.5707963267948966, tl.where(mid, 0.7853981633974483, 0.0))
+    z = t * t
+    p = ((((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z
+          - 3.33329491539e-1) * z * t + t)
+    r = base + p
+    return tl.where(x < 0, -r, r)
+
+
+@triton.jit
+def _atan2(y, x):
+    safe_x = tl.where(x == 0, 1.0, x)
+    a = _atan(y / safe_x)
+    pi = 3.141592653589793
+    r = tl.where(x > 0, a, tl.where(y >= 0, a + pi, a - pi))
+    r = tl.where(x == 0, tl.where(y > 0, pi / 2, tl.where(y < 0, -pi / 2, 0.0)), r)
+    neg_x = 1.0 / tl.where(x == 0, x, 1.0) < 0  # x is -0.0
+    neg_y = 1.0 / tl.where(y == 0, y, 1.0) < 0
+    return tl.where((x == 0) & (y == 0), tl.where(neg_x, tl.where(neg_y, -pi, pi), y), r)
+''',
+    "_max_nan": '''
+@triton.jit
+def _max_nan(a, b):
+    return tl.where((a > b) | (a != a), a, b)
+''',
+    "_min_nan": '''
+@triton.jit
+def _min_nan(a, b):
+    return tl.where((a < b) | (a != a), a, b)
+''',
+    "_mul": '''
+@triton.jit
+def _mul(a, b):
+    return a * b
+''',
+    "_argmax": '''
+@triton.jit
+def _argmax(v1, i1, v2, i2):
+    gt = (v2 > v1) | ((v2 != v2) & (v1 == v1))
+    eq = (v2 == v1) | ((v2 != v2) & (v1 != v1))
+    take = gt | (eq & (i2 < i1))
+    return tl.where(take, v2, v1), tl.where(take, i2, i1)
+''',
+    "_argmin": '''
+@triton.jit
+def _argmin(v1, i1, v2, i2):
+    lt = (v2 < v1) | ((v2 != v2) & (v1 == v1))
+    eq = (v2 == v1) | ((v2 != v2) & (v1 != v1))
+    take = lt | (eq & (i2 < i1))
+    return tl.where(take, v2, v1), tl.where(take, i2, i1)
+''',
+}
+
+
+def helpers_used(source: str) -> list[str]:
+    """Names of the helper functions a kernel body calls."""
+    return [name for name in HELPERS if f"{name}(" in source]
+
+
+__all__ = ["TL_TYPES", "tl_type", "compute_dtype", "UNARY", "BINARY", "PREDICATES", "cast",
+           "HELPERS", "helpers_used", "is_float"]

@@ -1,0 +1,238 @@
+"""``fw.cuda``: device queries, synchronisation, memory statistics, events, the CUDA random
+stream, and the Triton driver that lets Triton launch and autotune without torch.
+
+With ``FW_TRITON_INTERPRET=1`` "cuda" is a simulated device in host memory whose kernels
+run in Triton's interpreter (one device; events time with the host clock).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+from .backends import cuda_runtime as _rt
+from .errors import DeviceError
+
+__all__ = ["is_available", "device_count", "synchronize", "memory_allocated",
+           "max_memory_allocated", "reset_peak_memory_stats", "Event", "Stream",
+           "current_stream", "manual_seed", "manual_seed_all", "seed", "initial_seed",
+           "is_simulated", "get_device_name", "get_device_capability", "current_device",
+           "empty_cache", "install_triton_driver"]
+
+
+def is_simulated() -> bool:
+    """True when "cuda" is the interpreter-backed simulated device."""
+    return _rt.SIMULATED
+
+
+def is_available() -> bool:
+    """True when a GPU (or the simulated device) can be used."""
+    try:
+        _ensure()
+        return True
+    except DeviceError:
+        return False
+
+
+def _ensure(index: int = 0) -> None:
+    from .backends import get_backend
+    get_backend("cuda")
+    _rt.init(index)
+    install_triton_driver()
+
+
+def device_count() -> int:
+    """Number of usable GPUs."""
+    return _rt.device_count()
+
+
+def current_device() -> int:
+    """Index of the device kernels run on (always 0: one device per process)."""
+    return 0
+
+
+def get_device_name(device=None) -> str:
+    """The GPU's name."""
+    if _rt.SIMULATED:
+        return "simulated (Triton interpreter)"
+    st = _rt.init(0)
+    raw = _rt.check(_rt._cu().cuDeviceGetName(256, st["device"]), "cuDeviceGetName")
+    return raw.split(b"\0", 1)[0].decode()
+
+
+def get_device_capability(device=None) -> tuple[int, int]:
+    """(major, minor) compute capability (the simulated device reports sm_90)."""
+    if _rt.SIMULATED:
+        return (9, 0)
+    cu = _rt._cu()
+    st = _rt.init(0)
+    attr = cu.CUdevice_attribute
+    major = _rt.check(cu.cuDeviceGetAttribute(
+        attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, st["device"]), "cuDeviceGetAttribute")
+    minor = _rt.check(cu.cuDeviceGetAttribute(
+        attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, st["device"]), "cuDeviceGetAttribute")
+    return int(major), int(minor)
+
+
+def synchronize(device=None) -> None:
+    """Wait for all queued kernels and copies to finish."""
+    _ensure()
+    _rt.synchronize()
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes held by live device tensors."""
+    return _rt.memory_allocated()
+
+
+def max_memory_allocated(device=None) -> int:
+    """Peak bytes held since the start or the last :func:`reset_peak_memory_stats`."""
+    return _rt.max_memory_allocated()
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    """Restart the peak from the current allocation."""
+    _rt.reset_peak_memory_stats()
+
+
+def empty_cache() -> None:
+    """Return cached pool memory to the driver (real device; no-op when simulated)."""
+    if _rt.SIMULATED:
+        return
+    st = _rt.init(0)
+    _rt.synchronize()
+    _rt.check(_rt._cu().cuMemPoolTrimTo(st["pool"], 0), "cuMemPoolTrimTo")
+
+
+class Stream:
+    """The stream this process launches on (``cuda_stream`` is its raw handle)."""
+
+    def __init__(self, handle: int):
+        self.cuda_stream = handle
+
+    def synchronize(self) -> None:
+        """Wait until the stream is idle."""
+        _rt.synchronize()
+
+    def __repr__(self) -> str:
+        return f"<fw.cuda.Stream cuda_stream={self.cuda_stream:#x}>"
+
+
+def current_stream(device=None) -> Stream:
+    """The stream kernels and copies are queued on."""
+    _ensure()
+    return Stream(_rt.current_stream())
+
+
+class Event(_rt.Event):
+    """``fw.cuda.Event(enable_timing=True)``: ``record()``, ``synchronize()``,
+    ``elapsed_time(end)`` in milliseconds."""
+
+    def __init__(self, enable_timing: bool = False, blocking: bool = False,
+                 interprocess: bool = False):
+        _ensure()
+        super().__init__(enable_timing)
+
+    def record(self, stream=None) -> None:
+        """Mark the current point of ``stream`` (default: the current stream)."""
+        super().record(None if stream is None else getattr(stream, "cuda_stream", stream))
+
+
+# -- random numbers (Philox: a seed and a counter offset) -----------------------------------
+class _Philox:
+    seed = 67280421310721
+    offset = 0
+
+
+_DEFAULT = _Philox()
+_PER_GENERATOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the CUDA random stream."""
+    _DEFAULT.seed = int(seed) % (2 ** 63)
+    _DEFAULT.offset = 0
+
+
+manual_seed_all = manual_seed
+
+
+def seed() -> int:
+    """Seed the CUDA stream from OS entropy; return the seed."""
+    import numpy as np
+    manual_seed(int(np.random.SeedSequence().entropy) % (2 ** 63))
+    return _DEFAULT.seed
+
+
+def initial_seed() -> int:
+    """The CUDA stream's seed."""
+    return _DEFAULT.seed
+
+
+def philox_state(generator, n: int) -> tuple[int, int]:
+    """(seed, offset) for drawing ``n`` numbers, advancing the stream past them."""
+    if generator is None:
+        st = _DEFAULT
+    else:
+        st = _PER_GENERATOR.get(generator)
+        if st is None or st.seed != generator.initial_seed() % (2 ** 63):
+            st = _PER_GENERATOR[generator] = _Philox()
+            st.seed = generator.initial_seed() % (2 ** 63)
+    seed_, off = st.seed, st.offset
+    st.offset += (int(n) + 3) // 4 * 4  # Philox yields 4 numbers per counter
+    return seed_, off
+
+
+# -- the Triton driver ------------------------------------------------------------------
+_DRIVER = None
+
+
+class _DeviceInterface:
+    """What ``triton.testing.do_bench`` asks of ``torch.cuda``."""
+
+    Event = Event
+
+    @staticmethod
+    def synchronize(device=None):
+        _rt.synchronize()
+
+    @staticmethod
+    def current_device():
+        return 0
+
+
+def _make_driver_class():
+    from triton.backends.nvidia import driver as nvd
+
+    class FwCudaDriver(nvd.CudaDriver):
+        """Triton's CUDA driver answering device/stream/benchmark questions through
+        cuda-bindings instead of torch."""
+
+        def __init__(self):
+            self.utils = nvd.CudaUtils()
+            self.launcher_cls = nvd.CudaLauncher
+            self.get_device_capability = lambda device=0: get_device_capability(device)
+            self.get_current_stream = lambda device=None: _rt.current_stream()
+            self.get_current_device = lambda: 0
+            self.set_current_device = lambda device: None
+
+        def get_device_interface(self):
+            return _DeviceInterface
+
+        def get_empty_cache_for_benchmark(self):
+            from .backends.cuda import empty
+            return empty((256 * 1024 * 1024 // 4,), "int32")
+
+        def clear_cache(self, cache):
+            _rt.memset_d8(cache.alloc, 0, 0, cache.nbytes)
+
+    return FwCudaDriver
+
+
+def install_triton_driver() -> None:
+    """Make Triton launch on our stream and benchmark with our events (real GPU only)."""
+    global _DRIVER
+    if _rt.SIMULATED or _DRIVER is not None:
+        return
+    import triton
+    _DRIVER = _make_driver_class()()
+    triton.runtime.driver.set_active(_DRIVER)
