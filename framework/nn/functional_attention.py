@@ -41,7 +41,8 @@ def _mask_to_bias(mask, dtype, allowed_when_true, name):
     """A bool mask -> 0 / -inf additive bias; a float mask is used as it is."""
     if mask.dtype is dtypes.bool_:
         blocked = mask.logical_not() if allowed_when_true else mask
-        zeros = F.zeros(mask.shape, dtype=dtype, device=mask.device)
+        # a broadcast zero (not a full-size creation, so symbolic mask shapes trace)
+        zeros = F.zeros((1,) * mask.ndim, dtype=dtype, device=mask.device).expand(mask.shape)
         return F.masked_fill(zeros, blocked, _NEG_INF)
     if not mask.dtype.is_floating_point:
         raise DTypeError(f"{name}: expected a bool or floating-point mask, got "
@@ -199,8 +200,10 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     k = k.reshape(k.shape[0], bsz, num_heads, head).permute(1, 2, 0, 3)
     v = v.reshape(v.shape[0], bsz, num_heads, head).permute(1, 2, 0, 3)
     if add_zero_attn:
-        k = F.cat([k, F.zeros((bsz, num_heads, 1, head), dtype=dt, device=k.device)], 2)
-        v = F.cat([v, F.zeros((bsz, num_heads, 1, head), dtype=dt, device=v.device)], 2)
+        zero = F.zeros((1, num_heads, 1, head), dtype=dt, device=k.device)
+        zero = zero.expand(bsz, num_heads, 1, head)
+        k = F.cat([k, zero], 2)
+        v = F.cat([v, zero], 2)
         attn_mask = None if attn_mask is None else F.pad(attn_mask, (0, 1))
         key_padding_mask = None if key_padding_mask is None else F.pad(key_padding_mask, (0, 1))
     src = k.shape[2]

@@ -180,6 +180,17 @@ def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_
         raise ArgumentError(f"{op}: divisor_override must be non-zero")
     lead = tuple(input.shape[:input.ndim - nd])
     sizes = tuple(input.shape[input.ndim - nd:])
+    x = input.reshape((-1, 1) + sizes)
+    ones = F.ones((1, 1) + k, dtype=input.dtype, device=input.device)
+    if not all(isinstance(n, int) for n in sizes):
+        # symbolic spatial sizes: only the cases whose divisor is the constant prod(k)
+        if ceil_mode or (any(p) and not count_include_pad and divisor_override is None):
+            raise NotImplementedError(f"{op}: ceil_mode or count_include_pad=False with "
+                                      f"padding needs static spatial sizes, got "
+                                      f"{list(input.shape)}")
+        summed = conv_ops.conv(x, ones, s, tuple((pp, pp) for pp in p), 1, 1)
+        res = summed / float(divisor_override or int(np.prod(k)))
+        return res.reshape(lead + tuple(summed.shape[2:]))
     out = tuple(conv_ops.pool_out_len(n, kk, ss, pp, 1, ceil_mode)
                 for n, kk, ss, pp in zip(sizes, k, s, p))
     if any(o < 1 for o in out):
@@ -188,12 +199,13 @@ def _avg_pool(nd, input, kernel_size, stride, padding, ceil_mode, count_include_
     # zero padding; ceil_mode windows may run past the padded end: pad those with zeros too
     pads = tuple((pp, max((oo - 1) * ss + kk - n - pp, pp))
                  for n, kk, ss, pp, oo in zip(sizes, k, s, p, out))
-    x = input.reshape((-1, 1) + sizes)
-    ones = F.ones((1, 1) + k, dtype=input.dtype, device=input.device)
     summed = conv_ops.conv(x, ones, s, pads, 1, 1)
-    summed = summed[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
+    if tuple(summed.shape[2:]) != out:
+        summed = summed[(slice(None), slice(None)) + tuple(slice(0, o) for o in out)]
     if divisor_override is not None:
         res = summed / float(divisor_override)
+    elif not ceil_mode and (count_include_pad or not any(p)):
+        res = summed / float(np.prod(k))  # every window is full: one constant divisor
     else:
         div = _avg_divisor(sizes, k, s, p, out, ceil_mode, count_include_pad)
         res = summed / F.tensor(div, dtype=input.dtype, device=input.device)

@@ -28,13 +28,17 @@ __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
            "upsample_nearest", "upsample_bilinear", "unfold", "fold"]
 
 
-def _spatial(input, nd, op, min_lead=1):
+def _spatial(input, nd, op):
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: expected a Tensor input, got {type(input).__name__}")
     if input.ndim not in (nd + 1, nd + 2):
         raise ShapeError(f"{op}: expected a {nd + 1}-D or {nd + 2}-D input, got shape "
                          f"{list(input.shape)}")
-    return tuple(input.shape[input.ndim - nd:])
+    sizes = tuple(input.shape[input.ndim - nd:])
+    if not all(isinstance(n, int) for n in sizes):
+        raise NotImplementedError(f"{op}: needs static spatial sizes (only leading dims may "
+                                  f"be dynamic), got shape {list(input.shape)}")
+    return sizes
 
 
 def _output_size(output_size, sizes, op):
@@ -185,7 +189,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise NotImplementedError("interpolate: mode 'bicubic' is not implemented")
     else:
         raise ArgumentError(f"interpolate: unknown mode {mode!r}")
-    sizes = tuple(input.shape[2:])
+    sizes = _spatial(input, nd, "interpolate")
     if (size is None) == (scale_factor is None):
         raise ArgumentError("interpolate: exactly one of size or scale_factor must be given")
     if size is not None:

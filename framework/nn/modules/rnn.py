@@ -106,8 +106,9 @@ class RNNBase(Module):
         want = (self.num_layers * dirs, n, self.hidden_size)
 
         def state(t, what):
-            if t is None:
-                return F.zeros(want, dtype=x.dtype, device=x.device)
+            if t is None:  # broadcast zeros: the batch size may be symbolic when traced
+                return F.zeros((want[0], 1, want[2]), dtype=x.dtype,
+                               device=x.device).expand(want)
             t = t if batched else t.unsqueeze(1)
             if tuple(t.shape) != want:
                 shown = want if batched else (want[0], want[2])
@@ -223,7 +224,7 @@ class RNNCellBase(Module):
 
         def state(t):
             if t is None:
-                return F.zeros(want, dtype=x.dtype, device=x.device)
+                return F.zeros((1, want[1]), dtype=x.dtype, device=x.device).expand(want)
             t = t if batched else t.unsqueeze(0)
             if tuple(t.shape) != want:
                 raise ShapeError(f"{name}: hidden state has shape {list(t.shape)}, expected "
