@@ -328,6 +328,11 @@ def test_parameter():
     assert src.tolist() == [1.0, 1.0, 1.0]  # shares storage like PyTorch
     m = copy.deepcopy(Block())
     assert isinstance(m.fc.weight, nn.Parameter)
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).eval()
+    twin = pickle.loads(pickle.dumps(model))
+    x = fw.randn(4, 2)
+    assert isinstance(twin[0].weight, nn.Parameter) and twin[0].weight.requires_grad
+    np.testing.assert_array_equal(twin(x).detach().numpy(), model(x).detach().numpy())
 
 
 # -- containers -----------------------------------------------------------------------------
