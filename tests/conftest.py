@@ -24,6 +24,10 @@ def _has_gpu() -> bool:
 
 
 HAS_GPU = _has_gpu()
+if not HAS_GPU:
+    # Triton's interpreter must be chosen before triton itself is imported (its own
+    # helpers are decorated at import), so decide here, before any test module loads.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 def pytest_collection_modifyitems(config, items):
