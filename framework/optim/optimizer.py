@@ -106,6 +106,9 @@ class Optimizer:
         """Add a parameter group; options missing from it are taken from ``defaults``."""
         if not isinstance(param_group, dict):
             raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ArgumentError(f"{type(self).__name__}: a parameter group must be a dict with a "
+                                f"'params' entry, got keys {sorted(map(str, param_group))}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
