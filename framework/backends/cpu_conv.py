@@ -58,6 +58,8 @@ def conv(x, w, *, stride, padding, dilation, groups):
     cout = w.shape[0]
     kernel = w.shape[2:]
     cg, coutg = c // groups, cout // groups
+    if cg == 1:
+        return _conv_by_taps(x, w, stride, padding, dilation, groups, cd, out_dtype)
     win = windows(pad_or_crop(x, padding), kernel, stride, dilation)   # (N, C, *O, *K)
     o = win.shape[2:2 + nd]
     win = win.reshape(n, groups, cg, *o, *kernel)
@@ -69,6 +71,28 @@ def conv(x, w, *, stride, padding, dilation, groups):
     res = res.reshape(groups, n, *o, coutg)
     res = res.transpose((1, 0, nd + 2) + tuple(range(2, 2 + nd))).reshape(n, cout, *o)
     return np.ascontiguousarray(res, dtype=out_dtype)
+
+
+def _conv_by_taps(x, w, stride, padding, dilation, groups, cd, out_dtype):
+    """One input channel per group (depthwise convs, pooling sums, unfold): a multiply-add
+    per kernel tap over strided views beats building the im2col matrix."""
+    nd = len(stride)
+    n = x.shape[0]
+    cout, kernel = w.shape[0], w.shape[2:]
+    coutg = cout // groups
+    xp = pad_or_crop(x, padding)
+    o = tuple((xp.shape[2 + i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1
+              for i in range(nd))
+    wr = w.reshape((groups, coutg) + kernel).astype(cd, copy=False)
+    acc = np.zeros((n, groups, coutg) + o, dtype=cd)
+    for tap in np.ndindex(*kernel):
+        key = (slice(None), slice(None)) + tuple(
+            slice(t * d, t * d + (oo - 1) * st + 1, st)
+            for t, d, oo, st in zip(tap, dilation, o, stride))
+        xs = xp[key].astype(cd, copy=False)[:, :, None]         # (N, G, 1, *O)
+        acc += xs * wr[(slice(None), slice(None)) + tap].reshape((1, groups, coutg) +
+                                                                  (1,) * nd)
+    return np.ascontiguousarray(acc.reshape((n, cout) + o), dtype=out_dtype)
 
 
 @impl("conv_transpose")
