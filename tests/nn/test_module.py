@@ -403,3 +403,36 @@ def test_buffer_class_and_to_device_noop():
     m = M()
     assert "stat" in m._buffers and "stat" not in m.state_dict()
     assert m.to("cpu") is m
+
+
+def test_full_backward_hooks():
+    lin = nn.Linear(3, 2).double()
+    seen = []
+
+    def hook(m, grad_input, grad_output):
+        seen.append((m, tuple(g.shape for g in grad_input), tuple(g.shape for g in grad_output)))
+        return (grad_input[0] * 10,)
+
+    h = lin.register_full_backward_hook(hook)
+    x = fw.randn(4, 3, dtype=fw.float64, requires_grad=True)
+    lin(x).sum().backward()
+    assert seen == [(lin, ((4, 3),), ((4, 2),))]
+    w = lin.weight.detach().numpy()
+    np.testing.assert_allclose(x.grad.numpy(), np.tile(10 * w.sum(0), (4, 1)))
+    h.remove()
+    # inputs without grad: the hook still fires, with grad_input of None
+    raw = []
+    h = lin.register_full_backward_hook(lambda m, gi, go: raw.append((gi, go[0].shape)))
+    lin(fw.randn(4, 3, dtype=fw.float64)).sum().backward()
+    assert raw == [((None,), (4, 2))]
+    h.remove()
+    pre = lin.register_full_backward_pre_hook(lambda m, go: (go[0] * 3,))
+    lin.zero_grad()
+    lin(fw.randn(5, 3, dtype=fw.float64)).sum().backward()
+    np.testing.assert_allclose(lin.bias.grad.numpy(), [15.0, 15.0])
+    pre.remove()
+    lin.zero_grad()
+    lin(fw.randn(5, 3, dtype=fw.float64)).sum().backward()
+    np.testing.assert_allclose(lin.bias.grad.numpy(), [5.0, 5.0])
+    with pytest.raises(NotImplementedError, match="full"):
+        lin.register_backward_hook(hook)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -13,6 +12,7 @@ from ...autograd import no_grad
 from ...errors import ArgumentError, FrameworkError
 from ...tensor import Tensor
 from ..parameter import Buffer, Parameter
+from ._hooks import RemovableHandle, call_module
 
 
 class StateDictError(FrameworkError, RuntimeError):
@@ -26,29 +26,6 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
         return super().__repr__()
 
     __str__ = __repr__
-
-
-class RemovableHandle:
-    """Returned by ``register_*_hook``; ``remove()`` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict, extra: dict | None = None):
-        self.hooks_dict = hooks
-        self.extra = extra
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self) -> None:
-        """Unregister the hook (idempotent)."""
-        self.hooks_dict.pop(self.id, None)
-        if self.extra is not None:
-            self.extra.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -84,6 +61,8 @@ class Module:
         d["_forward_hooks_with_kwargs"] = {}
         d["_forward_pre_hooks"] = OrderedDict()
         d["_forward_pre_hooks_with_kwargs"] = {}
+        d["_backward_hooks"] = OrderedDict()
+        d["_backward_pre_hooks"] = OrderedDict()
 
     def forward(self, *args, **kwargs):
         """Define the computation; called through ``module(...)``."""
@@ -451,36 +430,32 @@ class Module:
             self._forward_hooks.move_to_end(handle.id, last=False)
         return handle
 
-    def register_full_backward_hook(self, hook):
-        """Module backward hooks are not supported."""
-        raise NotImplementedError("Module.register_full_backward_hook is not supported; "
-                                  "register a hook on the output tensor instead "
-                                  "(Tensor.register_hook)")
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` runs when the gradients with respect to
+        the module's positional tensor inputs are computed; returning a tuple replaces
+        ``grad_input``."""
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
 
-    register_backward_hook = register_full_backward_hook
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` runs when the gradients with respect to the
+        module's outputs arrive; returning a tuple replaces ``grad_output``."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_backward_hook(self, hook):
+        """The legacy (non-full) backward hook is not supported."""
+        raise NotImplementedError("Module.register_backward_hook (the deprecated partial hook) "
+                                  "is not supported; use register_full_backward_hook")
 
     def __call__(self, *args, **kwargs):
-        for hid, hook in list(self._forward_pre_hooks.items()):
-            if hid in self._forward_pre_hooks_with_kwargs:
-                res = hook(self, args, kwargs)
-                if res is not None:
-                    if not (isinstance(res, tuple) and len(res) == 2):
-                        raise ArgumentError("forward pre-hook with kwargs must return None or "
-                                            f"a tuple of (new_args, new_kwargs), got {res!r}")
-                    args, kwargs = res
-            else:
-                res = hook(self, args)
-                if res is not None:
-                    args = res if isinstance(res, tuple) else (res,)
-        out = self.forward(*args, **kwargs)
-        for hid, hook in list(self._forward_hooks.items()):
-            if hid in self._forward_hooks_with_kwargs:
-                res = hook(self, args, kwargs, out)
-            else:
-                res = hook(self, args, out)
-            if res is not None:
-                out = res
-        return out
+        return call_module(self, args, kwargs)
 
     # -- state dict ------------------------------------------------------------------------
     def _save_to_state_dict(self, destination, prefix, keep_vars):
