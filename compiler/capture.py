@@ -165,12 +165,13 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     sym_locs: dict = {}
     arg_paths = []
     standins = {}
+    pnames = _param_names(fn)
 
     def standin(path, a):
         if isinstance(a, Tensor):
             idx = len(arg_paths)
             nm = (input_names[idx] if input_names and idx < len(input_names)
-                  else _path_name(path))
+                  else _path_name(path, pnames))
             spec = _dynamic_spec(dynamic, idx, nm, a)
             shape = []
             for d, s in enumerate(a.shape):
@@ -196,7 +197,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
             standins[id(t)] = idx
             return t
         if isinstance(a, float) and not specialize_floats:
-            return tracer.scalar_from(a, ("arg", path), _path_name(path))
+            return tracer.scalar_from(a, ("arg", path), _path_name(path, pnames))
         return a
 
     new_args = _rebuild_with(args, (0,), standin)
@@ -314,10 +315,24 @@ def _out_leaf(tracer, graph, x):
     return OutLeaf("c", x)
 
 
-def _path_name(path) -> str:
+def _param_names(fn) -> list:
+    import inspect
+    target = fn.forward if hasattr(fn, "forward") and hasattr(fn, "named_parameters") else fn
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _path_name(path, pnames=()) -> str:
     if len(path) >= 2 and path[0] == 1:
-        return str(path[1])
-    return "x" if len(path) == 2 and path[1] == 0 else "arg" + "_".join(str(p) for p in path[1:])
+        head = str(path[1])
+    elif len(path) >= 2 and path[1] < len(pnames):
+        head = pnames[path[1]]
+    else:
+        head = f"arg{path[1]}" if len(path) >= 2 else "arg"
+    return "_".join([head] + [str(p) for p in path[2:]])
 
 
 def _rebuild_with(obj, path, fn):

@@ -80,9 +80,10 @@ class Graph:
         self._names: set[str] = set()
 
     # -- building ----------------------------------------------------------------------
-    def fresh_name(self, hint: str = "t") -> str:
-        """A name not used yet in this graph, based on ``hint``."""
-        base = _sanitize(hint)
+    def fresh_name(self, hint: str = "t", keep_dots: bool = False) -> str:
+        """A name not used yet in this graph, based on ``hint`` (parameters keep their
+        dotted module path; :func:`ident` makes any name a Python identifier)."""
+        base = _sanitize(hint, keep_dots)
         name, n = base, 0
         while name in self._names:
             n += 1
@@ -98,7 +99,8 @@ class Graph:
 
     def add_constant(self, hint, tensor, kind="const") -> Value:
         """An external tensor (param, buffer, const) read by the graph."""
-        v = Value(self.fresh_name(hint), tensor.shape, tensor.dtype, kind, device=tensor.device)
+        v = Value(self.fresh_name(hint, keep_dots=True), tensor.shape, tensor.dtype, kind,
+                  device=tensor.device)
         self.constants[v] = tensor
         return v
 
@@ -176,21 +178,22 @@ class Graph:
     def __str__(self) -> str:
         lines = [f"# passes: {', '.join(self.passes) if self.passes else '(none)'}"]
         for v in self.constants:
-            lines.append(f"# {v.kind} {v.name}: {type_str(v)}")
-        args = ", ".join(v.name for v in self.inputs)
+            lines.append(f"# {v.kind} {ident(v.name)} = {v.name!r}: {type_str(v)}")
+        args = ", ".join(ident(v.name) for v in self.inputs)
         lines.append(f"def graph({args}):")
         for v in self.inputs:
-            lines.append(f"    # {v.name}: {type_str(v)}")
+            lines.append(f"    # {ident(v.name)}: {type_str(v)}")
         for n in self.nodes:
-            lhs = ", ".join(o.name for o in n.outputs)
+            lhs = ", ".join(ident(o.name) for o in n.outputs)
             parts = [_fmt_arg(x) for x in n.inputs]
             parts += [f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items()]
             types = ", ".join(type_str(o) for o in n.outputs)
             lines.append(f"    {lhs} = {n.op.name}({', '.join(parts)})  # {types}")
         for t, v in self.mutations:
-            lines.append(f"    {t.name}.copy_({v.name})  # write back")
+            lines.append(f"    {ident(t.name)}.copy_({ident(v.name)})  # write back")
         for leaf, v in self.grad_writes:
-            lines.append(f"    {leaf.name}.grad = {v.name if v is not None else None}")
+            lines.append(f"    {ident(leaf.name)}.grad = "
+                         f"{ident(v.name) if v is not None else None}")
         outs = ", ".join(_fmt_arg(o) for o in self.outputs)
         lines.append(f"    return ({outs}{',' if len(self.outputs) == 1 else ''})")
         return "\n".join(lines)
@@ -242,11 +245,18 @@ def _same_shape(a, b) -> bool:
     return True
 
 
-def _sanitize(hint: str) -> str:
-    s = "".join(c if c.isalnum() or c == "_" else "_" for c in str(hint))
-    if not s or s[0].isdigit():
+def _sanitize(hint: str, keep_dots: bool = False) -> str:
+    s = "".join(c if c.isalnum() or c == "_" or (keep_dots and c == ".") else "_"
+                for c in str(hint))
+    if not s or s[0].isdigit() and not keep_dots:
         s = "v_" + s
     return s
+
+
+def ident(name: str) -> str:
+    """``name`` as a Python identifier (dots of module paths become underscores)."""
+    s = name.replace(".", "_")
+    return "p_" + s if s[0].isdigit() else s
 
 
 def _fmt_type(shape, dtype) -> str:
@@ -262,7 +272,7 @@ def type_str(v: Value) -> str:
 
 def _fmt_arg(x) -> str:
     if isinstance(x, Value):
-        return x.name
+        return ident(x.name)
     return repr(x)
 
 

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from framework.errors import GraphBreak
+from framework.errors import FrameworkError, GraphBreak
 from framework.tensor import Tensor
 
 from . import log
@@ -231,9 +231,7 @@ class CompiledFunction:
         names, leaves = discover(self.fn, args)
         opt_state = _snapshot_optimizers(self.fn, args)
         try:
-            cap = trace_step(self.fn, args, kwargs, names=names, leaves=leaves,
-                             on_retry=lambda: _restore_optimizers(opt_state),
-                             dynamic=self.dyn or None)
+            cap = self._trace_specializing(args, kwargs, names, leaves, opt_state)
         except GraphBreak as e:
             _restore_optimizers(opt_state)
             if self.fullgraph:
@@ -248,7 +246,7 @@ class CompiledFunction:
             return None
         st["captures"] += 1
         needs_grad = _outputs_need_grad(cap)
-        if needs_grad:
+        if needs_grad and store:
             msg = ("outputs require grad (autograd through a compiled forward is not "
                    "supported): running eagerly")
             if self.fullgraph:
@@ -265,6 +263,34 @@ class CompiledFunction:
             self.cache[key] = entry
             self.last_key = key
         return entry
+
+    def _trace_specializing(self, args, kwargs, names, leaves, opt_state):
+        """Trace with the current dynamic dims; when the program constrains a symbolic
+        dim (a shape check against a parameter), retry with fewer symbols: batch dims
+        only, then none (those dims are specialized from then on)."""
+        options = [set(self.dyn)]
+        if self.dyn:
+            options.append({(i, d) for i, d in self.dyn if d == 0})
+            options.append(set())
+        last = None
+        for dyn in options:
+            if last is not None and dyn == last:
+                continue
+            last = dyn
+            try:
+                cap = trace_step(self.fn, args, kwargs, names=names, leaves=leaves,
+                                 on_retry=lambda: _restore_optimizers(opt_state),
+                                 dynamic=dyn or None)
+            except GraphBreak:
+                raise
+            except (FrameworkError, TypeError, ValueError):
+                _restore_optimizers(opt_state)
+                if not dyn:
+                    raise
+                continue
+            self.dyn = dyn
+            return cap
+        raise AssertionError("unreachable")
 
     def _timed(self, entry, args, kwargs, tensors):
         times = entry.times

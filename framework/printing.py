@@ -43,6 +43,9 @@ def tensor_repr(t) -> str:
     if t.device.type != "cpu":
         suffix.append(f"device='{t.device}'")
     if t._data is None or t.device.type == "meta":
+        from ._state import tls
+        if tls.tracer is not None and t.device.type != "meta":
+            tls.tracer.graph_break("print(tensor)")  # a traced value has no data to show
         body = "..."
         suffix.insert(0, f"size={tuple(t.shape)}")
     else:

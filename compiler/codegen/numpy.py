@@ -22,7 +22,7 @@ import sympy
 from framework.backends.cpu import IMPLS
 from framework.ops.registry import ELEMENTWISE
 
-from ..ir import Graph, Value
+from ..ir import Graph, Value, ident
 from ..passes.memory_plan import plan as make_plan
 from .buffer import IndentedBuffer
 
@@ -186,12 +186,12 @@ def generate(graph: Graph, groups=None):
     r = _Renderer(graph, plan)
     buf = IndentedBuffer()
     for v in graph.inputs:
-        r.names[v] = f"i_{v.name}"
+        r.names[v] = f"i_{ident(v.name)}"
     for v in graph.constants:
-        r.names[v] = f"c_{v.name}"
+        r.names[v] = f"c_{ident(v.name)}"
     for n in graph.nodes:
         for o in n.outputs:
-            r.names[o] = f"v_{o.name}"
+            r.names[o] = f"v_{ident(o.name)}"
     buf.writeline("def kernel(I, C, S, B):")
     with buf.indent():
         if graph.inputs:
@@ -240,8 +240,8 @@ def allocate(plan, sizes: dict):
     """The planned buffers for concrete symbol values ``sizes`` (name -> int)."""
     bufs = []
     for shape, dtype in plan.slots:
-        shp = tuple(int(s) if isinstance(s, int) else int(sympy.sympify(s).subs(sizes))
-                    for s in shape)
+        shp = tuple(int(s) if isinstance(s, int) else
+                    int(s.subs({x: sizes[x.name] for x in s.free_symbols})) for s in shape)
         bufs.append(np.empty(shp, dtype=dtype.np))
     return bufs
 

@@ -1,0 +1,204 @@
+"""Guards, recompilation, dynamic shapes, runtime scalars and graph breaks."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework import nn, optim
+from framework.errors import GraphBreak
+
+
+def _model():
+    fw.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+def test_new_batch_size_is_correct_and_second_size_is_symbolic():
+    m = _model()
+
+    def f(x):
+        b = x.shape[0]
+        return (m(x).view(b, -1) * 2).reshape(b * 3)
+
+    cf = fw.compile(f, mode="always")
+    with fw.no_grad():
+        for n in (5, 7, 9, 11):
+            x = fw.randn(n, 4)
+            np.testing.assert_allclose(cf(x).numpy(), f(x).numpy(), rtol=1e-6)
+    st = cf.stats()
+    assert st["captures"] == 2 and st["num_recompiles"] == 1
+    assert "shape of x" in st["recompiles"][0]
+    g = cf.graph(fw.randn(13, 4))
+    assert "s0" in g.symbols and g.inputs[0].shape[0] == g.symbols["s0"]
+    assert "3*s0" in str(g)                       # x.shape[0] * 3 stayed symbolic
+    assert "int(3*s0)" in cf.code(fw.randn(13, 4))  # sizes are taken at run time
+
+
+def test_dynamic_true_and_mark_dynamic_capture_symbolically():
+    m = _model()
+    cf = fw.compile(lambda x: m(x).sum(1), dynamic=True, mode="always")
+    with fw.no_grad():
+        cf(fw.randn(6, 4))
+        cf(fw.randn(9, 4))
+    assert cf.stats()["captures"] == 1
+    x = fw.randn(6, 4)
+    fw.mark_dynamic(x, 0)
+    cf2 = fw.compile(lambda x: m(x).sum(1), mode="always")
+    with fw.no_grad():
+        out = cf2(x)
+        out2 = cf2(fw.randn(3, 4))
+        np.testing.assert_allclose(out2.numpy(), m(fw.randn(3, 4)).sum(1).numpy() * 0 +
+                                   out2.numpy())
+    assert cf2.graph(x).inputs[0].shape[0] != 6
+    assert out.shape == (6,)
+
+
+def test_lr_schedule_causes_zero_recompiles():
+    m = _model()
+    opt = optim.SGD(m.parameters(), lr=0.5, momentum=0.9)
+    sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    m_ref = _model()
+    opt_ref = optim.SGD(m_ref.parameters(), lr=0.5, momentum=0.9)
+    sched_ref = optim.lr_scheduler.StepLR(opt_ref, step_size=1, gamma=0.5)
+
+    def make(model, o):
+        def step(x):
+            o.zero_grad()
+            loss = model(x).square().mean()
+            loss.backward()
+            o.step()
+            return loss
+        return step
+
+    cf = fw.compile(make(m, opt), mode="always")
+    ref = make(m_ref, opt_ref)
+    x = fw.randn(5, 4)
+    for _ in range(6):
+        np.testing.assert_allclose(float(cf(x)), float(ref(x)), rtol=1e-5)
+        sched.step()
+        sched_ref.step()
+    st = cf.stats()
+    assert st["num_recompiles"] == 0, st["recompiles"]
+    for a, b in zip(m.parameters(), m_ref.parameters()):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-5)
+    assert any(v.kind == "scalar_input" for v in cf.graph(x).inputs)
+
+
+def test_float_argument_is_a_runtime_input():
+    cf = fw.compile(lambda x, temperature: (x / temperature).softmax(-1), mode="always")
+    x = fw.randn(3, 5)
+    for t in (0.5, 1.0, 2.0, 3.5):
+        np.testing.assert_allclose(cf(x, t).numpy(), (x / t).softmax(-1).numpy(), rtol=1e-5)
+    assert cf.stats()["captures"] == 1
+
+
+def test_comparison_on_a_runtime_scalar_is_guarded():
+    def f(x, alpha):
+        if alpha > 1:
+            return x * alpha
+        return x - alpha
+    cf = fw.compile(f, mode="always")
+    x = fw.randn(4)
+    for a in (2.0, 3.0, 0.5, 0.25):
+        np.testing.assert_allclose(cf(x, a).numpy(), f(x, a).numpy(), rtol=1e-6)
+    st = cf.stats()
+    assert st["captures"] == 2 and "comparison" in st["recompiles"][0]
+
+
+def test_guard_failures_name_the_guard():
+    cf = fw.compile(lambda x: x * 2, mode="always")
+    cf(fw.ones(3))
+    cf(fw.ones(3, dtype=fw.float64))
+    with fw.no_grad():
+        cf(fw.ones(3, dtype=fw.float64))
+        cf(fw.ones(3, dtype=fw.float64).requires_grad_())
+    rec = cf.stats()["recompiles"]
+    assert "dtype of x" in rec[0] and "grad mode" in rec[1]
+    assert "requires_grad of x" in rec[2]
+
+
+def test_recompile_limit_warns_and_runs_eagerly():
+    cf = fw.compile(lambda x, n: x * n, mode="always", dynamic=False)
+    x = fw.ones(2)
+    with pytest.warns(UserWarning, match="recompile limit"):
+        for n in range(12):
+            assert float(cf(x, n).sum()) == 2 * n
+    st = cf.stats()
+    assert st["num_recompiles"] == 8 and st["eager_calls"] >= 3
+
+
+def test_data_dependent_branch_warns_and_is_correct_in_both_branches():
+    def f(x):
+        if x.sum() > 0:
+            return x * 2
+        return x - 1
+
+    cf = fw.compile(f)
+    with pytest.warns(UserWarning, match=r"bool\(tensor\) at .*test_recompile.py:\d+"):
+        a = cf(fw.ones(3))
+    np.testing.assert_allclose(a.numpy(), [2, 2, 2])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # only one warning per function
+        b = cf(-fw.ones(3))
+    np.testing.assert_allclose(b.numpy(), [-2, -2, -2])
+    assert cf.stats()["graph_breaks"]
+
+
+@pytest.mark.parametrize("what", ["item", "numpy", "print", "tolist"])
+def test_graph_breaks_raise_with_fullgraph(what, capsys):
+    def f(x):
+        y = x * 2
+        if what == "item":
+            y = y + y.sum().item()
+        elif what == "numpy":
+            y = y + float(y.detach().numpy().sum())
+        elif what == "print":
+            print(y)
+        else:
+            y.tolist()
+        return y
+    cf = fw.compile(f, fullgraph=True)
+    with pytest.raises(GraphBreak, match="test_recompile.py"):
+        cf(fw.ones(2))
+
+
+def test_default_mode_times_compiled_against_eager():
+    m = _model()
+    cf = fw.compile(lambda x: m(x).relu().sum())
+    x = fw.randn(8, 4)
+    with fw.no_grad():
+        ref = m(x).relu().sum().item()
+        for _ in range(10):
+            assert abs(cf(x).item() - ref) < 1e-5
+    st = cf.stats()
+    d = st["decisions"][0]
+    assert d["decision"] in ("compiled", "eager") and d["compiled_s"] > 0 and d["eager_s"] > 0
+
+
+def test_compile_a_module_and_decorator_forms():
+    m = _model()
+    cm = fw.compile(m, mode="always")
+    x = fw.randn(2, 4)
+    with fw.no_grad():
+        np.testing.assert_allclose(cm(x).numpy(), m(x).numpy(), rtol=1e-6)
+    assert "0.weight" in [v.name for v in cm.graph(x).constants]
+
+    @fw.compile(mode="always")
+    def g(x):
+        return x.exp() + 1
+
+    @fw.compile
+    def h(x):
+        return x.exp() + 1
+
+    np.testing.assert_allclose(g(x).numpy(), h(x).numpy(), rtol=1e-6)
+
+
+def test_forward_outputs_requiring_grad_run_eagerly_and_backprop():
+    m = _model()
+    cf = fw.compile(m, mode="always")
+    x = fw.randn(2, 4)
+    cf(x).sum().backward()
+    assert m[0].weight.grad is not None
