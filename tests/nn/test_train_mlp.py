@@ -31,7 +31,7 @@ def test_mlp_learns_rings():
     lr, momentum, batch = 0.1, 0.9, 64
     xt, yt = fw.tensor(x_train), fw.tensor(y_train)
     losses = []
-    for epoch in range(12):
+    for epoch in range(8):
         order = rng.permutation(len(x_train))
         for start in range(0, len(order), batch):
             idx = fw.tensor(order[start:start + batch])
