@@ -422,3 +422,25 @@ def test_embedding_bag():
         F.embedding_bag(fw.tensor(inp), fw.tensor(w), offsets, per_sample_weights=fw.ones(8))
     with pytest.raises(ArgumentError, match="offsets"):
         F.embedding_bag(fw.tensor(inp), fw.tensor(w))
+
+
+def test_core_layers_export_to_onnx(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.GELU(approximate="tanh"),
+                          nn.BatchNorm1d(8), nn.SiLU(), nn.Dropout(0.2), nn.Linear(8, 3),
+                          nn.LogSoftmax(dim=1))
+    with fw.no_grad():
+        model[3].running_mean.normal_()
+    model.eval()
+    x = fw.randn(5, 4)
+    path = str(tmp_path / "core.onnx")
+    fw.onnx.export(model, x, path)
+    sess = ort.InferenceSession(path)
+    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, arr(model(x)), rtol=1e-5, atol=1e-5)
+    emb = nn.Embedding(10, 4)
+    idx = fw.tensor([[1, 2], [3, 9]])
+    fw.onnx.export(emb, idx, path)
+    sess = ort.InferenceSession(path)
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: idx.numpy()})[0],
+                               arr(emb(idx)))
