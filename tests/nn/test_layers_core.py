@@ -327,8 +327,14 @@ def test_dropout2d_zeroes_whole_channels():
     per_channel = y.reshape(8, 16, -1)
     assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
     assert 0.2 < (per_channel == 0).all(-1).mean() < 0.8
-    with pytest.raises(ShapeError):
-        F.dropout2d(fw.ones(3, 3))
+    with pytest.warns(UserWarning, match=r"\(N, C, L\)"):
+        y3 = arr(F.dropout2d(fw.ones(4, 8, 5)))  # PyTorch reads 3-D as (N, C, L)
+    assert np.all((y3 == 0).all(-1) | (y3 == 2).all(-1))
+    assert 0 < (y3 == 0).all(-1).mean() < 1
+    y1 = arr(F.dropout1d(fw.ones(16, 5)))  # unbatched (C, L)
+    assert np.all((y1 == 0).all(-1) | (y1 == 2).all(-1))
+    with pytest.raises(ShapeError, match="2D or 3D"):
+        F.dropout1d(fw.ones(2, 2, 2, 2))
 
 
 # -- embedding -----------------------------------------------------------------------------

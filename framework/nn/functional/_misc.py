@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from ... import ops
 from ...errors import ArgumentError, DTypeError, ShapeError
 from ...ops.creation_ops import uniform
@@ -65,34 +67,54 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     return _apply_mask(input, input.shape, p, inplace, "dropout")
 
 
-def _feature_dropout(input, p, training, inplace, name, spatial):
+def _feature_dropout(input, p, training, inplace, name, unbatched_ndim):
+    """Channel-wise dropout: one mask value per (sample, channel), or per channel for an
+    unbatched input of ``unbatched_ndim`` dims."""
     _check_p(p, name)
-    if input.ndim not in (spatial + 1, spatial + 2):
-        raise ShapeError(f"{name}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
-                         f"(batched) input, got shape {list(input.shape)}")
+    if input.ndim < 2:
+        raise ShapeError(f"{name}: expected an input with a channel dim, got shape "
+                         f"{list(input.shape)}")
     if not training or p == 0.0:
         return input
-    lead = input.ndim - spatial
-    mask_shape = tuple(input.shape[:lead]) + (1,) * spatial
+    lead = 1 if input.ndim == unbatched_ndim else 2
+    mask_shape = tuple(input.shape[:lead]) + (1,) * (input.ndim - lead)
     return _apply_mask(input, mask_shape, p, inplace, name)
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, L) / (C, L) inputs."""
-    return _feature_dropout(input, p, training, inplace, "dropout1d", 1)
+    if input.ndim not in (2, 3):
+        raise ShapeError(f"dropout1d: Expected 2D or 3D input, but received a {input.ndim}D "
+                         "input")
+    return _feature_dropout(input, p, training, inplace, "dropout1d", 2)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:
-    """Zero whole channels of (N, C, H, W) / (C, H, W) inputs."""
-    return _feature_dropout(input, p, training, inplace, "dropout2d", 2)
+    """Zero whole channels of (N, C, H, W) inputs; a 3-D input is read as (N, C, L), as
+    PyTorch currently does (with its warning)."""
+    if input.ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that "
+                      "channel-wise 1D dropout behavior is desired - input is interpreted as "
+                      "shape (N, C, L), where C is the channel dim. To maintain the 1D "
+                      "channel-wise dropout behavior, please switch to using dropout1d "
+                      "instead.", stacklevel=2)
+    elif input.ndim != 4:
+        warnings.warn(f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is "
+                      "deprecated and will result in an error in a future release. Please use "
+                      "a 3-D or 4-D input.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, "dropout2d", 0)
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
               inplace: bool = False) -> Tensor:
     """Zero whole channels of (N, C, D, H, W) / (C, D, H, W) inputs."""
-    return _feature_dropout(input, p, training, inplace, "dropout3d", 3)
+    if input.ndim not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {input.ndim}-D input to dropout3d, which is "
+                      "deprecated and will result in an error in a future release. Please use "
+                      "a 4-D or 5-D input.", stacklevel=2)
+    return _feature_dropout(input, p, training, inplace, "dropout3d", 4)
 
 
 # -- embedding --------------------------------------------------------------------------
