@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .._state import tls
+from ..device import meta as _META
 from ..errors import DeviceError
 from ..tensor import Storage, Tensor, _init
 
@@ -57,6 +58,7 @@ class Op:
 
 
 OPS: dict[str, Op] = {}
+Node = None  # framework.autograd.Node, bound on first use (autograd imports this module)
 
 
 def register(name: str, group: str, meta: Callable, *, vjp: Callable | None = None,
@@ -81,33 +83,51 @@ def get_op(name: str) -> Op:
     return OPS[name]
 
 
-def _device_of(args, op_name):
-    dev = None
-    for a in args:
-        if isinstance(a, Tensor):
-            if dev is None:
-                dev = a.device
-            elif a.device is not dev and a.ndim:
-                raise DeviceError(f"{op_name}: expected all tensors on one device, got "
-                                  f"{dev} and {a.device}")
-    return dev
-
-
 def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
     meta = op.meta(*args, **attrs)
-    dev = attrs["device"] if op.group in _DEVICE_FROM_ATTRS else _device_of(args, op.name)
-    has_data = all(a._data is not None for a in args if isinstance(a, Tensor))
-    if has_data and dev.type != "meta":
+    # One pass over the operands: device, "all hold data", raw buffers, "any needs grad".
+    dev = None
+    has_data = True
+    needs_grad = False
+    raws = []
+    for a in args:
+        if isinstance(a, Tensor):
+            d = a.device
+            if dev is None:
+                dev = d
+            elif d is not dev and a.shape:
+                raise DeviceError(f"{op.name}: expected all tensors on one device, got "
+                                  f"{dev} and {d}")
+            data = a._data
+            if data is None:
+                has_data = False
+            raws.append(data)
+            if a.requires_grad:
+                needs_grad = True
+        else:
+            raws.append(a)
+    if op.group in _DEVICE_FROM_ATTRS:
+        dev = attrs["device"]
+    raw = None
+    if has_data and dev is not _META:
         impl = op.impls.get(dev.type)
         if impl is not None:
-            raw = impl(*[a._data if isinstance(a, Tensor) else a for a in args], **attrs)
+            raw = impl(*raws, **attrs)
         else:
             raw = _run_decomposition(op, dev, args, attrs)
-    else:
-        raw = None
     if op.num_outputs == 1:
-        out = _wrap_output(op, raw, meta, dev, args)
+        if op.is_view:
+            out = _wrap_output(op, raw, meta, dev, args)
+        else:  # the common case, inlined
+            shape, dtype = meta
+            if raw is not None:
+                if raw.__class__ is not np.ndarray and isinstance(raw, np.generic):
+                    raw = np.asarray(raw)  # NumPy ufuncs turn 0-d arrays into scalars
+                if raw.dtype is not dtype.np and raw.dtype != dtype.np:
+                    raw = raw.astype(dtype.np)
+            out = _new(Tensor)
+            _init(out, raw, shape, dtype, dev, Storage())
         outs = (out,)
     else:
         outs = tuple(_wrap_output(op, None if raw is None else r, m, dev, args)
@@ -116,9 +136,12 @@ def apply(op: Op, *args, **attrs):
     tracer = tls.tracer
     if tracer is not None:
         tracer.record(op, args, attrs, outs)
-    if tls.grad_enabled and op.vjp is not None:
+    if needs_grad and op.vjp is not None and tls.grad_enabled:
         _link_autograd(op, args, attrs, outs)
     return out
+
+
+_new = object.__new__
 
 
 def _run_decomposition(op, dev, args, attrs):
@@ -154,7 +177,9 @@ def _wrap_output(op, raw, meta, dev, args):
 
 
 def _link_autograd(op, args, attrs, outs):
-    from ..autograd import Node
+    global Node
+    if Node is None:
+        from ..autograd import Node
     needs = None
     for i, a in enumerate(args):
         if isinstance(a, Tensor) and a.requires_grad:
