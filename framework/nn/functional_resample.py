@@ -1,4 +1,5 @@
-"""Adaptive pooling, interpolation (``interpolate``/``upsample``) and ``unfold``/``fold``.
+"""Adaptive pooling, interpolation (``interpolate``/``upsample``), ``unfold``/``fold`` and
+the pixel/channel shuffles.
 
 All are compositions of registered ops, so autograd, tracing and export come for free:
 
@@ -8,7 +9,8 @@ All are compositions of registered ops, so autograd, tracing and export come for
 - adaptive max pooling is ``max_pool`` when the windows are uniform, else a gather of
   every (padded) window followed by an argmax;
 - ``unfold`` is a grouped ``conv`` with a one-hot kernel and ``fold`` the matching
-  ``conv_transpose`` (its adjoint).
+  ``conv_transpose`` (its adjoint);
+- pixel and channel shuffles are reshapes and permutes.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from ._conv_utils import ntuple
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample",
-           "upsample_nearest", "upsample_bilinear", "unfold", "fold"]
+           "upsample_nearest", "upsample_bilinear", "unfold", "fold", "pixel_shuffle",
+           "pixel_unshuffle", "channel_shuffle"]
 
 
 def _spatial(input, nd, op):
@@ -293,3 +296,41 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1) -> Te
     img = conv_ops.conv_transpose(x.reshape(x.shape[0], x.shape[1], *blocks), w, s, p, op, c,
                                   d)
     return img.squeeze(0) if unbatched else img
+
+
+# ---------------------------------------------------------------------------------------
+# pixel / channel shuffles (pure reshapes and permutes)
+def pixel_shuffle(input, upscale_factor) -> Tensor:
+    """``(*, C*r*r, H, W) -> (*, C, H*r, W*r)``."""
+    r = int(upscale_factor)
+    if input.ndim < 3 or r < 1 or input.shape[-3] % (r * r):
+        raise ShapeError(f"pixel_shuffle: expected at least 3 dims with channels divisible by "
+                         f"upscale_factor**2 = {r * r}, got shape {list(input.shape)}")
+    *lead, c, h, w = input.shape
+    n = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor) -> Tensor:
+    """``(*, C, H*r, W*r) -> (*, C*r*r, H, W)`` (the inverse of :func:`pixel_shuffle`)."""
+    r = int(downscale_factor)
+    if input.ndim < 3 or r < 1 or input.shape[-1] % r or input.shape[-2] % r:
+        raise ShapeError(f"pixel_unshuffle: expected at least 3 dims with height and width "
+                         f"divisible by downscale_factor={r}, got shape {list(input.shape)}")
+    *lead, c, h, w = input.shape
+    n = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+def channel_shuffle(input, groups) -> Tensor:
+    """Interleave the channels of ``(N, C, *)`` across ``groups``."""
+    if input.ndim < 3 or groups < 1 or input.shape[1] % groups:
+        raise ShapeError(f"channel_shuffle: expected (N, C, *) with C divisible by groups="
+                         f"{groups}, got shape {list(input.shape)}")
+    n, c, *rest = input.shape
+    x = input.reshape(n, groups, c // groups, *rest).transpose(1, 2)
+    return x.reshape(n, c, *rest)

@@ -263,3 +263,46 @@ def test_pool_modules():
     y = AvgPool2d(2, divisor_override=1)(x)
     np.testing.assert_allclose(y.numpy(), x.numpy().reshape(2, 3, 4, 2, 4, 2).sum((3, 5)),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_pixel_and_channel_shuffle():
+    from framework.nn import functional as F
+    x = R.standard_normal((2, 8, 3, 4))
+    out = F.pixel_shuffle(t64(x), 2).numpy()
+    ref = np.zeros((2, 2, 6, 8))
+    for c, h, w, i, j in itertools.product(range(2), range(3), range(4), range(2), range(2)):
+        ref[:, c, h * 2 + i, w * 2 + j] = x[:, c * 4 + i * 2 + j, h, w]
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(F.pixel_unshuffle(t64(ref), 2).numpy(), x)
+    cs = F.channel_shuffle(t64(x), 2).numpy()
+    np.testing.assert_array_equal(cs, x[:, [0, 4, 1, 5, 2, 6, 3, 7]])
+    from framework.nn.modules.channelshuffle import ChannelShuffle
+    from framework.nn.modules.pixelshuffle import PixelShuffle, PixelUnshuffle
+    assert PixelShuffle(2)(t64(x)).shape == (2, 2, 6, 8)
+    assert PixelUnshuffle(2)(t64(ref)).shape == x.shape
+    assert repr(ChannelShuffle(4)) == "ChannelShuffle(groups=4)"
+    with pytest.raises(ShapeError, match="divisible"):
+        F.pixel_shuffle(t64(x), 3)
+    xs = t64(R.standard_normal((1, 4, 2, 2)), True)
+    assert fw.autograd.gradcheck(lambda a: F.pixel_shuffle(a, 2), (xs,))
+
+
+@pytest.mark.parametrize("name,np_mode", [("ZeroPad", "constant"), ("ReflectionPad", "reflect"),
+                                          ("ReplicationPad", "edge"),
+                                          ("CircularPad", "wrap")])
+def test_padding_modules(name, np_mode):
+    from framework.nn.modules import padding as P
+    x = R.standard_normal((2, 3, 4, 5))
+    m = getattr(P, name + "2d")((1, 2, 2, 0))
+    ref = np.pad(x, [(0, 0), (0, 0), (2, 0), (1, 2)], mode=np_mode)
+    np.testing.assert_array_equal(m(t64(x)).numpy(), ref)
+    m1 = getattr(P, name + "1d")(2)
+    np.testing.assert_array_equal(m1(t64(x[0])).numpy(),
+                                  np.pad(x[0], [(0, 0), (0, 0), (2, 2)], mode=np_mode))
+    assert repr(m) == f"{name}2d((1, 2, 2, 0))"
+    c = P.ConstantPad3d(1, 2.5)
+    assert repr(c) == "ConstantPad3d(padding=(1, 1, 1, 1, 1, 1), value=2.5)"
+    np.testing.assert_array_equal(c(t64(x)).numpy(), np.pad(x, [(0, 0)] + [(1, 1)] * 3,
+                                                            constant_values=2.5))
+    with pytest.raises(ArgumentError, match="padding"):
+        getattr(P, name + "2d")((1, 2, 3))
