@@ -155,12 +155,14 @@ def _dynamic_spec(dynamic, idx, name, t):
 
 
 def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
-          leaves=None, specialize_floats=False, grad_sentinels=False) -> Capture:
+          leaves=None, specialize_floats=False, grad_sentinels=False,
+          lift_free=False) -> Capture:
     """Run ``fn(*args, **kwargs)`` under a tracer and return the :class:`Capture`."""
     from framework import random as fwrandom
     kwargs = kwargs or {}
     graph = Graph()
     tracer = Tracer(graph, names)
+    tracer.lift_free = lift_free
     sym_by_size: dict = {}
     sym_locs: dict = {}
     arg_paths = []
@@ -254,6 +256,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     cap = Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
     cap.outputs_require_grad = needs_grad
+    cap.lifted = list(tracer.lifted)
     cap.grad_none = [] if grad_sentinels else [(p, True) for p, none in grad_none if none]
     known = {id(p) for p in leaves or ()}
     for leaf, _g in changes:  # leaves seen only during the trace: guard a missing .grad

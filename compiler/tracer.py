@@ -76,6 +76,8 @@ class Tracer:
         self.scalar_inputs: dict = {}     # sympy expr -> Value
         self.scalar_guards: list = []
         self.int_guards: list = []
+        self.lift_free = False           # data-less outside tensors become inputs
+        self.lifted: list = []
 
     # -- the protocol --------------------------------------------------------------------
     def record(self, op, args, attrs, outs):
@@ -119,6 +121,12 @@ class Tracer:
         return self._external(t)
 
     def _external(self, t: Tensor) -> Value:
+        if t._data is None and self.lift_free:
+            v = self.graph.add_input("free", t.shape, t.dtype, "input", device=t.device)
+            self.lifted.append(t)
+            self.fn.define_external(t, v)
+            self.keep.append(t)
+            return v
         if t._data is None:
             raise GraphBreak(f"a data-less tensor {t.dtype.name}{list(t.shape)} from outside "
                              "this trace was used (a tensor leaked from another capture?)")

@@ -1,0 +1,148 @@
+"""Functional transforms: ``fw.grad``, ``fw.value_and_grad``, ``fw.vjp``, ``fw.jvp``.
+
+Each transform captures ``f`` into a Graph (once per argument signature), builds the
+gradient graph with :mod:`compiler.passes.autodiff` (the registry's VJP rules run over the
+graph), and runs that graph with ``apply``. So the transforms work on eager tensors, inside
+``fw.compile`` (the gradient graph is recorded into the enclosing capture) and nested
+(``fw.grad(fw.grad(f))``: the inner gradient graph is itself differentiated).
+"""
+
+from __future__ import annotations
+
+from .errors import ArgumentError
+from .tensor import Tensor
+
+
+def _argnums(argnums, nargs, name):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for a in nums:
+        if not -nargs <= a < nargs:
+            raise ArgumentError(f"{name}: argnums {argnums} out of range for {nargs} "
+                                "positional arguments")
+    return tuple(a % nargs for a in nums), single
+
+
+class _Transform:
+    """Capture ``f`` per signature; run its gradient/vjp graph with ``apply``."""
+
+    def __init__(self, f, name):
+        self.f = f
+        self.name = name
+        self.cache: dict = {}
+
+    def _trace(self, args):
+        """The capture of ``f`` for this argument signature (cached)."""
+        from compiler.capture import discover, trace
+        from compiler.guards import static_key
+        key, _ = static_key(args, {}, set(), set())
+        hit = self.cache.get(key)
+        if hit is None:
+            names, _ = discover(self.f, args)
+            cap = trace(self.f, args, names=names, specialize_floats=True, lift_free=True)
+            tensor_pos = [p[1] for p in cap.arg_paths if len(p) == 2]
+            if len(tensor_pos) != len(cap.arg_paths):
+                raise NotImplementedError(f"{self.name}: nested containers of tensors as "
+                                          "arguments are not supported; pass tensors directly")
+            hit = self.cache[key] = (cap, tensor_pos, {})
+        return key, hit
+
+    def run(self, args, wrt=None, cot=None):
+        """(outputs in f's structure, gradients per ``wrt`` argument, capture). Without
+        ``wrt`` only the outputs are computed; with ``cot`` the result is a VJP."""
+        from compiler.capture import map_tree
+        from compiler.passes import autodiff
+        _, (cap, tensor_pos, derived) = self._trace(args)
+        inputs = [args[i] for i in tensor_pos] + list(cap.lifted)
+        if wrt is None:
+            g = cap.graph
+            g.n_primal_outputs = len(g.outputs)
+        else:
+            for a in wrt:
+                if a not in tensor_pos:
+                    raise ArgumentError(f"{self.name}: argument {a} is not a tensor")
+            dkey = (wrt, cot is not None)
+            g = derived.get(dkey)
+            if g is None:
+                wrt_inputs = tuple(tensor_pos.index(a) for a in wrt)
+                g = derived[dkey] = autodiff.run(cap.graph, wrt=wrt_inputs, output=0,
+                                                 cotangents=cot is not None)
+            if cot is not None:
+                inputs += list(cot)
+        res = autodiff.interpret(g, inputs)
+        n = g.n_primal_outputs
+        outs, grads = res[:n], res[n:]
+        tree = map_tree(cap.out_tree, lambda leaf: outs[leaf.x] if leaf.kind == "v"
+                        else leaf.x)
+        return tree, list(grads), cap
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """``f``'s value and its gradient with respect to ``argnums`` (f returns a scalar, or
+    ``(scalar, aux)`` with ``has_aux=True``)."""
+    tr = _Transform(f, "value_and_grad")
+
+    def wrapped(*args):
+        nums, single = _argnums(argnums, len(args), "value_and_grad")
+        out, grads, _ = tr.run(args, nums)
+        value = out[0] if has_aux else out
+        if not isinstance(value, Tensor) or value.numel() != 1:
+            raise ArgumentError("grad: f must return a scalar tensor (one element)"
+                                + (" as the first element of (value, aux)" if has_aux else ""))
+        g = grads[0] if single else tuple(grads)
+        return ((value, out[1]) if has_aux else value), g
+
+    return wrapped
+
+
+def grad(f, argnums=0, has_aux=False):
+    """The gradient of scalar-valued ``f`` with respect to argument(s) ``argnums``."""
+    vg = value_and_grad(f, argnums, has_aux)
+
+    def wrapped(*args):
+        (value, g) = vg(*args)
+        return (g, value[1]) if has_aux else g
+
+    return wrapped
+
+
+def vjp(f, *primals, has_aux=False):
+    """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` returns one gradient per primal."""
+    tr = _Transform(f, "vjp")
+    from compiler.capture import flatten
+    nums = tuple(range(len(primals)))
+    out, _, cap = tr.run(primals)
+
+    def vjp_fn(*cotangents):
+        cots = [c for _, c in flatten(cotangents) if isinstance(c, Tensor)]
+        if len(cots) != len(cap.graph.outputs):
+            raise ArgumentError(f"vjp_fn: expected {len(cap.graph.outputs)} cotangent "
+                                f"tensor(s), got {len(cots)}")
+        _, grads, _ = tr.run(primals, nums, cot=tuple(cots))
+        return tuple(grads)
+
+    return (out[0], vjp_fn, out[1]) if has_aux else (out, vjp_fn)
+
+
+def jvp(f, primals, tangents):
+    """``(f(*primals), J @ tangents)`` by double VJP: the VJP is linear in its cotangent,
+    so the JVP is the VJP of ``u -> vjp(u)`` with cotangent ``tangents``."""
+    from .creation import zeros_like
+    primals, tangents = tuple(primals), tuple(tangents)
+    if len(primals) != len(tangents):
+        raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    out, _ = vjp(f, *primals)
+    single = isinstance(out, Tensor)
+    outs = (out,) if single else tuple(out)
+
+    def pullback(*us):
+        _, fn = vjp(f, *primals)
+        return fn(*us)
+
+    u0 = tuple(zeros_like(o) for o in outs)
+    _, pb_vjp = vjp(pullback, *u0)
+    res = pb_vjp(*tangents)
+    return out, (res[0] if single else tuple(res))
+
+
+__all__ = ["grad", "value_and_grad", "vjp", "jvp"]
