@@ -58,6 +58,11 @@ class _Transform:
             g = cap.graph
             g.n_primal_outputs = len(g.outputs)
         else:
+            outs = cap.graph.outputs
+            if cot is None and (not outs or any(s != 1 for s in outs[0].shape)):
+                raise ArgumentError(f"{self.name}: f must return a scalar tensor (one "
+                                    "element) first, got "
+                                    f"{list(outs[0].shape) if outs else 'no tensor'}")
             for a in wrt:
                 if a not in tensor_pos:
                     raise ArgumentError(f"{self.name}: argument {a} is not a tensor")
