@@ -20,7 +20,8 @@ from ._conv_utils import batched, conv_padding, ntuple  # noqa: F401  (used by m
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
-           "avg_pool2d", "avg_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices"]
+           "avg_pool2d", "avg_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+           "max_unpool1d", "max_unpool2d"]
 
 
 def _add_bias(out, bias, op):
@@ -231,6 +232,38 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """3-D average pooling over ``(N, C, D, H, W)``."""
     return _avg_pool(3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override)
+
+
+def _max_unpool(nd, input, indices, kernel_size, stride, padding, output_size):
+    op = f"max_unpool{nd}d"
+    k, s, p, _ = _pool_args(nd, input, kernel_size, stride, padding, 1, op)
+    if tuple(indices.shape) != tuple(input.shape) or indices.dtype.is_floating_point:
+        raise ShapeError(f"{op}: indices must be an integer tensor of the input's shape "
+                         f"{list(input.shape)}, got {indices.dtype.name}{list(indices.shape)}")
+    lead = tuple(input.shape[:input.ndim - nd])
+    default = tuple((n - 1) * ss - 2 * pp + kk for n, ss, pp, kk in
+                    zip(input.shape[input.ndim - nd:], s, p, k))
+    if output_size is None:
+        out = default
+    else:
+        out = tuple(output_size)[-nd:]
+        if len(out) != nd or any(abs(o - d) >= ss for o, d, ss in zip(out, default, s)):
+            raise ArgumentError(f"{op}: invalid output_size {tuple(output_size)} (expected "
+                                f"about {default})")
+    plane = int(np.prod(out))
+    flat = F.zeros(lead + (plane,), dtype=input.dtype, device=input.device)
+    res = F.scatter(flat, -1, indices.reshape(lead + (-1,)), input.reshape(lead + (-1,)))
+    return res.reshape(lead + out)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool1d``: values placed at ``indices``, zeros elsewhere."""
+    return _max_unpool(1, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool2d``: values placed at ``indices``, zeros elsewhere."""
+    return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
 
 
 # adaptive pooling, interpolation and unfold/fold, re-exported so that this module holds

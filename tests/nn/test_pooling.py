@@ -306,3 +306,22 @@ def test_padding_modules(name, np_mode):
                                                             constant_values=2.5))
     with pytest.raises(ArgumentError, match="padding"):
         getattr(P, name + "2d")((1, 2, 3))
+
+
+def test_max_unpool_inverts_pooling():
+    from framework.nn.modules.pooling import MaxUnpool2d
+    x = R.standard_normal((2, 3, 6, 7))
+    vals, idx = FC.max_pool2d(t64(x), 2, return_indices=True)
+    up = MaxUnpool2d(2)(vals, idx, output_size=(6, 7))
+    ref = np.zeros((2, 3, 42))
+    np.put_along_axis(ref, idx.numpy().reshape(2, 3, -1), vals.numpy().reshape(2, 3, -1), -1)
+    np.testing.assert_array_equal(up.numpy(), ref.reshape(2, 3, 6, 7))
+    v6, i6 = FC.max_pool2d(t64(x[..., :6]), 2, return_indices=True)
+    assert FC.max_unpool2d(v6, i6, 2).shape == (2, 3, 6, 6)
+    v1, i1 = FC.max_pool1d(t64(x[0]), 3, 2, 1, return_indices=True)
+    assert FC.max_unpool1d(v1, i1, 3, 2, 1).shape == (3, 6, 7)
+    vs = t64(vals.numpy(), True)
+    assert fw.autograd.gradcheck(lambda v: FC.max_unpool2d(v, idx, 2, output_size=(6, 7)),
+                                 (vs,))
+    with pytest.raises(ArgumentError, match="output_size"):
+        FC.max_unpool2d(vals, idx, 2, output_size=(9, 9))
