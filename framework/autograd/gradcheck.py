@@ -87,9 +87,17 @@ def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: fl
     vs = [F.tensor(rng.standard_normal(o.shape), dtype=o.dtype) for o in outs]
 
     def first_order(*xs):
-        os_ = _flat_outputs(fn, xs)
-        total = sum((o * v).sum() for o, v in zip(os_, vs))
-        return autograd_grad(total, [xs[i] for i in diff_idx], create_graph=True,
-                             allow_unused=True, materialize_grads=True)
+        from .grad_mode import enable_grad
+        # gradcheck's finite differences call this with fresh (non-grad) tensors under
+        # no_grad: re-enable grad on them, and hand back plain values in that case
+        perturbed = not all(xs[i].requires_grad for i in diff_idx)
+        xs = [x.detach().requires_grad_(True) if i in diff_idx and not x.requires_grad else x
+              for i, x in enumerate(xs)]
+        with enable_grad():
+            os_ = _flat_outputs(fn, xs)
+            total = sum((o * v).sum() for o, v in zip(os_, vs))
+            gs = autograd_grad(total, [xs[i] for i in diff_idx], create_graph=not perturbed,
+                               allow_unused=True, materialize_grads=True)
+        return tuple(g.detach() for g in gs) if perturbed else gs
 
     return gradcheck(first_order, inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)

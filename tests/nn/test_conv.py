@@ -276,3 +276,14 @@ def test_conv_transpose_module_output_size():
         Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ArgumentError, match="padding_mode"):
         Conv2d(3, 4, 3, padding_mode="mirror")
+
+
+def test_gradgradcheck_conv_transpose_and_pool():
+    x = t64(R.standard_normal((1, 2, 4, 4)), True)
+    w = t64(R.standard_normal((2, 1, 2, 2)), True)
+    assert fw.autograd.gradgradcheck(
+        lambda a, b: FC.conv2d(a, b, stride=2, padding=1, groups=2), (x, w))
+    assert fw.autograd.gradgradcheck(
+        lambda a, b: FC.conv_transpose2d(a, b, stride=2, padding=1, output_padding=1,
+                                         groups=2), (x, w))
+    assert fw.autograd.gradgradcheck(lambda a: FC.max_pool2d(a, 2) ** 2, (x,))
