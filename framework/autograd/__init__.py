@@ -35,14 +35,28 @@ class Node:
         self.attrs = attrs
         self.args = args
         self.needs = needs
-        self.versions = tuple(a._storage.version if isinstance(a, Tensor) else None
-                              for a in args)
+        versions, edges = [], []
+        for a, n in zip(args, needs):
+            if isinstance(a, Tensor):
+                versions.append(a._storage.version)
+                edges.append(((a.grad_fn, a._output_nr) if a.grad_fn is not None else a)
+                             if n else None)
+            else:
+                versions.append(None)
+                edges.append(None)
+        self.versions = tuple(versions)
+        self.edges = tuple(edges)
         # Outputs are held weakly (no reference cycle); their data stays reachable for
         # the rare case where an output died before backward.
-        self.out_refs = tuple(weakref.ref(o) for o in outs) if op.saves_output else None
-        self.out_meta = tuple((o.shape, o.dtype, o.device, o._data, o._storage,
-                               o._storage.version) for o in outs)
-        self.edges = tuple(_edge(a) if n else None for a, n in zip(args, needs))
+        if len(outs) == 1:
+            o = outs[0]
+            st = o._storage
+            self.out_refs = (weakref.ref(o),) if op.saves_output else None
+            self.out_meta = ((o.shape, o.dtype, o.device, o._data, st, st.version),)
+        else:
+            self.out_refs = tuple(weakref.ref(o) for o in outs) if op.saves_output else None
+            self.out_meta = tuple((o.shape, o.dtype, o.device, o._data, o._storage,
+                                   o._storage.version) for o in outs)
         self.seq = next(_sequence)
         self.freed = False
         self.out_hooks = None

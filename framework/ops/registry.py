@@ -19,6 +19,7 @@ import numpy as np
 
 from .._state import tls
 from ..device import meta as _META
+from ..dtypes import FLOAT as _FLOAT
 from ..errors import DeviceError
 from ..tensor import Storage, Tensor, _init
 
@@ -58,6 +59,7 @@ class Op:
 
 
 OPS: dict[str, Op] = {}
+_profile_hook = None  # the open framework.profiler.profile (op_begin/op_end), else None
 Node = None  # framework.autograd.Node, bound on first use (autograd imports this module)
 
 
@@ -85,6 +87,9 @@ def get_op(name: str) -> Op:
 
 def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
+    hook = _profile_hook
+    if hook is not None:
+        event = hook.op_begin(op, args, attrs)
     meta = op.meta(*args, **attrs)
     # One pass over the operands: device, "all hold data", raw buffers, "any needs grad".
     dev = None
@@ -138,6 +143,8 @@ def apply(op: Op, *args, **attrs):
         tracer.record(op, args, attrs, outs)
     if needs_grad and op.vjp is not None and tls.grad_enabled:
         _link_autograd(op, args, attrs, outs)
+    if hook is not None:
+        hook.op_end(event)
     return out
 
 
@@ -180,21 +187,15 @@ def _link_autograd(op, args, attrs, outs):
     global Node
     if Node is None:
         from ..autograd import Node
-    needs = None
-    for i, a in enumerate(args):
-        if isinstance(a, Tensor) and a.requires_grad:
-            if needs is None:
-                needs = [False] * len(args)
-            needs[i] = True
-    if needs is None:
-        return
-    if op.differentiable_args is not None:
-        needs = [n and i in op.differentiable_args for i, n in enumerate(needs)]
+    needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
+    diff = op.differentiable_args
+    if diff is not None:
+        needs = [n and i in diff for i, n in enumerate(needs)]
         if not any(needs):
             return
     node = Node(op, args, attrs, outs, needs)
     for i, o in enumerate(outs):
-        if o.dtype.is_floating_point:
+        if o.dtype.category == _FLOAT:
             o.requires_grad = True
             o.grad_fn = node
             o._output_nr = i
