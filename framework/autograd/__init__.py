@@ -181,7 +181,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                     "saved tensors after they have already been freed). Specify "
                     "retain_graph=True if you need to backward through the graph a second time")
             outs_g = []
-            for i, (shape, dtype, dev, *_rest) in enumerate(node.out_meta):
+            for i in range(len(node.out_meta)):
                 g = node_grads.pop((node, i), None)
                 if g is not None and node.out_hooks and i in node.out_hooks:
                     for hook in node.out_hooks[i]:
