@@ -1,0 +1,174 @@
+"""Movement ops (reshape permute expand slice pad cat flip trilu clone), creation and
+random ops (full arange uniform normal) and ``to_device`` (a no-op in a deployed model)."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import numpy_helper
+
+from framework import dtypes
+
+from . import lowering
+from .context import INT64_MAX, INT64_MIN, onnx_dtype, static_int
+from .elementwise import narrowed
+
+_HALF = (dtypes.float16, dtypes.bfloat16)
+
+
+def _x(ctx, node):
+    return ctx.name_of(node.inputs[0])
+
+
+@lowering("reshape")
+def _reshape(ctx, node):
+    shape = tuple(node.attrs["shape"])
+    x = _x(ctx, node)
+    if shape == tuple(node.inputs[0].shape):
+        return [ctx.emit("Identity", [x])]
+    zero = any(static_int(s) == 0 for s in shape)
+    return [ctx.emit("Reshape", [x, ctx.shape_of(shape)], allowzero=1 if zero else None)]
+
+
+@lowering("permute")
+def _permute(ctx, node):
+    return [ctx.emit("Transpose", [_x(ctx, node)], perm=list(node.attrs["dims"]))]
+
+
+@lowering("expand")
+def _expand(ctx, node):
+    src = tuple(node.inputs[0].shape)
+    target = list(node.attrs["shape"])
+    lead = len(target) - len(src)
+    for i in range(lead, len(target)):
+        if static_int(target[i]) is None and src[i - lead] == target[i]:
+            target[i] = 1  # Expand broadcasts: keep the input's own (dynamic) size
+    return [ctx.emit("Expand", [_x(ctx, node), ctx.shape_of(target)])]
+
+
+@lowering("slice")
+def _slice(ctx, node):
+    v = node.inputs[0]
+    starts, stops, steps = node.attrs["starts"], node.attrs["stops"], node.attrs["steps"]
+    axes, st, en, sp = [], [], [], []
+    for d, (a, b, c, size) in enumerate(zip(starts, stops, steps, v.shape)):
+        full_stop = b == size or (static_int(b) is not None and static_int(size) is not None
+                                  and static_int(b) >= static_int(size))
+        if static_int(a) == 0 and full_stop and c == 1:
+            continue
+        axes.append(d)
+        st.append(a)
+        en.append(INT64_MAX if b == size else b)
+        sp.append(c)
+    x = _x(ctx, node)
+    if not axes:
+        return [ctx.emit("Identity", [x])]
+    return [ctx.emit("Slice", [x, ctx.shape_of(st), ctx.shape_of(en), ctx.ints(axes),
+                               ctx.ints(sp)])]
+
+
+@lowering("pad")
+def _pad(ctx, node):
+    v = node.inputs[0]
+    pads, value = node.attrs["pads"], node.attrs["value"]
+    nd = len(v.shape)
+    begin, end = [0] * nd, [0] * nd
+    for i in range(len(pads) // 2):
+        begin[nd - 1 - i] = pads[2 * i]
+        end[nd - 1 - i] = pads[2 * i + 1]
+    dt = v.dtype
+    cd = dtypes.float32 if dt in _HALF else dt
+    x = _x(ctx, node)
+    if cd is not dt:
+        x = ctx.cast(x, cd)
+    out = ctx.emit("Pad", [x, ctx.shape_of(begin + end), ctx.scalar(value, cd)],
+                   mode="constant")
+    return [narrowed(ctx, out, cd, dt)]
+
+
+@lowering("cat")
+def _cat(ctx, node):
+    return [ctx.emit("Concat", [ctx.name_of(v) for v in node.inputs], axis=node.attrs["dim"])]
+
+
+@lowering("flip")
+def _flip(ctx, node):
+    dims = list(node.attrs["dims"])
+    k = len(dims)
+    return [ctx.emit("Slice", [_x(ctx, node), ctx.ints([-1] * k), ctx.ints([INT64_MIN] * k),
+                               ctx.ints(dims), ctx.ints([-1] * k)])]
+
+
+@lowering("trilu")
+def _trilu(ctx, node):
+    dt = node.inputs[0].dtype
+    # ORT's Trilu kernels: float, double, int64, bool
+    cd = dt if dt in (dtypes.float32, dtypes.float64, dtypes.int64, dtypes.bool_) else (
+        dtypes.float32 if dt.is_floating_point else dtypes.int64)
+    x = _x(ctx, node)
+    if cd is not dt:
+        x = ctx.cast(x, cd)
+    k = ctx.const(np.array(node.attrs["k"], np.int64), "k")
+    out = ctx.emit("Trilu", [x, k], upper=int(node.attrs["upper"]))
+    return [narrowed(ctx, out, cd, dt)]
+
+
+@lowering("clone", "to_device")
+def _identity(ctx, node):
+    return [ctx.emit("Identity", [_x(ctx, node)])]
+
+
+# ---------------------------------------------------------------------------------------
+# creation and random
+def _fill_value(value, dtype):
+    return numpy_helper.from_array(np.array([value], dtype=dtype.np), "value")
+
+
+@lowering("full")
+def _full(ctx, node):
+    dt = node.attrs["dtype"]
+    return [ctx.emit("ConstantOfShape", [ctx.shape_of(node.attrs["shape"])],
+                     value=_fill_value(node.attrs["value"], dt))]
+
+
+def _scalar_of(ctx, one_elem):
+    return ctx.emit("Reshape", [one_elem, ctx.ints([])])
+
+
+@lowering("arange")
+def _arange(ctx, node):
+    dt = node.attrs["dtype"]
+    start, step = node.attrs["start"], node.attrs["step"]
+    n = _scalar_of(ctx, ctx.dim(node.attrs["shape"][0]))
+    i64 = dtypes.int64
+    if not dt.is_floating_point and isinstance(start, int) and isinstance(step, int):
+        limit = ctx.emit("Add", [ctx.emit("Mul", [n, ctx.scalar(step, i64)]),
+                                 ctx.scalar(start, i64)])
+        r = ctx.emit("Range", [ctx.scalar(start, i64), limit, ctx.scalar(step, i64)])
+        return [narrowed(ctx, r, i64, dt)]
+    # start + step * i in float64 then one rounding, as the eager kernel does
+    idx = ctx.cast(ctx.emit("Range", [ctx.scalar(0, i64), n, ctx.scalar(1, i64)]),
+                   dtypes.float64)
+    f64 = dtypes.float64
+    r = ctx.emit("Add", [ctx.emit("Mul", [idx, ctx.scalar(step, f64)]), ctx.scalar(start, f64)])
+    return [narrowed(ctx, r, f64, dt)]
+
+
+def _random(op_type, params):
+    def lower(ctx, node):
+        dt = node.attrs["dtype"]
+        gen = dt if dt in (dtypes.float16, dtypes.float32, dtypes.float64) else dtypes.float32
+        attrs = {k: float(node.attrs[a]) for k, a in params.items()}
+        shape = node.attrs["shape"]
+        if all(static_int(s) is not None for s in shape):
+            r = ctx.emit(op_type, [], dtype=onnx_dtype(gen),
+                         shape=[static_int(s) for s in shape], **attrs)
+        else:
+            like = ctx.emit("ConstantOfShape", [ctx.shape_of(shape)],
+                            value=_fill_value(0, gen))
+            r = ctx.emit(op_type + "Like", [like], dtype=onnx_dtype(gen), **attrs)
+        return [narrowed(ctx, r, gen, dt)]
+    return lower
+
+
+lowering("uniform")(_random("RandomUniform", {"low": "low", "high": "high"}))
+lowering("normal")(_random("RandomNormal", {"mean": "mean", "scale": "std"}))

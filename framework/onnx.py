@@ -1,0 +1,440 @@
+"""``fw.onnx.export``: a model or function -> an ONNX file, checked and optionally verified
+in onnxruntime.
+
+```python
+model = nn.Sequential(nn.Linear(784, 256), nn.GELU(), nn.Linear(256, 10))
+fw.onnx.export(model, fw.randn(1, 784), "mlp.onnx", dynamic_axes={"x": {0: "batch"}},
+               verify=True)
+```
+
+The function runs once under the compiler's tracer (in ``eval()`` mode and without
+autograd), the captured graph is lowered by :mod:`compiler.onnx`, and the model is checked
+with ``onnx.checker.check_model(full_check=True)`` and strict shape inference. ``verify``
+runs it in onnxruntime on the example inputs, and on a second size of every dynamic dim,
+and raises :class:`OnnxVerificationError` with the worst mismatch against eager.
+
+Command line: ``python -m framework.onnx file.py:factory --shape 1,784 -o model.onnx``
+(see :mod:`framework.onnx_cli`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import tempfile
+
+import numpy as np
+
+from .errors import ArgumentError, FrameworkError
+from .tensor import Tensor, meta_tensor
+
+_TWO_GB = 2 ** 31 - 1
+
+
+class OnnxVerificationError(FrameworkError, AssertionError):
+    """onnxruntime's outputs differ from eager execution (the message names the worst)."""
+
+
+def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
+           dynamic_axes=None, opset_version: int = 18, verify: bool = False, kwargs=None,
+           dynamic: bool = False, external_data: bool | None = None, rtol: float | None = None,
+           atol: float | None = None):
+    """Export ``model_or_fn(*args, **kwargs)`` to ONNX; return the ``onnx.ModelProto``.
+
+    path: where to write the model (nothing is written when None). input_names: names of
+    the tensor arguments (default: the parameter names of ``forward``/the function).
+    output_names: names of the returned tensors (default ``output`` / ``output_<i>``).
+    dynamic_axes: PyTorch's form, ``{"x": {0: "batch"}}`` or ``{"x": [0]}``, for inputs
+    and outputs; dims marked with ``fw.mark_dynamic`` are dynamic too, and ``dynamic=True``
+    makes every input dim dynamic. opset_version: 17 up to the newest the installed onnx
+    knows. verify: compare onnxruntime with eager (raises OnnxVerificationError).
+    external_data: store initializers in ``<path>.data`` (default: only above 2 GB).
+    """
+    import onnx
+
+    from compiler.capture import capture_graph, discover
+    from compiler.onnx import graph_to_onnx
+
+    from .autograd import no_grad
+
+    args = _as_tuple(args)
+    kwargs = dict(kwargs or {})
+    modes = _enter_eval(model_or_fn)
+    try:
+        names = _input_names(model_or_fn, args, input_names)
+        dyn = _dynamic_spec(args, names, dynamic_axes, dynamic)
+        trace_args = _trace_args(args, dyn)
+        with no_grad():
+            graph = capture_graph(model_or_fn, trace_args, kwargs or None, input_names=names,
+                                  dynamic={i: d for i, d in enumerate(dyn) if d})
+        known, _ = discover(model_or_fn, args)
+        const_names = {v: known[id(t)][0] for v, t in graph.constants.items()
+                       if id(t) in known}
+        out_dims = {k: v for k, v in (dynamic_axes or {}).items() if k not in names}
+        model = graph_to_onnx(graph, opset=opset_version, input_names=names,
+                              output_names=output_names, constant_names=const_names,
+                              output_dim_names=out_dims)
+        unknown = [k for k in out_dims if k not in [o.name for o in model.graph.output]]
+        if unknown:
+            raise ArgumentError(f"onnx export: dynamic_axes names {unknown} that are neither "
+                                f"inputs {names} nor outputs "
+                                f"{[o.name for o in model.graph.output]}; name the inputs "
+                                "with input_names=[...] (or the outputs with output_names)")
+        big = _initializer_bytes(model) > _TWO_GB
+        use_external = big if external_data is None else bool(external_data)
+        if path is not None:
+            _save(onnx, model, os.fspath(path), use_external)
+            _check(onnx, model, os.fspath(path) if use_external else None)
+        elif big:
+            with tempfile.TemporaryDirectory() as tmp:
+                p = os.path.join(tmp, "model.onnx")
+                _save(onnx, model, p, True)
+                _check(onnx, model, p)
+        else:
+            _check(onnx, model, None)
+        if verify:
+            source = os.fspath(path) if path is not None and use_external else None
+            verify_model(model, model_or_fn, args, kwargs, dyn, source=source, rtol=rtol,
+                         atol=atol)
+    finally:
+        _restore_modes(modes)
+    return model
+
+
+# ---------------------------------------------------------------------------------------
+# arguments, names, dynamic dims
+def _as_tuple(args):
+    if isinstance(args, Tensor):
+        return (args,)
+    if isinstance(args, list):
+        return tuple(args)
+    if not isinstance(args, tuple):
+        raise ArgumentError(f"onnx export: args must be a Tensor or a tuple of inputs, got "
+                            f"{type(args).__name__}")
+    return args
+
+
+def _is_module(obj) -> bool:
+    return hasattr(obj, "named_parameters") and hasattr(obj, "eval") and hasattr(obj, "modules")
+
+
+def _enter_eval(obj):
+    if not _is_module(obj):
+        return None
+    modes = [(m, m.training) for m in obj.modules()]
+    obj.eval()
+    return modes
+
+
+def _restore_modes(modes):
+    for m, training in modes or ():
+        m.training = training
+
+
+def _tensor_slots(args):
+    """(position, flat path suffix) of each tensor leaf of ``args``, in order."""
+    out = []
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            out.append((i, ()))
+        elif isinstance(a, (tuple, list)):
+            out += [(i, (j,)) for j, x in enumerate(a) if isinstance(x, Tensor)]
+    return out
+
+
+def _input_names(fn, args, given):
+    slots = _tensor_slots(args)
+    if given is not None:
+        given = list(given)
+        if len(given) != len(slots):
+            raise ArgumentError(f"onnx export: {len(given)} input_names given for "
+                                f"{len(slots)} tensor inputs")
+        return given
+    target = fn.forward if _is_module(fn) and hasattr(fn, "forward") else fn
+    try:
+        params = [p.name for p in inspect.signature(target).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i, sub in slots:
+        base = params[i] if i < len(params) else f"input_{i}"
+        names.append(base if not sub else f"{base}_{sub[0]}")
+    return names
+
+
+def _flat_tensors(args):
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(a)
+        elif isinstance(a, (tuple, list)):
+            out += [x for x in a if isinstance(x, Tensor)]
+    return out
+
+
+def _dynamic_spec(args, names, dynamic_axes, dynamic_all):
+    """Per tensor input: {axis: dim name} of its dynamic dims."""
+    tensors = _flat_tensors(args)
+    spec = [dict() for _ in tensors]
+    for i, t in enumerate(tensors):
+        for d in sorted(t.__dict__.get("_fw_dynamic", ())):
+            spec[i][d] = f"{names[i]}_dim{d}"
+        if dynamic_all:
+            spec[i].update({d: f"{names[i]}_dim{d}" for d in range(t.ndim)})
+    for key, dims in (dynamic_axes or {}).items():
+        if key not in names:
+            continue
+        i = names.index(key)
+        nd = tensors[i].ndim
+        items = dims.items() if isinstance(dims, dict) else ((d, None) for d in dims)
+        for d, dn in items:
+            if not isinstance(d, int) or not -nd <= d < nd:
+                raise ArgumentError(f"onnx export: dynamic_axes[{key!r}] names axis {d!r} but "
+                                    f"input {key!r} has {nd} dims")
+            spec[i][d % nd] = dn if dn is not None else f"{key}_dim{d % nd}"
+    return spec
+
+
+def _trace_args(args, dyn):
+    """Stand-ins for tracing: a dynamic dim of size 1 (or 0) is traced at size 2, since the
+    tracer keeps sizes 0 and 1 static (they change broadcasting)."""
+    it = iter(range(len(dyn)))
+
+    def stand(t):
+        i = next(it)
+        if not any(t.shape[d] < 2 for d in dyn[i]):
+            return t
+        shape = tuple(2 if d in dyn[i] and s < 2 else s for d, s in enumerate(t.shape))
+        m = meta_tensor(shape, t.dtype, t.device)
+        m.requires_grad = t.requires_grad
+        return m
+
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(stand(a))
+        elif isinstance(a, (tuple, list)):
+            out.append(type(a)(stand(x) if isinstance(x, Tensor) else x for x in a))
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------
+# saving and checking
+def _initializer_bytes(model) -> int:
+    return sum(len(t.raw_data) for t in model.graph.initializer)
+
+
+def _save(onnx, model, path, external):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    if external:
+        location = os.path.basename(path) + ".data"
+        if os.path.exists(os.path.join(d, location)):
+            os.remove(os.path.join(d, location))  # the writer appends to an existing file
+        copy = type(model)()
+        copy.CopyFrom(model)
+        onnx.save_model(copy, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=location, size_threshold=1024)
+    else:
+        onnx.save_model(model, path)
+
+
+def _check(onnx, model, path):
+    """check_model(full_check=True) and strict shape inference (from ``path`` when the
+    weights live in external data)."""
+    if path is not None:
+        onnx.checker.check_model(path, full_check=True)
+        return
+    onnx.checker.check_model(model, full_check=True)
+    onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+
+
+# ---------------------------------------------------------------------------------------
+# verification against eager
+def _tolerances(dtype, rtol, atol):
+    if rtol is not None or atol is not None:
+        return rtol or 0.0, atol or 0.0
+    name = dtype.name
+    if name == "float64":
+        return 1e-7, 1e-9
+    if name in ("float16", "bfloat16"):
+        return 2e-2, 2e-2
+    if name == "float32":
+        return 1e-4, 1e-5
+    return 0.0, 0.0
+
+
+def _flatten_out(out):
+    if isinstance(out, Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flatten_out(o)]
+    if isinstance(out, dict):
+        return [t for o in out.values() for t in _flatten_out(o)]
+    return []
+
+
+def _host(t: Tensor) -> np.ndarray:
+    return np.asarray(t.detach().cpu().numpy() if t.device.type != "cpu" else t.detach().numpy())
+
+
+def compare_outputs(names, got, expected, rtol=None, atol=None) -> None:
+    """Raise OnnxVerificationError naming the worst mismatch between ``got`` (NumPy arrays
+    from onnxruntime) and ``expected`` (eager tensors)."""
+    if len(got) != len(expected):
+        raise OnnxVerificationError(f"onnx verify: onnxruntime returned {len(got)} outputs, "
+                                    f"eager {len(expected)}")
+    worst = None
+    for name, g, e in zip(names, got, expected):
+        ref = _host(e)
+        r, a = _tolerances(e.dtype, rtol, atol)
+        if g.shape != ref.shape:
+            raise OnnxVerificationError(f"onnx verify: output {name!r} has shape "
+                                        f"{list(g.shape)} in onnxruntime but "
+                                        f"{list(ref.shape)} in eager")
+        if ref.size == 0:
+            continue
+        gf, rf = g.astype(np.float64), ref.astype(np.float64)
+        err = np.abs(gf - rf)
+        both_nan = np.isnan(gf) & np.isnan(rf)
+        same_inf = np.isinf(rf) & (gf == rf)
+        err = np.where(both_nan | same_inf, 0.0, np.nan_to_num(err, nan=np.inf))
+        excess = err - (a + r * np.abs(np.nan_to_num(rf)))
+        k = int(np.argmax(excess))
+        if excess.flat[k] > 0 and (worst is None or excess.flat[k] > worst[0]):
+            idx = np.unravel_index(k, ref.shape)
+            worst = (excess.flat[k], name, tuple(int(i) for i in idx), g.flat[k], ref.flat[k],
+                     err.flat[k], r, a, int(np.sum(excess > 0)), ref.size)
+    if worst is not None:
+        _, name, idx, gv, rv, err, r, a, bad, total = worst
+        raise OnnxVerificationError(
+            f"onnx verify: output {name!r} differs from eager at index {idx}: onnxruntime "
+            f"{gv!r} vs eager {rv!r} (abs diff {err:.3g}, rtol={r:g}, atol={a:g}; "
+            f"{bad} of {total} elements out of tolerance)")
+
+
+def _session(model, source):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    bf16 = _bf16_io(model)
+    if bf16:  # onnxruntime's Python API has no bfloat16 arrays: feed/fetch float32
+        model = _float32_io(model, bf16)
+        source = None
+    src = source if source is not None else model.SerializeToString()
+    return ort.InferenceSession(src, opts, providers=["CPUExecutionProvider"])
+
+
+def _bf16_io(model):
+    from onnx import TensorProto
+    return {v.name for v in list(model.graph.input) + list(model.graph.output)
+            if v.type.tensor_type.elem_type == TensorProto.BFLOAT16}
+
+
+def _float32_io(model, names):
+    """A copy of ``model`` whose bfloat16 inputs/outputs are float32, cast inside."""
+    from onnx import TensorProto, helper
+    m = type(model)()
+    m.CopyFrom(model)
+    g = m.graph
+    casts_in, casts_out = [], []
+    for v in g.input:
+        if v.name in names:
+            inner = v.name + "__bf16"
+            for n in g.node:
+                for i, x in enumerate(n.input):
+                    if x == v.name:
+                        n.input[i] = inner
+            casts_in.append(helper.make_node("Cast", [v.name], [inner], to=TensorProto.BFLOAT16))
+            v.type.tensor_type.elem_type = TensorProto.FLOAT
+    for v in g.output:
+        if v.name in names:
+            inner = v.name + "__bf16"
+            for n in g.node:
+                for i, x in enumerate(n.output):
+                    if x == v.name:
+                        n.output[i] = inner
+                for i, x in enumerate(n.input):
+                    if x == v.name:
+                        n.input[i] = inner
+            casts_out.append(helper.make_node("Cast", [inner], [v.name], to=TensorProto.FLOAT))
+            v.type.tensor_type.elem_type = TensorProto.FLOAT
+    nodes = casts_in + list(g.node) + casts_out
+    del g.node[:]
+    g.node.extend(nodes)
+    return m
+
+
+def _resized_inputs(args, dyn, rng):
+    """Fresh example inputs where every dynamic dim has a different size."""
+    sizes = {}
+    tensors = _flat_tensors(args)
+    for t, spec in zip(tensors, dyn):
+        for d, dn in spec.items():
+            sizes.setdefault(dn, t.shape[d] + 2 if t.shape[d] >= 2 else 3)
+    from .creation import tensor as make
+    it = iter(zip(tensors, dyn))
+
+    def fresh(t):
+        _, spec = next(it)
+        if not spec:
+            return t
+        shape = tuple(sizes[spec[d]] if d in spec else s for d, s in enumerate(t.shape))
+        ref = _host(t)
+        if t.dtype.is_floating_point:
+            data = rng.standard_normal(shape).astype(ref.dtype)
+        elif t.dtype.name == "bool":
+            data = rng.random(shape) < 0.5
+        else:
+            lo, hi = (int(ref.min()), int(ref.max())) if ref.size else (0, 0)
+            data = rng.integers(lo, hi + 1, size=shape).astype(ref.dtype)
+        return make(data, dtype=t.dtype, device=t.device)
+
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(fresh(a))
+        elif isinstance(a, (tuple, list)):
+            out.append(type(a)(fresh(x) if isinstance(x, Tensor) else x for x in a))
+        else:
+            out.append(a)
+    return tuple(out), sizes
+
+
+def _feed(t):
+    a = np.array(_host(t), copy=True)
+    return a.astype(np.float32) if t.dtype.name == "bfloat16" else a
+
+
+def verify_model(model, fn, args, kwargs=None, dyn=None, *, source=None, rtol=None,
+                 atol=None) -> None:
+    """Run ``model`` in onnxruntime on ``args`` (and on resized inputs when some dims are
+    dynamic) and compare with ``fn(*args)`` run eagerly; raise OnnxVerificationError."""
+    from .autograd import no_grad
+    sess = _session(model, source)
+    in_names = [i.name for i in sess.get_inputs()]
+    out_names = [o.name for o in sess.get_outputs()]
+    runs = [(args, None)]
+    if dyn and any(dyn):
+        runs.append(_resized_inputs(args, dyn, np.random.default_rng(0)))
+    for run_args, sizes in runs:
+        # copies: the eager call below may write into its inputs (in-place functions)
+        feeds = dict(zip(in_names, (_feed(t) for t in _flat_tensors(run_args))))
+        with no_grad():
+            expected = _flatten_out(fn(*run_args, **(kwargs or {})))
+        got = sess.run(None, feeds)
+        try:
+            compare_outputs(out_names, got, expected, rtol, atol)
+        except OnnxVerificationError as e:
+            if sizes:
+                raise OnnxVerificationError(f"{e} [with dynamic dims resized to {sizes}]") \
+                    from None
+            raise
+
+
+if __name__ == "__main__":  # python -m framework.onnx ...
+    from .onnx_cli import main
+    raise SystemExit(main())
