@@ -145,9 +145,9 @@ class _Renderer:
                 return [f"np.copyto({out}, {a[2]})",
                         f"np.copyto({out}, {a[1]}, where={a[0]})", f"{o} = {out}"]
             return [f"{o} = np.where({a[0]}, {a[1]}, {a[2]})"]
-        if name == "matmul" and ok:
+        if name == "matmul" and (ok or can_write_out(n)):
             return [f"{o} = np.matmul({a[0]}, {a[1]}{dst})"]
-        if name in REDUCE_UFUNC and ok:
+        if name in REDUCE_UFUNC and (ok or can_write_out(n)):
             at = n.attrs
             return [f"{o} = {REDUCE_UFUNC[name]}({a[0]}, axis={self.lit(tuple(at['dims']))}, "
                     f"keepdims={at['keepdim']!r}{dst})"]

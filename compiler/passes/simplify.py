@@ -37,6 +37,16 @@ def _rewrite(g, n, ins):
             if _same(inner, out):
                 return [inner]
             return list(g.add_node(n.op, (inner,), n.attrs).outputs)
+    if name == "permute" and tuple(n.attrs["dims"]) == (1, 0):
+        src = ins[0]
+        mm = src.producer if isinstance(src, Value) else None
+        if mm is not None and mm.op.name == "matmul" and src.ndim == 2 and \
+                all(isinstance(x, Value) and x.ndim == 2 for x in mm.inputs):
+            # (A @ B).T == B.T @ A.T: a contiguous result instead of a transposed view
+            a, b = mm.inputs
+            bt = _transpose(g, b)
+            at = _transpose(g, a)
+            return list(g.add_node(mm.op, (bt, at), mm.attrs).outputs)
     if name == "permute":
         src = ins[0]
         dims = n.attrs["dims"]
@@ -51,6 +61,15 @@ def _rewrite(g, n, ins):
                 return [inner]
             return list(g.add_node(n.op, (inner,), {"dims": comp}).outputs)
     return None
+
+
+def _transpose(g, v):
+    """``v.T`` for a 2-D Value, folding a transpose of a transpose."""
+    p = v.producer
+    if p is not None and p.op.name == "permute" and tuple(p.attrs["dims"]) == (1, 0):
+        return p.inputs[0]
+    from framework.ops.registry import OPS
+    return g.add_node(OPS["permute"], (v,), {"dims": (1, 0)}).outputs[0]
 
 
 def run(graph: Graph) -> Graph:
