@@ -233,7 +233,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
             isinstance(x, Tensor) and x.requires_grad and not _backward_done(x)
             for _, x in flatten(out))
         if any(i in tracer.ext for i in sentinels):
-            raise _SentinelRead()
+            raise _SentinelReadError()
         changes = tracer.grad_changes()
         for leaf, g in changes:
             if g is not None and id(g) in sentinels:
@@ -266,7 +266,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     return cap
 
 
-class _SentinelRead(Exception):
+class _SentinelReadError(Exception):
     """A leaf's missing .grad was read: capture again with a guard on it."""
 
 
@@ -275,7 +275,7 @@ def trace_step(fn, args, kwargs=None, on_retry=None, **kw) -> Capture:
     if the function read a missing .grad (backward without zero_grad)."""
     try:
         return trace(fn, args, kwargs, grad_sentinels=True, **kw)
-    except _SentinelRead:
+    except _SentinelReadError:
         if on_retry is not None:
             on_retry()
         return trace(fn, args, kwargs, grad_sentinels=False, **kw)

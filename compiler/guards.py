@@ -23,7 +23,7 @@ def static_key(args, kwargs, dyn: set, marks: set):
     parts = [tls.grad_enabled]
     tensors = []
     sizes: dict = {}
-    for path, leaf in flatten((args, kwargs)):
+    for _path, leaf in flatten((args, kwargs)):
         if isinstance(leaf, Tensor):
             idx = len(tensors)
             tensors.append(leaf)

@@ -231,9 +231,33 @@ def generate(graph: Graph, groups=None):
 def compile_graph(graph: Graph, groups=None):
     """(kernel function, source, plan) for ``graph``."""
     src, glb, plan = generate(graph, groups)
-    code = compile(src, f"<fw-compiled-{id(graph):x}>", "exec")
-    exec(code, glb)
+    exec(code_object(src), glb)
     return glb["kernel"], src, plan
+
+
+_MEMORY: dict = {}
+
+
+def code_object(src: str):
+    """The compiled code object of ``src``: from memory, the disk cache, or ``compile``."""
+    import marshal
+    from ..cache import DiskCache, make_key
+    key = make_key("numpy-kernel", src)
+    code = _MEMORY.get(key)
+    if code is not None:
+        return code
+    disk = DiskCache("numpy")
+    blob = disk.get(key)
+    if blob is not None:
+        try:
+            code = marshal.loads(blob)
+        except (ValueError, EOFError, TypeError):
+            code = None
+    if code is None:
+        code = compile(src, f"<fw-compiled-{key[:12]}>", "exec")
+        disk.put(key, marshal.dumps(code))
+    _MEMORY[key] = code
+    return code
 
 
 def allocate(plan, sizes: dict):

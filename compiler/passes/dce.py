@@ -13,7 +13,7 @@ def live_nodes(graph: Graph) -> set:
     for o in graph.outputs:
         if isinstance(o, Value):
             need.add(o)
-    for t, v in graph.mutations:
+    for _t, v in graph.mutations:
         need.add(v)
     for _, v in graph.grad_writes:
         if v is not None:
