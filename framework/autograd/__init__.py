@@ -36,9 +36,12 @@ class Node:
         self.args = args
         self.needs = needs
         versions, edges = [], []
-        for a, n in zip(args, needs):
+        saved = op.saves_args
+        if saved is not None and saved.__class__ is not tuple:
+            saved = saved(args, needs)
+        for i, (a, n) in enumerate(zip(args, needs)):
             if isinstance(a, Tensor):
-                versions.append(a._storage.version)
+                versions.append(a._storage.version if saved is None or i in saved else None)
                 edges.append(((a.grad_fn, a._output_nr) if a.grad_fn is not None else a)
                              if n else None)
             else:

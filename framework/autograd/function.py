@@ -43,6 +43,7 @@ class _FunctionOp:
 
     group = "custom"
     saves_output = False
+    saves_args = None
 
     def __init__(self, fn_cls, ctx, num_outputs):
         self.name = fn_cls.__name__

@@ -325,7 +325,14 @@ def _to_host(x, device):
 
 
 def install() -> None:
-    """Attach every implementation to its op (``op.impls["cpu"]``)."""
+    """Attach every implementation to its op (``op.impls["cpu"]``).
+
+    Also silences NumPy's floating-point RuntimeWarnings raised from framework code: IEEE
+    results (inf, nan) are the defined behaviour, as in PyTorch, and a filter costs nothing
+    on the hot path (``np.errstate`` per call would cost more than the op)."""
+    import warnings
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"framework\.",
+                            message=r"(invalid value|divide by zero|overflow) encountered")
     for name, fn in IMPLS.items():
         op = OPS.get(name)
         if op is not None:

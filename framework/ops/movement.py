@@ -111,16 +111,22 @@ def _cat_vjp(g, args, out, dim):
     return tuple(grads)
 
 
-RESHAPE = register("reshape", MOVEMENT, _reshape_meta, vjp=_reshape_vjp, is_view=True)
-PERMUTE = register("permute", MOVEMENT, _permute_meta, vjp=_permute_vjp, is_view=True)
-EXPAND = register("expand", MOVEMENT, _expand_meta, vjp=_expand_vjp, is_view=True)
-SLICE = register("slice", MOVEMENT, _slice_meta, vjp=_slice_vjp, is_view=True)
-PAD = register("pad", MOVEMENT, _pad_meta, vjp=_pad_vjp)
-CAT = register("cat", MOVEMENT, _cat_meta, vjp=_cat_vjp)
-FLIP = register("flip", MOVEMENT, _same_meta, vjp=lambda g, a, o, dims: (g.flip(dims),))
+# Movement VJPs read only the inputs' shapes, never their data (saves_args=()).
+RESHAPE = register("reshape", MOVEMENT, _reshape_meta, vjp=_reshape_vjp, is_view=True,
+                   saves_args=())
+PERMUTE = register("permute", MOVEMENT, _permute_meta, vjp=_permute_vjp, is_view=True,
+                   saves_args=())
+EXPAND = register("expand", MOVEMENT, _expand_meta, vjp=_expand_vjp, is_view=True,
+                  saves_args=())
+SLICE = register("slice", MOVEMENT, _slice_meta, vjp=_slice_vjp, is_view=True, saves_args=())
+PAD = register("pad", MOVEMENT, _pad_meta, vjp=_pad_vjp, saves_args=())
+CAT = register("cat", MOVEMENT, _cat_meta, vjp=_cat_vjp, saves_args=())
+FLIP = register("flip", MOVEMENT, _same_meta, vjp=lambda g, a, o, dims: (g.flip(dims),),
+                saves_args=())
 TRILU = register("trilu", MOVEMENT, _same_meta,
-                 vjp=lambda g, a, o, k, upper: (apply(TRILU, g, k=k, upper=upper),))
-CLONE = register("clone", MOVEMENT, _same_meta, vjp=lambda g, a, o: (g,))
+                 vjp=lambda g, a, o, k, upper: (apply(TRILU, g, k=k, upper=upper),),
+                 saves_args=())
+CLONE = register("clone", MOVEMENT, _same_meta, vjp=lambda g, a, o: (g,), saves_args=())
 
 
 # ---------------------------------------------------------------------------------------

@@ -122,8 +122,11 @@ _UNARY = {
 _PREDICATES = ("isnan", "isinf", "isfinite", "logical_not")
 
 UNARY_OPS = {}
+# VJPs that read only the output (or nothing) need no version check on the input.
+_READS_NO_INPUT = {"neg", "sign", "floor", "ceil", "round", "trunc"}
 for _name, (_vjp, _float_only, _saves) in _UNARY.items():
-    UNARY_OPS[_name] = register(_name, UNARY, _unary_meta, vjp=_vjp, saves_output=_saves)
+    UNARY_OPS[_name] = register(_name, UNARY, _unary_meta, vjp=_vjp, saves_output=_saves,
+                                saves_args=() if _saves or _name in _READS_NO_INPUT else None)
 for _name in _PREDICATES:
     UNARY_OPS[_name] = register(_name, UNARY, _predicate_meta)
 FLOAT_ONLY = {n for n, (_, f, _s) in _UNARY.items() if f}
@@ -245,10 +248,17 @@ _BINARY = {
 }
 _COMPARISONS = ("eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor")
 
+def _mul_reads(args, needs):
+    """mul's VJP reads b for a's gradient and a for b's."""
+    return (1,) * needs[0] + (0,) * needs[1]
+
+
+_BINARY_READS = {"add": (), "sub": (), "mul": _mul_reads}
 BINARY_OPS = {}
 for _name, _vjp in _BINARY.items():
     BINARY_OPS[_name] = register(_name, BINARY, _binary_meta_for(_name), vjp=_vjp,
-                                 saves_output=_name == "pow")
+                                 saves_output=_name == "pow",
+                                 saves_args=_BINARY_READS.get(_name))
 for _name in _COMPARISONS:
     BINARY_OPS[_name] = register(_name, BINARY, _binary_meta_for(_name, result_bool=True))
 
@@ -261,7 +271,8 @@ def _where_vjp(g, args, out):
             sum_to_shape(where(cond, zero, g), b.shape) if isinstance(b, Tensor) else None)
 
 
-WHERE = register("where", TERNARY, _where_meta, vjp=_where_vjp, differentiable_args=(1, 2))
+WHERE = register("where", TERNARY, _where_meta, vjp=_where_vjp, differentiable_args=(1, 2),
+                 saves_args=(0,))
 
 
 def _cast_vjp(g, args, out, dtype):
@@ -269,7 +280,7 @@ def _cast_vjp(g, args, out, dtype):
     return (g.to(src.dtype) if src.dtype.is_floating_point else None,)
 
 
-CAST_OP = register("cast", CAST, _cast_meta, vjp=_cast_vjp)
+CAST_OP = register("cast", CAST, _cast_meta, vjp=_cast_vjp, saves_args=())
 
 
 def cast(x: Tensor, dtype) -> Tensor:

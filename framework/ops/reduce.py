@@ -94,7 +94,7 @@ def _minmax_vjp(g, args, out, dims, keepdim):
     return (g * mask / count,)
 
 
-SUM = register("sum", REDUCE, _reduce_meta_for("sum"), vjp=_sum_vjp)
+SUM = register("sum", REDUCE, _reduce_meta_for("sum"), vjp=_sum_vjp, saves_args=())
 PROD = register("prod", REDUCE, _reduce_meta_for("prod"), vjp=_prod_vjp)
 AMAX = register("amax", REDUCE, _reduce_meta_for("amax"), vjp=_minmax_vjp, saves_output=True)
 AMIN = register("amin", REDUCE, _reduce_meta_for("amin"), vjp=_minmax_vjp, saves_output=True)
@@ -117,7 +117,7 @@ def _cumprod_vjp(g, args, out, dim):
     return ((g * out).flip(dim).cumsum(dim).flip(dim) / x,)
 
 
-CUMSUM = register("cumsum", SCAN, _scan_meta, vjp=_cumsum_vjp)
+CUMSUM = register("cumsum", SCAN, _scan_meta, vjp=_cumsum_vjp, saves_args=())
 CUMPROD = register("cumprod", SCAN, _scan_meta, vjp=_cumprod_vjp, saves_output=True)
 
 

@@ -36,7 +36,7 @@ class Op:
     """One registered op: its rules and the per-backend implementation table."""
 
     __slots__ = ("name", "group", "meta", "vjp", "num_outputs", "is_view", "decomp",
-                 "impls", "differentiable_args", "saves_output", "__weakref__")
+                 "impls", "differentiable_args", "saves_output", "saves_args", "__weakref__")
 
     def __init__(self, name, group, meta, vjp, num_outputs, is_view, decomp,
                  differentiable_args, saves_output):
@@ -49,6 +49,7 @@ class Op:
         self.decomp = decomp
         self.differentiable_args = differentiable_args
         self.saves_output = saves_output
+        self.saves_args = None
         self.impls: dict[str, Callable] = {}
 
     def __repr__(self) -> str:
@@ -65,17 +66,22 @@ Node = None  # framework.autograd.Node, bound on first use (autograd imports thi
 
 def register(name: str, group: str, meta: Callable, *, vjp: Callable | None = None,
              num_outputs: int = 1, is_view: bool = False, decomp: Callable | None = None,
-             differentiable_args: tuple | None = None, saves_output: bool = False) -> Op:
+             differentiable_args: tuple | None = None, saves_output: bool = False,
+             saves_args=None) -> Op:
     """Declare an op.
 
     meta(*args, **attrs) -> (shape, dtype), or a tuple of those for multi-output ops.
     vjp(grads, args, out, **attrs) -> one gradient (or None) per positional arg.
     decomp(*args, **attrs) -> the op written with other public ops (composites).
+    saves_args: indices of the args whose *data* the VJP reads (None: all tensor args), or
+    ``f(args, needs) -> indices``; only those are version-checked at backward, so an
+    in-place update of an arg the VJP never reads is allowed (as in PyTorch).
     """
     if name in OPS:
         raise ValueError(f"op {name!r} registered twice")
     op = Op(name, group, meta, vjp, num_outputs, is_view, decomp, differentiable_args,
             saves_output)
+    op.saves_args = saves_args
     OPS[name] = op
     return op
 
@@ -114,6 +120,8 @@ def apply(op: Op, *args, **attrs):
             raws.append(a)
     if op.group in _DEVICE_FROM_ATTRS:
         dev = attrs["device"]
+        if has_data and any(not isinstance(s, int) for s in attrs.get("shape", ())):
+            has_data = False  # a symbolic size (tracing a dynamic dim): metadata only
     raw = None
     if has_data and dev is not _META:
         impl = op.impls.get(dev.type)
