@@ -1,18 +1,17 @@
-"""Recurrent networks as compositions of public ops (matmul, sigmoid, tanh, stack).
+"""Recurrent networks: stacked, (bi)directional ``rnn_layers`` over the per-layer ops
+``lstm``/``gru``/``rnn`` (``framework/ops/rnn_ops.py``: one op per layer and direction, a
+NumPy loop on the CPU, an unrolled decomposition elsewhere, BPTT as its VJP), and the
+single-step cells written with public ops.
 
-Each layer/direction projects the whole input sequence with one matmul
-(``x @ W_ih^T + b_ih`` for every time step at once), then loops over time with only the
-recurrent ``h @ W_hh^T`` inside the loop. Gate orders are PyTorch's: LSTM ``i, f, g, o``;
-GRU ``r, z, n`` with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
-
-Nothing special is recorded: a trace (and an ONNX export) sees the unrolled cell steps,
-not a native LSTM/GRU node.
+Gate orders are PyTorch's: LSTM ``i, f, g, o``; GRU ``r, z, n`` with
+``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
 """
 
 from __future__ import annotations
 
 from .. import ops as F
 from ..errors import ArgumentError, ShapeError
+from ..ops import rnn_ops
 from ..ops.creation_ops import uniform
 
 __all__ = ["rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell", "rnn_layers"]
@@ -73,24 +72,6 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
 
 
 # ---------------------------------------------------------------------------------------
-def _run_direction(mode, xg, h, c, w_hh, b_hh, reverse):
-    """Loop one direction of one layer over time; xg: (T, N, G*H) projected input."""
-    steps = range(xg.shape[0] - 1, -1, -1) if reverse else range(xg.shape[0])
-    outs = []
-    for t in steps:
-        x_t = xg[t]
-        if mode == "LSTM":
-            h, c = _lstm_step(x_t, h, c, w_hh, b_hh)
-        elif mode == "GRU":
-            h = _gru_step(x_t, h, w_hh, b_hh)
-        else:
-            h = _rnn_step(x_t, h, w_hh, b_hh, relu=mode == "RNN_RELU")
-        outs.append(h)
-    if reverse:
-        outs.reverse()
-    return F.stack(outs, 0), h, c
-
-
 def _dropout(x, p):
     keep = uniform(x.shape, dtype=x.dtype, device=x.device) >= p
     return x * (keep.to(x.dtype) * (1.0 / (1.0 - p)))
@@ -122,13 +103,18 @@ def rnn_layers(mode, input, hx, weights, num_layers, bidirectional=False, dropou
         for d in range(dirs):
             idx = layer * dirs + d
             w_ih, w_hh, b_ih, b_hh = weights[idx]
-            xg = _lin(layer_in, w_ih, b_ih)                   # (T, N, G*H), one matmul
-            c_init = c0[idx] if c0 is not None else None
-            out, h, c = _run_direction(mode, xg, h0[idx], c_init, w_hh, b_hh, reverse=d == 1)
+            if mode == "LSTM":
+                out, h, c = rnn_ops.lstm(layer_in, h0[idx], c0[idx], w_ih, w_hh, b_ih, b_hh,
+                                         reverse=d == 1)
+                c_n.append(c)
+            elif mode == "GRU":
+                out, h = rnn_ops.gru(layer_in, h0[idx], w_ih, w_hh, b_ih, b_hh, reverse=d == 1)
+            else:
+                out, h = rnn_ops.rnn(layer_in, h0[idx], w_ih, w_hh, b_ih, b_hh,
+                                     nonlinearity="relu" if mode == "RNN_RELU" else "tanh",
+                                     reverse=d == 1)
             outs.append(out)
             h_n.append(h)
-            if c is not None:
-                c_n.append(c)
         layer_in = outs[0] if dirs == 1 else F.cat(outs, -1)
         if dropout and training and layer < num_layers - 1:
             layer_in = _dropout(layer_in, dropout)

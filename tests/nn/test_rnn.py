@@ -200,3 +200,53 @@ def test_errors():
         nn.LSTM(3, 4, proj_size=2)
     with pytest.raises(ArgumentError, match="dropout"):
         nn.LSTM(3, 4, dropout=1.5)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("reverse,bias", [(False, True), (True, False)])
+def test_layer_ops_kernel_decomposition_and_bptt(kind, reverse, bias):
+    from framework.ops import rnn_ops
+    from framework.ops.registry import OPS
+    name = kind.split("_")[0]
+    g = rnn_ops.GATES[name]
+    hs, t_len, n, i = 2, 3, 2, 3
+    x = t64(R.standard_normal((t_len, n, i)), True)
+    states = [t64(R.standard_normal((n, hs)), True) for _ in range(2 if name == "lstm" else 1)]
+    w = [t64(R.standard_normal((g * hs, i)) * 0.7, True),
+         t64(R.standard_normal((g * hs, hs)) * 0.7, True)]
+    b = [t64(R.standard_normal(g * hs) * 0.5, True) for _ in range(2)] if bias else []
+    attrs = {"reverse": reverse}
+    if name == "rnn":
+        attrs["nonlinearity"] = kind.split("_")[1]
+
+    def run(*a):
+        return fw.ops.apply(OPS[name], *a, **attrs)
+
+    inputs = (x, *states, *w, *b)
+    kernel = [o.detach().numpy() for o in run(*inputs)]
+    decomp = [o.detach().numpy() for o in OPS[name].decomp(*inputs, **attrs)]
+    for k, d in zip(kernel, decomp):
+        np.testing.assert_allclose(k, d, atol=1e-12)
+    # the NumPy reference cell, step by step
+    mode = {"lstm": "LSTM", "gru": "GRU", "rnn": "RNN_" + kind.split("_")[-1].upper()}[name]
+    h = states[0].detach().numpy()
+    c = states[1].detach().numpy() if name == "lstm" else None
+    bi = [v.detach().numpy() for v in b] or [0.0, 0.0]
+    ys = [None] * t_len
+    for t in (range(t_len - 1, -1, -1) if reverse else range(t_len)):
+        h, c = np_cell(mode, x.detach().numpy()[t], h, c, w[0].detach().numpy(),
+                       w[1].detach().numpy(), *bi)
+        ys[t] = h
+    np.testing.assert_allclose(kernel[0], np.stack(ys), atol=1e-12)
+    assert fw.autograd.gradcheck(run, inputs)
+
+
+def test_lstm_op_second_order():
+    from framework.ops import rnn_ops
+    x = t64(R.standard_normal((2, 1, 2)), True)
+    h0, c0 = t64(R.standard_normal((1, 2)), True), t64(R.standard_normal((1, 2)), True)
+    w_ih = t64(R.standard_normal((8, 2)) * 0.5, True)
+    w_hh = t64(R.standard_normal((8, 2)) * 0.5, True)
+    assert fw.autograd.gradgradcheck(
+        lambda a, h, c, u, v: rnn_ops.lstm(a, h, c, u, v, reverse=True)[0], (x, h0, c0, w_ih,
+                                                                            w_hh))
