@@ -169,6 +169,6 @@ def make_scalar_fn(cap):
     vals = [expr_source(e) for _, e in cap.scalar_exprs]
     lines.append(f"    return [{', '.join(vals)}], -1")
     import math
-    glb["_math"] = math
+    glb.update(_math=math, inf=math.inf, nan=math.nan)
     exec(compile("\n".join(lines), "<fw-scalars>", "exec"), glb)
     return glb["scalars"]
