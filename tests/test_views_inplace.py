@@ -1,0 +1,145 @@
+"""Views share storage with their base; in-place ops write through and bump the version
+counter; NumPy interop shares memory where PyTorch does."""
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework.errors import ShapeError
+
+
+def _base():
+    return fw.arange(12, dtype=fw.float32).reshape(3, 4)
+
+
+@pytest.mark.parametrize("make_view,write,check", [
+    (lambda x: x[1], lambda v: v.fill_(-1), lambda x: (x[1] == -1).all()),
+    (lambda x: x[:, 1:3], lambda v: v.zero_(), lambda x: (x[:, 1:3] == 0).all()),
+    (lambda x: x[::2, ::3], lambda v: v.add_(100), lambda x: x[2, 3].item() == 111),
+    (lambda x: x.T, lambda v: v.__setitem__((0, 1), 7.0), lambda x: x[1, 0].item() == 7),
+    (lambda x: x.transpose(0, 1), lambda v: v.mul_(2), lambda x: x[2, 3].item() == 22),
+    (lambda x: x.reshape(12), lambda v: v.__setitem__(5, 50.0), lambda x: x[1, 1].item() == 50),
+    (lambda x: x.view(2, 6), lambda v: v[1].fill_(3), lambda x: (x[1:, :].reshape(-1)[2:] == 3)
+     .all()),
+    (lambda x: x.unsqueeze(0), lambda v: v[0, 0].copy_(fw.ones(4)),
+     lambda x: (x[0] == 1).all()),
+    (lambda x: x.flatten(), lambda v: v.clamp_(max=2), lambda x: x.max().item() == 2),
+    (lambda x: x.narrow(1, 2, 2), lambda v: v.neg_(), lambda x: x[0, 3].item() == -3),
+    (lambda x: x.select(1, -1), lambda v: v.fill_(9), lambda x: (x[:, 3] == 9).all()),
+    (lambda x: x.split(2, 1)[1], lambda v: v.fill_(8), lambda x: (x[:, 2:] == 8).all()),
+    (lambda x: x.unbind(0)[2], lambda v: v.fill_(4), lambda x: (x[2] == 4).all()),
+    (lambda x: x.permute(1, 0)[1:], lambda v: v.fill_(0), lambda x: (x[:, 1:] == 0).all()),
+    (lambda x: x[..., None][:, :, 0], lambda v: v.sub_(1), lambda x: x[0, 0].item() == -1),
+    (lambda x: x.detach(), lambda v: v.fill_(5), lambda x: (x == 5).all()),
+])
+def test_writes_through_views_reach_the_base(make_view, write, check):
+    x = _base()
+    v = make_view(x)
+    v0 = x._version
+    write(v)
+    assert bool(check(x)), x
+    assert x._version > v0 and v._version == x._version
+
+
+def test_reshape_of_non_contiguous_copies_and_view_refuses():
+    x = _base()
+    y = x.T.reshape(12)
+    y[0] = 100.0
+    assert x[0, 0].item() == 0
+    with pytest.raises(ShapeError, match="view"):
+        x.T.view(12)
+
+
+def test_version_counter_bumps_on_every_in_place_op():
+    x = fw.zeros(3)
+    versions = [x._version]
+    for op in (lambda t: t.add_(1), lambda t: t.mul_(2), lambda t: t.__setitem__(0, 5.0),
+               lambda t: t.copy_(fw.ones(3)), lambda t: t.fill_(2), lambda t: t.zero_(),
+               lambda t: t.__iadd__(1), lambda t: t.clamp_(0, 1), lambda t: t.uniform_()):
+        op(x)
+        versions.append(x._version)
+    assert versions == sorted(set(versions)), versions
+    y = x + 1  # out of place: no bump
+    assert x._version == versions[-1] and y._version == 0
+
+
+def test_augmented_assignment_keeps_identity_and_storage():
+    x = fw.ones(2, 2)
+    data, ident = x._data, id(x)
+    x += 1
+    x *= fw.tensor([1.0, 3.0])
+    x -= 1
+    x /= 2
+    assert id(x) == ident and x._data is data
+    np.testing.assert_allclose(x.numpy(), [[0.5, 2.5], [0.5, 2.5]])
+
+
+def test_copy_broadcasts_and_casts():
+    x = fw.zeros(2, 3, dtype=fw.int64)
+    x.copy_(fw.tensor([1.7, 2.2, -3.9]))
+    np.testing.assert_array_equal(x.numpy(), [[1, 2, -3]] * 2)
+    x.fill_(fw.tensor(4))
+    assert (x == 4).all()
+
+
+def test_in_place_on_expanded_tensor_is_refused():
+    x = fw.ones(1, 3).expand(2, 3)
+    with pytest.raises(ShapeError, match="single memory location"):
+        x.add_(1)
+
+
+def test_from_numpy_shares_memory_both_ways():
+    a = np.zeros((2, 3), np.float32)
+    t = fw.from_numpy(a)
+    a[0, 1] = 5
+    assert t[0, 1].item() == 5
+    t[1, 2] = 7.0
+    assert a[1, 2] == 7
+    t.add_(1)
+    assert a[0, 0] == 1
+    assert np.shares_memory(t.numpy(), a)
+    assert np.shares_memory(np.asarray(t), a)
+    assert fw.as_tensor(a)._data is a or np.shares_memory(fw.as_tensor(a).numpy(), a)
+    c = fw.tensor(a)
+    c.fill_(0)
+    assert a[0, 0] == 1  # fw.tensor copies
+
+
+def test_from_numpy_keeps_strides():
+    a = np.arange(12, dtype=np.float64).reshape(3, 4).T
+    t = fw.from_numpy(a)
+    assert t.shape == (4, 3) and not t.is_contiguous() and t.stride() == (1, 4)
+    np.testing.assert_array_equal(t.numpy(), a)
+
+
+def test_dlpack_round_trip_shares_memory():
+    a = np.arange(6, dtype=np.float32)
+    t = fw.from_dlpack(a)
+    a[0] = 42
+    assert t[0].item() == 42
+    b = np.from_dlpack(t)
+    assert np.shares_memory(a, b)
+    assert t.__dlpack_device__() == a.__dlpack_device__()
+
+
+def test_strides_contiguity_and_offsets():
+    x = _base()
+    assert x.stride() == (4, 1) and x.is_contiguous() and x.storage_offset() == 0
+    t = x.T
+    assert t.stride() == (1, 4) and not t.is_contiguous()
+    s = x[1:, 2:]
+    assert s.storage_offset() == 6 and s.stride() == (4, 1)
+    c = t.contiguous()
+    assert c.is_contiguous() and c._data is not x._data
+    assert x.contiguous() is x
+
+
+def test_views_share_base_and_clone_does_not():
+    x = _base()
+    root = x._base if x._base is not None else x  # x itself is a view of arange's result
+    v = x[1:]
+    assert v._base is root and v.T._base is root
+    c = v.clone()
+    c.fill_(0)
+    assert x[1, 0].item() == 4
+    assert c._version == 1 and x._version == 0
