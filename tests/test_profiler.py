@@ -1,0 +1,175 @@
+"""fw.profiler: per-op and compiled-call events, totals against measured wall time, the
+table and the Chrome trace."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework import nn
+from framework.ops import registry
+from framework.ops.registry import COMPOSITE, UNARY, Op, apply
+from framework.profiler import profile, record_function
+
+SLEEP_S = 0.004
+
+
+def _op(name, group, impl=None, decomp=None):
+    """An op that is not registered globally (so tests leave the registry alone)."""
+    op = Op(name, group, lambda x: (x.shape, x.dtype), None, 1, False, decomp, None, False)
+    if impl is not None:
+        op.impls["cpu"] = impl
+    return op
+
+
+def _sleepy(x):
+    time.sleep(SLEEP_S)
+    return x.copy()
+
+
+SLEEP = _op("test_sleep", UNARY, impl=_sleepy)
+TWICE = _op("test_twice", COMPOSITE, decomp=lambda x: apply(SLEEP, apply(SLEEP, x)))
+
+
+def test_op_totals_add_up_to_the_measured_wall_time():
+    x = fw.ones(3)
+    with profile() as prof:
+        t0 = time.perf_counter()
+        for _ in range(20):
+            apply(SLEEP, x)
+        wall = time.perf_counter() - t0
+    (row,) = [r for r in prof.key_averages() if r.name == "test_sleep"]
+    assert row.count == 20 and row.kind == "op"
+    assert row.self == pytest.approx(row.total)
+    assert row.avg >= SLEEP_S
+    assert abs(prof.total_time - wall) <= 0.1 * wall, (prof.total_time, wall)
+    assert abs(prof.wall_time - wall) <= 0.1 * wall
+
+
+def test_nested_events_split_self_and_total_time():
+    x = fw.ones(3)
+    with profile() as prof:
+        for _ in range(5):
+            apply(TWICE, x)
+    rows = {r.name: r for r in prof.key_averages()}
+    outer, inner = rows["test_twice"], rows["test_sleep"]
+    assert outer.count == 5 and inner.count == 10
+    # the composite's time is its two nested sleeps plus a little of its own
+    assert outer.total >= inner.total > 0.9 * outer.total
+    assert outer.self == pytest.approx(outer.total - inner.total, abs=1e-6)
+    # top-level time is the sum of every self time
+    assert prof.total_time == pytest.approx(sum(r.self for r in prof.key_averages()), rel=1e-9)
+    depths = {e.name: e.depth for e in prof.events}
+    assert depths == {"test_twice": 0, "test_sleep": 1}
+
+
+def test_eager_training_ops_cover_the_wall_time():
+    fw.manual_seed(0)
+    model = nn.Sequential(nn.Linear(256, 512), nn.GELU(), nn.Linear(512, 256))
+    x = fw.randn(256, 256)
+    model(x).sum().backward()  # warm-up
+    with profile() as prof:
+        t0 = time.perf_counter()
+        for _ in range(3):
+            loss = model(x).square().mean()
+            loss.backward()
+        wall = time.perf_counter() - t0
+    names = {r.name for r in prof.key_averages()}
+    assert {"matmul", "mean", "square"} & names and "matmul" in names
+    # Ops dominate this step; Python glue between them is a few percent at most.
+    assert 0.9 * wall <= prof.total_time <= wall * 1.0001, (prof.total_time, wall)
+
+
+def test_compiled_calls_are_kernel_events():
+    fw.manual_seed(0)
+    m = nn.Linear(64, 64)
+
+    def f(x):
+        return m(x).relu().sum(-1)
+
+    cf = fw.compile(f, mode="always")
+    x = fw.randn(128, 64)
+    with fw.no_grad():
+        cf(x)  # capture outside the profile
+        with profile() as prof:
+            t0 = time.perf_counter()
+            for _ in range(4):
+                out = cf(x)
+            wall = time.perf_counter() - t0
+    rows = {(r.name, r.kind): r for r in prof.key_averages()}
+    kernel = rows[("compiled code(f)", "kernel")]
+    outer = rows[("fw.compile(f)", "compiled")]
+    assert kernel.count == 4 and outer.count == 4
+    assert not [r for r in rows.values() if r.kind == "op"]  # no eager dispatch at all
+    assert kernel.total <= outer.total
+    assert abs(prof.total_time - wall) <= 0.1 * wall
+    np.testing.assert_allclose(out.numpy(), m(x).relu().sum(-1).detach().numpy(), rtol=1e-5)
+
+
+def test_table_sorts_and_reports_coverage():
+    x = fw.ones(3)
+    with profile() as prof:
+        apply(TWICE, x)
+        for _ in range(3):
+            x = x + 1
+    text = prof.table(sort_by="total")
+    lines = text.splitlines()
+    assert lines[0].split()[:3] == ["name", "kind", "calls"]
+    body = [ln.split()[0] for ln in lines[2:-2]]
+    assert body[0] == "test_twice" and body[1] == "test_sleep"
+    by_count = prof.table(sort_by="count").splitlines()[2].split()
+    assert by_count[0] == "add" and by_count[2] == "3"
+    assert "wall time" in lines[-1]
+    assert len(prof.table(row_limit=1).splitlines()) == 5
+    with pytest.raises(fw.ArgumentError, match="sort_by"):
+        prof.table(sort_by="bogus")
+
+
+def test_chrome_trace_is_valid_json(tmp_path):
+    x = fw.ones(3)
+    with profile(record_shapes=True) as prof:
+        with record_function("my region"):
+            apply(TWICE, x)
+    path = tmp_path / "trace.json"
+    prof.export_chrome_trace(path)
+    trace = json.loads(path.read_text())
+    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert [e["name"] for e in spans] == ["my region", "test_twice", "test_sleep",
+                                         "test_sleep"]
+    assert all(e["dur"] > 0 and e["ts"] >= 0 for e in spans)
+    region, outer = spans[0], spans[1]
+    assert region["ts"] <= outer["ts"] and outer["ts"] + outer["dur"] <= \
+        region["ts"] + region["dur"] + 1e-3
+    assert spans[1]["args"]["shapes"] == [[3]]
+
+
+def test_hook_is_removed_after_the_block_even_on_error():
+    x, y = fw.ones(2), fw.ones(3)
+    with pytest.raises(fw.ShapeError):
+        with profile() as prof:
+            x + y
+    assert registry._profile_hook is None
+    assert [e.name for e in prof.events] == ["add"] and prof.events[0].end >= 0
+    n = len(prof.events)
+    x + x
+    assert len(prof.events) == n
+
+
+def test_one_profile_at_a_time_and_disabled_profile():
+    with profile():
+        with pytest.raises(fw.ArgumentError, match="already open"):
+            with profile():
+                pass
+    with profile(enabled=False) as prof:
+        fw.ones(2) + 1
+    assert prof.events == []
+
+
+def test_cuda_activity_without_a_device_is_a_clear_error():
+    if fw.cuda.is_available():
+        pytest.skip("a CUDA device (or the simulated one) is available")
+    with pytest.raises(fw.ArgumentError, match="CUDA"):
+        with profile(activities=[fw.profiler.ProfilerActivity.CUDA]):
+            pass
