@@ -27,6 +27,7 @@ from framework.errors import ArgumentError
 
 from .onnx_lowering import DECOMPOSE, LOWERINGS
 from .onnx_lowering.context import LoweringContext, OpsetError, value_info
+from .onnx_lowering.patterns import find_matches
 
 MIN_OPSET = 17
 DEFAULT_OPSET = 18
@@ -94,8 +95,10 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
             if v not in planned:
                 planned[v] = ctx.reserve(v.name)
     ctx.used = {x for n in graph.nodes for x in n.inputs if hasattr(x, "shape")} | set(outs)
+    heads, absorbed = find_matches(graph, opset)
     for node in graph.nodes:
-        lower_node(ctx, node, planned)
+        if node not in absorbed:
+            lower_node(ctx, node, planned, heads.get(node))
     for i, v in enumerate(outs):
         if ctx.name_of(v) != out_names[i]:
             ctx.emit("Identity", [ctx.name_of(v)], outputs=[out_names[i]])
@@ -155,14 +158,18 @@ def _output_dim_names(spec, out_names):
 
 
 # ---------------------------------------------------------------------------------------
-def lower_node(ctx: LoweringContext, node, planned) -> None:
-    """Emit the ONNX nodes of one IR node and bind its outputs to ONNX names."""
+def lower_node(ctx: LoweringContext, node, planned, match=None) -> None:
+    """Emit the ONNX nodes of one IR node (or of the pattern ``match`` ending at it) and
+    bind its outputs to ONNX names."""
     prev, ctx.current = ctx.current, node
     start = len(ctx.nodes)
     ctx._fresh_here = set()
     try:
         rule = LOWERINGS.get(node.op.name)
-        result = DECOMPOSE if rule is None else rule(ctx, node)
+        if match is not None:
+            result = match.emit(ctx)
+        else:
+            result = DECOMPOSE if rule is None else rule(ctx, node)
         if result is DECOMPOSE:
             _lower_decomposition(ctx, node, planned)
             return

@@ -48,7 +48,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if step == 0:
         raise ArgumentError("arange: step must be nonzero")
     import math
-    n = max(0, math.ceil((end - start) / step))
+    if any(type(v).__module__.startswith("sympy") for v in (start, end, step)):
+        import sympy  # a dynamic size while tracing, e.g. arange(x.shape[1])
+        n = sympy.Max(0, sympy.ceiling(sympy.sympify(end - start) / step))
+    else:
+        n = max(0, math.ceil((end - start) / step))
     if dtype is None:
         is_float = any(isinstance(v, float) for v in (start, end, step))
         dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
