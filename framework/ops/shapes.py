@@ -34,10 +34,10 @@ def normalize_dims(dims, ndim: int, op: str) -> tuple:
     return out if ndim else ()
 
 
-def _broadcast_uncached(a: tuple, b: tuple, op: str) -> tuple:
-    n = max(len(a), len(b))
-    a = (1,) * (n - len(a)) + tuple(a)
-    b = (1,) * (n - len(b)) + tuple(b)
+def _broadcast_uncached(a0: tuple, b0: tuple, op: str) -> tuple:
+    n = max(len(a0), len(b0))
+    a = (1,) * (n - len(a0)) + tuple(a0)
+    b = (1,) * (n - len(b0)) + tuple(b0)
     out = []
     for i, (x, y) in enumerate(zip(a, b)):
         if x == 1:
@@ -47,8 +47,8 @@ def _broadcast_uncached(a: tuple, b: tuple, op: str) -> tuple:
         elif not (isinstance(x, int) and isinstance(y, int)):
             out.append(x if isinstance(y, int) else y)  # symbolic: assume they agree
         else:
-            raise ShapeError(f"{op}: shapes {list(a)} and {list(b)} are not broadcastable "
-                             f"(size {x} vs {y} at dimension {i})")
+            raise ShapeError(f"{op}: shapes {list(a0)} and {list(b0)} are not broadcastable "
+                             f"(size {x} vs {y} at dim {i - n})")
     return tuple(out)
 
 
