@@ -18,23 +18,41 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
 
 
 def _format_float(arr: np.ndarray) -> str:
-    finite = arr[np.isfinite(arr)]
-    integral = finite.size == 0 or np.all(finite == np.round(finite))
-    big = finite.size and (np.abs(finite).max() >= 1e8 or
-                           (np.abs(finite[finite != 0]).min() < 1e-4 if np.any(finite) else False))
+    finite = np.abs(arr[np.isfinite(arr)])
+    integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
+    nonzero = finite[finite != 0]
+    # PyTorch's rule: scientific notation for a wide range or very large / small values
+    sci = nonzero.size > 0 and (nonzero.max() >= 1e8 or nonzero.min() < 1e-4 or
+                                (not integral and nonzero.max() / nonzero.min() > 1000))
     p = _OPTIONS["precision"]
 
     def fmt(x):
         if not np.isfinite(x):
             return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
-        if big:
+        if sci:
             return f"{x:.{p}e}"
         if integral:
             return f"{x:.0f}."
         return f"{x:.{p}f}"
-    return np.array2string(arr, separator=", ", formatter={"float_kind": fmt},
+    # Every element gets the same width (right-aligned columns), as PyTorch prints.
+    shown = _shown_values(arr)
+    width = max((len(fmt(v)) for v in shown), default=0)
+    return np.array2string(arr, separator=", ", formatter={"float_kind": lambda x:
+                                                            fmt(x).rjust(width)},
                            threshold=_OPTIONS["threshold"], edgeitems=_OPTIONS["edgeitems"],
                            max_line_width=_OPTIONS["linewidth"], prefix="tensor(")
+
+
+def _shown_values(arr: np.ndarray) -> np.ndarray:
+    """The values that will be printed (the corners when the tensor is summarized)."""
+    if arr.size <= _OPTIONS["threshold"] or arr.ndim == 0:
+        return arr.reshape(-1)
+    e = _OPTIONS["edgeitems"]
+    for d in range(arr.ndim):
+        if arr.shape[d] > 2 * e:
+            idx = np.r_[0:e, arr.shape[d] - e:arr.shape[d]]
+            arr = np.take(arr, idx, axis=d)
+    return arr.reshape(-1)
 
 
 def tensor_repr(t) -> str:
