@@ -36,8 +36,7 @@ def static_key(args, kwargs, dyn: set, marks: set):
                 shape = tuple(("*", sizes.setdefault(s, len(sizes)))
                               if (idx, i) in dyn and s > 1 else s
                               for i, s in enumerate(shape))
-            parts.append((shape, leaf.dtype, leaf.device, leaf.requires_grad,
-                          leaf.requires_grad and leaf.grad is None))
+            parts.append((shape, leaf.dtype, leaf.device, leaf.requires_grad))
         elif isinstance(leaf, float):
             parts.append(float)
         elif leaf is None or isinstance(leaf, (int, str, bool)):
@@ -55,12 +54,11 @@ def describe_difference(old_key, new_key, names) -> str:
         return "number of arguments changed"
     ti = 0
     for a, b in zip(old_key[1:], new_key[1:]):
-        is_t = isinstance(a, tuple) and len(a) == 5
+        is_t = isinstance(a, tuple) and len(a) == 4
         name = names[ti] if is_t and ti < len(names) else "argument"
         if a != b:
-            if is_t and isinstance(b, tuple) and len(b) == 5:
-                for what, x, y in zip(("shape", "dtype", "device", "requires_grad",
-                                       "grad is None"), a, b):
+            if is_t and isinstance(b, tuple) and len(b) == 4:
+                for what, x, y in zip(("shape", "dtype", "device", "requires_grad"), a, b):
                     if x != y:
                         return f"{what} of {name} changed ({_fmt(x)} -> {_fmt(y)})"
             return f"value of {name} changed ({a!r} -> {b!r})"
@@ -82,7 +80,7 @@ def size_changes(old_key, new_key):
     out = []
     ti = 0
     for a, b in zip(old_key[1:], new_key[1:]):
-        is_t = isinstance(a, tuple) and len(a) == 5 and isinstance(b, tuple) and len(b) == 5
+        is_t = isinstance(a, tuple) and len(a) == 4 and isinstance(b, tuple) and len(b) == 4
         if is_t:
             if a[1:] != b[1:] or len(a[0]) != len(b[0]):
                 return None
@@ -106,6 +104,10 @@ class EntryGuards:
             src = cap.graph.sources.get(v.name, ("tensor", t))
             self.externals.append((v.name, src, tuple(v.shape), v.dtype))
         self.leaves_none = leaves_none
+        ins = {v: i for i, v in enumerate(cap.graph.inputs)}
+        read = {src[1] for src in cap.graph.sources.values() if src[0] == "arg_grad"}
+        self.input_grad_none = [ins[leaf] for leaf, _ in cap.graph.grad_writes
+                                if leaf in ins and ins[leaf] not in read]
         self.int_guards = cap.int_guards
         self.scalar_sources = cap.scalar_sources
         self.cmp = cap.scalar_guards
@@ -125,6 +127,9 @@ class EntryGuards:
                 return f"{name} is None"
             if t.shape != shape or t.dtype is not dtype:
                 return f"{name} changed to {t.dtype.name}{list(t.shape)}"
+        for i in self.input_grad_none:
+            if tensors[i].grad is not None:
+                return f"input {i} has a .grad now (backward() would accumulate into it)"
         for leaf, was_none in self.leaves_none:
             if (leaf.grad is None) != was_none:
                 return f"whether a parameter's .grad is None changed ({list(leaf.shape)})"

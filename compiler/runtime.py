@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 
+from framework._state import tls
 from framework.errors import FrameworkError, GraphBreak
 from framework.tensor import Tensor
 
@@ -63,6 +64,8 @@ class Entry:
         self.sym_locs = [(locs[0]) for locs in cap.sym_locs.values()]
         self.sym_names = list(cap.sym_locs)
         self.n_tensor_inputs = len(cap.arg_paths)
+        self.backward = None
+        self.param_tensors = []
 
     def run(self, args, kwargs, tensors):
         """Call the generated kernel and apply write-backs; return the output structure."""
@@ -96,6 +99,10 @@ class Entry:
             leaf.grad = None if g is None else Tensor._wrap(np.asarray(g), meta[0], meta[1])
         results = [Tensor._wrap(np.asarray(o), dt, dev) for o, (dt, dev) in
                    zip(outs, self.out_meta)]
+        if self.backward is not None and tls.grad_enabled:
+            from .differentiable import link
+            link(self, results, tensors, self.param_tensors,
+                 inputs[:self.n_tensor_inputs], sizes)
         return map_tree(self.cap.out_tree, lambda leaf: _leaf(leaf, results, args, kwargs,
                                                               self))
 
@@ -247,13 +254,15 @@ class CompiledFunction:
         st["captures"] += 1
         needs_grad = _outputs_need_grad(cap)
         if needs_grad and store:
-            msg = ("outputs require grad (autograd through a compiled forward is not "
-                   "supported): running eagerly")
-            if self.fullgraph:
-                raise NotImplementedError(f"fw.compile({self.__name__}): {msg}")
-            self.eager_reason = msg
-            return None
-        entry = build_entry(cap, leaves)
+            from .differentiable import unsupported_reason
+            why = unsupported_reason(cap.graph)
+            if why is not None:
+                msg = f"outputs require grad and {why} is not supported: running eagerly"
+                if self.fullgraph:
+                    raise NotImplementedError(f"fw.compile({self.__name__}): {msg}")
+                self.eager_reason = msg
+                return None
+        entry = build_entry(cap, leaves, with_backward=needs_grad)
         st["compile_time_s"].append(time.perf_counter() - t0)
         if self.mode in ("always", "max-autotune", "reduce-overhead") or \
                 os.environ.get("FW_COMPILE_MODE") == "always":
@@ -310,7 +319,7 @@ class CompiledFunction:
         return out
 
 
-def build_entry(cap, leaves):
+def build_entry(cap, leaves, with_backward=False):
     """Passes, fusion, code generation for one capture."""
     from .codegen.numpy import can_write_out, compile_graph
     from .passes import fuse, run_pipeline
@@ -325,7 +334,14 @@ def build_entry(cap, leaves):
     leaves_none = cap.grad_none
     guards = EntryGuards(cap, leaves_none, None)
     names = [v.name for v in graph.inputs if v.kind == "input"]
-    return Entry(cap, graph, kernel, source, plan, guards, names)
+    entry = Entry(cap, graph, kernel, source, plan, guards, names)
+    if with_backward:
+        from .differentiable import plan_backward
+        entry.backward = plan_backward(cap, graph)
+        entry.param_tensors = [t for v, t in graph.constants.items()
+                               if v in entry.backward.diff_consts]
+        log.emit("code", entry.backward.source)
+    return entry
 
 
 def _outputs_need_grad(cap) -> bool:

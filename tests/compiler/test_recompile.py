@@ -196,9 +196,38 @@ def test_compile_a_module_and_decorator_forms():
     np.testing.assert_allclose(g(x).numpy(), h(x).numpy(), rtol=1e-6)
 
 
-def test_forward_outputs_requiring_grad_run_eagerly_and_backprop():
-    m = _model()
+def test_compiled_forward_with_backward_outside_matches_eager():
+    """fw.compile(model) in an ordinary training loop: the compiled forward gets a compiled
+    backward (gradients of parameters and inputs), BatchNorm stats are written back."""
+    results = []
+    for compiled in (False, True):
+        fw.manual_seed(0)
+        m = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+        opt = optim.SGD(m.parameters(), lr=0.1)
+        f = fw.compile(m, mode="always") if compiled else m
+        x = fw.randn(5, 4, requires_grad=True)
+        for _ in range(3):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(f(x), fw.tensor([0, 1, 2, 0, 1]))
+            loss.backward()
+            opt.step()
+        results.append((float(loss), x.grad.numpy().copy(),
+                        {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}))
+        if compiled:
+            st = f.stats()
+            assert st["eager_reason"] is None and st["captures"] == 1, st
+    (l1, g1, s1), (l2, g2, s2) = results
+    assert abs(l1 - l2) < 1e-5
+    np.testing.assert_allclose(g1, g2, rtol=1e-5, atol=1e-7)
+    for k in s1:
+        np.testing.assert_allclose(s1[k], s2[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+def test_forward_with_dropout_requiring_grad_runs_eagerly_and_backprops():
+    fw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
     cf = fw.compile(m, mode="always")
     x = fw.randn(2, 4)
     cf(x).sum().backward()
     assert m[0].weight.grad is not None
+    assert "random ops" in cf.stats()["eager_reason"]

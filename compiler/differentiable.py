@@ -1,0 +1,140 @@
+"""Autograd through a compiled forward: ``loss = compiled_model(x); loss.backward()``.
+
+When a captured function returns tensors that require grad, the compiled entry runs the
+forward graph's generated code and links its outputs to one autograd node. That node's
+backward runs a second generated function: the gradient graph built by
+:mod:`compiler.passes.autodiff` from the forward graph, with the parameters it reads
+lifted to inputs (so their gradients come out) and one cotangent input per output. The
+backward graph recomputes what it needs from the saved inputs (rematerialization), so the
+forward keeps no intermediates alive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from framework.ops.registry import RANDOM
+from framework.tensor import Tensor
+
+from .ir import Value
+from .passes import rebuild, run_pipeline
+
+
+def unsupported_reason(graph) -> str | None:
+    """Why this forward cannot get a compiled backward (None when it can)."""
+    if any(n.op.group == RANDOM for n in graph.nodes):
+        return "random ops (dropout) in a forward whose outputs require grad"
+    if any(v.kind == "scalar_input" for v in graph.inputs):
+        return "runtime scalar inputs in a forward whose outputs require grad"
+    if graph.grad_writes:
+        return "backward() inside a function whose outputs require grad"
+    return None
+
+
+def _lift(graph, diff_consts):
+    """A copy of ``graph`` where the constants in ``diff_consts`` are inputs (appended)."""
+    def visit(g, n, ins):
+        return None
+
+    g, vmap = rebuild(graph, visit)
+    lifted = []
+    for v in diff_consts:
+        nv = vmap[v]
+        del g.constants[nv]
+        nv.kind = "input"
+        g.inputs.append(nv)
+        lifted.append(nv)
+    g.mutations, g.grad_writes = [], []
+    return g
+
+
+def _gradient_graph(lifted, wrt):
+    from .passes import autodiff
+    g = autodiff.run(lifted, wrt=wrt, cotangents=True)
+    g.outputs = g.outputs[g.n_primal_outputs:]
+    return run_pipeline(g)
+
+
+class Backward:
+    """The compiled backward of one forward graph."""
+
+    def __init__(self, fwd_graph, diff_inputs, diff_consts, entry_sources):
+        self.diff_inputs = diff_inputs          # indices into the forward's inputs
+        self.diff_consts = diff_consts          # forward constant Values (params)
+        lifted = _lift(fwd_graph, diff_consts)
+        n_in = len(fwd_graph.inputs)
+        wrt = tuple(diff_inputs) + tuple(range(n_in, n_in + len(diff_consts)))
+        g = _gradient_graph(lifted, wrt)
+        self.graph = g
+        from .codegen.numpy import can_write_out, compile_graph
+        from .passes import fuse
+        from .passes.memory_plan import plan as make_plan
+        g.plan = make_plan(g, can_write_out)
+        self.kernel, self.source, self.plan = compile_graph(g, fuse.run(g))
+        self.consts = [entry_sources.get(v.name, ("tensor", t)) for v, t in g.constants.items()]
+        self.n_out = len(fwd_graph.outputs)
+        self.out_meta = [(o.shape, o.dtype) for o in fwd_graph.outputs]
+        self.bufs: dict = {}
+
+    def run(self, saved_inputs, cotangents, sizes):
+        """Gradients (arrays) for the differentiable inputs then the lifted parameters."""
+        consts = [src[1]._data if src[0] == "tensor" else src[1].grad._data
+                  for src in self.consts]
+        bufs = self.bufs.get(sizes)
+        if bufs is None:
+            from .codegen.numpy import allocate
+            names = list(self.graph.symbols)
+            bufs = self.bufs[sizes] = allocate(self.plan, dict(zip(names, sizes)))
+        outs, _, _ = self.kernel(list(saved_inputs) + list(cotangents), consts, sizes, bufs)
+        return outs
+
+
+class _CompiledOp:
+    """The op interface the backward engine expects, backed by a compiled backward."""
+
+    group = "custom"
+    saves_output = False
+    differentiable_args = None
+    saves_args = None
+    name = "compiled"
+
+    def __init__(self, backward, saved, sizes, out_meta):
+        self.backward = backward
+        self.saved = saved
+        self.sizes = sizes
+        self.num_outputs = len(out_meta)
+        self.out_meta = out_meta
+
+    def vjp(self, grads, args, out):
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        cots = [g._data if isinstance(g, Tensor) else np.zeros(m[0], m[1].np)
+                for g, m in zip(grads, self.out_meta)]
+        res = self.backward.run(self.saved, cots, self.sizes)
+        return tuple(Tensor._wrap(np.asarray(r), a.dtype, a.device) for r, a in zip(res, args))
+
+
+def link(entry, outputs, tensors, param_tensors, inputs, sizes):
+    """Attach the compiled backward to ``outputs`` (tensors returned by the forward)."""
+    from framework.autograd import Node
+    bw = entry.backward
+    diff_args = [tensors[i] for i in bw.diff_inputs] + list(param_tensors)
+    saved = list(inputs) + [t._data for t in param_tensors]
+    out_meta = [(o.shape, o.dtype) for o in outputs]
+    op = _CompiledOp(bw, saved, sizes, out_meta)
+    node = Node(op, tuple(diff_args), {}, tuple(outputs), [True] * len(diff_args))
+    for i, o in enumerate(outputs):
+        if o.dtype.is_floating_point:
+            o.requires_grad, o.grad_fn, o._output_nr = True, node, i
+
+
+def plan_backward(cap, graph):
+    """A :class:`Backward` for the optimized forward ``graph`` of capture ``cap``."""
+    diff_inputs = [i for i, v in enumerate(graph.inputs)
+                   if v.kind == "input" and v.dtype.is_floating_point
+                   and i < len(cap.input_requires_grad) and cap.input_requires_grad[i]]
+    diff_consts = [v for v, t in graph.constants.items()
+                   if isinstance(t, Tensor) and t.requires_grad and v.dtype.is_floating_point]
+    return Backward(graph, diff_inputs, diff_consts, getattr(graph, "sources", {}))
+
+
+__all__ = ["Backward", "link", "plan_backward", "unsupported_reason", "Value"]
