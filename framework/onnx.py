@@ -237,7 +237,7 @@ def _save(onnx, model, path, external):
         copy = type(model)()
         copy.CopyFrom(model)
         onnx.save_model(copy, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=location, size_threshold=1024)
+                        location=location, size_threshold=0)
     else:
         onnx.save_model(model, path)
 
