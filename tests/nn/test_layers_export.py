@@ -40,3 +40,11 @@ def test_recurrent_and_attention_export():
     _check(nn.LSTM(3, 4, batch_first=True).eval(), fw.randn(2, 5, 3), 1)
     layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
     _check(nn.TransformerEncoder(layer, 1).eval(), fw.randn(2, 5, 8), 3)
+
+
+def test_recurrent_layers_become_native_onnx_ops():
+    for cls, op_type in ((nn.LSTM, "LSTM"), (nn.GRU, "GRU"), (nn.RNN, "RNN")):
+        model = cls(3, 4, num_layers=2, bidirectional=True).eval()
+        proto = fw.onnx.export(model, fw.randn(5, 2, 3), verify=True)
+        ops = [n.op_type for n in proto.graph.node]
+        assert ops.count(op_type) == 4, ops  # one node per layer and direction
