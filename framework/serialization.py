@@ -294,7 +294,7 @@ class _Decoder:
             return self._tagged(kind, node)
         except FrameworkError:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, RecursionError) as exc:
             raise CheckpointError(f"fw.load: {self.where!r} has a corrupted structure entry "
                                   f"of kind {kind!r} ({type(exc).__name__}: {exc})") from None
 
@@ -400,7 +400,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
             for k in names)
     try:
         structure = json.loads(meta["fw.structure"])
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise CheckpointError(f"fw.load: {where!r} has a corrupted structure entry "
                               f"({exc})") from None
     return decoder.decode(structure)
