@@ -294,6 +294,8 @@ def test_constructor_errors():
         optim.SGD([x, 3.0], lr=0.1)
     with pytest.raises(NotImplementedError, match="fused"):
         optim.Adam([x], fused=True)
+    with pytest.raises(NotImplementedError, match="differentiable"):
+        optim.RMSprop([x], differentiable=True)
 
 
 def test_add_param_group_and_defaults():

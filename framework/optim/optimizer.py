@@ -81,6 +81,10 @@ class Optimizer:
     """
 
     def __init__(self, params, defaults: dict):
+        if defaults.get("differentiable"):
+            raise NotImplementedError(f"{type(self).__name__}(differentiable=True): autograd "
+                                      "through the optimizer step is not implemented; updates "
+                                      "always run under no_grad")
         self.defaults = defaults
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
