@@ -336,11 +336,12 @@ def index_put_key(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
     items = _expand_ellipsis(x, _normalize_key(x, key))
     # Express the whole key on x itself: ints become length-1 tensors-free slices.
     tensors, akey, dim = [], [], 0
-    pending_none = False
+    full_key = []  # akey plus the None entries: the shape the user's value must fit
     for kind, k in items:
         if kind == "basic" and k is None:
-            pending_none = True
+            full_key.append(None)
             continue
+        start = len(akey)
         if kind == "mask":
             for nz in k.nonzero().unbind(1):
                 akey.append(TensorSlot(len(tensors)))
@@ -358,14 +359,19 @@ def index_put_key(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
                                        f"size {size}")
             akey.append(k)
             dim += 1
-    del pending_none  # None only adds size-1 dims, which broadcasting absorbs
+        full_key += akey[start:]
     akey = tuple(akey)
     _check_bounds(x, akey, tensors)
     if isinstance(value, Tensor):
         if value.dtype is not x.dtype:
             value = cast(value, x.dtype)
-        target = _key_shape(x.shape, akey, [t.shape for t in tensors])
-        if value.shape != tuple(target):
+        shapes = [t.shape for t in tensors]
+        target = tuple(_key_shape(x.shape, akey, shapes))
+        if value.shape != target:
+            full = tuple(_key_shape(x.shape, tuple(full_key), shapes))
+            if full != target:  # None dims: fit the value to x[key], then drop them
+                from .movement import expand
+                value = expand(value, full).reshape(target)
             squeezed = value
             while squeezed.ndim > len(target) and squeezed.shape[0] == 1:
                 squeezed = squeezed.reshape(squeezed.shape[1:])
