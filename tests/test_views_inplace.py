@@ -143,3 +143,13 @@ def test_views_share_base_and_clone_does_not():
     c.fill_(0)
     assert x[1, 0].item() == 4
     assert c._version == 1 and x._version == 0
+
+
+def test_view_dtype_reinterprets_bytes():
+    x = fw.tensor([1.0, 2.0])
+    y = x.view(fw.int32)
+    np.testing.assert_array_equal(y.numpy(), np.array([1.0, 2.0], np.float32).view(np.int32))
+    y[0] = 0
+    assert x[0].item() == 0.0
+    with pytest.raises(NotImplementedError, match="element sizes"):
+        x.view(fw.float64)

@@ -165,8 +165,7 @@ def view(input, *shape) -> Tensor:
     """A view with a new shape; errors when the strides don't allow one (use reshape)."""
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)) and \
             not hasattr(shape[0], "__index__"):
-        from .pointwise import cast
-        return cast(input, shape[0])
+        return _view_dtype(input, shape[0])
     shape = infer_reshape(as_shape(shape, "view"), input.numel(), "view")
     if not _viewable(input, shape):
         raise ShapeError(f"view: view size {list(shape)} is not compatible with input tensor's "
@@ -174,6 +173,27 @@ def view(input, *shape) -> Tensor:
                          "one dimension spans across two contiguous subspaces). Use "
                          ".reshape(...) instead.")
     return apply(RESHAPE, input, shape=shape)
+
+
+def _view_dtype(input: Tensor, dtype) -> Tensor:
+    """``view(dtype)``: the same bytes reinterpreted (PyTorch's semantics, not a cast)."""
+    from .. import dtypes
+    dt = dtypes.to_dtype(dtype)
+    if dt is input.dtype:
+        return view_alias(input)
+    if dt.itemsize != input.dtype.itemsize:
+        raise NotImplementedError(f"view(dtype): reinterpreting {input.dtype.name} as "
+                                  f"{dt.name} (different element sizes) is not supported")
+    if input.device.type != "cpu":
+        raise NotImplementedError(f"view(dtype) is only implemented on the CPU, not on "
+                                  f"{input.device}")
+    if input.requires_grad:
+        from ..errors import AutogradError
+        raise AutogradError("view(dtype): a bit-reinterpreting view is not differentiable; "
+                            "call .detach() first")
+    out = Tensor._wrap(input._data.view(dt.np), dt, input.device, storage=input._storage)
+    out._base = input._base if input._base is not None else input
+    return out
 
 
 def clone(input, *, memory_format=None) -> Tensor:
