@@ -102,9 +102,6 @@ EXCLUDED = {
     "uniform": "random sampling; tests/test_tensor_creation.py (seeding, range, moments)",
     "normal": "random sampling; tests/test_tensor_creation.py (seeding, moments)",
     "to_device": "device transfer; tests/test_tensor.py (cpu/meta) and the CUDA suite",
-    "conv": "im2col convolution; tests/nn/test_conv.py (NumPy reference, gradcheck)",
-    "conv_transpose": "tests/nn/test_conv.py (NumPy reference, gradcheck)",
-    "max_pool": "tests/nn/test_pooling.py (NumPy reference, gradcheck)",
 }
 
 
