@@ -13,7 +13,8 @@ import numpy as np
 FIGURES = (
     "config", "machine", "device", "num_parameters", "tokens_per_step", "unigram_loss",
     "final_train_loss", "final_val_loss", "eager_step_s", "compiled_step_s", "speedup",
-    "eager_tokens_per_s", "compiled_tokens_per_s", "first_compile_s", "capture_s",
+    "eager_tokens_per_s", "compiled_tokens_per_s", "eager_step_cpu_s", "compiled_step_cpu_s",
+    "first_compile_s", "capture_s",
     "ops_per_eager_step", "kernels_per_compiled_step", "peak_mem_eager_bytes",
     "peak_mem_compiled_bytes", "peak_mem_kind", "train_time_s", "total_time_s", "losses",
     "phases", "evals", "compile_stats", "checkpoint", "onnx", "samples", "plot",
@@ -41,6 +42,8 @@ def figures(cfg, device, res, checkpoint, onnx_info, sample_info, plot, total_s)
         "speedup": eager / comp if eager and comp else None,
         "eager_tokens_per_s": tok / eager if eager else None,
         "compiled_tokens_per_s": tok / comp if comp else None,
+        "eager_step_cpu_s": res.median_step("eager", "cpu"),
+        "compiled_step_cpu_s": res.median_step("compiled", "cpu"),
         "first_compile_s": res.first_compile_s, "capture_s": res.capture_s,
         "ops_per_eager_step": res.ops_per_eager_step,
         "kernels_per_compiled_step": res.kernels_per_compiled_step,
@@ -69,6 +72,8 @@ def table(fig: dict) -> str:
     rows = [
         ("", "eager", "compiled"),
         ("step time (ms, median)", ms(fig["eager_step_s"]), ms(fig["compiled_step_s"])),
+        ("step CPU time (ms, median)", ms(fig["eager_step_cpu_s"]),
+         ms(fig["compiled_step_cpu_s"])),
         ("tokens / s", num(fig["eager_tokens_per_s"]), num(fig["compiled_tokens_per_s"])),
         ("speed-up", "1.00x", num(fig["speedup"], "{:.2f}x")),
         ("first compile (s)", "", num(fig["first_compile_s"], "{:.2f}")),

@@ -74,6 +74,7 @@ class TrainResult:
     losses: list = field(default_factory=list)        # training loss of every step
     phases: list = field(default_factory=list)        # "eager" / "compiled" per step
     step_times: list = field(default_factory=list)    # wall time of every step
+    step_cpu_times: list = field(default_factory=list)  # process CPU time of every step
     untimed: list = field(default_factory=list)       # instrumented steps (not in medians)
     evals: list = field(default_factory=list)         # (step, train loss, val loss)
     unigram_loss: float = 0.0
@@ -89,11 +90,13 @@ class TrainResult:
     tokens_per_step: int = 0
     train_time_s: float = 0.0
 
-    def median_step(self, phase: str) -> float | None:
-        """Median step time of ``phase``, leaving out each phase's first step (warm-up,
-        or capture and code generation)."""
+    def median_step(self, phase: str, clock: str = "wall") -> float | None:
+        """Median step time of ``phase`` (``clock``: "wall" or "cpu", the process CPU time,
+        which a busy machine disturbs less), leaving out each phase's first step (warm-up,
+        or capture and code generation) and the instrumented steps."""
         skip = set(self.untimed)
-        ts = [t for i, (t, p) in enumerate(zip(self.step_times, self.phases))
+        times = self.step_times if clock == "wall" else self.step_cpu_times
+        ts = [t for i, (t, p) in enumerate(zip(times, self.phases))
               if p == phase and i not in skip][1:]
         return statistics.median(ts) if ts else None
 
@@ -194,6 +197,7 @@ class Experiment:
             fn = self.step_fn if phase == "eager" else self.compiled
             x, y = self.batch()
             how = special.get(step, "timed")
+            c0 = time.process_time()
             if how == "memory":
                 loss, dt, peak = self._memory_step(fn, x, y)
                 setattr(res, f"peak_mem_{phase}", peak)
@@ -205,6 +209,7 @@ class Experiment:
                 t0 = time.perf_counter()
                 loss = float(fn(x, y))  # waits for the device, so dt is the whole step
                 dt = time.perf_counter() - t0
+            res.step_cpu_times.append(time.process_time() - c0)
             self.sched.step()
             res.losses.append(loss)
             res.phases.append(phase)
