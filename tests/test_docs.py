@@ -5,7 +5,6 @@ A block is skipped when its fence says ```python skip, or when the line before t
 is ``<!-- skip -->`` (blocks that need a GPU, a network or minutes of time).
 """
 
-import os
 import re
 from pathlib import Path
 
