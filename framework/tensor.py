@@ -43,7 +43,7 @@ class Tensor:
 
     # -- construction helpers (internal) -------------------------------------------------
     @classmethod
-    def _wrap(cls, data, dtype, dev, shape=None, storage=None) -> "Tensor":
+    def _wrap(cls, data, dtype, dev, shape=None, storage=None) -> Tensor:
         t = object.__new__(cls)
         _init(t, data, data.shape if shape is None else shape, dtype, dev,
               Storage() if storage is None else storage)
@@ -122,12 +122,12 @@ class Tensor:
         return self._storage.version
 
     @property
-    def data(self) -> "Tensor":
+    def data(self) -> Tensor:
         """A tensor sharing this one's storage but detached from autograd."""
         return self.detach()
 
     @data.setter
-    def data(self, value: "Tensor") -> None:
+    def data(self, value: Tensor) -> None:
         self._data = value._data
         self.shape = value.shape
         self.dtype = value.dtype
@@ -153,7 +153,7 @@ class Tensor:
         backward([self], None if gradient is None else [gradient], retain_graph=retain_graph,
                  create_graph=create_graph, inputs=inputs)
 
-    def detach(self) -> "Tensor":
+    def detach(self) -> Tensor:
         """A new tensor sharing storage, outside autograd."""
         t = Tensor._wrap(self._data, self.dtype, self.device, self.shape, self._storage)
         t._base = self._base if self._base is not None else self
@@ -162,13 +162,13 @@ class Tensor:
             tracer.alias(self, t)
         return t
 
-    def detach_(self) -> "Tensor":
+    def detach_(self) -> Tensor:
         """Detach this tensor from the graph in place."""
         self.grad_fn = None
         self.requires_grad = False
         return self
 
-    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place (leaves only, or turning it off)."""
         if not self.is_leaf and not requires_grad:
             raise AutogradError("requires_grad_: you can only change requires_grad flags of "
