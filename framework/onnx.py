@@ -320,6 +320,8 @@ def _session(model, source):
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1  # example inputs are small; thread pools cost more
+    opts.inter_op_num_threads = 1
     bf16 = _bf16_io(model)
     if bf16:  # onnxruntime's Python API has no bfloat16 arrays: feed/fetch float32
         model = _float32_io(model, bf16)
