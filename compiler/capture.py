@@ -74,6 +74,72 @@ def map_tree(obj, fn):
 
 # ---------------------------------------------------------------------------------------
 # names of parameters, buffers and optimizer state reachable from fn
+def _is_container(obj) -> bool:
+    return (isinstance(obj, Tensor) or hasattr(obj, "named_parameters")
+            or (hasattr(obj, "param_groups") and hasattr(obj, "state")))
+
+
+def reachable(fn, args, depth: int = 2) -> list:
+    """(name, object) pairs ``fn`` can reach: its bound ``self``, itself (a module), the
+    arguments, closure cells and referenced globals -- following helper functions and
+    plain objects' attributes ``depth`` levels deep."""
+    import types
+    out: list = []
+    seen: set = set()
+
+    def add(name, obj, level):
+        if id(obj) in seen or isinstance(obj, (int, float, str, bool, type(None),
+                                               types.ModuleType, type)):
+            return
+        seen.add(id(obj))
+        if _is_container(obj):
+            out.append((name, obj))
+            return
+        if level >= depth:
+            return
+        if isinstance(obj, (types.FunctionType, types.MethodType)):
+            scan(obj, name, level + 1)
+        elif isinstance(obj, (list, tuple)):
+            for i, x in enumerate(obj[:64]):
+                add(f"{name}.{i}", x, level + 1)
+        elif isinstance(obj, dict):
+            for k, x in list(obj.items())[:64]:
+                add(f"{name}.{k}", x, level + 1)
+        elif hasattr(obj, "__dict__"):
+            for k, x in list(vars(obj).items())[:64]:
+                add(f"{name}.{k}" if name else k, x, level + 1)
+
+    def scan(f, prefix, level):
+        target = getattr(f, "__self__", None)
+        if target is not None:
+            add(prefix if prefix else "", target, level)
+        f = getattr(f, "__func__", f)
+        code = getattr(f, "__code__", None)
+        if code is None:
+            return
+        for name, cell in zip(code.co_freevars, f.__closure__ or ()):
+            try:
+                add(name, cell.cell_contents, level)
+            except ValueError:
+                continue
+        glb = getattr(f, "__globals__", {})
+        for name in code.co_names:
+            if name in glb:
+                add(name, glb[name], level)
+
+    if _is_container(fn):
+        add("", fn, 0)
+    for i, a in enumerate(args):
+        add(f"arg{i}", a, 0)
+    scan(fn, "", 0)
+    return out
+
+
+def optimizers(fn, args) -> list:
+    """The optimizers ``fn`` can reach (their state may be created by a first step)."""
+    return [o for _, o in reachable(fn, args) if hasattr(o, "param_groups")]
+
+
 def discover(fn, args) -> tuple[dict, list]:
     """id(tensor) -> (name, kind) for modules/optimizers reachable from ``fn`` and ``args``,
     and the list of leaves (parameters) whose ``.grad`` the function may change."""
@@ -110,25 +176,7 @@ def discover(fn, args) -> tuple[dict, list]:
                         if isinstance(s, Tensor):
                             names.setdefault(id(s), (f"{prefix}.{pname}.{k}", "buffer"))
 
-    candidates = []
-    target = getattr(fn, "__self__", None)
-    if target is not None:
-        candidates.append(("", target))
-    if hasattr(fn, "named_parameters"):
-        candidates.append(("", fn))
-    for i, a in enumerate(args):
-        candidates.append((f"arg{i}", a))
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-            try:
-                candidates.append((name, cell.cell_contents))
-            except ValueError:
-                continue
-        glb = getattr(fn, "__globals__", {})
-        for name in code.co_names:
-            if name in glb:
-                candidates.append((name, glb[name]))
+    candidates = reachable(fn, args)
     # modules before optimizers so parameters keep their module path
     candidates.sort(key=lambda c: hasattr(c[1], "param_groups"))
     for prefix, obj in candidates:

@@ -353,7 +353,8 @@ def _outputs_need_grad(cap) -> bool:
 
 def _snapshot_optimizers(fn, args):
     snaps = []
-    for obj in _optimizers(fn, args):
+    from .capture import optimizers
+    for obj in optimizers(fn, args):
         snaps.append((obj, {p: set(s) for p, s in obj.state.items()}))
     return snaps
 
@@ -371,24 +372,6 @@ def _restore_optimizers(snaps) -> bool:
                         del opt.state[p][k]
                         changed = True
     return changed
-
-
-def _optimizers(fn, args):
-    found = []
-    cands = list(args)
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        for cell in fn.__closure__ or ():
-            try:
-                cands.append(cell.cell_contents)
-            except ValueError:
-                pass
-        glb = getattr(fn, "__globals__", {})
-        cands += [glb[n] for n in code.co_names if n in glb]
-    for c in cands:
-        if hasattr(c, "param_groups") and hasattr(c, "state") and c not in found:
-            found.append(c)
-    return found
 
 
 __all__ = ["CompiledFunction", "get_path"]

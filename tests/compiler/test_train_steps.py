@@ -150,3 +150,30 @@ def test_dropout_uses_the_same_random_stream():
     for a, b in zip(*outs):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(outs[1][0], outs[1][1])  # fresh randomness per call
+
+
+def test_bound_method_of_a_trainer_object():
+    """Modules and optimizers reached through ``self`` attributes are found (names, lazy
+    optimizer state created by an eager warm-up call)."""
+    class Trainer:
+        def __init__(self):
+            fw.manual_seed(0)
+            self.model = _mlp()
+            self.opt = optim.AdamW(self.model.parameters(), lr=0.01)
+
+        def step(self, x, y):
+            self.opt.zero_grad()
+            loss = nn.functional.cross_entropy(self.model(x), y)
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    a, b = Trainer(), Trainer()
+    f = fw.compile(b.step, mode="always")
+    x, y = _BATCHES["mlp"]()
+    for _ in range(4):
+        np.testing.assert_allclose(float(a.step(x, y)), float(f(x, y)), rtol=1e-6)
+    st = f.stats()
+    assert st["captures"] == 1 and st["cache_hits"] >= 2 and not st["recompiles"]
+    names = {v.name for v in f.graph(x, y).constants}
+    assert "model.0.weight" in names and "opt.model.0.weight.exp_avg" in names
