@@ -186,3 +186,11 @@ def test_low_precision_arithmetic_stays_in_dtype(dt):
     x = fw.tensor([1.0, 2.0], dtype=dt)
     for y in (x + x, x * 2.5, x.exp(), x.sum(), x @ x, x.softmax(0), x.mean()):
         assert y.dtype is dt
+
+
+def test_where_single_argument_and_empty_dim_list():
+    c = fw.tensor([[True, False], [False, True]])
+    rows, cols = fw.where(c)
+    assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
+    x = fw.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert x.sum(dim=[]).item() == 10.0 and x.amax(dim=()).item() == 4.0

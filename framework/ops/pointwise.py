@@ -401,8 +401,15 @@ def pow(input, exponent) -> Tensor:
     return apply(BINARY_OPS["pow"], a, b)
 
 
-def where(condition, input, other) -> Tensor:
-    """Elements of ``input`` where ``condition`` holds, else of ``other``."""
+def where(condition, input=None, other=None) -> Tensor:
+    """Elements of ``input`` where ``condition`` holds, else of ``other``;
+    ``where(condition)`` alone is ``nonzero(condition, as_tuple=True)``."""
+    if input is None and other is None:
+        from .indexing import nonzero
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        from ..errors import ArgumentError
+        raise ArgumentError("where: expected both input and other (or neither)")
     if not isinstance(condition, Tensor):
         raise TypeError(f"where(): condition must be a Tensor, not {type(condition).__name__}")
     if condition.dtype is not dtypes.bool_:

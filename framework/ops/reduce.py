@@ -132,6 +132,8 @@ def _accumulating_input(x, dtype, name):
 
 
 def _dims_arg(dim, x, name):
+    if isinstance(dim, (tuple, list)) and not dim:
+        dim = None  # PyTorch: an empty dim list reduces over every dim
     return normalize_dims(dim, x.ndim, name)
 
 
