@@ -239,15 +239,19 @@ class CompiledFunction:
         opt_state = _snapshot_optimizers(self.fn, args)
         try:
             cap = self._trace_specializing(args, kwargs, names, leaves, opt_state)
+            created = _restore_optimizers(opt_state)
         except GraphBreak as e:
-            _restore_optimizers(opt_state)
+            try:
+                _restore_optimizers(opt_state)
+            except GraphBreak:
+                pass
             if self.fullgraph:
                 raise
             self.eager_reason = str(e)
             st["graph_breaks"].append(str(e))
             warnings.warn(f"fw.compile({self.__name__}): {e}; running eagerly", stacklevel=4)
             return None
-        if _restore_optimizers(opt_state):
+        if created:
             # optimizer state was created during the trace: let one eager call create it
             st["decisions"].append("eager warm-up: optimizer state is created on this call")
             return None
@@ -355,13 +359,18 @@ def _snapshot_optimizers(fn, args):
     snaps = []
     from .capture import optimizers
     for obj in optimizers(fn, args):
-        snaps.append((obj, {p: set(s) for p, s in obj.state.items()}))
+        groups = [{k: v for k, v in g.items() if k != "params"} for g in obj.param_groups]
+        snaps.append((obj, {p: set(s) for p, s in obj.state.items()}, groups))
     return snaps
 
 
 def _restore_optimizers(snaps) -> bool:
+    """Undo what a trace did to optimizers: drop state entries it created (returns True
+    if there were any) and put back hyper-parameters it changed (raises GraphBreak: a
+    scheduler stepped inside the function would only run at capture time)."""
     changed = False
-    for opt, before in snaps:
+    moved = []
+    for opt, before, groups in snaps:
         for p in list(opt.state):
             if p not in before:
                 del opt.state[p]
@@ -371,6 +380,15 @@ def _restore_optimizers(snaps) -> bool:
                     if k not in before[p]:
                         del opt.state[p][k]
                         changed = True
+        for g, old in zip(opt.param_groups, groups):
+            for k, v in old.items():
+                if g.get(k) is not v:
+                    moved.append(k)
+                    g[k] = v
+    if moved:
+        raise GraphBreak(f"optimizer hyper-parameters {sorted(set(moved))} were changed inside "
+                         "the compiled function (lr_scheduler.step() inside it?); Python-side "
+                         "updates only run at capture time: call the scheduler outside")
     return changed
 
 

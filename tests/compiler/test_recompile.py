@@ -231,3 +231,30 @@ def test_forward_with_dropout_requiring_grad_runs_eagerly_and_backprops():
     cf(x).sum().backward()
     assert m[0].weight.grad is not None
     assert "random ops" in cf.stats()["eager_reason"]
+
+
+def test_scheduler_stepped_inside_the_function_falls_back_to_eager():
+    results = []
+    for compiled in (False, True):
+        m = _model()
+        opt = optim.SGD(m.parameters(), lr=0.5)
+        sched = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+        def step(x):
+            opt.zero_grad()
+            m(x).square().mean().backward()
+            opt.step()
+            sched.step()
+
+        f = fw.compile(step, mode="always") if compiled else step
+        x = fw.randn(3, 4)
+        if compiled:
+            with pytest.warns(UserWarning, match="scheduler"):
+                f(x)
+        else:
+            f(x)
+        for _ in range(3):
+            f(x)
+        results.append((opt.param_groups[0]["lr"], m[0].weight.detach().numpy().copy()))
+    assert results[0][0] == results[1][0] == 0.5 ** 5
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6)
