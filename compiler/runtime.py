@@ -266,7 +266,14 @@ class CompiledFunction:
                     raise NotImplementedError(f"fw.compile({self.__name__}): {msg}")
                 self.eager_reason = msg
                 return None
-        entry = build_entry(cap, leaves, with_backward=needs_grad)
+        try:
+            entry = build_entry(cap, leaves, with_backward=needs_grad)
+        except NotImplementedError as e:
+            if self.fullgraph:
+                raise
+            self.eager_reason = str(e)
+            warnings.warn(f"fw.compile({self.__name__}): {e}; running eagerly", stacklevel=4)
+            return None
         st["compile_time_s"].append(time.perf_counter() - t0)
         if self.mode in ("always", "max-autotune", "reduce-overhead") or \
                 os.environ.get("FW_COMPILE_MODE") == "always":
@@ -332,8 +339,18 @@ def build_entry(cap, leaves, with_backward=False):
     log.emit("graph", str(graph))
     groups = fuse.run(graph)
     log.emit("fusion", fuse.describe(groups))
-    graph.plan = make_plan(graph, can_write_out)
-    kernel, source, plan = compile_graph(graph, groups)
+    if _device_type(graph) != "cpu":
+        # The GPU renderer (compiler/codegen/triton_group.py) compiles whole graphs with
+        # the same contract: compile_graph(graph, groups) -> (kernel, source, plan).
+        try:
+            from .codegen import triton_group
+        except ImportError as e:
+            raise NotImplementedError("fw.compile: graphs on CUDA tensors need "
+                                      "compiler/codegen/triton_group.py") from e
+        kernel, source, plan = triton_group.compile_graph(graph, groups)
+    else:
+        graph.plan = make_plan(graph, can_write_out)
+        kernel, source, plan = compile_graph(graph, groups)
     log.emit("code", source)
     leaves_none = cap.grad_none
     guards = EntryGuards(cap, leaves_none, None)
@@ -346,6 +363,13 @@ def build_entry(cap, leaves, with_backward=False):
                                if v in entry.backward.diff_consts]
         log.emit("code", entry.backward.source)
     return entry
+
+
+def _device_type(graph) -> str:
+    for v in graph.values():
+        if v.device is not None and v.device.type not in ("cpu", "meta"):
+            return v.device.type
+    return "cpu"
 
 
 def _outputs_need_grad(cap) -> bool:
