@@ -18,6 +18,7 @@ opset.
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 
 import onnx
 import sympy
@@ -83,20 +84,21 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
     outs = list(graph.outputs)
     if not outs:
         raise ArgumentError("onnx export: the function returns no tensors")
+    live = _live(graph, outs)
     in_names = _plan_inputs(ctx, graph, input_names)
     out_names = _plan_outputs(ctx, outs, output_names)
-    _plan_constants(ctx, graph, constant_names or {})
+    _plan_constants(ctx, live, constant_names or {})
     planned = {}
     for i, v in enumerate(outs):  # a node output returned by the function gets its name
         if v.kind == "node" and v not in planned:
             planned[v] = out_names[i]
-    for n in graph.nodes:
+    for n in live.nodes:
         for v in n.outputs:
             if v not in planned:
                 planned[v] = ctx.reserve(v.name)
-    ctx.used = {x for n in graph.nodes for x in n.inputs if hasattr(x, "shape")} | set(outs)
-    heads, absorbed = find_matches(graph, opset)
-    for node in graph.nodes:
+    ctx.used = {x for n in live.nodes for x in n.inputs if hasattr(x, "shape")} | set(outs)
+    heads, absorbed = find_matches(live, opset)
+    for node in live.nodes:
         if node not in absorbed:
             lower_node(ctx, node, planned, heads.get(node))
     for i, v in enumerate(outs):
@@ -113,6 +115,18 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
     model = helper.make_model(g, opset_imports=opsets, producer_name="framework",
                               ir_version=helper.find_min_ir_version_for(opsets))
     return model
+
+
+def _live(graph, outs):
+    """The nodes and constants the outputs depend on (in-place write-backs are not
+    exported, so what only feeds them is dead here)."""
+    need, nodes = set(outs), []
+    for n in reversed(graph.nodes):
+        if any(o in need for o in n.outputs):
+            nodes.append(n)
+            need.update(x for x in n.inputs if hasattr(x, "shape"))
+    consts = {v: t for v, t in graph.constants.items() if v in need}
+    return SimpleNamespace(nodes=nodes[::-1], outputs=outs, constants=consts)
 
 
 def _plan_inputs(ctx, graph, input_names):
