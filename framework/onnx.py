@@ -59,6 +59,9 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
 
     args = _as_tuple(args)
     kwargs = dict(kwargs or {})
+    if _flat_tensors(tuple(kwargs.values())):
+        raise ArgumentError("onnx export: pass tensor inputs positionally in args (kwargs may "
+                            "only hold Python values, which are baked into the model)")
     modes = _enter_eval(model_or_fn)
     try:
         names = _input_names(model_or_fn, args, input_names)
