@@ -66,11 +66,9 @@ class Backward:
         wrt = tuple(diff_inputs) + tuple(range(n_in, n_in + len(diff_consts)))
         g = _gradient_graph(lifted, wrt)
         self.graph = g
-        from .codegen.numpy import can_write_out, compile_graph
         from .passes import fuse
-        from .passes.memory_plan import plan as make_plan
-        g.plan = make_plan(g, can_write_out)
-        self.kernel, self.source, self.plan = compile_graph(g, fuse.run(g))
+        from .runtime import generate_kernel
+        self.kernel, self.source, self.plan = generate_kernel(g, fuse.run(g))
         self.consts = [entry_sources.get(v.name, ("tensor", t)) for v, t in g.constants.items()]
         self.n_out = len(fwd_graph.outputs)
         self.out_meta = [(o.shape, o.dtype) for o in fwd_graph.outputs]

@@ -332,25 +332,12 @@ class CompiledFunction:
 
 def build_entry(cap, leaves, with_backward=False):
     """Passes, fusion, code generation for one capture."""
-    from .codegen.numpy import can_write_out, compile_graph
     from .passes import fuse, run_pipeline
-    from .passes.memory_plan import plan as make_plan
     graph = run_pipeline(cap.graph)
     log.emit("graph", str(graph))
     groups = fuse.run(graph)
     log.emit("fusion", fuse.describe(groups))
-    if _device_type(graph) != "cpu":
-        # The GPU renderer (compiler/codegen/triton_group.py) compiles whole graphs with
-        # the same contract: compile_graph(graph, groups) -> (kernel, source, plan).
-        try:
-            from .codegen import triton_group
-        except ImportError as e:
-            raise NotImplementedError("fw.compile: graphs on CUDA tensors need "
-                                      "compiler/codegen/triton_group.py") from e
-        kernel, source, plan = triton_group.compile_graph(graph, groups)
-    else:
-        graph.plan = make_plan(graph, can_write_out)
-        kernel, source, plan = compile_graph(graph, groups)
+    kernel, source, plan = generate_kernel(graph, groups)
     log.emit("code", source)
     leaves_none = cap.grad_none
     guards = EntryGuards(cap, leaves_none, None)
@@ -363,6 +350,22 @@ def build_entry(cap, leaves, with_backward=False):
                                if v in entry.backward.diff_consts]
         log.emit("code", entry.backward.source)
     return entry
+
+
+def generate_kernel(graph, groups):
+    """(kernel, source, plan) for ``graph``: NumPy code on the CPU; on CUDA the GPU
+    renderer (compiler/codegen/triton_group.py, same contract)."""
+    from .codegen.numpy import can_write_out, compile_graph
+    from .passes.memory_plan import plan as make_plan
+    if _device_type(graph) != "cpu":
+        try:
+            from .codegen import triton_group
+        except ImportError as e:
+            raise NotImplementedError("fw.compile: graphs on CUDA tensors need "
+                                      "compiler/codegen/triton_group.py") from e
+        return triton_group.compile_graph(graph, groups)
+    graph.plan = make_plan(graph, can_write_out)
+    return compile_graph(graph, groups)
 
 
 def _device_type(graph) -> str:
