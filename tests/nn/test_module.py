@@ -436,3 +436,37 @@ def test_full_backward_hooks():
     np.testing.assert_allclose(lin.bias.grad.numpy(), [5.0, 5.0])
     with pytest.raises(NotImplementedError, match="full"):
         lin.register_backward_hook(hook)
+
+
+@pytest.mark.parametrize("module, text", [
+    (lambda: nn.ReLU(inplace=True), "ReLU(inplace=True)"),
+    (lambda: nn.ReLU6(inplace=True), "ReLU6(inplace=True)"),
+    (lambda: nn.LeakyReLU(), "LeakyReLU(negative_slope=0.01)"),
+    (lambda: nn.ELU(), "ELU(alpha=1.0)"),
+    (lambda: nn.CELU(alpha=0.5, inplace=True), "CELU(alpha=0.5, inplace=True)"),
+    (lambda: nn.SELU(), "SELU()"),
+    (lambda: nn.GELU(approximate="tanh"), "GELU(approximate='tanh')"),
+    (lambda: nn.SiLU(), "SiLU()"),
+    (lambda: nn.Mish(), "Mish()"),
+    (lambda: nn.Hardsigmoid(), "Hardsigmoid()"),
+    (lambda: nn.Hardswish(), "Hardswish()"),
+    (lambda: nn.Softplus(), "Softplus(beta=1.0, threshold=20.0)"),
+    (lambda: nn.LogSoftmax(), "LogSoftmax(dim=None)"),
+    (lambda: nn.GLU(), "GLU(dim=-1)"),
+    (lambda: nn.PReLU(), "PReLU(num_parameters=1)"),
+    (lambda: nn.Hardtanh(), "Hardtanh(min_val=-1.0, max_val=1.0)"),
+    (lambda: nn.Threshold(0.1, 20), "Threshold(threshold=0.1, value=20)"),
+    (lambda: nn.Softshrink(), "Softshrink(0.5)"),
+    (lambda: nn.Sigmoid(), "Sigmoid()"),
+    (lambda: nn.Identity(), "Identity()"),
+    (lambda: nn.Dropout2d(0.25), "Dropout2d(p=0.25, inplace=False)"),
+    (lambda: nn.BatchNorm2d(4), "BatchNorm2d(4, eps=1e-05, momentum=0.1, affine=True, "
+                                "track_running_stats=True)"),
+    (lambda: nn.LayerNorm((2, 3)), "LayerNorm((2, 3), eps=1e-05, elementwise_affine=True)"),
+    (lambda: nn.Embedding(5, 2), "Embedding(5, 2)"),
+    (lambda: nn.Bilinear(2, 3, 4), "Bilinear(in1_features=2, in2_features=3, "
+                                   "out_features=4, bias=True)"),
+    (lambda: nn.MSELoss(reduction="sum"), "MSELoss()"),
+])
+def test_layer_reprs(module, text):
+    assert repr(module()) == text
