@@ -107,9 +107,15 @@ def timed(name: str, fn, graph: Graph) -> Graph:
     return g
 
 
-def run_pipeline(graph: Graph, names=PIPELINE, verify: bool = False) -> Graph:
-    """Apply the named passes in order (verifying after each one when asked)."""
+def run_pipeline(graph: Graph, names=PIPELINE, verify: bool | None = None) -> Graph:
+    """Apply the named passes in order, verifying after each one when asked (or when the
+    environment variable ``FW_VERIFY_PASSES=1`` is set, as the compiler tests do)."""
     import importlib
+    import os
+    if verify is None:
+        verify = os.environ.get("FW_VERIFY_PASSES") == "1"
+    if verify:
+        graph.verify()
     for name in names:
         mod = importlib.import_module(f"{__name__}.{name}")
         graph = timed(name, mod.run, graph)
