@@ -56,7 +56,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if training:
         dims = (0,) + tuple(range(2, input.ndim))
         count = input.numel() // input.shape[1]
-        if count <= 1:
+        if isinstance(count, int) and count <= 1:
             raise ArgumentError(f"batch_norm: expected more than 1 value per channel when "
                                 f"training, got input size {list(input.shape)}")
         mean = input.mean(dims, keepdim=True)
@@ -91,8 +91,10 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
         raise ShapeError(f"instance_norm: expected spatial dims after (N, C), got shape "
                          f"{list(input.shape)}")
     if use_input_stats:
-        count = int(np.prod([input.shape[d] for d in dims]))
-        if count <= 1:
+        count = 1
+        for d in dims:
+            count = count * input.shape[d]
+        if isinstance(count, int) and count <= 1:
             raise ArgumentError(f"instance_norm: expected more than 1 spatial element when "
                                 f"training, got input size {list(input.shape)}")
         mean = input.mean(dims, keepdim=True)
