@@ -71,6 +71,18 @@ def test_cnn_batchnorm_pooling_dynamic_batch():
         assert c["AveragePool"] == 1 and c["GlobalAveragePool"] == 1, (op, c)
 
 
+def test_fully_convolutional_dynamic_batch_height_width():
+    """Symbolic spatial sizes (floor expressions) are recomputed from the input's shape."""
+    fw.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, stride=2), nn.AvgPool2d(2),
+                          nn.Flatten())
+    _randomize_bn(model)
+    types = export_all(model, fw.randn(2, 3, 16, 12), ["x"], {"x": {0: "n", 2: "h", 3: "w"}},
+                       opsets=(17,))
+    assert types[17]["AveragePool"] == 1 and types[17]["BatchNormalization"] == 1
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_recurrent_bidirectional_two_layers_dynamic_batch_and_sequence(kind):
     fw.manual_seed(0)
