@@ -84,7 +84,7 @@ class Tracer:
         """One ``apply``: append a node, remember the outputs, drop their data."""
         ins = tuple(self.value_of(a) if isinstance(a, Tensor) else self.scalar(a)
                     for a in args)
-        node = self.graph.add_node(op, ins, _clean_attrs(attrs))
+        node = self.graph.add_node(op, ins, self._bake_attrs(attrs))
         for o, v in zip(outs, node.outputs):
             o._data = None
             if o.shape != v.shape:  # keep the meta rule's (possibly symbolic) shape
@@ -200,13 +200,28 @@ class Tracer:
             self.int_guards.append((source, value))
         return value
 
+    def _bake_attrs(self, attrs):
+        """Attrs as stored in nodes: a runtime scalar used as an attribute (a dropout
+        probability, a clamp bound) is baked, with a guard on its value."""
+        if not any(_has_proxy(v) for v in attrs.values()):
+            return attrs
+
+        def bake(v):
+            if isinstance(v, ScalarProxy):
+                if v.owner is self:
+                    self.add_scalar_guard(v.expr, "eq", float(v), True)
+                return float(v)
+            if isinstance(v, (tuple, list)):
+                return type(v)(bake(x) for x in v)
+            return v
+        return {k: bake(v) for k, v in attrs.items()}
+
     def add_scalar_guard(self, expr, name, other, result):
         """A comparison on a runtime scalar: recompile if its answer changes."""
         self.scalar_guards.append((expr, name, other, result))
 
 
-def _clean_attrs(attrs):
-    """Attrs as stored in nodes: ScalarProxy values are baked to plain floats."""
-    if any(isinstance(v, ScalarProxy) for v in attrs.values()):
-        return {k: (float(v) if isinstance(v, ScalarProxy) else v) for k, v in attrs.items()}
-    return attrs
+def _has_proxy(v) -> bool:
+    if isinstance(v, ScalarProxy):
+        return True
+    return isinstance(v, (tuple, list)) and any(_has_proxy(x) for x in v)

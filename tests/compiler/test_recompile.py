@@ -258,3 +258,13 @@ def test_scheduler_stepped_inside_the_function_falls_back_to_eager():
         results.append((opt.param_groups[0]["lr"], m[0].weight.detach().numpy().copy()))
     assert results[0][0] == results[1][0] == 0.5 ** 5
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6)
+
+
+def test_float_used_as_an_attribute_is_guarded():
+    def f(x, lo):
+        return fw.full((3,), lo) + x
+    cf = fw.compile(f, mode="always")
+    x = fw.zeros(3)
+    np.testing.assert_allclose(cf(x, 0.5).numpy(), [0.5] * 3)
+    np.testing.assert_allclose(cf(x, 2.0).numpy(), [2.0] * 3)
+    assert cf.stats()["captures"] == 2
