@@ -307,10 +307,19 @@ def promote(a, b, name: str):
         if a.dtype is b.dtype:
             return a, b, a.dtype
     elif ta:
-        if isinstance(b, float) and a.dtype.category == FLOAT:
+        # weak Python scalars that cannot change the tensor's dtype (the common case)
+        cb = b.__class__
+        if cb is float and a.dtype.category == FLOAT:
             return a, b, a.dtype
+        if cb is int and a.dtype.category == INT:
+            return a, _fit_int(b, a.dtype), a.dtype
         _check_operand(b, name)
     elif tb:
+        ca = a.__class__
+        if ca is float and b.dtype.category == FLOAT:
+            return a, b, b.dtype
+        if ca is int and b.dtype.category == INT:
+            return _fit_int(a, b.dtype), b, b.dtype
         _check_operand(a, name)
     else:
         raise TypeError(f"{name}(): expected at least one Tensor operand, got "
@@ -320,11 +329,33 @@ def promote(a, b, name: str):
         a = cast(a, dt)
     elif isinstance(a, bool) and dt.category != BOOL:
         a = int(a) if dt.category == INT else float(a)
+    elif isinstance(a, int) and dt.category == INT:
+        a = _fit_int(a, dt)
     if tb:
         b = cast(b, dt)
     elif isinstance(b, bool) and dt.category != BOOL:
         b = int(b) if dt.category == INT else float(b)
+    elif isinstance(b, int) and dt.category == INT:
+        b = _fit_int(b, dt)
     return a, b, dt
+
+
+_INT_RANGES = {}
+
+
+def _fit_int(v: int, dt) -> int:
+    """A Python int scalar wrapped into ``dt``'s range, as PyTorch does (uint8 + 1000)."""
+    if dt is dtypes.int64:
+        return v
+    rng = _INT_RANGES.get(dt)
+    if rng is None:
+        import numpy as np
+        info = np.iinfo(dt.np)
+        rng = _INT_RANGES[dt] = (int(info.min), int(info.max))
+    if rng[0] <= v <= rng[1]:
+        return v
+    import numpy as np
+    return int(np.array(v, dtype=np.int64).astype(dt.np))
 
 
 def binary(name: str, a, b) -> Tensor:
