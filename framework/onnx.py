@@ -57,6 +57,7 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
 
     from .autograd import no_grad
 
+    model_or_fn = _unwrap_compiled(model_or_fn)
     args = _as_tuple(args)
     kwargs = dict(kwargs or {})
     if _flat_tensors(tuple(kwargs.values())):
@@ -115,6 +116,16 @@ def _as_tuple(args):
         raise ArgumentError(f"onnx export: args must be a Tensor or a tuple of inputs, got "
                             f"{type(args).__name__}")
     return args
+
+
+def _unwrap_compiled(obj):
+    """``fw.compile`` wrappers export the module or function they wrap."""
+    inner = getattr(obj, "__dict__", {}).get("_orig_mod")
+    if inner is not None:
+        return inner
+    if type(obj).__name__ == "CompiledFunction" and callable(getattr(obj, "fn", None)):
+        return obj.fn
+    return obj
 
 
 def _is_module(obj) -> bool:

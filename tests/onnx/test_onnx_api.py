@@ -229,3 +229,11 @@ def test_large_models_use_external_data(tmp_path, monkeypatch):
     fw.onnx.export(_mlp(), fw.randn(2, 8), path, verify=True)
     assert (tmp_path / "big.onnx.data").exists()
     fw.onnx.export(_mlp(), fw.randn(2, 8), verify=True)  # no path: checked via a temp file
+
+
+def test_compiled_modules_and_functions_export_what_they_wrap():
+    model = _mlp()
+    m = fw.onnx.export(fw.compile(model), fw.randn(2, 8), verify=True)
+    assert "0.weight" in {i.name for i in m.graph.initializer}
+    m = fw.onnx.export(fw.compile(lambda x: x.exp() + 1), fw.randn(3), verify=True)
+    assert [n.op_type for n in m.graph.node] == ["Exp", "Add"]
