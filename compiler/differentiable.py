@@ -104,6 +104,7 @@ class _CompiledOp:
         self.out_meta = out_meta
 
     def vjp(self, grads, args, out):
+        """Run the compiled backward: one gradient per differentiable argument."""
         grads = grads if isinstance(grads, tuple) else (grads,)
         cots = [g._data if isinstance(g, Tensor) else np.zeros(m[0], m[1].np)
                 for g, m in zip(grads, self.out_meta)]

@@ -40,6 +40,7 @@ class Value:
 
     @property
     def ndim(self) -> int:
+        """Number of dimensions."""
         return len(self.shape)
 
     def __repr__(self) -> str:

@@ -53,6 +53,7 @@ class _ExtState:
         self.grad = t.grad
 
     def restore(self):
+        """Put the snapshot back."""
         t = self.t
         t._storage.version = self.version
         t.requires_grad, t.grad_fn, t._output_nr = self.requires_grad, self.grad_fn, \
