@@ -114,8 +114,13 @@ def _gemm(node, g):
             continue
 
         def emit(ctx, x=x, w=w, b=b):
-            return [ctx.emit("Gemm", [ctx.name_of(x), ctx.name_of(w), ctx.name_of(b)],
-                             transB=1)]
+            dt = x.dtype
+            cd = float_compute(dt)
+            names = [ctx.name_of(v) for v in (x, w, b)]
+            if cd is not dt:
+                names = [ctx.cast(n, cd) for n in names]
+            out = ctx.emit("Gemm", names, transB=1)
+            return [ctx.cast(out, dt) if cd is not dt else out]
         return Match(node, [mm, tr], emit)
     return None
 

@@ -157,3 +157,12 @@ def test_embedding_attention_lm_dynamic_batch_and_sequence():
     for op, c in types.items():
         assert c["Gather"] >= 2 and c["LayerNormalization"] == 1, (op, c)
         assert (c["Attention"] if op >= 23 else c["Softmax"]) == 1, (op, c)
+
+
+@pytest.mark.parametrize("dtype", [fw.float16, fw.bfloat16])
+def test_half_precision_transformer_block(dtype):
+    """Half types run through float32 kernels op by op (casts), as NumPy rounds them."""
+    fw.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 4))
+    model.to(dtype)
+    export_all(model, fw.randn(3, 8).to(dtype), ["x"], {"x": {0: "batch"}}, opsets=(18, NEWEST))
