@@ -315,3 +315,53 @@ def test_triplet_margin_loss():
                      (t64(a), t64(p), t64(n)))
     with pytest.raises(ArgumentError, match="margin"):
         nn.TripletMarginLoss(margin=0)
+
+
+def test_poisson_gaussian_hinge_multilabel_multimargin():
+    x = RNG.standard_normal((3, 4))
+    y = RNG.integers(0, 5, size=(3, 4)).astype(np.float64)
+    stirling = np.where(y > 1, y * np.log(np.where(y > 1, y, 1)) - y +
+                        0.5 * np.log(2 * np.pi * np.where(y > 1, y, 1)), 0)
+    np.testing.assert_allclose(arr(nn.PoissonNLLLoss(full=True)(fw.tensor(x), fw.tensor(y))),
+                               (np.exp(x) - y * x + stirling).mean(), rtol=1e-10)
+    rate = np.exp(x)
+    np.testing.assert_allclose(arr(F.poisson_nll_loss(fw.tensor(rate), fw.tensor(y),
+                                                      log_input=False, reduction="sum")),
+                               (rate - y * np.log(rate + 1e-8)).sum(), rtol=1e-10)
+    assert gradcheck(lambda a: F.poisson_nll_loss(a, fw.tensor(y), full=True), (t64(x),))
+
+    var = RNG.uniform(0.5, 2, size=(3, 1))
+    want = 0.5 * (np.log(var) + (x - Y[:, :4]) ** 2 / var)
+    got = nn.GaussianNLLLoss(reduction="none")(fw.tensor(x), fw.tensor(Y[:, :4]),
+                                               fw.tensor(var))
+    np.testing.assert_allclose(arr(got), want, rtol=1e-10)
+    full = F.gaussian_nll_loss(fw.tensor(x), fw.tensor(Y[:, :4]), fw.tensor(var[:, 0]),
+                               full=True)
+    np.testing.assert_allclose(arr(full), (want + 0.5 * np.log(2 * np.pi)).mean(), rtol=1e-10)
+    assert gradcheck(lambda a, v: F.gaussian_nll_loss(a, fw.tensor(Y[:, :4]), v),
+                     (t64(x), t64(var)))
+    tiny = t64([[1e-9]])
+    F.gaussian_nll_loss(t64([[0.5]], False), fw.tensor([[0.0]]), tiny, eps=1e-3).backward()
+    np.testing.assert_allclose(tiny.grad.numpy(), [[0.5 / 1e-3 - 0.5 * 0.25 / 1e-6]])
+
+    sign = np.where(RNG.uniform(size=(3, 4)) > 0.5, 1.0, -1.0)
+    hinge = np.where(sign == 1, x, np.maximum(0, 0.5 - x))
+    np.testing.assert_allclose(arr(nn.HingeEmbeddingLoss(margin=0.5)(fw.tensor(x),
+                                                                      fw.tensor(sign))),
+                               hinge.mean(), rtol=1e-10)
+
+    labels = (RNG.uniform(size=(3, 4)) > 0.5).astype(np.float64)
+    w = RNG.uniform(0.5, 2, size=4)
+    ml = -(labels * -np_softplus(-x) + (1 - labels) * -np_softplus(x)) * w
+    np.testing.assert_allclose(arr(nn.MultiLabelSoftMarginLoss(weight=fw.tensor(w))(
+        fw.tensor(x), fw.tensor(labels))), ml.mean(1).mean(), rtol=1e-10)
+    assert gradcheck(lambda a: F.multilabel_soft_margin_loss(a, fw.tensor(labels)), (t64(x),))
+
+    t = np.array([0, 3, 1])
+    for p in (1, 2):
+        z = np.maximum(0, 0.7 - x[np.arange(3), t][:, None] + x) ** p * w[t][:, None]
+        z[np.arange(3), t] = 0
+        np.testing.assert_allclose(arr(nn.MultiMarginLoss(p=p, margin=0.7, weight=fw.tensor(w),
+                                                          reduction="none")(
+            fw.tensor(x), fw.tensor(t))), z.sum(1) / 4, rtol=1e-10)
+    assert gradcheck(lambda a: F.multi_margin_loss(a, fw.tensor(t), margin=9.0), (t64(x),))

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ... import ops
 from ...dtypes import FLOAT, INT
 from ...errors import ArgumentError, DTypeError, ShapeError
@@ -328,17 +330,87 @@ def soft_margin_loss(input, target, size_average=None, reduce=None,
 def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
                      size_average=None, eps: float = 1e-8, reduce=None,
                      reduction="mean") -> Tensor:
-    """Poisson negative log-likelihood."""
+    """Poisson negative log-likelihood (``full`` adds Stirling's term where target > 1)."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
-    if full:
-        raise NotImplementedError("poisson_nll_loss(full=True) (the Stirling term) is not "
-                                  "implemented")
     loss = ops.exp(input) - target * input if log_input else input - target * ops.log(
         input + eps)
+    if full:
+        big = target > 1
+        safe = ops.where(big, target, 2.0)
+        stirling = safe * ops.log(safe) - safe + ops.log(safe * (2 * math.pi)) * 0.5
+        loss = loss + ops.where(big, stirling, 0.0)
     return _reduce(loss, reduction, "poisson_nll_loss")
+
+
+def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
+                      reduction="mean") -> Tensor:
+    """``0.5 (log var + (x - y)^2 / var)`` (+ ``0.5 log 2 pi`` with ``full``); ``var`` is
+    clamped at ``eps`` without changing its gradient, as PyTorch does."""
+    _check_reduction(reduction, "gaussian_nll_loss")
+    if isinstance(var, (int, float)):
+        var = ops.full(input.shape, float(var), dtype=input.dtype, device=input.device)
+    if var.shape != input.shape:
+        if tuple(var.shape) == tuple(input.shape[:-1]):
+            var = var.unsqueeze(-1)
+        elif not (var.ndim == input.ndim and var.shape[-1] == 1 and
+                  var.shape[:-1] == input.shape[:-1]):
+            raise ShapeError(f"gaussian_nll_loss: var of shape {list(var.shape)} does not fit "
+                             f"input of shape {list(input.shape)}")
+    from ...autograd import no_grad
+    var = var.clone()
+    with no_grad():
+        var.clamp_(min=eps)
+    d = input - target
+    loss = (ops.log(var) + d * d / var) * 0.5
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, "gaussian_nll_loss")
+
+
+def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
+                         reduction="mean") -> Tensor:
+    """``x`` where ``y = 1``, ``max(0, margin - x)`` where ``y = -1``."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    margin_part = ops.where(target != 1, ops.clamp(margin - input, min=0.0), 0.0)
+    self_part = ops.where(target != -1, input, 0.0)
+    return _reduce(margin_part + self_part, reduction, "hinge_embedding_loss")
+
+
+def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, reduce=None,
+                                reduction="mean") -> Tensor:
+    """Per-class logistic loss averaged over the classes (last dim)."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    loss = -(target * -_softplus1(-input) + (1 - target) * -_softplus1(input))
+    if weight is not None:
+        loss = loss * weight
+    loss = loss.sum(input.ndim - 1) / input.shape[-1]
+    return _reduce(loss, reduction, "multilabel_soft_margin_loss")
+
+
+def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
+                      size_average=None, reduce=None, reduction="mean") -> Tensor:
+    """Multi-class hinge: ``sum_{j != y} max(0, margin - x[y] + x[j])^p / C``."""
+    reduction = _legacy_reduction(size_average, reduce, reduction)
+    if p not in (1, 2):
+        raise ArgumentError(f"multi_margin_loss: only p == 1 and p == 2 are supported, got {p}")
+    x = input if input.ndim == 2 else input.unsqueeze(0)
+    t = target.reshape(-1)
+    c = x.shape[1]
+    picked = ops.gather(x, 1, t.unsqueeze(1))
+    z = ops.clamp(x - picked + margin, min=0.0)
+    if p == 2:
+        z = z * z
+    if weight is not None:
+        z = z * ops.gather(weight.to(x.dtype), 0, t).unsqueeze(1)
+    not_target = t.unsqueeze(1) != ops.arange(c, device=x.device)
+    loss = ops.where(not_target, z, 0.0).sum(1) / c
+    if input.ndim != 2:
+        loss = loss.reshape(target.shape)
+    return _reduce(loss, reduction, "multi_margin_loss")
 
 
 __all__ = ["mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "nll_loss", "cross_entropy",
            "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
            "cosine_embedding_loss", "margin_ranking_loss", "triplet_margin_loss",
-           "soft_margin_loss", "poisson_nll_loss"]
+           "soft_margin_loss", "poisson_nll_loss", "gaussian_nll_loss", "hinge_embedding_loss",
+           "multilabel_soft_margin_loss", "multi_margin_loss"]
