@@ -160,7 +160,7 @@ def test_embedding_attention_lm_dynamic_batch_and_sequence():
 
 
 @pytest.mark.parametrize("dtype", [fw.float16, fw.bfloat16])
-def test_half_precision_transformer_block(dtype):
+def test_half_precision_mlp_with_layer_norm(dtype):
     """Half types run through float32 kernels op by op (casts), as NumPy rounds them."""
     fw.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 4))
