@@ -153,6 +153,13 @@ INDEX_PUT = register("index_put", "index", _index_put_meta, vjp=_index_put_vjp,
 
 # ---------------------------------------------------------------------------------------
 # key parsing
+def _host_tensor(arr, dtype, device) -> Tensor:
+    """A tensor of host data ``arr`` placed on ``device`` (wrapped on the CPU, then moved)."""
+    from ..device import cpu
+    t = Tensor._wrap(arr, dtype, cpu)
+    return t if device.type == "cpu" else t.to(device)
+
+
 def _normalize_key(x: Tensor, key):
     """Split a Python index into (basic part applied as views, advanced key, tensors)."""
     if not isinstance(key, tuple):
@@ -170,7 +177,7 @@ def _normalize_key(x: Tensor, key):
         elif isinstance(k, (list, np.ndarray)):
             arr = np.asarray(k)
             if arr.dtype == bool:
-                items.append(("mask", Tensor._wrap(arr, dtypes.bool_, x.device)))
+                items.append(("mask", _host_tensor(arr, dtypes.bool_, x.device)))
             elif arr.dtype.kind in "iu" or arr.size == 0:
                 from .creation_ops import full  # noqa: F401
                 from ..creation import tensor as make
@@ -182,7 +189,7 @@ def _normalize_key(x: Tensor, key):
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
             items.append(("basic", int(k)))
         elif isinstance(k, bool):
-            items.append(("mask", Tensor._wrap(np.array(k), dtypes.bool_, x.device)))
+            items.append(("mask", _host_tensor(np.array(k), dtypes.bool_, x.device)))
         else:
             raise FwIndexError(f"index: only integers, slices (`:`), ellipsis (`...`), None and "
                                f"long or bool tensors are valid indices, got "
@@ -306,8 +313,57 @@ def _advanced_key(ndim, rest):
     return tuple(key), tensors
 
 
+def _getitem_fast(x: Tensor, key):
+    """``x[i]``, ``x[a:b]``, ``x[:, i]``...: ints and slices on int sizes, without the
+    general key parser (None: not that simple, take the general path)."""
+    items = key if key.__class__ is tuple else (key,)
+    shape = x.shape
+    if len(items) > len(shape):
+        return None
+    starts, stops, steps, out_shape = [], [], [], []
+    dropped = False
+    for d, k in enumerate(items):
+        size = shape[d]
+        if size.__class__ is not int:
+            return None
+        if k.__class__ is int:
+            if not -size <= k < size:
+                return None  # the general path raises the error
+            if k < 0:
+                k += size
+            starts.append(k)
+            stops.append(k + 1)
+            steps.append(1)
+            dropped = True
+        elif k.__class__ is slice:
+            if k.step is not None and k.step <= 0:
+                return None
+            a, b, c = k.indices(size)
+            b = max(a, b)
+            starts.append(a)
+            stops.append(b)
+            steps.append(c)
+            out_shape.append(len(range(a, b, c)))
+        else:
+            return None
+    for d in range(len(items), len(shape)):
+        starts.append(0)
+        stops.append(shape[d])
+        steps.append(1)
+        out_shape.append(shape[d])
+    out = x
+    if any(a != 0 or b != s or c != 1 for a, b, c, s in zip(starts, stops, steps, shape)):
+        out = apply(SLICE, x, starts=tuple(starts), stops=tuple(stops), steps=tuple(steps))
+    if dropped:
+        return apply(RESHAPE, out, shape=tuple(out_shape))
+    return out if out is not x else view_alias(x)
+
+
 def getitem(x: Tensor, key) -> Tensor:
     """``x[key]`` with NumPy/PyTorch semantics."""
+    out = _getitem_fast(x, key)
+    if out is not None:
+        return out
     items = _expand_ellipsis(x, _normalize_key(x, key))
     out, rest = _apply_basic(x, items)
     if not rest:
@@ -474,9 +530,7 @@ def nonzero(input, *, as_tuple=False):
     arr = input._host_array("nonzero()")
     idx = np.stack(np.nonzero(arr), axis=1) if arr.ndim else np.zeros((int(arr != 0), 0),
                                                                        np.int64)
-    out = Tensor._wrap(np.ascontiguousarray(idx.astype(np.int64)), dtypes.int64, input.device)
-    if input.device.type != "cpu":
-        out = out.to(input.device)
+    out = _host_tensor(np.ascontiguousarray(idx.astype(np.int64)), dtypes.int64, input.device)
     if as_tuple:
         return tuple(out[:, i] for i in range(out.shape[1]))
     return out
