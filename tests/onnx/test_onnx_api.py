@@ -237,3 +237,18 @@ def test_compiled_modules_and_functions_export_what_they_wrap():
     assert "0.weight" in {i.name for i in m.graph.initializer}
     m = fw.onnx.export(fw.compile(lambda x: x.exp() + 1), fw.randn(3), verify=True)
     assert [n.op_type for n in m.graph.node] == ["Exp", "Add"]
+
+
+@pytest.mark.slow
+def test_model_on_cuda_device_exports(tmp_path):
+    """Parameters on the GPU are copied to host initializers (simulated CUDA device)."""
+    script = ("import framework as fw\nfrom framework import nn\n"
+              "m = nn.Sequential(nn.Linear(4, 3), nn.ReLU()).to('cuda')\n"
+              "p = fw.onnx.export(m, fw.randn(2, 4).to('cuda'), verify=True,\n"
+              "                   input_names=['x'], dynamic_axes={'x': {0: 'b'}})\n"
+              "print(sorted(i.name for i in p.graph.initializer))\n")
+    env = dict(os.environ, PYTHONPATH=ROOT, FW_TRITON_INTERPRET="1")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "['0.bias', '0.weight']" in r.stdout
