@@ -305,6 +305,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
     cap.outputs_require_grad = needs_grad
     cap.lifted = list(tracer.lifted)
+    cap.fn, cap.args = fn, args
     cap.input_requires_grad = [get_path((args, kwargs), p).requires_grad for p in arg_paths]
     cap.grad_none = [] if grad_sentinels else [(p, True) for p, none in grad_none if none]
     known = {id(p) for p in leaves or ()}

@@ -98,12 +98,14 @@ def size_changes(old_key, new_key):
 class EntryGuards:
     """The dynamic checks of one cache entry (externals, leaves, scalars)."""
 
-    def __init__(self, cap, leaves_none, names):
+    def __init__(self, cap, leaves_none, containers=()):
         self.externals = []
         for v, t in cap.graph.constants.items():
             src = cap.graph.sources.get(v.name, ("tensor", t))
             self.externals.append((v.name, src, tuple(v.shape), v.dtype))
         self.leaves_none = leaves_none
+        self.containers = list(containers)
+        self.fingerprint = structure(self.containers)
         ins = {v: i for i, v in enumerate(cap.graph.inputs)}
         read = {src[1] for src in cap.graph.sources.values() if src[0] == "arg_grad"}
         self.input_grad_none = [ins[leaf] for leaf, _ in cap.graph.grad_writes
@@ -115,6 +117,8 @@ class EntryGuards:
 
     def check(self, args, kwargs, tensors):
         """None when the entry applies, else the failing guard in words."""
+        if self.containers and structure(self.containers) != self.fingerprint:
+            return "the set of parameters, buffers or optimizer state tensors changed"
         for name, src, shape, dtype in self.externals:
             kind = src[0]
             if kind == "tensor":
@@ -144,6 +148,25 @@ class EntryGuards:
                 return f"comparison {expr} {op} {other} changed to {not result}"
             self.last_scalars = vals
         return None
+
+
+def structure(containers) -> tuple:
+    """Identities of the parameters and buffers of modules and of the parameters and state
+    tensors of optimizers: replacing any of them (a new layer, ``load_state_dict`` of an
+    optimizer) invalidates graphs that captured the old ones."""
+    ids = []
+    for c in containers:
+        if hasattr(c, "param_groups"):
+            for g in c.param_groups:
+                for p in g["params"]:
+                    ids.append(id(p))
+                    st = c.state.get(p)
+                    if st:
+                        ids.extend(id(v) for v in st.values() if isinstance(v, Tensor))
+        else:
+            ids.extend(id(p) for p in c.parameters())
+            ids.extend(id(b) for b in c.buffers())
+    return tuple(ids)
 
 
 def read_source(src, args, kwargs):

@@ -339,8 +339,10 @@ def build_entry(cap, leaves, with_backward=False):
     log.emit("fusion", fuse.describe(groups))
     kernel, source, plan = generate_kernel(graph, groups)
     log.emit("code", source)
-    leaves_none = cap.grad_none
-    guards = EntryGuards(cap, leaves_none, None)
+    from .capture import reachable
+    containers = [o for _, o in reachable(cap.fn, cap.args) if not isinstance(o, Tensor)]
+    cap.args = None  # do not keep the first call's arguments alive
+    guards = EntryGuards(cap, cap.grad_none, containers)
     names = [v.name for v in graph.inputs if v.kind == "input"]
     entry = Entry(cap, graph, kernel, source, plan, guards, names)
     if with_backward:

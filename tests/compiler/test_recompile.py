@@ -268,3 +268,14 @@ def test_float_used_as_an_attribute_is_guarded():
     np.testing.assert_allclose(cf(x, 0.5).numpy(), [0.5] * 3)
     np.testing.assert_allclose(cf(x, 2.0).numpy(), [2.0] * 3)
     assert cf.stats()["captures"] == 2
+
+
+def test_replacing_a_layer_or_optimizer_state_recompiles():
+    m = _model()
+    cf = fw.compile(lambda x: m(x), mode="always")
+    x = fw.randn(2, 4)
+    with fw.no_grad():
+        cf(x)
+        m[2] = nn.Linear(8, 3)
+        np.testing.assert_allclose(cf(x).numpy(), m(x).numpy(), rtol=1e-6)
+    assert "set of parameters" in cf.stats()["recompiles"][0]
