@@ -450,3 +450,12 @@ def test_core_layers_export_to_onnx(tmp_path):
     sess = ort.InferenceSession(path)
     np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: idx.numpy()})[0],
                                arr(emb(idx)))
+
+
+def test_vectorized_erf_matches_math_erf():
+    from framework.backends.cpu_nn import erf_f64
+    xs = np.concatenate([np.linspace(-9, 9, 20001), np.geomspace(1e-300, 1, 200),
+                         [0.0, -0.0, 0.46875, 4.0, np.inf, -np.inf]])
+    ref = np.array([math.erf(v) for v in xs])
+    np.testing.assert_allclose(erf_f64(xs), ref, rtol=2e-15, atol=0)
+    assert np.isnan(erf_f64(np.array([np.nan]))[0])
