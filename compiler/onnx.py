@@ -112,7 +112,9 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
          for i, v in enumerate(outs)],
         initializer=ctx.initializers)
     opsets = [helper.make_opsetid("", opset)]
+    import framework
     model = helper.make_model(g, opset_imports=opsets, producer_name="framework",
+                              producer_version=framework.__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
     return model
 
