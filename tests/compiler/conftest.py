@@ -1,4 +1,5 @@
-"""Compiler tests verify the graph after every pass of every compiled function."""
+"""Compiler tests verify the graph after every pass of every compiled function, and let
+capture errors surface instead of falling back to eager."""
 
 import pytest
 
@@ -6,3 +7,4 @@ import pytest
 @pytest.fixture(autouse=True)
 def _verify_every_pass(monkeypatch):
     monkeypatch.setenv("FW_VERIFY_PASSES", "1")
+    monkeypatch.setenv("FW_COMPILE_STRICT", "1")
