@@ -365,3 +365,57 @@ def test_poisson_gaussian_hinge_multilabel_multimargin():
                                                           reduction="none")(
             fw.tensor(x), fw.tensor(t))), z.sum(1) / 4, rtol=1e-10)
     assert gradcheck(lambda a: F.multi_margin_loss(a, fw.tensor(t), margin=9.0), (t64(x),))
+
+
+# -- CTC ------------------------------------------------------------------------------------
+def np_ctc(lp, tgt, steps, blank=0):
+    """Literal alpha recursion in log space for one sample; lp: (T, C)."""
+    ext = [blank]
+    for lab in tgt:
+        ext += [lab, blank]
+    a = np.full(len(ext), -np.inf)
+    a[0] = lp[0, blank]
+    if len(ext) > 1:
+        a[1] = lp[0, ext[1]]
+    for t in range(1, steps):
+        na = np.full(len(ext), -np.inf)
+        for s in range(len(ext)):
+            cands = [a[s]] + ([a[s - 1]] if s >= 1 else [])
+            if s >= 2 and ext[s] != blank and ext[s] != ext[s - 2]:
+                cands.append(a[s - 2])
+            na[s] = np.logaddexp.reduce(cands) + lp[t, ext[s]]
+        a = na
+    return -np.logaddexp(a[-1], a[-2] if len(ext) > 1 else -np.inf)
+
+
+def test_ctc_loss():
+    T, N, C = 6, 3, 4
+    lp = np_log_softmax(RNG.standard_normal((T, N, C)), 2)
+    targets = [[1, 2], [3, 3, 1], [2]]
+    in_len, tg_len = [6, 5, 4], [2, 3, 1]
+    padded = np.zeros((N, 3), np.int64)
+    for i, t in enumerate(targets):
+        padded[i, :len(t)] = t
+    per = np.array([np_ctc(lp[:, i], targets[i], in_len[i]) for i in range(N)])
+    flat = fw.tensor(np.concatenate([np.array(t) for t in targets]))
+    for tgt in (fw.tensor(padded), flat):
+        for reduction, want in (("none", per), ("sum", per.sum()),
+                                ("mean", (per / np.array(tg_len)).mean())):
+            got = F.ctc_loss(fw.tensor(lp), tgt, fw.tensor(in_len), fw.tensor(tg_len),
+                             reduction=reduction)
+            np.testing.assert_allclose(arr(got), want, rtol=1e-10)
+    assert gradcheck(lambda a: F.ctc_loss(a, fw.tensor(padded), in_len, tg_len), (t64(lp),))
+    one = nn.CTCLoss(blank=3, reduction="none")(fw.tensor(lp[:, 0]), fw.tensor([1, 2]), 6, 2)
+    np.testing.assert_allclose(arr(one), np_ctc(lp[:, 0], [1, 2], 6, blank=3), rtol=1e-10)
+
+
+def test_ctc_loss_impossible_alignment():
+    lp = t64(np_log_softmax(RNG.standard_normal((2, 2, 3)), 2))
+    tgt = fw.tensor([[1, 1], [2, 0]])
+    loss = F.ctc_loss(lp, tgt, [2, 2], [2, 1], reduction="none")  # "1 1" needs 3 steps
+    assert np.isinf(arr(loss)[0]) and np.isfinite(arr(loss)[1])
+    zeroed = F.ctc_loss(lp, tgt, [2, 2], [2, 1], reduction="sum", zero_infinity=True)
+    zeroed.backward()
+    assert np.all(np.isfinite(lp.grad.numpy())) and np.all(lp.grad.numpy()[:, 0] == 0)
+    with pytest.raises(ShapeError, match="input_lengths"):
+        F.ctc_loss(lp, tgt, [2], [2, 1])

@@ -13,6 +13,7 @@ import importlib.util
 
 from ._activation import *  # noqa: F401,F403
 from ._activation import __all__ as _act_all
+from ._ctc import ctc_loss  # noqa: F401
 from ._loss import *  # noqa: F401,F403
 from ._loss import __all__ as _loss_all
 from ._misc import *  # noqa: F401,F403
@@ -20,7 +21,7 @@ from ._misc import __all__ as _misc_all
 from ._norm import *  # noqa: F401,F403
 from ._norm import __all__ as _norm_all
 
-__all__ = list(_act_all) + list(_loss_all) + list(_misc_all) + list(_norm_all)
+__all__ = list(_act_all) + list(_loss_all) + list(_misc_all) + list(_norm_all) + ["ctc_loss"]
 
 
 def _reexport(module_name: str) -> None:
