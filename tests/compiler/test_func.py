@@ -111,3 +111,17 @@ def test_grad_errors():
         fw.grad(lambda x: x * 2)(fw.randn(3))
     with pytest.raises(ValueError, match="argnums"):
         fw.grad(lambda x: x.sum(), argnums=3)(fw.randn(3))
+
+
+def test_grad_inside_compile_closing_over_traced_values():
+    def h(x, y):
+        z = y.exp() * 2
+        return fw.grad(lambda a: (a.sin() * z).sum())(x)
+
+    cf = fw.compile(h, mode="always", fullgraph=True)
+    x, y = fw.randn(4), fw.randn(4)
+    np.testing.assert_allclose(cf(x, y).numpy(), (x.cos() * y.exp() * 2).numpy(), rtol=1e-5)
+    x2, y2 = fw.randn(4), fw.randn(4)
+    np.testing.assert_allclose(cf(x2, y2).numpy(), (x2.cos() * y2.exp() * 2).numpy(),
+                               rtol=1e-5)
+    assert cf.stats()["captures"] == 1
