@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import sympy
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
-from framework import dtypes
 from framework.errors import ArgumentError
 
 INT64_MAX = 2 ** 63 - 1
@@ -28,11 +27,6 @@ class OpsetError(ArgumentError):
 def onnx_dtype(dtype) -> int:
     """The ``TensorProto`` element type of a framework dtype."""
     return helper.np_dtype_to_tensor_dtype(dtype.np)
-
-
-def is_symbolic(size) -> bool:
-    """True for a sympy size (a dynamic dim), False for an int."""
-    return isinstance(size, sympy.Basic) and not size.is_Integer
 
 
 def static_int(size):
@@ -171,10 +165,6 @@ class LoweringContext:
         if sym not in self._symbols:
             self._symbols[sym] = (input_name, axis)
 
-    def has_symbol(self, sym) -> bool:
-        """True when ``sym`` can be read from an input's shape."""
-        return sym in self._symbols
-
     def shape_of(self, shape, hint: str = "shape") -> str:
         """An int64 1-D tensor holding ``shape`` (constant, or computed when symbolic)."""
         if all(static_int(s) is not None for s in shape):
@@ -240,13 +230,6 @@ class LoweringContext:
             out = self.emit(op_type, [out, n])
         return out
 
-    def numel(self, shape) -> str:
-        """int64 ``[1]`` tensor: the product of ``shape``."""
-        total = 1
-        for s in shape:
-            total = total * s
-        return self.dim(total)
-
 
 def tensor_type(dtype, shape, dim_names=None):
     """A ``TypeProto`` for a tensor; symbolic dims become named ``dim_param``s."""
@@ -265,5 +248,5 @@ def value_info(name, dtype, shape, dim_names=None) -> onnx.ValueInfoProto:
     return helper.make_value_info(name, tensor_type(dtype, shape, dim_names))
 
 
-__all__ = ["LoweringContext", "OpsetError", "onnx_dtype", "is_symbolic", "static_int",
-           "value_info", "tensor_type", "INT64_MAX", "INT64_MIN", "TensorProto", "dtypes"]
+__all__ = ["LoweringContext", "OpsetError", "onnx_dtype", "static_int",
+           "value_info", "tensor_type", "INT64_MAX", "INT64_MIN"]

@@ -280,11 +280,8 @@ def _logical_rule(name):
     def lower(ctx, node):
         dt = operand_dtype(node)
         a, b = widened(ctx, node, dt, dt)
-        if dt is not dtypes.bool_:
-            zero = ctx.scalar(0, compute_dtype(dt))
-            a, b = (ctx.emit("Not", [ctx.emit("Equal", [ctx.cast(v, compute_dtype(dt))
-                                                          if compute_dtype(dt) is not dt
-                                                          else v, zero])]) for v in (a, b))
+        if dt is not dtypes.bool_:  # Cast to bool: nonzero -> True
+            a, b = ctx.cast(a, dtypes.bool_), ctx.cast(b, dtypes.bool_)
         return [ctx.emit(_LOGICAL[name], [a, b])]
     return lower
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from framework import dtypes
-
 from .nn import float_compute
 
 _CONST_KINDS = ("param", "buffer", "const")
@@ -427,4 +425,4 @@ def _attention(node, g):
 _PATTERNS = [(17, _gemm), (17, _batch_norm), (17, _avg_pool), (17, _global_avg_pool),
              (23, _rms_norm), (23, _attention)]
 
-__all__ = ["find_matches", "Match", "dtypes"]
+__all__ = ["find_matches", "Match"]
