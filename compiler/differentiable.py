@@ -58,7 +58,7 @@ def _gradient_graph(lifted, wrt):
 class Backward:
     """The compiled backward of one forward graph."""
 
-    def __init__(self, fwd_graph, diff_inputs, diff_consts, entry_sources):
+    def __init__(self, fwd_graph, diff_inputs, diff_consts, entry_sources, backend="auto"):
         self.diff_inputs = diff_inputs          # indices into the forward's inputs
         self.diff_consts = diff_consts          # forward constant Values (params)
         lifted = _lift(fwd_graph, diff_consts)
@@ -68,7 +68,7 @@ class Backward:
         self.graph = g
         from .passes import fuse
         from .runtime import generate_kernel
-        self.kernel, self.source, self.plan = generate_kernel(g, fuse.run(g))
+        self.kernel, self.source, self.plan = generate_kernel(g, fuse.run(g), backend)
         self.consts = [entry_sources.get(v.name, ("tensor", t)) for v, t in g.constants.items()]
         self.n_out = len(fwd_graph.outputs)
         self.out_meta = [(o.shape, o.dtype) for o in fwd_graph.outputs]
@@ -126,14 +126,14 @@ def link(entry, outputs, tensors, param_tensors, inputs, sizes):
             o.requires_grad, o.grad_fn, o._output_nr = True, node, i
 
 
-def plan_backward(cap, graph):
+def plan_backward(cap, graph, backend="auto"):
     """A :class:`Backward` for the optimized forward ``graph`` of capture ``cap``."""
     diff_inputs = [i for i, v in enumerate(graph.inputs)
                    if v.kind == "input" and v.dtype.is_floating_point
                    and i < len(cap.input_requires_grad) and cap.input_requires_grad[i]]
     diff_consts = [v for v, t in graph.constants.items()
                    if isinstance(t, Tensor) and t.requires_grad and v.dtype.is_floating_point]
-    return Backward(graph, diff_inputs, diff_consts, getattr(graph, "sources", {}))
+    return Backward(graph, diff_inputs, diff_consts, getattr(graph, "sources", {}), backend)
 
 
 __all__ = ["Backward", "link", "plan_backward", "unsupported_reason", "Value"]

@@ -281,7 +281,7 @@ class CompiledFunction:
                 self.eager_reason = msg
                 return None
         try:
-            entry = build_entry(cap, leaves, with_backward=needs_grad)
+            entry = build_entry(cap, leaves, with_backward=needs_grad, backend=self.backend)
         except Exception as e:  # a compiler limitation: run this function eagerly
             if self.fullgraph or (os.environ.get("FW_COMPILE_STRICT") == "1" and
                                   not isinstance(e, NotImplementedError)):
@@ -345,14 +345,14 @@ class CompiledFunction:
         return out
 
 
-def build_entry(cap, leaves, with_backward=False):
+def build_entry(cap, leaves, with_backward=False, backend="auto"):
     """Passes, fusion, code generation for one capture."""
     from .passes import fuse, run_pipeline
     graph = run_pipeline(cap.graph)
     log.emit("graph", str(graph))
     groups = fuse.run(graph)
     log.emit("fusion", fuse.describe(groups))
-    kernel, source, plan = generate_kernel(graph, groups)
+    kernel, source, plan = generate_kernel(graph, groups, backend)
     log.emit("code", source)
     from .capture import reachable
     containers = [o for _, o in reachable(cap.fn, cap.args) if not isinstance(o, Tensor)]
@@ -362,19 +362,26 @@ def build_entry(cap, leaves, with_backward=False):
     entry = Entry(cap, graph, kernel, source, plan, guards, names)
     if with_backward:
         from .differentiable import plan_backward
-        entry.backward = plan_backward(cap, graph)
+        entry.backward = plan_backward(cap, graph, backend)
         entry.param_tensors = [t for v, t in graph.constants.items()
                                if v in entry.backward.diff_consts]
         log.emit("code", entry.backward.source)
     return entry
 
 
-def generate_kernel(graph, groups):
+def generate_kernel(graph, groups, backend="auto"):
     """(kernel, source, plan) for ``graph``: NumPy code on the CPU; on CUDA the GPU
     renderer (compiler/codegen/triton_group.py, same contract)."""
     from .codegen.numpy import can_write_out, compile_graph
     from .passes.memory_plan import plan as make_plan
-    if _device_type(graph) != "cpu":
+    dev = _device_type(graph)
+    if backend == "numpy" and dev != "cpu":
+        raise NotImplementedError(f"fw.compile(backend='numpy'): the graph is on {dev}; "
+                                  "use backend='auto'")
+    if backend == "triton" and dev == "cpu":
+        raise NotImplementedError("fw.compile(backend='triton') compiles CUDA graphs; this "
+                                  "graph is on the CPU (use backend='auto')")
+    if dev != "cpu":
         try:
             from .codegen import triton_group
         except ImportError as e:

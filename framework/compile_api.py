@@ -11,7 +11,8 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
 
     Usable as ``@fw.compile``, ``@fw.compile(...)`` and ``fw.compile(model)``.
 
-    - ``backend``: "auto" (NumPy code on the CPU) or "numpy".
+    - ``backend``: "auto" (NumPy code on the CPU, Triton kernels on CUDA), "numpy" or
+      "triton".
     - ``dynamic``: None (a dim that changes becomes symbolic on recapture), True (every
       input dim symbolic from the start), False (always specialize).
     - ``fullgraph``: raise :class:`framework.errors.GraphBreak` instead of falling back to
@@ -21,10 +22,10 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
 
     The result has ``stats()``, ``graph(*args)`` and ``code(*args)``.
     """
-    if backend not in ("auto", "numpy", "cpu", "inductor"):
+    if backend not in ("auto", "numpy", "triton", "inductor"):
         from .errors import ArgumentError
-        raise ArgumentError(f"compile: unknown backend {backend!r} (expected 'auto' or "
-                            "'numpy')")
+        raise ArgumentError(f"compile: unknown backend {backend!r} (expected 'auto', "
+                            "'numpy' or 'triton')")
     if mode not in (None, "default", "always", "reduce-overhead", "max-autotune"):
         from .errors import ArgumentError
         raise ArgumentError(f"compile: unknown mode {mode!r} (expected None or 'always')")
