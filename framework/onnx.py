@@ -84,22 +84,11 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
                                 f"inputs {names} nor outputs "
                                 f"{[o.name for o in model.graph.output]}; name the inputs "
                                 "with input_names=[...] (or the outputs with output_names)")
-        big = _initializer_bytes(model) > _TWO_GB
-        use_external = big if external_data is None else bool(external_data)
-        if path is not None:
-            _save(onnx, model, os.fspath(path), use_external)
-            _check(onnx, model, os.fspath(path) if use_external else None)
-        elif big:
-            with tempfile.TemporaryDirectory() as tmp:
-                p = os.path.join(tmp, "model.onnx")
-                _save(onnx, model, p, True)
-                _check(onnx, model, p)
-        else:
-            _check(onnx, model, None)
+        path = None if path is None else os.fspath(path)
+        external = _check_and_save(onnx, model, path, external_data)
         if verify:
-            source = os.fspath(path) if path is not None and use_external else None
-            verify_model(model, model_or_fn, args, kwargs, dyn, source=source, rtol=rtol,
-                         atol=atol)
+            verify_model(model, model_or_fn, args, kwargs, dyn,
+                         source=path if external else None, rtol=rtol, atol=atol)
     finally:
         _restore_modes(modes)
     return model
@@ -254,6 +243,26 @@ def _save(onnx, model, path, external):
                         location=location, size_threshold=0)
     else:
         onnx.save_model(model, path)
+
+
+def _check_and_save(onnx, model, path, external_data) -> bool:
+    """Check the model, then write it to ``path`` (if any); return whether its weights
+    went to external data. Models above 2 GB are checked from a file (protobuf's limit)."""
+    external = _initializer_bytes(model) > _TWO_GB if external_data is None \
+        else bool(external_data)
+    if not external:
+        _check(onnx, model, None)
+        if path is not None:
+            _save(onnx, model, path, False)
+    elif path is not None:
+        _save(onnx, model, path, True)
+        _check(onnx, model, path)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = os.path.join(tmp, "model.onnx")
+            _save(onnx, model, p, True)
+            _check(onnx, model, p)
+    return external and path is not None
 
 
 def _check(onnx, model, path):
