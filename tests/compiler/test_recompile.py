@@ -279,3 +279,14 @@ def test_replacing_a_layer_or_optimizer_state_recompiles():
         m[2] = nn.Linear(8, 3)
         np.testing.assert_allclose(cf(x).numpy(), m(x).numpy(), rtol=1e-6)
     assert "set of parameters" in cf.stats()["recompiles"][0]
+
+
+def test_backend_and_mode_arguments():
+    with pytest.raises(ValueError, match="unknown backend"):
+        fw.compile(lambda x: x, backend="bogus")
+    with pytest.raises(ValueError, match="unknown mode"):
+        fw.compile(lambda x: x, mode="fastest")
+    cf = fw.compile(lambda x: x * 2, backend="triton", mode="always")
+    with pytest.warns(UserWarning, match="CUDA graphs"):
+        np.testing.assert_allclose(cf(fw.ones(2)).numpy(), [2, 2])
+    assert "CUDA" in cf.stats()["eager_reason"]
