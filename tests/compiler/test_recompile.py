@@ -290,3 +290,19 @@ def test_backend_and_mode_arguments():
     with pytest.warns(UserWarning, match="CUDA graphs"):
         np.testing.assert_allclose(cf(fw.ones(2)).numpy(), [2, 2])
     assert "CUDA" in cf.stats()["eager_reason"]
+
+
+def test_compiled_forward_backward_with_symbolic_batch():
+    m = _model()
+    cm = fw.compile(m, mode="always")
+    for n in (3, 5, 7):
+        x = fw.randn(n, 4, requires_grad=True)
+        cm(x).square().sum().backward()
+        g, w = x.grad.numpy().copy(), m[0].weight.grad.numpy().copy()
+        x.grad = None
+        m.zero_grad()
+        m(x).square().sum().backward()
+        np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(w, m[0].weight.grad.numpy(), rtol=1e-5, atol=1e-7)
+        m.zero_grad()
+    assert cm.stats()["captures"] == 2
