@@ -5,7 +5,7 @@ with primitives in ``framework/nn`` (so they differentiate and fuse), which leav
 composite node to lower natively. Each pattern here recognises one such subgraph, ending
 at a *head* node, whose interior values have no other reader, and emits the native op:
 
-- ``add(matmul(x2d, permute(W)), b)``                      -> Gemm(transB=1)
+- ``[add(]matmul(x2d, permute(W))[, b)]``                  -> Gemm(transB=1)
 - ``(x - mean) * rsqrt(var + eps) [* w] [+ b]`` over dim 1  -> BatchNormalization
 - ``conv(x, ones(1, 1, *k)) / prod(k)``                     -> AveragePool
 - means over every spatial dim by constant matmuls          -> GlobalAveragePool
@@ -97,6 +97,8 @@ def _is_const(v):
 # ---------------------------------------------------------------------------------------
 # Gemm
 def _gemm(node, g):
+    if node.op.name == "matmul":
+        return _gemm_no_bias(node, g)
     if node.op.name != "add":
         return None
     for mm_v, b in (node.inputs, node.inputs[::-1]):
@@ -121,6 +123,25 @@ def _gemm(node, g):
             return [ctx.cast(out, dt) if cd is not dt else out]
         return Match(node, [mm, tr], emit)
     return None
+
+
+def _gemm_no_bias(mm, g):
+    x, wt = mm.inputs
+    tr = g.node(wt, "permute")
+    if tr is None or len(x.shape) != 2 or not _is_float(x) or tr.attrs["dims"] != (1, 0) or \
+            not _is_const(tr.inputs[0]):
+        return None
+    w = tr.inputs[0]
+
+    def emit(ctx, x=x, w=w):
+        dt = x.dtype
+        cd = float_compute(dt)
+        names = [ctx.name_of(x), ctx.name_of(w)]
+        if cd is not dt:
+            names = [ctx.cast(n, cd) for n in names]
+        out = ctx.emit("Gemm", names, transB=1)
+        return [ctx.cast(out, dt) if cd is not dt else out]
+    return Match(mm, [tr], emit)
 
 
 # ---------------------------------------------------------------------------------------

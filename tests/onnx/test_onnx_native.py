@@ -29,6 +29,8 @@ def _seeded(make):
 CASES = {
     "linear-2d": (lambda: nn.Linear(5, 3), lambda: fw.randn(4, 5), "Gemm", 17, ()),
     "linear-3d": (lambda: nn.Linear(5, 3), lambda: fw.randn(2, 4, 5), "MatMul", 17, ()),
+    "linear-no-bias": (lambda: nn.Linear(5, 3, bias=False), lambda: fw.randn(4, 5), "Gemm",
+                       17, ()),
     "conv1d": (lambda: nn.Conv1d(2, 3, 3, stride=2, padding=1), lambda: fw.randn(2, 2, 9),
                "Conv", 17, ()),
     "conv_transpose2d": (lambda: nn.ConvTranspose2d(2, 3, 3, stride=2, output_padding=1),
