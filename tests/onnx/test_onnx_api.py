@@ -252,3 +252,18 @@ def test_model_on_cuda_device_exports(tmp_path):
                        env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "['0.bias', '0.weight']" in r.stdout
+
+
+def test_export_is_deterministic():
+    layer = _seeded_encoder()
+    a = fw.onnx.export(layer, fw.randn(2, 5, 8), dynamic=True)
+    b = fw.onnx.export(layer, fw.randn(2, 5, 8), dynamic=True)
+    assert a.SerializeToString() == b.SerializeToString()
+    names = [n.output[0] for n in a.graph.node]
+    assert len(names) == len(set(names))
+    assert all(not (x.startswith("t") and x[1:].isdigit()) for x in names), names
+
+
+def _seeded_encoder():
+    fw.manual_seed(0)
+    return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
