@@ -33,7 +33,7 @@ if not HAS_GPU:
 def pytest_collection_modifyitems(config, items):
     skip_gpu = pytest.mark.skip(reason="needs a real NVIDIA GPU (none found)")
     for item in items:
-        if "gpu" in item.keywords and not HAS_GPU:
+        if item.get_closest_marker("gpu") is not None and not HAS_GPU:
             item.add_marker(skip_gpu)
 
 

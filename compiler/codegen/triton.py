@@ -232,8 +232,9 @@ def _row_index(in_shape, dims) -> Idx:
     red = [s for i, s in enumerate(in_shape) if i in dims]
     kx, kr = iter(delinearize(XSYM, kept)), iter(delinearize(RSYM, red))
     items = [next(kr) if i in dims else next(kx) for i in range(len(in_shape))]
+    r_lin = RSYM if product(red) != 1 else sympy.Integer(0)
     if all(i in dims for i in range(len(in_shape) - len(red), len(in_shape))):
-        return Idx(items, linear=(XSYM * product(red) + RSYM, tuple(as_expr(s)
+        return Idx(items, linear=(XSYM * product(red) + r_lin, tuple(as_expr(s)
                                                                       for s in in_shape)))
     return Idx(items)
 
@@ -307,7 +308,7 @@ def render_reduction(outputs, in_shape, dims, label="reduction", out_bufs=None) 
         buf = (out_bufs or {}).get(k) or _out_buf(kb, f"out{k}", node)
         kb.add_buf(buf)
         n = product(node.shape)
-        if sympy.simplify(n - xnumel) == 0 and not (rnumel == 1 and node.shape == in_shape):
+        if sympy.simplify(n - xnumel) == 0:
             idx = delinearize(XSYM, node.shape)
         elif sympy.simplify(n - xnumel * rnumel) == 0:
             idx = full if node.shape == in_shape else \

@@ -87,8 +87,8 @@ def broadcast_shape(shapes):
 
 
 def _scalar_key(v, out_dtype):
-    if compute_dtype(out_dtype) is dtypes.float64 and isinstance(v, float):
-        return ("f64", v)
+    if compute_dtype(out_dtype) is dtypes.float64 and isinstance(v, (int, float)):
+        return ("f64", float(v))  # baked into the source as a literal
     return type(v).__name__
 
 
@@ -107,7 +107,8 @@ def elementwise(op: str, operands, attrs: dict, out_dtype, empty, out=None):
     rank = len(cshape)
     in_dtypes = tuple(fw_dtype(t).name for t in tensors)
     akey = tuple(sorted((k, v if not hasattr(v, "name") else v.name) for k, v in attrs.items()))
-    scal = tuple(None if hasattr(a, "data_ptr") else _scalar_key(a, out_dtype) for a in operands)
+    lit_dt = fw_dtype(tensors[-1]) if op != "cast" else out_dtype  # dtype scalars compute in
+    scal = tuple(None if hasattr(a, "data_ptr") else _scalar_key(a, lit_dt) for a in operands)
     out_fw = fw_dtype(out)
     key = ("ew", op, akey, in_dtypes, out_fw.name, rank, scal)
 

@@ -219,6 +219,16 @@ class Emitter:
     def _mask(self, deps_r: bool) -> str:
         return "xmask & rmask" if (deps_r and self.kb.reduction) else "xmask"
 
+    def _pad(self, addr, deps_r) -> str:
+        """Terms making a pointer as wide as its mask (a constant address is a scalar)."""
+        syms = addr.free_symbols
+        if syms & set(self.kb._dyn):
+            return ""
+        out = "" if XSYM in syms else " + 0 * xindex"
+        if deps_r and self.kb.reduction and RSYM not in syms:
+            out += " + 0 * rindex"
+        return out
+
     def _addr_text(self, addr, dyn_names) -> str:
         subs = {s: sympy.Symbol(n) for s, n in dyn_names.items()}
         return texpr(addr.xreplace(subs)) if subs else texpr(addr)
@@ -247,20 +257,21 @@ class Emitter:
             dyn_syms = [s for s in sorted(addr.free_symbols, key=str) if s in self.kb._dyn]
             dyn_names = dict(zip(dyn_syms, args[:ndyn]))
             mask = " & ".join([self._mask(e.deps_r)] + list(args[ndyn:]))
-            text = (f"tl.load({bufname} + ({self._addr_text(addr, dyn_names)}), mask={mask}, "
-                    "other=0)")
+            ptr = f"{bufname} + ({self._addr_text(addr, dyn_names)}){self._pad(addr, e.deps_r)}"
+            text = f"tl.load({ptr}, mask={mask}, other=0)"
             return text if c is e.dtype else f"{text}.to({tl_type(c)})"
         if k == "scalar":
             if e.dtype is dtypes.bool_:
                 return f"({e.data[0]} != 0)"
-            return f"{e.data[0]}.to({tl_type(c)})"
+            # a runtime scalar may arrive as a Python number (interpreter): add a typed zero
+            return f"(tl.zeros([1], {tl_type(c)}) + {e.data[0]})"
         if k == "lit":
             v = e.data[0]
             if c is dtypes.bool_:
-                return f"tl.full([], {1 if v else 0}, tl.int1)"
+                return f"tl.full([1], {1 if v else 0}, tl.int1)"
             if is_float(c):
-                return f"tl.full([], {_float_text(v)}, {tl_type(c)})"
-            return f"tl.full([], {int(v)}, {tl_type(c)})"
+                return f"tl.full([1], {_float_text(v)}, {tl_type(c)})"
+            return f"tl.full([1], {int(v)}, {tl_type(c)})"
         if k == "rand":
             fn = "tl.randn" if e.data[1] else "tl.rand"
             return f"{fn}({args[0]}, ({texpr(e.data[0])}).to(tl.uint32)).to({tl_type(c)})"
@@ -350,7 +361,7 @@ def _store_line(em: Emitter, st, scope) -> str:
             dyn_names[s] = em.emit(em.kb._dyn[s], scope)
     cond_names = [em.emit(c, scope) for c in conds]
     mask = " & ".join([em._mask(deps_r)] + cond_names)
-    ptr = f"{buf.name} + ({em._addr_text(addr, dyn_names)})"
+    ptr = f"{buf.name} + ({em._addr_text(addr, dyn_names)}){em._pad(addr, deps_r)}"
     val = f"{v}.to({tl_type(buf.dtype)})"
     if em.kb.reduction:
         shape = "[XBLOCK, RBLOCK]" if deps_r else "[XBLOCK, 1]"

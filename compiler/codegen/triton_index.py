@@ -142,14 +142,19 @@ def free_names(expr) -> set[str]:
 class TritonPrinter(StrPrinter):
     """Prints index expressions as Triton/Python integer arithmetic."""
 
+    def _atom(self, expr) -> str:
+        text = self._print(expr)
+        return text if (expr.is_Atom or isinstance(expr, (FloorDiv, ModularIndexing))) \
+            else f"({text})"
+
     def _print_FloorDiv(self, expr):
         a, b = expr.args
-        return f"({self._print(a)} // {self._print(b)})"
+        return f"({self._atom(a)} // {self._atom(b)})"
 
     def _print_ModularIndexing(self, expr):
         a, b, m = expr.args
-        inner = self._print(a) if b == 1 else f"({self._print(a)} // {self._print(b)})"
-        return f"({inner} % {self._print(m)})"
+        inner = self._atom(a) if b == 1 else f"({self._atom(a)} // {self._atom(b)})"
+        return f"({inner} % {self._atom(m)})"
 
     def _print_Max(self, expr):
         a, *rest = expr.args

@@ -42,12 +42,15 @@ def _lit(value, dtype) -> str:
 # -- unary ---------------------------------------------------------------------------------
 def _expm1(x, c):
     # Kahan: exp(x) - 1 computed as (u - 1) * x / log(u), exact where u rounds to 1
-    return (f"tl.where(tl.exp({x}) == 1.0, {x}, tl.where(tl.exp({x}) - 1.0 == -1.0, -1.0, "
-            f"(tl.exp({x}) - 1.0) * {x} / tl.log(tl.exp({x}))))")
+    u = f"tl.exp({x})"
+    return (f"tl.where({u} == 1.0, {x}, tl.where(({u} - 1.0 == -1.0) | ({u} == float('inf')), "
+            f"{u} - 1.0, ({u} - 1.0) * {x} / tl.log({u})))")
 
 
 def _log1p(x, c):
-    return f"tl.where(1.0 + {x} == 1.0, {x}, tl.log(1.0 + {x}) * {x} / ((1.0 + {x}) - 1.0))"
+    u = f"(1.0 + {x})"
+    return (f"tl.where({u} == 1.0, {x}, tl.where({u} == float('inf'), {u}, "
+            f"tl.log({u}) * {x} / ({u} - 1.0)))")
 
 
 def _tanh(x, c):
@@ -139,7 +142,7 @@ def _fmod(a, b, c):
 
 def _floor_divide(a, b, c):
     if is_float(c):
-        return f"tl.floor({a} / {b})"
+        return f"_floordiv_f({a}, {b})"
     safe = f"tl.where({b} == 0, 1, {b})"
     q = f"({a} // {safe})"
     fix = f"(({a} % {safe} != 0) & (({a} < 0) != ({b} < 0)))"
@@ -196,7 +199,8 @@ def cast(x: str, src, dst) -> str:
         # fp16 <-> bf16 goes through the storage type so the value is rounded like a store
         return f"{x}.to({tl_type(dst)}).to({tl_type(cd)})"
     if src is cs and dst is not cd and is_float(src):  # e.g. f32 -> f16: round now
-        return f"{x}.to({tl_type(dst)}).to({tl_type(cd)})"
+        via = ".to(tl.float32)" if src is dtypes.float64 else ""  # (interpreter f64->bf16)
+        return f"{x}{via}.to({tl_type(dst)}).to({tl_type(cd)})"
     if cs is cd:
         return x
     return f"{x}.to({tl_type(cd)})"
@@ -241,6 +245,10 @@ def _atan(x):
     p = ((((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z
           - 3.33329491539e-1) * z * t + t)
     r = base + p
+    # one Newton step on tan(r) = |x| brings fp32-accurate r to fp64 accuracy
+    cr = tl.cos(r)
+    r = r - (tl.sin(r) - ax * cr) * cr
+    r = tl.where(ax == float('inf'), tl.full([1], 1.5707963267948966, r.dtype), r)
     return tl.where(x < 0, -r, r)
 
 
@@ -248,12 +256,25 @@ def _atan(x):
 def _atan2(y, x):
     safe_x = tl.where(x == 0, 1.0, x)
     a = _atan(y / safe_x)
-    pi = 3.141592653589793
-    r = tl.where(x > 0, a, tl.where(y >= 0, a + pi, a - pi))
+    pi = tl.full([1], 3.141592653589793, a.dtype)  # a bare literal would be fp32
+    neg_y = (y < 0) | ((y == 0) & (1.0 / tl.where(y == 0, y, 1.0) < 0))
+    r = tl.where(x > 0, a, tl.where(neg_y, a - pi, a + pi))
     r = tl.where(x == 0, tl.where(y > 0, pi / 2, tl.where(y < 0, -pi / 2, 0.0)), r)
     neg_x = 1.0 / tl.where(x == 0, x, 1.0) < 0  # x is -0.0
     neg_y = 1.0 / tl.where(y == 0, y, 1.0) < 0
     return tl.where((x == 0) & (y == 0), tl.where(neg_x, tl.where(neg_y, -pi, pi), y), r)
+''',
+    "_floordiv_f": '''
+@triton.jit
+def _floordiv_f(a, b):
+    # NumPy's npy_floor_divide: through fmod, so inf // x is nan and x // inf is 0 or -1
+    mod = a % b
+    div = (a - mod) / b
+    div = tl.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1.0, div)
+    fl = tl.floor(div)
+    fl = tl.where(div - fl > 0.5, fl + 1.0, fl)
+    res = tl.where(div != 0, fl, (a / b) * 0.0)
+    return tl.where(b == 0, a / b, res)
 ''',
     "_max_nan": '''
 @triton.jit
@@ -291,7 +312,8 @@ def _argmin(v1, i1, v2, i2):
 
 def helpers_used(source: str) -> list[str]:
     """Names of the helper functions a kernel body calls."""
-    return [name for name in HELPERS if f"{name}(" in source]
+    import re
+    return [name for name in HELPERS if re.search(rf"\b{name}\b", source)]
 
 
 __all__ = ["TL_TYPES", "tl_type", "compute_dtype", "UNARY", "BINARY", "PREDICATES", "cast",

@@ -151,7 +151,9 @@ def empty(shape, dtype, device_index: int = 0) -> CudaBuffer:
 
 def from_numpy(array: np.ndarray, device=None) -> CudaBuffer:
     """A device copy of the host ``array``."""
-    array = np.ascontiguousarray(array)
+    array = np.asarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (np.ascontiguousarray would make 0-d arrays 1-d)
     idx = getattr(device, "index", None) or 0
     buf = empty(array.shape, array.dtype, idx)
     if array.nbytes:

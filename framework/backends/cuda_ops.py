@@ -345,9 +345,9 @@ def _cross_entropy(logits, target, ignore_index):
 
 
 @impl("embedding")
-def _embedding(weight, indices, padding_idx):
+def _embedding(weight, indices, padding_idx, **extra):
     if weight.dtype.name not in _TK_FLOATS or indices.dtype.name not in ("int32", "int64"):
-        return _decomp("embedding", weight, indices, padding_idx=padding_idx)
+        return _decomp("embedding", weight, indices, padding_idx=padding_idx, **extra)
     from triton_kernels import embedding as tk
     try:
         return tk.embedding(weight, indices, empty=_alloc_like(weight))

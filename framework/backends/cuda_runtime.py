@@ -188,7 +188,8 @@ def _free(ptr: int, nbytes: int, index: int) -> None:
 
 def copy_h2d(alloc: Allocation, byte_offset: int, array: np.ndarray) -> None:
     """Copy the contiguous host ``array`` into ``alloc`` at ``byte_offset``."""
-    array = np.ascontiguousarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")
     if SIMULATED:
         alloc.host[byte_offset:byte_offset + array.nbytes] = array.reshape(-1).view(np.uint8)
         return

@@ -134,7 +134,8 @@ def sort(input, dim=-1, descending=False, stable=False):
     arr = input.detach()._host_array("sort()")
     idx = np.argsort(-arr if descending and arr.dtype.kind != "b" else arr, axis=dim,
                      kind="stable")
-    indices = Tensor._wrap(idx.astype(np.int64), dtypes.int64, input.device)
+    from .indexing import _host_tensor
+    indices = _host_tensor(idx.astype(np.int64), dtypes.int64, input.device)
     from .reduce import _ValuesIndices
     return _ValuesIndices((gather(input, dim, indices), indices))
 
