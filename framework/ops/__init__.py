@@ -129,7 +129,6 @@ def numel(input) -> int:
 def sort(input, dim=-1, descending=False, stable=False):
     """(values, indices) sorted along ``dim`` (indices are data-dependent, values gathered)."""
     import numpy as np
-    from ..tensor import Tensor
     from .. import dtypes
     arr = input.detach()._host_array("sort()")
     idx = np.argsort(-arr if descending and arr.dtype.kind != "b" else arr, axis=dim,
