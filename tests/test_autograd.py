@@ -292,3 +292,21 @@ def test_next_functions_and_leaf_edges():
     fns = y.grad_fn.next_functions
     assert fns[0][0].name() == "MulBackward"
     assert fns[0][0].next_functions[0][0] is x
+
+
+class _Identity(fw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 2
+
+
+def test_custom_function_returning_its_input_keeps_the_leaf():
+    x = _x(1.0, 2.0)
+    y = _Identity.apply(x)
+    assert x.is_leaf and x.grad_fn is None and y is not x and y.grad_fn is not None
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])

@@ -89,7 +89,10 @@ class Function:
         if not (prev and any(needs)):
             return out
         outs = out if isinstance(out, tuple) else (out,)
-        outs = tuple(o.detach() if isinstance(o, Tensor) and o.grad_fn is not None else o
+        # Fresh tensor objects for outputs that already have an identity (a recorded result,
+        # or an input returned as is), so linking them to this node changes nothing else.
+        outs = tuple(o.detach() if isinstance(o, Tensor) and
+                     (o.grad_fn is not None or any(o is a for a in args)) else o
                      for o in outs)
         node = Node(_FunctionOp(cls, ctx, len(outs)), args, {}, outs, list(needs))
         non_diff = getattr(ctx, "_non_diff", set())
