@@ -149,6 +149,7 @@ def _parse_to(args, kwargs):
 
 def _to(self, *args, **kwargs):
     """Convert dtype and/or move to a device: ``to(dtype)``, ``to("cuda")``, ``to(other)``."""
+    copy = kwargs.get("copy", False)
     dtype, device = _parse_to(args, dict(kwargs))
     out = self
     if device is not None and device is not self.device:
@@ -156,6 +157,8 @@ def _to(self, *args, **kwargs):
         out = transfer(out, device)
     if dtype is not None and dtype is not out.dtype:
         out = F.cast(out, dtype)
+    if copy and out is self:
+        out = F.clone(self)
     return out
 
 

@@ -194,3 +194,10 @@ def test_where_single_argument_and_empty_dim_list():
     assert rows.tolist() == [0, 1] and cols.tolist() == [0, 1]
     x = fw.tensor([[1.0, 2.0], [3.0, 4.0]])
     assert x.sum(dim=[]).item() == 10.0 and x.amax(dim=()).item() == 4.0
+
+
+def test_to_copy_flag():
+    x = fw.ones(2)
+    y = x.to(fw.float32, copy=True)
+    assert y is not x and not np.shares_memory(y.numpy(), x.numpy())
+    assert x.to(fw.float32) is x
