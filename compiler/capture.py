@@ -212,6 +212,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     tracer = Tracer(graph, names)
     tracer.lift_free = lift_free
     sym_by_size: dict = {}
+    sym_values: dict = {}
     sym_locs: dict = {}
     arg_paths = []
     standins = {}
@@ -233,6 +234,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
                         sym = symbol(sname if sname is not None else f"s{len(graph.symbols)}")
                         graph.symbols[sym.name] = sym
                         sym_by_size[key] = sym
+                        sym_values[sym.name] = s
                     sym_locs.setdefault(sym.name, []).append((idx, d))
                     shape.append(sym)
                 else:
@@ -301,6 +303,10 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
     scalar_exprs = [(v, e) for e, v in tracer.scalar_inputs.items()]
     graph.passes.append("capture")
+    graph.sym_values = sym_values
+    if sym_values:
+        from .symbolic import check_assumptions
+        check_assumptions(graph, sym_values)
     cap = Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
     cap.outputs_require_grad = needs_grad

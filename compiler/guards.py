@@ -105,6 +105,10 @@ class EntryGuards:
             self.externals.append((v.name, src, tuple(v.shape), v.dtype))
         self.leaves_none = leaves_none
         self.containers = list(containers)
+        from .symbolic import make_size_check
+        self.sym_locs = [locs[0] for locs in cap.sym_locs.values()]
+        self.size_check = make_size_check(cap.graph, getattr(cap.graph, "sym_values", {}),
+                                          list(cap.sym_locs))
         self.fingerprint = structure(self.containers)
         ins = {v: i for i, v in enumerate(cap.graph.inputs)}
         read = {src[1] for src in cap.graph.sources.values() if src[0] == "arg_grad"}
@@ -117,6 +121,10 @@ class EntryGuards:
 
     def check(self, args, kwargs, tensors):
         """None when the entry applies, else the failing guard in words."""
+        if self.size_check is not None and not self.size_check(
+                *[tensors[i].shape[d] for i, d in self.sym_locs]):
+            return ("a relation between symbolic sizes that held at capture time "
+                    f"({self.size_check.pairs}) no longer holds")
         if self.containers and structure(self.containers) != self.fingerprint:
             return "the set of parameters, buffers or optimizer state tensors changed"
         for name, src, shape, dtype in self.externals:

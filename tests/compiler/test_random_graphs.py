@@ -96,7 +96,7 @@ def _program(seed):
     return fn, shapes, backward
 
 
-def _run(seed):
+def _run(seed, dynamic=None):
     fn, (sa, sb), backward = _program(seed)
     rng = np.random.default_rng(seed)
     a0 = rng.standard_normal(sa).astype(np.float32)
@@ -105,7 +105,8 @@ def _run(seed):
     for compiled in (False, True):
         a = fw.tensor(a0, requires_grad=backward)
         b = fw.tensor(b0, requires_grad=backward)
-        f = fw.compile(fn, mode="always", fullgraph=True) if compiled else fn
+        f = fw.compile(fn, mode="always", fullgraph=True, dynamic=dynamic) if compiled \
+            else fn
         if backward:
             out = f(a, b)
         else:
@@ -130,5 +131,16 @@ def test_random_graphs_compiled_equal_eager(chunk):
         try:
             _run(seed)
         except Exception as e:  # collect every failing seed, then report them all
+            failures.append(f"seed {seed}: {type(e).__name__}: {str(e)[:300]}")
+    assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} failing seeds)"
+
+
+def test_random_graphs_with_symbolic_shapes():
+    """The same programs captured with every input dim symbolic (sizes at run time)."""
+    failures = []
+    for seed in range(5000, 5050):
+        try:
+            _run(seed, dynamic=True)
+        except Exception as e:
             failures.append(f"seed {seed}: {type(e).__name__}: {str(e)[:300]}")
     assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} failing seeds)"

@@ -306,3 +306,15 @@ def test_compiled_forward_backward_with_symbolic_batch():
         np.testing.assert_allclose(w, m[0].weight.grad.numpy(), rtol=1e-5, atol=1e-7)
         m.zero_grad()
     assert cm.stats()["captures"] == 2
+
+
+def test_symbolic_size_relations_are_checked():
+    cf = fw.compile(lambda x, y: x.reshape(-1) + y, dynamic=True, mode="always")
+    out = cf(fw.ones(3, 2), fw.arange(6.0))
+    np.testing.assert_allclose(out.numpy(), 1 + np.arange(6.0))
+    out = cf(fw.ones(5, 2), fw.arange(10.0))          # relation 2*s0 == s2 still holds
+    np.testing.assert_allclose(out.numpy(), 1 + np.arange(10.0))
+    assert cf.stats()["captures"] == 1
+    with pytest.raises(ValueError):                   # relation broken: eager's ShapeError
+        cf(fw.ones(4, 2), fw.arange(7.0))
+    assert "symbolic sizes" in cf.stats()["recompiles"][-1]
