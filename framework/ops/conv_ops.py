@@ -20,7 +20,7 @@ and of matmul (``framework/nn/functional_conv.py``).
 from __future__ import annotations
 
 from .. import dtypes
-from ..errors import ArgumentError, DTypeError, ShapeError
+from ..errors import ArgumentError, AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
 from .registry import CONV as CONV_GROUP, apply, register
 from .shapes import prod
@@ -199,7 +199,7 @@ def _max_pool_vjp(grads, args, out, kernel_size, stride, padding, dilation, ceil
     lead = tuple(x.shape[:x.ndim - nd])
     indices = out[1] if isinstance(out, tuple) else None
     if indices is None:
-        raise RuntimeError("max_pool: indices were not saved for backward")
+        raise AutogradError("max_pool: indices were not saved for backward")
     flat_in = lead + (prod(x.shape[x.ndim - nd:]),)
     flat_out = lead + (prod(gv.shape[gv.ndim - nd:]),)
     zeros = full(flat_in, 0.0, dtype=gv.dtype, device=gv.device)
