@@ -153,3 +153,44 @@ def test_view_dtype_reinterprets_bytes():
     assert x[0].item() == 0.0
     with pytest.raises(NotImplementedError, match="element sizes"):
         x.view(fw.float64)
+
+
+_IDX = fw.tensor([[0, 1, 2], [2, 0, 1]])
+_INPLACE_ARGS = {  # name -> extra args (the tensor itself comes first)
+    "clamp": ((), {"min": -0.5, "max": 0.5}), "clip": ((-0.5, 0.5), {}),
+    "clamp_min": ((0.1,), {}), "clamp_max": ((0.1,), {}), "lerp": ((fw.ones(2, 3), 0.3), {}),
+    "addcmul": ((fw.ones(2, 3), fw.full((3,), 2.0)), {"value": 0.5}),
+    "addcdiv": ((fw.ones(2, 3), fw.full((3,), 2.0)), {}),
+    "masked_fill": ((fw.tensor([True, False, True]), 9.0), {}),
+    "index_add": ((0, fw.tensor([1, 1]), fw.ones(2, 3)), {}),
+    "scatter": ((1, _IDX, fw.zeros(2, 3)), {}), "scatter_add": ((1, _IDX, fw.ones(2, 3)), {}),
+    "index_put": (((fw.tensor([0, 1]), fw.tensor([2, 0])), fw.tensor(5.0)), {}),
+    "tril": ((), {}), "triu": ((1,), {}), "nan_to_num": ((), {}),
+    "pow": ((2,), {}), "fmod": ((0.3,), {}), "remainder": ((0.3,), {}),
+    "floor_divide": ((0.3,), {}), "maximum": ((fw.zeros(3),), {}),
+    "minimum": ((fw.zeros(3),), {}), "add": ((1.5,), {}), "sub": ((fw.ones(3),), {}),
+    "mul": ((2.0,), {}), "div": ((4.0,), {}),
+}
+_POSITIVE = {"log", "sqrt", "rsqrt", "log1p", "log2"}
+
+
+@pytest.mark.parametrize("name", sorted(
+    n[:-1] for n in dir(fw.Tensor) if n.endswith("_") and not n.startswith("_") and
+    hasattr(fw.Tensor, n[:-1]) and n not in ("requires_grad_", "detach_", "zero_", "fill_",
+                                             "copy_", "uniform_", "normal_", "bernoulli_",
+                                             "exponential_", "bitwise_not_",
+                                             "logical_not_")))
+def test_every_in_place_method_matches_its_function(name):
+    base = fw.tensor([[0.25, -1.5, 2.0], [0.75, 1.25, -0.5]])
+    if name in _POSITIVE:
+        base = base.abs()
+    args, kwargs = _INPLACE_ARGS.get(name, ((), {}))
+    want = getattr(base, name)(*args, **kwargs)
+    x = base.clone()
+    data = x._data
+    out = getattr(x, name + "_")(*args, **kwargs)
+    assert out is x and x._data is data and x._version == 1
+    np.testing.assert_allclose(x.numpy(), want.numpy(), equal_nan=True)
+    bits = fw.tensor([1, 6, 3])
+    assert fw.equal(bits.clone().bitwise_not_(), ~bits)
+    assert fw.equal(fw.tensor([True, False]).logical_not_(), fw.tensor([False, True]))
