@@ -14,7 +14,8 @@ from framework.demo.sampling import generate
 
 QUICK = ["--steps", "20", "--n-layer", "1", "--n-embd", "32", "--n-head", "2",
          "--block-size", "32", "--batch-size", "8", "--max-chars", "60000",
-         "--eval-every", "10", "--sample-chars", "40", "--no-progress"]
+         "--eval-every", "10", "--sample-chars", "40", "--no-progress",
+         "--blas-threads", "0"]  # leave the test process's BLAS settings alone
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,11 @@ def test_quick_demo_writes_every_figure(quick_run):
                 "peak_mem_compiled_bytes", "final_train_loss", "final_val_loss"):
         assert saved[key] is not None and saved[key] > 0, key
     assert saved["speedup"] == pytest.approx(saved["eager_step_s"] / saved["compiled_step_s"])
-    assert len(saved["losses"]) == 20 and saved["phases"][:4] == ["eager"] * 4
-    assert saved["phases"][4:] == ["compiled"] * 16
+    # 4 eager steps, the first compiled call, 7 alternating pairs, then compiled steps
+    assert len(saved["losses"]) == 20 and saved["phases"][:5] == ["eager"] * 4 + ["compiled"]
+    assert saved["ab_window"] == [5, 19]
+    assert saved["phases"][5:19] == ["compiled", "eager"] * 7
+    assert saved["phases"][19:] == ["compiled"]
     st = saved["compile_stats"]
     assert st["captures"] == 1 and st["num_recompiles"] == 0 and st["eager_reason"] is None
     assert st["eager_calls"] == 0          # every compiled-phase step ran generated code
@@ -81,9 +85,24 @@ def test_no_compile_run_and_bad_arguments(tmp_path):
         main(["--steps", "2", "--out", str(tmp_path)])
 
 
+@pytest.mark.slow
+def test_default_run_learns_well_below_the_unigram_baseline(tmp_path):
+    """The full ``make demo`` configuration (about 40 s on a 2-core CPU)."""
+    fig = main(["--out", str(tmp_path), "--no-progress"])
+    assert fig["final_val_loss"] < fig["unigram_loss"] - 0.8, (fig["final_val_loss"],
+                                                               fig["unigram_loss"])
+    assert fig["onnx"]["matches"] and fig["checkpoint"]["identical"]
+
+
+def test_blas_thread_limit():
+    from framework.demo.blas import set_blas_threads
+    lib = set_blas_threads(2)
+    assert lib is None or "blas" in lib.lower()
+
+
 def test_default_configuration():
     cfg, out, n = parse_args([])
-    assert (cfg.steps, cfg.eager_steps, cfg.compile, cfg.device) == (600, 60, True, "cpu")
+    assert (cfg.steps, cfg.eager_steps, cfg.compile, cfg.device) == (800, 80, True, "cpu")
     assert str(out) == "demo_out" and 2 <= cfg.n_layer <= 4
 
 
@@ -122,6 +141,22 @@ def test_model_is_causal_and_checks_its_input():
         model(fw.zeros(9, dtype=fw.int64))
     with pytest.raises(fw.ArgumentError, match="n_head"):
         GPT(GPTConfig(vocab_size=11, n_embd=10, n_head=4))
+
+
+def test_tied_head_shares_the_embedding_through_a_checkpoint(tmp_path):
+    cfg = GPTConfig(vocab_size=13, block_size=8, n_layer=1, n_head=2, n_embd=8,
+                    tie_weights=True)
+    model = GPT(cfg)
+    untied = GPT(GPTConfig(**{**cfg.to_dict(), "tie_weights": False}))
+    assert model.lm_head.weight is model.wte.weight
+    assert untied.num_parameters() - model.num_parameters() == 13 * 8
+    fw.save({"model": model.state_dict()}, tmp_path / "tied.safetensors")
+    again = GPT(cfg)
+    again.load_state_dict(fw.load(tmp_path / "tied.safetensors")["model"])
+    assert again.lm_head.weight is again.wte.weight
+    ids = fw.randint(0, 13, (2, 8))
+    with fw.no_grad():
+        np.testing.assert_array_equal(again(ids).numpy(), model(ids).numpy())
 
 
 def test_sampling_is_reproducible_and_respects_top_k():

@@ -29,6 +29,8 @@ def parse_args(argv=None) -> tuple[DemoConfig, Path, int]:
     p.add_argument("--n-layer", type=int, default=d.n_layer)
     p.add_argument("--n-head", type=int, default=d.n_head)
     p.add_argument("--n-embd", type=int, default=d.n_embd)
+    p.add_argument("--tie-weights", action="store_true",
+                   help="share the token embedding with the output head")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--eval-every", type=int, default=d.eval_every)
@@ -36,16 +38,20 @@ def parse_args(argv=None) -> tuple[DemoConfig, Path, int]:
                    help="use only the first N characters of the corpus")
     p.add_argument("--sample-chars", type=int, default=200)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="OpenBLAS threads (default 1: the matrices are small; 0 leaves "
+                   "the library's own setting)")
     a = p.parse_args(argv)
     eager = a.eager_steps if a.eager_steps is not None else \
         min(d.eager_steps, max(4, a.steps // 5))
     cfg = DemoConfig(steps=a.steps, eager_steps=eager, batch_size=a.batch_size,
                      block_size=a.block_size, n_layer=a.n_layer, n_head=a.n_head,
-                     n_embd=a.n_embd, lr=a.lr, min_lr=a.lr / 10,
+                     n_embd=a.n_embd, tie_weights=a.tie_weights, lr=a.lr, min_lr=a.lr / 10,
                      warmup_steps=min(d.warmup_steps, max(1, a.steps // 10)),
                      seed=a.seed, device=a.device, compile=not a.no_compile,
                      eval_every=a.eval_every, max_chars=a.max_chars,
                      progress=not a.no_progress)
+    cfg.blas_threads = a.blas_threads
     return cfg, Path(a.out), a.sample_chars
 
 
@@ -57,6 +63,11 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     cfg, out, n_sample = parse_args(argv)
     out.mkdir(parents=True, exist_ok=True)
+    if cfg.blas_threads > 0:
+        from .blas import set_blas_threads
+        lib = set_blas_threads(cfg.blas_threads)
+        print(f"BLAS: {lib} limited to {cfg.blas_threads} thread(s)" if lib else
+              "BLAS: no OpenBLAS found to limit; its threads are left as they are")
     exp = Experiment(cfg)
     c = exp.corpus
     print(f"corpus: {len(c.train) + len(c.val):,} characters of the framework's own source "

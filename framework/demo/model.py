@@ -2,8 +2,9 @@
 
 Token and position embeddings, ``n_layer`` pre-norm transformer blocks (causal
 self-attention through ``scaled_dot_product_attention`` with a boolean causal mask, then
-an MLP with GELU), a final LayerNorm and a linear head over the vocabulary (optionally tied to the
-token embedding). The layout follows nanoGPT, so the ``state_dict`` keys read the same.
+an MLP with GPT-2's tanh-approximated GELU), a final LayerNorm and a linear head over the
+vocabulary (optionally tied to the token embedding). The layout follows nanoGPT, so the
+``state_dict`` keys read the same.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class MLP(nn.Module):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.c_fc = nn.Linear(cfg.n_embd, 4 * cfg.n_embd)
-        self.gelu = nn.GELU()
+        self.gelu = nn.GELU(approximate="tanh")  # GPT-2's GELU
         self.c_proj = nn.Linear(4 * cfg.n_embd, cfg.n_embd)
         self.dropout = nn.Dropout(cfg.dropout)
 

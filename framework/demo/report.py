@@ -17,7 +17,7 @@ FIGURES = (
     "first_compile_s", "capture_s",
     "ops_per_eager_step", "kernels_per_compiled_step", "peak_mem_eager_bytes",
     "peak_mem_compiled_bytes", "peak_mem_kind", "train_time_s", "total_time_s", "losses",
-    "phases", "evals", "compile_stats", "checkpoint", "onnx", "samples", "plot",
+    "phases", "ab_window", "evals", "compile_stats", "checkpoint", "onnx", "samples", "plot",
 )
 
 
@@ -50,7 +50,7 @@ def figures(cfg, device, res, checkpoint, onnx_info, sample_info, plot, total_s)
         "peak_mem_eager_bytes": res.peak_mem_eager,
         "peak_mem_compiled_bytes": res.peak_mem_compiled, "peak_mem_kind": res.peak_mem_kind,
         "train_time_s": res.train_time_s, "total_time_s": total_s, "losses": res.losses,
-        "phases": res.phases, "evals": [list(e) for e in res.evals],
+        "phases": res.phases, "ab_window": res.ab_window, "evals": [list(e) for e in res.evals],
         "compile_stats": _jsonable(res.compile_stats),
         "checkpoint": _jsonable({k: v for k, v in checkpoint.items() if k != "model"}),
         "onnx": _jsonable({k: v for k, v in onnx_info.items() if k != "session"}),
@@ -90,6 +90,10 @@ def table(fig: dict) -> str:
               f"{'final train loss':<{w0}}  {num(fig['final_train_loss'], '{:.3f}'):>12}",
               f"{'final val loss':<{w0}}  {num(fig['final_val_loss'], '{:.3f}'):>12}",
               f"peak memory: {fig['peak_mem_kind']}; losses in nats per character"]
+    if fig["ab_window"]:
+        lo, hi = fig["ab_window"]
+        lines.append(f"step times: steps {lo}-{hi - 1}, where eager and compiled steps "
+                     "alternate (the same machine load for both)")
     return "\n".join(lines)
 
 

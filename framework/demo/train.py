@@ -30,13 +30,15 @@ from .model import GPT, GPTConfig
 class DemoConfig:
     """Every knob of the experiment (the command line sets a few of them)."""
 
-    steps: int = 600
-    eager_steps: int = 60          # the first steps run eagerly, the rest compiled
+    steps: int = 800
+    eager_steps: int = 80          # the first steps run eagerly, the rest compiled
+    ab_pairs: int = 20             # then eager and compiled steps alternate, timed side by side
     batch_size: int = 16
     block_size: int = 64
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 64
+    tie_weights: bool = False
     lr: float = 3e-3
     min_lr: float = 3e-4
     warmup_steps: int = 30
@@ -49,11 +51,13 @@ class DemoConfig:
     compile: bool = True
     max_chars: int | None = None   # cut the corpus (tests use a small one)
     progress: bool = True
+    blas_threads: int = 0          # > 0: limit OpenBLAS to this many threads (the CLI uses 1)
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         """The GPT sizes for a vocabulary of ``vocab_size`` characters."""
         return GPTConfig(vocab_size=vocab_size, block_size=self.block_size,
-                         n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd)
+                         n_layer=self.n_layer, n_head=self.n_head, n_embd=self.n_embd,
+                         tie_weights=self.tie_weights)
 
     def check(self) -> None:
         """Raise ArgumentError for settings the loop cannot run."""
@@ -73,6 +77,7 @@ class TrainResult:
 
     losses: list = field(default_factory=list)        # training loss of every step
     phases: list = field(default_factory=list)        # "eager" / "compiled" per step
+    ab_window: list | None = None                     # [first, last + 1) alternating steps
     step_times: list = field(default_factory=list)    # wall time of every step
     step_cpu_times: list = field(default_factory=list)  # process CPU time of every step
     untimed: list = field(default_factory=list)       # instrumented steps (not in medians)
@@ -92,12 +97,19 @@ class TrainResult:
 
     def median_step(self, phase: str, clock: str = "wall") -> float | None:
         """Median step time of ``phase`` (``clock``: "wall" or "cpu", the process CPU time,
-        which a busy machine disturbs less), leaving out each phase's first step (warm-up,
-        or capture and code generation) and the instrumented steps."""
+        which a busy machine disturbs less). When eager and compiled steps alternated
+        (``ab_window``), only those steps count, so both were timed under the same machine
+        load; otherwise the whole phase counts. Each phase's first step (warm-up, or capture
+        and code generation) and the instrumented steps are left out."""
         skip = set(self.untimed)
         times = self.step_times if clock == "wall" else self.step_cpu_times
-        ts = [t for i, (t, p) in enumerate(zip(times, self.phases))
-              if p == phase and i not in skip][1:]
+        idx = [i for i, p in enumerate(self.phases) if p == phase and i not in skip]
+        if self.ab_window:
+            lo, hi = self.ab_window
+            idx = [i for i in idx if lo <= i < hi]
+        else:
+            idx = idx[1:]
+        ts = [times[i] for i in idx]
         return statistics.median(ts) if ts else None
 
     def to_dict(self) -> dict:
@@ -187,13 +199,21 @@ class Experiment:
         # under the profiler (ops per step), the last step of each phase under the memory
         # tracker.
         special = {n_eager - 2: "profile", n_eager - 1: "memory"}
+        pairs = 0
         if self.compiled is not None:
             special[cfg.steps - 1] = "memory"
+            # after the first compiled call, eager and compiled steps alternate
+            pairs = min(cfg.ab_pairs, (cfg.steps - n_eager - 2) // 2)
+            if pairs > 0:
+                res.ab_window = [n_eager + 1, n_eager + 1 + 2 * pairs]
         bar = tqdm(range(cfg.steps), desc="train", disable=not cfg.progress,
                    dynamic_ncols=True, leave=True)
         t_start = time.perf_counter()
         for step in bar:
             phase = "eager" if step < n_eager else "compiled"
+            if res.ab_window and res.ab_window[0] <= step < res.ab_window[1] and \
+                    (step - res.ab_window[0]) % 2 == 1:
+                phase = "eager"
             fn = self.step_fn if phase == "eager" else self.compiled
             x, y = self.batch()
             how = special.get(step, "timed")
