@@ -32,13 +32,15 @@ def operand_dtype(node):
     return node.outputs[0].dtype
 
 
-def widened(ctx: LoweringContext, node, cd, dt):
-    """ONNX names of ``node``'s operands converted to compute dtype ``cd``."""
+def widened(ctx: LoweringContext, node, cd, dt, inputs=None):
+    """ONNX names of ``node``'s operands (or of ``inputs``) in compute dtype ``cd``:
+    tensors of another dtype (the narrow type ``dt``, or a runtime scalar input, which is
+    float64) are cast, Python scalars become constants."""
     out = []
-    for x in node.inputs:
+    for x in node.inputs if inputs is None else inputs:
         if hasattr(x, "dtype"):
             n = ctx.name_of(x)
-            out.append(ctx.cast(n, cd) if cd is not dt else n)
+            out.append(ctx.cast(n, cd) if x.dtype is not cd else n)
         else:
             out.append(ctx.scalar(x, cd))
     return out
@@ -299,7 +301,7 @@ def _where(ctx, node):
     cond, a, b = node.inputs
     dt = node.outputs[0].dtype
     cd = compute_dtype(dt)  # ORT's Where has no bool/int8/half kernels
-    _, an, bn = widened(ctx, node, cd, dt)
+    an, bn = widened(ctx, node, cd, dt, inputs=(a, b))
     return [narrowed(ctx, ctx.emit("Where", [ctx.name_of(cond), an, bn]), cd, dt)]
 
 

@@ -268,3 +268,17 @@ def test_export_is_deterministic():
 def _seeded_encoder():
     fw.manual_seed(0)
     return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+
+
+def test_graph_with_runtime_scalar_inputs():
+    """A captured graph whose Python floats stay runtime inputs (fw.compile's capture)
+    lowers them to float64 0-d inputs cast to each op's dtype."""
+    from compiler.capture import trace
+    from compiler.onnx import graph_to_onnx
+    g = trace(lambda x, s: (x * s + s).where(x > 0, s), (fw.randn(3), 2.5)).graph
+    assert g.inputs[1].kind == "scalar_input"
+    m = graph_to_onnx(g)
+    onnx.checker.check_model(m, full_check=True)
+    x = np.array([-1, 0.5, 2], np.float32)
+    (y,) = _run(m, {"x": x, g.inputs[1].name: np.array(3.0)})
+    np.testing.assert_allclose(y, np.where(x > 0, x * 3 + 3, 3))
