@@ -109,7 +109,8 @@ class _CompiledOp:
         cots = [g._data if isinstance(g, Tensor) else np.zeros(m[0], m[1].np)
                 for g, m in zip(grads, self.out_meta)]
         res = self.backward.run(self.saved, cots, self.sizes)
-        return tuple(Tensor._wrap(np.asarray(r), a.dtype, a.device) for r, a in zip(res, args))
+        from .runtime import as_buffer
+        return tuple(Tensor._wrap(as_buffer(r), a.dtype, a.device) for r, a in zip(res, args))
 
 
 def link(entry, outputs, tensors, param_tensors, inputs, sizes):

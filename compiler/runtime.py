@@ -96,8 +96,8 @@ class Entry:
                 t._storage.version += 1
         for (kind, ref), g, meta in zip(self.grad_leaves, grads, self.grad_meta):
             leaf = ref if kind == "c" else tensors[ref]
-            leaf.grad = None if g is None else Tensor._wrap(np.asarray(g), meta[0], meta[1])
-        results = [Tensor._wrap(np.asarray(o), dt, dev) for o, (dt, dev) in
+            leaf.grad = None if g is None else Tensor._wrap(as_buffer(g), meta[0], meta[1])
+        results = [Tensor._wrap(as_buffer(o), dt, dev) for o, (dt, dev) in
                    zip(outs, self.out_meta)]
         if self.backward is not None and tls.grad_enabled:
             from .differentiable import link
@@ -105,6 +105,11 @@ class Entry:
                  inputs[:self.n_tensor_inputs], sizes)
         return map_tree(self.cap.out_tree, lambda leaf: _leaf(leaf, results, args, kwargs,
                                                               self))
+
+
+def as_buffer(x):
+    """A kernel result as a tensor buffer: device buffers as they are, else a NumPy array."""
+    return x if hasattr(x, "data_ptr") else np.asarray(x)
 
 
 def _leaf(leaf, results, args, kwargs, entry):

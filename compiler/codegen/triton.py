@@ -28,8 +28,8 @@ from .triton_index import Idx, address, as_expr, delinearize, linearize, product
 from .triton_launch import TritonKernel
 from .triton_ops import BINARY, UNARY, compute_dtype
 
-__all__ = ["Leaf", "PNode", "Buf", "UnsupportedError", "render_pointwise", "render_reduction",
-           "render_scan", "TritonKernel", "REDUCTIONS", "SUPPORTED"]
+__all__ = ["Leaf", "PNode", "RuntimeScalar", "Buf", "UnsupportedError", "render_pointwise",
+           "render_reduction", "render_scan", "TritonKernel", "REDUCTIONS", "SUPPORTED"]
 
 REDUCTIONS = frozenset({"sum", "prod", "amax", "amin", "argmax", "argmin", "any", "all"})
 _VIEWS = frozenset({"reshape", "permute", "expand", "slice", "clone", "pad", "cat", "flip",
@@ -45,6 +45,14 @@ class Leaf:
         self.buf = buf
         self.shape = buf.shape
         self.dtype = buf.dtype
+
+
+class RuntimeScalar:
+    """A Python number known only at call time (a graph's scalar input)."""
+
+    def __init__(self, value):
+        self.value = value
+        self.argname = None
 
 
 class PNode:
@@ -91,6 +99,11 @@ class _Builder:
         return handler(ref, idx, conds)
 
     def _operand(self, ref, node, idx, conds):
+        if isinstance(ref, RuntimeScalar):
+            dt = _operand_dtype(node)
+            e = self.kb.scalar(0.0 if dt.is_floating_point else 0, dt, force_arg=True)
+            ref.argname = e.data[0]
+            return e
         if isinstance(ref, (PNode, Leaf)):
             return self.value(ref, _broadcast_idx(idx, node.shape, ref.shape), conds)
         return self.kb.scalar(ref, _operand_dtype(node))
