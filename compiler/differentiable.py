@@ -22,8 +22,6 @@ from .passes import rebuild, run_pipeline
 
 def unsupported_reason(graph) -> str | None:
     """Why this forward cannot get a compiled backward (None when it can)."""
-    if any(n.op.group == RANDOM for n in graph.nodes):
-        return "random ops (dropout) in a forward whose outputs require grad"
     if any(v.kind == "scalar_input" for v in graph.inputs):
         return "runtime scalar inputs in a forward whose outputs require grad"
     if graph.grad_writes:
@@ -31,21 +29,36 @@ def unsupported_reason(graph) -> str | None:
     return None
 
 
-def _lift(graph, diff_consts):
-    """A copy of ``graph`` where the constants in ``diff_consts`` are inputs (appended)."""
+def _lift(graph, diff_consts, n_user):
+    """A copy of ``graph`` for differentiation: the constants in ``diff_consts`` become
+    inputs (appended), then the outputs of random ops become inputs too (the backward
+    reuses the forward's draws, e.g. dropout masks, instead of drawing again); only the
+    first ``n_user`` outputs are kept."""
+    randoms = []
+
     def visit(g, n, ins):
-        return None
+        if n.op.group != RANDOM:
+            return None
+        outs = [Value(g.fresh_name(o.name), o.shape, o.dtype, "input", device=o.device)
+                for o in n.outputs]
+        randoms.extend(outs)
+        return outs
 
     g, vmap = rebuild(graph, visit)
-    lifted = []
     for v in diff_consts:
         nv = vmap[v]
         del g.constants[nv]
         nv.kind = "input"
         g.inputs.append(nv)
-        lifted.append(nv)
+    g.inputs.extend(randoms)
+    g.outputs = g.outputs[:n_user]
     g.mutations, g.grad_writes = [], []
     return g
+
+
+def random_outputs(graph) -> list:
+    """Outputs of the random ops of ``graph`` (saved by a forward for its backward)."""
+    return [o for n in graph.nodes if n.op.group == RANDOM for o in n.outputs]
 
 
 def _gradient_graph(lifted, wrt):
@@ -58,10 +71,13 @@ def _gradient_graph(lifted, wrt):
 class Backward:
     """The compiled backward of one forward graph."""
 
-    def __init__(self, fwd_graph, diff_inputs, diff_consts, entry_sources, backend="auto"):
+    def __init__(self, fwd_graph, diff_inputs, diff_consts, entry_sources, backend="auto",
+                 n_user=None):
         self.diff_inputs = diff_inputs          # indices into the forward's inputs
         self.diff_consts = diff_consts          # forward constant Values (params)
-        lifted = _lift(fwd_graph, diff_consts)
+        n_user = len(fwd_graph.outputs) if n_user is None else n_user
+        self.n_user = n_user
+        lifted = _lift(fwd_graph, diff_consts, n_user)
         n_in = len(fwd_graph.inputs)
         wrt = tuple(diff_inputs) + tuple(range(n_in, n_in + len(diff_consts)))
         g = _gradient_graph(lifted, wrt)
@@ -70,8 +86,8 @@ class Backward:
         from .runtime import generate_kernel
         self.kernel, self.source, self.plan = generate_kernel(g, fuse.run(g), backend)
         self.consts = [entry_sources.get(v.name, ("tensor", t)) for v, t in g.constants.items()]
-        self.n_out = len(fwd_graph.outputs)
-        self.out_meta = [(o.shape, o.dtype) for o in fwd_graph.outputs]
+        self.n_out = n_user
+        self.out_meta = [(o.shape, o.dtype) for o in fwd_graph.outputs[:n_user]]
         self.bufs: dict = {}
 
     def run(self, saved_inputs, cotangents, sizes):
@@ -114,11 +130,13 @@ class _CompiledOp:
 
 
 def link(entry, outputs, tensors, param_tensors, inputs, sizes):
-    """Attach the compiled backward to ``outputs`` (tensors returned by the forward)."""
+    """Attach the compiled backward to ``outputs`` (tensors returned by the forward; those
+    past the user's outputs are the random draws the backward reuses)."""
     from framework.autograd import Node
     bw = entry.backward
+    outputs, draws = outputs[:bw.n_user], outputs[bw.n_user:]
     diff_args = [tensors[i] for i in bw.diff_inputs] + list(param_tensors)
-    saved = list(inputs) + [t._data for t in param_tensors]
+    saved = list(inputs) + [t._data for t in param_tensors] + [d._data for d in draws]
     out_meta = [(o.shape, o.dtype) for o in outputs]
     op = _CompiledOp(bw, saved, sizes, out_meta)
     node = Node(op, tuple(diff_args), {}, tuple(outputs), [True] * len(diff_args))
@@ -127,14 +145,15 @@ def link(entry, outputs, tensors, param_tensors, inputs, sizes):
             o.requires_grad, o.grad_fn, o._output_nr = True, node, i
 
 
-def plan_backward(cap, graph, backend="auto"):
+def plan_backward(cap, graph, backend="auto", n_user=None):
     """A :class:`Backward` for the optimized forward ``graph`` of capture ``cap``."""
     diff_inputs = [i for i, v in enumerate(graph.inputs)
                    if v.kind == "input" and v.dtype.is_floating_point
                    and i < len(cap.input_requires_grad) and cap.input_requires_grad[i]]
     diff_consts = [v for v, t in graph.constants.items()
                    if isinstance(t, Tensor) and t.requires_grad and v.dtype.is_floating_point]
-    return Backward(graph, diff_inputs, diff_consts, getattr(graph, "sources", {}), backend)
+    return Backward(graph, diff_inputs, diff_consts, getattr(graph, "sources", {}), backend,
+                    n_user)
 
 
 __all__ = ["Backward", "link", "plan_backward", "unsupported_reason", "Value"]

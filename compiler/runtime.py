@@ -353,6 +353,10 @@ class CompiledFunction:
 def build_entry(cap, leaves, with_backward=False, backend="auto"):
     """Passes, fusion, code generation for one capture."""
     from .passes import fuse, run_pipeline
+    n_user = len(cap.graph.outputs)
+    if with_backward:  # the forward also returns its random draws, for the backward
+        from .differentiable import random_outputs
+        cap.graph.outputs = cap.graph.outputs + random_outputs(cap.graph)
     graph = run_pipeline(cap.graph)
     log.emit("graph", str(graph))
     groups = fuse.run(graph)
@@ -367,7 +371,7 @@ def build_entry(cap, leaves, with_backward=False, backend="auto"):
     entry = Entry(cap, graph, kernel, source, plan, guards, names)
     if with_backward:
         from .differentiable import plan_backward
-        entry.backward = plan_backward(cap, graph, backend)
+        entry.backward = plan_backward(cap, graph, backend, n_user)
         entry.param_tensors = [t for v, t in graph.constants.items()
                                if v in entry.backward.diff_consts]
         log.emit("code", entry.backward.source)

@@ -223,15 +223,27 @@ def test_compiled_forward_with_backward_outside_matches_eager():
         np.testing.assert_allclose(s1[k], s2[k], rtol=1e-5, atol=1e-7, err_msg=k)
 
 
-def test_forward_with_dropout_requiring_grad_runs_eagerly_and_backprops():
-    fw.manual_seed(0)
-    m = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
-    cf = fw.compile(m, mode="always")
-    x = fw.randn(2, 4)
-    cf(x).sum().backward()
-    assert m[0].weight.grad is not None
-    assert "random ops" in cf.stats()["eager_reason"]
-
+def test_compiled_forward_with_dropout_backward_reuses_the_mask():
+    results = []
+    for compiled in (False, True):
+        fw.manual_seed(0)
+        m = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 2))
+        f = fw.compile(m, mode="always") if compiled else m
+        fw.manual_seed(5)
+        outs = []
+        for _ in range(3):
+            x = fw.ones(3, 4)
+            y = f(x)
+            y.square().sum().backward()
+            outs.append((y.detach().numpy().copy(), m[0].weight.grad.numpy().copy()))
+            m.zero_grad()
+        results.append(outs)
+        if compiled:
+            assert f.stats()["eager_reason"] is None
+    for (y1, g1), (y2, g2) in zip(*results):
+        np.testing.assert_allclose(y1, y2, rtol=1e-6)
+        np.testing.assert_allclose(g1, g2, rtol=1e-5, atol=1e-7)
+    assert not np.array_equal(results[1][0][0], results[1][1][0])  # fresh masks per call
 
 def test_scheduler_stepped_inside_the_function_falls_back_to_eager():
     results = []
