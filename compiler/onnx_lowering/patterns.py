@@ -352,8 +352,9 @@ def _rms_core(v, g, head=None):
         nd = len(x.shape)
         dims = tuple(s.attrs["dims"])
         k = len(dims)
-        if dims != tuple(range(nd - k, nd)) or \
-                float(np.prod([int(d) for d in x.shape[nd - k:]])) != float(div.inputs[1]):
+        sizes = [d for d in x.shape[nd - k:]]
+        if dims != tuple(range(nd - k, nd)) or not all(isinstance(d, int) for d in sizes) \
+                or float(np.prod(sizes)) != float(div.inputs[1]):
             continue
         return x, add.inputs[1], k, [mul, rs, add, div, s, sq]
     return None
@@ -423,6 +424,8 @@ def _attention(node, g):
     if tr is None or tr.attrs["dims"] != swap or len(tr.inputs[0].shape) != nd or \
             len(v.shape) != nd or q.dtype is not v.dtype:
         return None
+    if not (tuple(q.shape[:-2]) == tuple(tr.inputs[0].shape[:-2]) == tuple(v.shape[:-2])):
+        return None  # batch/head dims broadcast by matmul: Attention needs them equal
     if mask is not None and (mask.dtype is not q.dtype or len(mask.shape) > nd):
         return None
     k = tr.inputs[0]
