@@ -32,11 +32,10 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
 
     def wrap(f):
         from compiler.runtime import CompiledFunction
-        target = f
         if hasattr(f, "forward") and hasattr(f, "named_parameters"):
             return _CompiledModule(f, CompiledFunction(f, backend=backend, dynamic=dynamic,
                                                        fullgraph=fullgraph, mode=mode))
-        return CompiledFunction(target, backend=backend, dynamic=dynamic,
+        return CompiledFunction(f, backend=backend, dynamic=dynamic,
                                 fullgraph=fullgraph, mode=mode)
 
     return wrap if fn is None else wrap(fn)
