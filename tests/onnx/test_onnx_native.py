@@ -106,3 +106,11 @@ def test_identity_duplicate_and_parameter_outputs():
     m = fw.onnx.export(lambda x: (x, lin(x), lin(x), lin.weight), (fw.randn(2, 3),),
                        verify=True)
     assert [o.name for o in m.graph.output] == [f"output_{i}" for i in range(4)]
+
+
+def test_attention_pattern_skipped_when_batch_dims_broadcast():
+    """k/v shared across the batch (matmul broadcasting): Attention would need equal batch
+    dims, so the MatMul/Softmax form is kept, and it still matches eager."""
+    q, k, v = fw.randn(2, 2, 5, 4), fw.randn(1, 2, 6, 4), fw.randn(1, 2, 6, 3)
+    types = _types(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), (q, k, v), NEWEST)
+    assert types["Attention"] == 0 and types["Softmax"] == 1, types
