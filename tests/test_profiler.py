@@ -173,3 +173,33 @@ def test_cuda_activity_without_a_device_is_a_clear_error():
     with pytest.raises(fw.ArgumentError, match="CUDA"):
         with profile(activities=[fw.profiler.ProfilerActivity.CUDA]):
             pass
+
+
+_CUDA_SCRIPT = """
+import json, sys
+import framework as fw
+assert fw.cuda.is_available() and fw.cuda.is_simulated()
+x = fw.ones(16, 16).to("cuda")
+with fw.profiler.profile() as prof:
+    y = (x * 2).sum()
+rows = {r.name: r for r in prof.key_averages()}
+assert rows["mul"].cuda_total > 0 and rows["sum"].cuda_total > 0, rows
+assert "cuda ms" in prof.table()
+prof.export_chrome_trace(sys.argv[1])
+cats = {e.get("cat") for e in json.load(open(sys.argv[1]))["traceEvents"]}
+assert "cuda op" in cats and "op" in cats, cats
+print("ok")
+"""
+
+
+def test_cuda_events_on_the_simulated_device(tmp_path):
+    """Device times come from CUDA events; the simulated device (host clock) runs them."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "FW_TRITON_INTERPRET": "1", "TRITON_INTERPRET": "1",
+           "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", _CUDA_SCRIPT, str(tmp_path / "t.json")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
