@@ -437,7 +437,16 @@ def _feed(t):
 def verify_model(model, fn, args, kwargs=None, dyn=None, *, source=None, rtol=None,
                  atol=None) -> None:
     """Run ``model`` in onnxruntime on ``args`` (and on resized inputs when some dims are
-    dynamic) and compare with ``fn(*args)`` run eagerly; raise OnnxVerificationError."""
+    dynamic) and compare with ``fn(*args)`` run eagerly; raise OnnxVerificationError.
+    Modules run in eval mode (their modes are restored after)."""
+    modes = _enter_eval(_unwrap_compiled(fn))
+    try:
+        _verify(model, fn, args, kwargs, dyn, source, rtol, atol)
+    finally:
+        _restore_modes(modes)
+
+
+def _verify(model, fn, args, kwargs, dyn, source, rtol, atol):
     from .autograd import no_grad
     sess = _session(model, source)
     in_names = [i.name for i in sess.get_inputs()]

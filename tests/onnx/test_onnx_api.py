@@ -282,3 +282,12 @@ def test_graph_with_runtime_scalar_inputs():
     x = np.array([-1, 0.5, 2], np.float32)
     (y,) = _run(m, {"x": x, g.inputs[1].name: np.array(3.0)})
     np.testing.assert_allclose(y, np.where(x > 0, x * 3 + 3, 3))
+
+
+def test_verify_model_uses_eval_mode():
+    fw.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.9))
+    m = fw.onnx.export(model, fw.randn(4, 8))
+    assert model.training
+    fw.onnx.verify_model(m, model, (fw.randn(4, 8),))  # dropout off while comparing
+    assert model.training
