@@ -395,8 +395,9 @@ def _path_name(path, pnames=()) -> str:
 
 
 def _rebuild_with(obj, path, fn):
-    if isinstance(obj, (tuple, list)) and not hasattr(obj, "_fields"):
-        return type(obj)(_rebuild_with(x, path + (i,), fn) for i, x in enumerate(obj))
+    if isinstance(obj, (tuple, list)):
+        items = [_rebuild_with(x, path + (i,), fn) for i, x in enumerate(obj)]
+        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
     if isinstance(obj, dict):
         return {k: _rebuild_with(x, path + (k,), fn) for k, x in obj.items()}
     return fn(path, obj)

@@ -14,16 +14,31 @@ from __future__ import annotations
 from framework._state import tls
 from framework.tensor import Tensor
 
-from .capture import flatten, get_path
+from .capture import get_path
 from .scalars import expr_source
 
 
+def _leaves(obj, out):
+    """Append the leaves of nested tuples/lists/dicts (the order of ``flatten``)."""
+    for x in obj:
+        if isinstance(x, (tuple, list)):
+            _leaves(x, out)
+        elif isinstance(x, dict):
+            _leaves(x.values(), out)
+        else:
+            out.append(x)
+
+
 def static_key(args, kwargs, dyn: set, marks: set):
-    """(key, tensors, leaves) for a call; ``marks`` collects ``mark_dynamic`` dims seen."""
+    """(key, tensors) for a call; ``marks`` collects ``mark_dynamic`` dims seen."""
     parts = [tls.grad_enabled]
     tensors = []
     sizes: dict = {}
-    for _path, leaf in flatten((args, kwargs)):
+    leaves: list = []
+    _leaves(args, leaves)
+    if kwargs:
+        _leaves(kwargs.values(), leaves)
+    for leaf in leaves:
         if isinstance(leaf, Tensor):
             idx = len(tensors)
             tensors.append(leaf)

@@ -19,7 +19,7 @@ from framework.errors import FrameworkError, GraphBreak
 from framework.tensor import Tensor
 
 from . import log
-from .capture import discover, get_path, map_tree, trace_step
+from .capture import OutLeaf, discover, get_path, map_tree, trace_step
 from .guards import EntryGuards, describe_difference, size_changes, static_key
 
 RECOMPILE_LIMIT = 8
@@ -103,8 +103,10 @@ class Entry:
             from .differentiable import link
             link(self, results, tensors, self.param_tensors,
                  inputs[:self.n_tensor_inputs], sizes)
-        return map_tree(self.cap.out_tree, lambda leaf: _leaf(leaf, results, args, kwargs,
-                                                              self))
+        tree = self.cap.out_tree
+        if type(tree) is OutLeaf and tree.kind == "v":
+            return results[tree.x]
+        return map_tree(tree, lambda leaf: _leaf(leaf, results, args, kwargs, self))
 
 
 def as_buffer(x):

@@ -330,3 +330,14 @@ def test_symbolic_size_relations_are_checked():
     with pytest.raises(ValueError):                   # relation broken: eager's ShapeError
         cf(fw.ones(4, 2), fw.arange(7.0))
     assert "symbolic sizes" in cf.stats()["recompiles"][-1]
+
+
+def test_nested_arguments_namedtuples_dicts_and_kwargs():
+    import collections
+    P = collections.namedtuple("P", "a b")
+    cf = fw.compile(lambda p, d, *, scale: (p.a * d["k"] + p.b) * scale, mode="always")
+    for s in (1.0, 2.0, 3.0):
+        a, b, k = fw.randn(3), fw.randn(3), fw.randn(3)
+        np.testing.assert_allclose(cf(P(a, b), {"k": k}, scale=s).numpy(),
+                                   ((a * k + b) * s).numpy(), rtol=1e-6)
+    assert cf.stats()["captures"] == 1
