@@ -125,3 +125,10 @@ def test_grad_inside_compile_closing_over_traced_values():
     np.testing.assert_allclose(cf(x2, y2).numpy(), (x2.cos() * y2.exp() * 2).numpy(),
                                rtol=1e-5)
     assert cf.stats()["captures"] == 1
+
+
+def test_grad_with_float_arguments_uses_their_values():
+    g = fw.grad(lambda x, t: (x * t).sum())
+    x = fw.randn(3)
+    np.testing.assert_allclose(g(x, 1.0).numpy(), [1.0] * 3)
+    np.testing.assert_allclose(g(x, 2.5).numpy(), [2.5] * 3)
