@@ -46,7 +46,10 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     output_names: names of the returned tensors (default ``output`` / ``output_<i>``).
     dynamic_axes: PyTorch's form, ``{"x": {0: "batch"}}`` or ``{"x": [0]}``, for inputs
     and outputs; dims marked with ``fw.mark_dynamic`` are dynamic too, and ``dynamic=True``
-    makes every input dim dynamic. opset_version: 17 up to the newest the installed onnx
+    makes every input dim dynamic (with a single tensor input and no input_names, a
+    dynamic_axes key naming no input or output names that input, so the blueprint call
+    ``export(model, x, "m.onnx", dynamic_axes={"x": {0: "batch"}})`` works for any
+    ``forward`` argument name). opset_version: 17 up to the newest the installed onnx
     knows. verify: compare onnxruntime with eager (raises OnnxVerificationError).
     external_data: store initializers in ``<path>.data`` (default: only above 2 GB).
     """
@@ -66,6 +69,7 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     modes = _enter_eval(model_or_fn)
     try:
         names = _input_names(model_or_fn, args, input_names)
+        names = _adopt_single_input_name(names, input_names, dynamic_axes, output_names)
         dyn = _dynamic_spec(args, names, dynamic_axes, dynamic)
         trace_args = _trace_args(args, dyn)
         with no_grad():
@@ -164,6 +168,16 @@ def _input_names(fn, args, given):
         base = params[i] if i < len(params) else f"input_{i}"
         names.append(base if not sub else f"{base}_{sub[0]}")
     return names
+
+
+def _adopt_single_input_name(names, given, dynamic_axes, output_names):
+    """``export(model, x, dynamic_axes={"x": {0: "batch"}})`` with one tensor input and no
+    input_names: the one dynamic_axes key that names no input/output names that input."""
+    if given is not None or len(names) != 1 or not dynamic_axes:
+        return names
+    outs = set(output_names or ("output",)) | {f"output_{i}" for i in range(64)}
+    unknown = [k for k in dynamic_axes if k not in names and k not in outs]
+    return [unknown[0]] if len(unknown) == 1 else names
 
 
 def _flat_tensors(args):

@@ -130,9 +130,22 @@ def test_unsupported_opset_is_an_error(opset):
         fw.onnx.export(_mlp(), fw.randn(2, 8), opset_version=opset)
 
 
+def test_design_blueprint_call(tmp_path):
+    """DESIGN.md's line: one input, dynamic_axes names it although forward calls it
+    ``input``."""
+    model = nn.Sequential(nn.Linear(784, 16), nn.GELU(), nn.Linear(16, 10))
+    m = fw.onnx.export(model, fw.randn(1, 784), str(tmp_path / "mlp.onnx"),
+                       dynamic_axes={"x": {0: "batch"}}, verify=True)
+    assert m.graph.input[0].name == "x"
+    assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
 def test_bad_dynamic_axes_are_errors():
     with pytest.raises(ValueError, match="neither inputs"):
-        fw.onnx.export(_mlp(), fw.randn(2, 8), dynamic_axes={"x": {0: "batch"}})
+        fw.onnx.export(lambda a, b: a + b, (fw.randn(2, 8), fw.randn(2, 8)),
+                       dynamic_axes={"x": {0: "batch"}})
+    with pytest.raises(ValueError, match="neither inputs"):
+        fw.onnx.export(_mlp(), fw.randn(2, 8), dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
     with pytest.raises(ValueError, match="has 2 dims"):
         fw.onnx.export(_mlp(), fw.randn(2, 8), dynamic_axes={"input": {2: "batch"}})
     with pytest.raises(ValueError, match="input_names"):
