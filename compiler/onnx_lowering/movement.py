@@ -22,11 +22,29 @@ def _x(ctx, node):
 @lowering("reshape")
 def _reshape(ctx, node):
     shape = tuple(node.attrs["shape"])
+    src = tuple(node.inputs[0].shape)
     x = _x(ctx, node)
-    if shape == tuple(node.inputs[0].shape):
+    if shape == src:
         return [ctx.emit("Identity", [x])]
-    zero = any(static_int(s) == 0 for s in shape)
-    return [ctx.emit("Reshape", [x, ctx.shape_of(shape)], allowzero=1 if zero else None)]
+    if any(static_int(s) == 0 for s in shape):
+        return [ctx.emit("Reshape", [x, ctx.shape_of(shape)], allowzero=1)]
+    return [ctx.emit("Reshape", [x, _reshape_target(ctx, src, shape)])]
+
+
+def _reshape_target(ctx, src, shape):
+    """The shape input of a Reshape: constant where possible, with ONNX's ``0`` (keep the
+    input's dim at this position) and one ``-1`` (inferred) standing for dynamic sizes;
+    computed from the inputs' shapes only when more than one size is left unknown."""
+    spec, unknown = [], 0
+    for i, d in enumerate(shape):
+        if static_int(d) is not None:
+            spec.append(static_int(d))
+        elif i < len(src) and src[i] == d:
+            spec.append(0)
+        else:
+            spec.append(-1)
+            unknown += 1
+    return ctx.ints(spec) if unknown <= 1 else ctx.shape_of(shape)
 
 
 @lowering("permute")
