@@ -8,8 +8,9 @@ receives a proxy records a scalar input of the graph evaluated from the sources 
 time, and a comparison (``if weight_decay != 0``) returns its real answer and adds a guard
 so a different answer recompiles instead of silently reusing the wrong branch.
 
-``float(proxy)`` and ``math.*`` functions read the plain value: such uses are baked into
-the graph (use tensor ops for values that must stay live).
+``float(proxy)``/``int(proxy)`` bake the value with a guard (a new value recompiles);
+``math.*`` functions read the plain value without asking and are baked silently (use
+tensor ops for values that must stay live).
 """
 
 from __future__ import annotations
@@ -20,6 +21,19 @@ import sympy
 
 _CMP = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
         "eq": operator.eq, "ne": operator.ne}
+
+
+def _from_user_code() -> bool:
+    import os
+    import sys
+    fn = os.path.abspath(sys._getframe(2).f_code.co_filename)
+    from .tracer import _ROOTS
+    return not fn.startswith(_ROOTS) and "numpy" not in fn
+
+
+def _v(x) -> float:
+    """The plain value of a float (or proxy) without going through ``__float__``."""
+    return float.__float__(x) if isinstance(x, float) else x
 
 
 class ScalarProxy(float):
@@ -41,7 +55,7 @@ class ScalarProxy(float):
             oe = sympy.Float(other) if isinstance(other, float) else sympy.Integer(other)
         else:
             return NotImplemented
-        a, b = (float(other), float(self)) if reverse else (float(self), float(other))
+        a, b = (_v(other), _v(self)) if reverse else (_v(self), _v(other))
         ea, eb = (oe, self.expr) if reverse else (self.expr, oe)
         return self._make(fn(a, b), fn(ea, eb))
 
@@ -76,16 +90,16 @@ class ScalarProxy(float):
         return self._bin(o, operator.pow, True)
 
     def __neg__(self):
-        return self._make(-float(self), -self.expr)
+        return self._make(-_v(self), -self.expr)
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return self._make(abs(float(self)), sympy.Abs(self.expr))
+        return self._make(abs(_v(self)), sympy.Abs(self.expr))
 
     def _cmp(self, other, name):
-        res = _CMP[name](float(self), float(other) if isinstance(other, float) else other)
+        res = _CMP[name](_v(self), _v(other) if isinstance(other, float) else other)
         if isinstance(other, (int, float)) and not isinstance(other, bool):
             oe = other.expr if isinstance(other, ScalarProxy) else other
             self.owner.add_scalar_guard(self.expr, name, oe, res)
@@ -115,7 +129,21 @@ class ScalarProxy(float):
     __hash__ = float.__hash__
 
     def __repr__(self) -> str:
-        return f"ScalarProxy({float(self)!r}, {self.expr})"
+        return f"ScalarProxy({_v(self)!r}, {self.expr})"
+
+    def __float__(self):
+        # float(proxy) in user code leaves the graph with a plain number: guard on the
+        # value so a different value recompiles. (NumPy converting the operand of an op
+        # the framework computes while tracing is not such a use; math.* functions read
+        # the value without asking and are baked silently.)
+        if _from_user_code():
+            self.owner.add_scalar_guard(self.expr, "eq", _v(self), True)
+        return _v(self)
+
+    def __int__(self):
+        if _from_user_code():
+            self.owner.add_scalar_guard(self.expr, "eq", _v(self), True)
+        return int(_v(self))
 
 
 def expr_source(expr) -> str:

@@ -185,7 +185,7 @@ class Tracer:
                 self.scalar_inputs[key] = v
             return v
         if isinstance(a, ScalarProxy):
-            return float(a)
+            return float.__float__(a)
         return a
 
     def scalar_from(self, value, source, hint):
@@ -210,8 +210,8 @@ class Tracer:
         def bake(v):
             if isinstance(v, ScalarProxy):
                 if v.owner is self:
-                    self.add_scalar_guard(v.expr, "eq", float(v), True)
-                return float(v)
+                    self.add_scalar_guard(v.expr, "eq", float.__float__(v), True)
+                return float.__float__(v)
             if isinstance(v, (tuple, list)):
                 return type(v)(bake(x) for x in v)
             return v

@@ -341,3 +341,13 @@ def test_nested_arguments_namedtuples_dicts_and_kwargs():
         np.testing.assert_allclose(cf(P(a, b), {"k": k}, scale=s).numpy(),
                                    ((a * k + b) * s).numpy(), rtol=1e-6)
     assert cf.stats()["captures"] == 1
+
+
+def test_float_of_a_runtime_scalar_is_guarded():
+    def f(x, t):
+        return x * float(t) + 1
+    cf = fw.compile(f, mode="always")
+    x = fw.ones(2)
+    np.testing.assert_allclose(cf(x, 2.0).numpy(), [3, 3])
+    np.testing.assert_allclose(cf(x, 3.0).numpy(), [4, 4])
+    assert cf.stats()["captures"] == 2
