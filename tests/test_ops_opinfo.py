@@ -215,3 +215,40 @@ NOT_OPS = {
 def test_sample_is_a_dataclass():
     s = Sample((np.zeros(2),), {"dim": 0})
     assert s.kwargs == {"dim": 0} and s.grad
+
+
+def _to_meta(x):
+    if isinstance(x, fw.Tensor):
+        return x.to("meta")
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_meta(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _to_meta(v) for k, v in x.items()}
+    return x
+
+
+def _tensors(out):
+    if isinstance(out, fw.Tensor):
+        return [out]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in _tensors(v)]
+    return []
+
+
+@pytest.mark.parametrize("info", [pytest.param(i, id=i.name) for i in OP_DB])
+def test_meta_tensors_get_the_eager_shapes_and_dtypes(info):
+    """The meta rules alone (no data) predict every eager result's shape and dtype;
+    data-dependent ops (nonzero, boolean masks, sort) must say so with a GraphBreak."""
+    from framework.errors import GraphBreak
+    dt = info.dtypes[0]
+    for s in info.samples(dt):
+        args, kwargs = to_fw(s.args), to_fw(s.kwargs)
+        want = _tensors(info.fn(*args, **kwargs))
+        try:
+            got = _tensors(info.fn(*_to_meta(to_fw(s.args)), **_to_meta(to_fw(s.kwargs))))
+        except GraphBreak:
+            continue
+        assert [(tuple(t.shape), t.dtype) for t in got] == \
+            [(tuple(t.shape), t.dtype) for t in want], f"{info.name} {s}"
+        if _tensors(args):  # creation records have no tensor input to take the device from
+            assert all(t.device.type == "meta" for t in got), f"{info.name} {s}"
