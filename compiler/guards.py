@@ -213,7 +213,7 @@ def make_scalar_fn(cap):
         glb[f"_src{i}"] = src
         lines.append(f"    {sym.name} = float(_read(_src{i}, args, kwargs))")
     for i, (expr, op, other, result) in enumerate(cap.scalar_guards):
-        oth = expr_source(other) if hasattr(other, "free_symbols") else repr(float.__float__(float(other)) if isinstance(other, float) else float(other))
+        oth = expr_source(other) if hasattr(other, "free_symbols") else repr(float(other))
         sym = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}[op]
         lines.append(f"    if ({expr_source(expr)} {sym} {oth}) != {result!r}:")
         lines.append(f"        return None, {i}")
