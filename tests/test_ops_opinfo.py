@@ -252,3 +252,25 @@ def test_meta_tensors_get_the_eager_shapes_and_dtypes(info):
             [(tuple(t.shape), t.dtype) for t in want], f"{info.name} {s}"
         if _tensors(args):  # creation records have no tensor input to take the device from
             assert all(t.device.type == "meta" for t in got), f"{info.name} {s}"
+
+
+@pytest.mark.parametrize("info", _cases("grad"))
+def test_gradgradcheck(info):
+    """Second derivatives (VJP rules are differentiable themselves) on one small sample."""
+    for s in _grad_samples(info):
+        args = to_fw(s.args, requires_grad=True)
+        flat = _flatten(args)
+        if not any(isinstance(a, fw.Tensor) and a.requires_grad for a in flat) or \
+                sum(a.numel() for a in flat if isinstance(a, fw.Tensor)) > 40:
+            continue
+        kwargs = to_fw(s.kwargs)
+        fn = info.fn
+        if info.inplace:
+            def fn(first, *rest, _f=info.fn, **kw):
+                return _f(first * 1.0, *rest, **kw)
+        n_list = [len(a) if isinstance(a, list) else None for a in args]
+
+        def call(*xs, _fn=fn, _n=n_list, _kw=kwargs):
+            return _fn(*_unflatten(xs, _n), **_kw)
+        assert fw.autograd.gradgradcheck(call, tuple(flat)), f"{info.name} {s}"
+        return
