@@ -194,3 +194,43 @@ def test_every_in_place_method_matches_its_function(name):
     bits = fw.tensor([1, 6, 3])
     assert fw.equal(bits.clone().bitwise_not_(), ~bits)
     assert fw.equal(fw.tensor([True, False]).logical_not_(), fw.tensor([False, True]))
+
+
+class _Recorder:
+    """The tracer protocol of docs/internals.md, recording what it is told."""
+
+    def __init__(self):
+        self.ops, self.mutations, self.aliases, self.breaks = [], [], [], []
+
+    def record(self, op, args, attrs, outs):
+        self.ops.append(op.name)
+
+    def mutate(self, target, value):
+        self.mutations.append((target, value))
+
+    def alias(self, src, dst):
+        self.aliases.append((src, dst))
+
+    def graph_break(self, what):
+        self.breaks.append(what)
+
+
+def test_in_place_ops_and_leaving_the_framework_are_reported_to_the_tracer():
+    from framework._state import tls
+    rec = _Recorder()
+    x = fw.ones(3, requires_grad=True)
+    y = x * 2
+    tls.tracer = rec
+    try:
+        y.sin_()
+        y[0] = 5.0
+        d = y.detach()
+        y.sum().item()
+        repr(y)
+    finally:
+        tls.tracer = None
+    assert [t for t, _ in rec.mutations] == [y, y]
+    assert rec.aliases == [(y, d)]
+    assert any("item" in b for b in rec.breaks) and any("print" in b for b in rec.breaks)
+    # the copies that keep sin's input for backward are not part of the user's program
+    assert rec.ops.count("clone") == 0 and "sin" in rec.ops and "index_put" in rec.ops
