@@ -101,6 +101,8 @@ class _Builder:
     def _operand(self, ref, node, idx, conds):
         if isinstance(ref, RuntimeScalar):
             dt = _operand_dtype(node)
+            if ref.argname is not None:  # one kernel argument however often it is read
+                return self.kb._node("scalar", (), (ref.argname,), dt)
             e = self.kb.scalar(0.0 if dt.is_floating_point else 0, dt, force_arg=True)
             ref.argname = e.data[0]
             return e
@@ -220,8 +222,9 @@ class _Builder:
         kept = [s for i, s in enumerate(in_shape) if i not in dims]
         kept_idx = idx if not node.attrs["keepdim"] else \
             Idx([i for k, i in enumerate(idx) if k not in dims])
-        if any(idx[k] != 0 for k in dims if node.attrs["keepdim"]) or \
-                sympy.simplify(linearize(kept_idx, kept) - XSYM) != 0:
+        same_row = tuple(kept_idx) == tuple(delinearize(XSYM, kept)) or \
+            sympy.simplify(linearize(kept_idx, kept) - XSYM) == 0
+        if any(idx[k] != 0 for k in dims if node.attrs["keepdim"]) or not same_row:
             raise UnsupportedError(f"{node.op}: result read at an index other than its row")
         v = self.value(src, _row_index(in_shape, dims), ())
         kind = node.op

@@ -212,6 +212,8 @@ class Emitter:
         self.persistent = persistent
         self._ids = itertools.count()
         self.carry_inits: list[str] = []
+        # shape of a scalar: Triton broadcasts only between tensors of equal rank
+        self._one = "[1, 1]" if kb.reduction else "[1]"
 
     def fresh(self, prefix="t") -> str:
         return f"{prefix}{next(self._ids)}"
@@ -264,14 +266,14 @@ class Emitter:
             if e.dtype is dtypes.bool_:
                 return f"({e.data[0]} != 0)"
             # a runtime scalar may arrive as a Python number (interpreter): add a typed zero
-            return f"(tl.zeros([1], {tl_type(c)}) + {e.data[0]})"
+            return f"(tl.zeros({self._one}, {tl_type(c)}) + {e.data[0]})"
         if k == "lit":
             v = e.data[0]
             if c is dtypes.bool_:
-                return f"tl.full([1], {1 if v else 0}, tl.int1)"
+                return f"tl.full({self._one}, {1 if v else 0}, tl.int1)"
             if is_float(c):
-                return f"tl.full([1], {_float_text(v)}, {tl_type(c)})"
-            return f"tl.full([1], {int(v)}, {tl_type(c)})"
+                return f"tl.full({self._one}, {_float_text(v)}, {tl_type(c)})"
+            return f"tl.full({self._one}, {int(v)}, {tl_type(c)})"
         if k == "rand":
             fn = "tl.randn" if e.data[1] else "tl.rand"
             return f"{fn}({args[0]}, ({texpr(e.data[0])}).to(tl.uint32)).to({tl_type(c)})"

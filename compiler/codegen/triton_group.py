@@ -24,9 +24,11 @@ class _Plan:
     """The NumPy backend's plan interface: no pre-allocated slots (buffers are allocated
     per call on the device), plus the steps for ``describe``/kernel counting."""
 
-    def __init__(self):
+    def __init__(self, into_target=None):
         self.slots = []
         self.steps: list = []
+        # mutated value -> target: the kernel writes these itself (no runtime write-backs)
+        self.into_target = dict(into_target or {})
 
     @property
     def kernel_count(self) -> int:
@@ -191,6 +193,19 @@ def _concrete_attr(v, sizes):
     return v
 
 
+def _merged_step(group, graph, smap):
+    try:
+        return _KernelStep(group, graph, smap)
+    except UnsupportedError:  # render the merged parts one by one
+        parts = [_Group(p.kind, p.nodes, [p]) for p in group.parts]
+        _wire(graph, parts)
+        steps = []
+        for p in parts:
+            st = _step_for(p, graph, smap)
+            steps.extend(st if isinstance(st, list) else [st])
+        return steps
+
+
 def _step_for(group, graph, smap):
     if group.kind == "matmul" and group.nodes[0].op.name == "matmul":
         try:
@@ -207,21 +222,139 @@ def _step_for(group, graph, smap):
     return [_EagerStep(n, why) for n in group.nodes]
 
 
-def compile_graph(graph, groups):
-    """(kernel, source, plan) for a graph on CUDA (see the module docstring)."""
-    smap = _sym_map(graph)
-    plan = _Plan()
+# Composites kept whole on the GPU (their backend kernel beats the decomposition's fusion).
+KEEP = frozenset({"embedding"})
+
+
+def prepare(graph):
+    """``graph`` with composites decomposed into primitives (so fusion sees softmax, layer
+    norm, gelu or cross-entropy as pointwise + reduction chains) and its fusion groups."""
+    from ..passes import decompose, fuse
+    g2 = decompose.run(graph, keep=set(KEEP))
+    return g2, fuse.run(g2)
+
+
+class _Group:
+    """A fusion group after row merging (``parts``: the groups it was merged from)."""
+
+    def __init__(self, kind, nodes, parts):
+        self.kind, self.nodes, self.parts = kind, list(nodes), parts
+        self.inputs, self.outputs = [], []
+
+
+def _numel(shape):
+    out = sympy.Integer(1)
+    for s in shape:
+        out = out * (s if isinstance(s, sympy.Basic) else sympy.Integer(int(s)))
+    return out
+
+
+def _eq(a, b) -> bool:
+    return sympy.simplify(a - b) == 0
+
+
+def _row_split(nodes):
+    for n in nodes:
+        if n.op.name in REDUCTIONS:
+            src, dims = n.inputs[0], tuple(n.attrs["dims"])
+            x = _numel([s for i, s in enumerate(src.shape) if i not in dims])
+            return src.shape, dims, x, _numel(src.shape) / x if x != 0 else 0
+    return None
+
+
+def _absorbable(cur, g) -> bool:
+    """May group ``g`` join the row kernel ``cur`` (same rows, only renderable ops)?"""
+    split = _row_split(cur.nodes)
+    if split is None or g.kind not in ("pointwise", "reduction", "opaque"):
+        return False
+    shape, dims, x, r = split
+    for n in g.nodes:
+        if n.op.name not in SUPPORTED or len(n.outputs) != 1:
+            return False
+        if n.op.name in REDUCTIONS and (tuple(n.attrs["dims"]) != dims or
+                                        tuple(n.inputs[0].shape) != tuple(shape)):
+            return False
+        k = _numel(n.outputs[0].shape)
+        if not (_eq(k, x) or _eq(k, x * r) or _eq(k, r)):
+            return False
+    return True
+
+
+def merge_rows(graph, groups) -> list:
+    """Merge adjacent groups that work on the same rows as a reduction group into its row
+    kernel (the fuser stops at the reduction's smaller result shape; the renderer does
+    not), and fold constant ``full`` groups into the group that follows them."""
+    out, cur, pending = [], None, []
     for g in groups:
-        step = _step_for(g, graph, smap)
+        if all(n.op.name == "full" for n in g.nodes):
+            pending.append(g)
+            continue
+        if cur is not None and _absorbable(cur, g):
+            cur.nodes += [n for p in pending for n in p.nodes] + list(g.nodes)
+            cur.parts += pending + [g]
+            pending = []
+            if g.kind == "reduction":
+                cur.kind = "reduction"
+            continue
+        if cur is not None:
+            out.append(cur)
+        cur = _Group(g.kind, [n for p in pending for n in p.nodes] + list(g.nodes),
+                     pending + [g])
+        pending = []
+    if cur is not None:
+        out.append(cur)
+    out += [_Group(p.kind, p.nodes, [p]) for p in pending]
+    _wire(graph, out)
+    return out
+
+
+def _wire(graph, groups):
+    where = {o: gi for gi, g in enumerate(groups) for n in g.nodes for o in n.outputs}
+    escaping = {o for o in graph.outputs if isinstance(o, Value)}
+    escaping |= {v for _, v in graph.mutations}
+    escaping |= {v for _, v in graph.grad_writes if v is not None}
+    owner = {id(n): gi for gi, g in enumerate(groups) for n in g.nodes}
+    used_outside = set()
+    for n in graph.nodes:  # uses by nodes of other groups (or of no group in the list)
+        gi = owner.get(id(n))
+        for x in n.inputs:
+            if isinstance(x, Value) and where.get(x) != gi:
+                used_outside.add(x)
+    for gi, g in enumerate(groups):
+        g.inputs, g.outputs = [], []
+        for n in g.nodes:
+            for x in n.inputs:
+                if isinstance(x, Value) and where.get(x) != gi and x not in g.inputs:
+                    g.inputs.append(x)
+    for g in groups:
+        for n in g.nodes:
+            for o in n.outputs:
+                if (o in used_outside or o in escaping) and o not in g.outputs:
+                    g.outputs.append(o)
+
+
+def compile_graph(graph, groups):
+    """(kernel, source, plan) for a graph on CUDA (see the module docstring). The groups
+    the runtime fused are recomputed after decomposing composites."""
+    original_consts = list(graph.constants)
+    into_target = {v: t for t, v in graph.mutations}
+    graph, groups = prepare(graph)
+    extra = {v: t for v, t in graph.constants.items() if v not in set(original_consts)}
+    smap = _sym_map(graph)
+    plan = _Plan(into_target)
+    for g in merge_rows(graph, groups):
+        step = _step_for(g, graph, smap) if len(g.parts) == 1 else _merged_step(g, graph, smap)
         plan.steps.extend(step if isinstance(step, list) else [step])
     sym_names = list(graph.symbols)
-    inputs, consts = list(graph.inputs), list(graph.constants)
+    inputs, consts = list(graph.inputs), original_consts
     mutations = list(graph.mutations)
 
     def kernel(ins, cs, syms, bufs):  # the NumPy backend's kernel(I, C, S, B)
         from framework.backends.cuda import copy_into
         env = dict(zip(inputs, ins))
         env.update(zip(consts, cs))
+        for v, t in extra.items():  # constants the decompositions introduced
+            env[v] = t._data if t.device.type == "cuda" else t.to("cuda")._data
         sizes = {f"ks_{name}": int(v) for name, v in zip(sym_names, syms)}
         device = _device_index(ins, cs)
         for step in plan.steps:

@@ -259,19 +259,21 @@ def _arange(shape, start, step, dtype, device):
     return out
 
 
-def _random(kind):
-    def run(shape, a, b, dtype, device, generator):
-        from .. import cuda as fw_cuda
-        out = empty(shape, dtype.np, _index(device))
-        n = math.prod(shape)
-        seed, offset = fw_cuda.philox_state(generator, n)
-        _ev().random(out, kind, float(a), float(b), seed, offset)
-        return out
-    return run
+def _random(out, kind, a, b, generator):
+    from .. import cuda as fw_cuda
+    seed, offset = fw_cuda.philox_state(generator, math.prod(out.shape))
+    _ev().random(out, kind, float(a), float(b), seed, offset)
+    return out
 
 
-IMPLS["uniform"] = _random("uniform")
-IMPLS["normal"] = _random("normal")
+@impl("uniform")
+def _uniform(shape, low, high, dtype, device, generator):
+    return _random(empty(shape, dtype.np, _index(device)), "uniform", low, high, generator)
+
+
+@impl("normal")
+def _normal(shape, mean, std, dtype, device, generator):
+    return _random(empty(shape, dtype.np, _index(device)), "normal", mean, std, generator)
 
 
 @impl("to_device")

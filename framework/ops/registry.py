@@ -125,6 +125,10 @@ def apply(op: Op, *args, **attrs):
     raw = None
     if has_data and dev is not _META:
         impl = op.impls.get(dev.type)
+        if impl is None and dev.type == "cuda":  # backend not loaded, or op registered later
+            from ..backends import get_backend
+            get_backend(dev).install()
+            impl = op.impls.get(dev.type)
         if impl is not None:
             raw = impl(*raws, **attrs)
         else:
