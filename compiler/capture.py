@@ -79,17 +79,38 @@ def _is_container(obj) -> bool:
             or (hasattr(obj, "param_groups") and hasattr(obj, "state")))
 
 
-def reachable(fn, args, depth: int = 2) -> list:
+_MISSING = object()
+
+
+def read_binding(b):
+    """The object a recorded binding holds now (see :func:`reachable`)."""
+    kind = b[0]
+    try:
+        if kind == "cell":
+            return b[1].cell_contents
+        if kind == "global" or kind == "attr":
+            return b[1].get(b[2], _MISSING)
+        return b[1][b[2]]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return _MISSING
+
+
+def reachable(fn, args, depth: int = 2, bindings: list | None = None) -> list:
     """(name, object) pairs ``fn`` can reach: its bound ``self``, itself (a module), the
     arguments, closure cells and referenced globals -- following helper functions and
-    plain objects' attributes ``depth`` levels deep."""
+    plain objects' attributes ``depth`` levels deep. With ``bindings``, also collects
+    (where, object) for everything reached through a closure cell, a global, an attribute
+    or an item, so a cached graph can check that those names still hold the same objects."""
     import types
     out: list = []
     seen: set = set()
 
-    def add(name, obj, level):
-        if id(obj) in seen or isinstance(obj, (int, float, str, bool, type(None),
-                                               types.ModuleType, type)):
+    def add(name, obj, level, where=None):
+        if isinstance(obj, (int, float, str, bool, type(None), types.ModuleType, type)):
+            return
+        if where is not None and bindings is not None:
+            bindings.append((where, obj))
+        if id(obj) in seen:
             return
         seen.add(id(obj))
         if _is_container(obj):
@@ -101,13 +122,14 @@ def reachable(fn, args, depth: int = 2) -> list:
             scan(obj, name, level + 1)
         elif isinstance(obj, (list, tuple)):
             for i, x in enumerate(obj[:64]):
-                add(f"{name}.{i}", x, level + 1)
+                add(f"{name}.{i}", x, level + 1, ("item", obj, i))
         elif isinstance(obj, dict):
             for k, x in list(obj.items())[:64]:
-                add(f"{name}.{k}", x, level + 1)
+                add(f"{name}.{k}", x, level + 1, ("item", obj, k))
         elif hasattr(obj, "__dict__"):
-            for k, x in list(vars(obj).items())[:64]:
-                add(f"{name}.{k}" if name else k, x, level + 1)
+            d = vars(obj)
+            for k, x in list(d.items())[:64]:
+                add(f"{name}.{k}" if name else k, x, level + 1, ("attr", d, k))
 
     def scan(f, prefix, level):
         target = getattr(f, "__self__", None)
@@ -119,13 +141,13 @@ def reachable(fn, args, depth: int = 2) -> list:
             return
         for name, cell in zip(code.co_freevars, f.__closure__ or ()):
             try:
-                add(name, cell.cell_contents, level)
+                add(name, cell.cell_contents, level, ("cell", cell))
             except ValueError:
                 continue
         glb = getattr(f, "__globals__", {})
         for name in code.co_names:
             if name in glb:
-                add(name, glb[name], level)
+                add(name, glb[name], level, ("global", glb, name))
 
     if _is_container(fn):
         add("", fn, 0)

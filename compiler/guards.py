@@ -14,7 +14,7 @@ from __future__ import annotations
 from framework._state import tls
 from framework.tensor import Tensor
 
-from .capture import get_path
+from .capture import get_path, read_binding
 from .scalars import expr_source
 
 
@@ -113,13 +113,14 @@ def size_changes(old_key, new_key):
 class EntryGuards:
     """The dynamic checks of one cache entry (externals, leaves, scalars)."""
 
-    def __init__(self, cap, leaves_none, containers=()):
+    def __init__(self, cap, leaves_none, containers=(), bindings=()):
         self.externals = []
         for v, t in cap.graph.constants.items():
             src = cap.graph.sources.get(v.name, ("tensor", t))
             self.externals.append((v.name, src, tuple(v.shape), v.dtype))
         self.leaves_none = leaves_none
         self.containers = list(containers)
+        self.bindings = list(bindings)
         from .symbolic import make_size_check
         self.sym_locs = [locs[0] for locs in cap.sym_locs.values()]
         self.size_check = make_size_check(cap.graph, getattr(cap.graph, "sym_values", {}),
@@ -140,6 +141,9 @@ class EntryGuards:
                 *[tensors[i].shape[d] for i, d in self.sym_locs]):
             return ("a relation between symbolic sizes that held at capture time "
                     f"({self.size_check.pairs}) no longer holds")
+        for where, obj in self.bindings:
+            if read_binding(where) is not obj:
+                return f"a name the function reads was rebound ({where[0]} {where[-1]!r})"
         if self.containers and structure(self.containers) != self.fingerprint:
             return "the set of parameters, buffers or optimizer state tensors changed"
         for name, src, shape, dtype in self.externals:

@@ -366,9 +366,11 @@ def build_entry(cap, leaves, with_backward=False, backend="auto"):
     kernel, source, plan = generate_kernel(graph, groups, backend)
     log.emit("code", source)
     from .capture import reachable
-    containers = [o for _, o in reachable(cap.fn, cap.args) if not isinstance(o, Tensor)]
+    bindings: list = []
+    containers = [o for _, o in reachable(cap.fn, cap.args, bindings=bindings)
+                  if not isinstance(o, Tensor)]
     cap.args = None  # do not keep the first call's arguments alive
-    guards = EntryGuards(cap, cap.grad_none, containers)
+    guards = EntryGuards(cap, cap.grad_none, containers, bindings)
     names = [v.name for v in graph.inputs if v.kind == "input"]
     entry = Entry(cap, graph, kernel, source, plan, guards, names)
     if with_backward:

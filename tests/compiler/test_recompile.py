@@ -351,3 +351,33 @@ def test_float_of_a_runtime_scalar_is_guarded():
     np.testing.assert_allclose(cf(x, 2.0).numpy(), [3, 3])
     np.testing.assert_allclose(cf(x, 3.0).numpy(), [4, 4])
     assert cf.stats()["captures"] == 2
+
+
+_GLOBAL_W = fw.ones(3)
+
+
+def _uses_global(x):
+    return x * _GLOBAL_W
+
+
+def test_rebinding_a_global_or_closure_variable_recompiles():
+    global _GLOBAL_W
+    cf = fw.compile(_uses_global, mode="always")
+    x = fw.ones(3)
+    np.testing.assert_allclose(cf(x).numpy(), [1, 1, 1])
+    _GLOBAL_W = fw.full((3,), 2.0)
+    np.testing.assert_allclose(cf(x).numpy(), [2, 2, 2])
+    assert "rebound" in cf.stats()["recompiles"][0]
+
+    m = _model()
+
+    def f(t):
+        return m(t)
+
+    cg = fw.compile(f, mode="always")
+    with fw.no_grad():
+        cg(fw.ones(1, 4))
+        m = _model()
+        m[0].weight.fill_(1.0)
+        np.testing.assert_allclose(cg(fw.ones(1, 4)).numpy(), m(fw.ones(1, 4)).numpy(),
+                                   rtol=1e-6)
