@@ -94,6 +94,34 @@ def test_default_run_learns_well_below_the_unigram_baseline(tmp_path):
     assert fig["onnx"]["matches"] and fig["checkpoint"]["identical"]
 
 
+def test_cuda_without_a_device_is_a_clear_error(tmp_path):
+    if fw.cuda.is_available():
+        pytest.skip("a CUDA device (or the simulated one) is available")
+    with pytest.raises(fw.DeviceError, match="--device cuda"):
+        main(QUICK + ["--device", "cuda", "--out", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_tiny_run_on_the_simulated_cuda_device(tmp_path):
+    """--device cuda end to end, on the interpreter-backed device (about a minute)."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "FW_TRITON_INTERPRET": "1", "TRITON_INTERPRET": "1",
+           "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    args = ["--device", "cuda", "--steps", "8", "--eager-steps", "4", "--n-layer", "1",
+            "--n-embd", "16", "--n-head", "2", "--block-size", "8", "--batch-size", "2",
+            "--max-chars", "20000", "--eval-every", "4", "--sample-chars", "5",
+            "--no-progress", "--blas-threads", "0", "--out", str(tmp_path)]
+    proc = subprocess.run([sys.executable, "-m", "framework.demo", *args], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fig = json.loads((tmp_path / "figures.json").read_text())
+    assert fig["device"] == "cuda:0" and fig["peak_mem_kind"].startswith("cuda")
+    assert fig["checkpoint"]["identical"] and fig["onnx"]["matches"]
+
+
 def test_blas_thread_limit():
     from framework.demo.blas import set_blas_threads
     lib = set_blas_threads(2)

@@ -86,7 +86,7 @@ def main(argv=None) -> dict:
     ck = deploy.save_checkpoint(exp.model, c, out / "checkpoint.safetensors")
     same = "identical" if ck["identical"] else f"differ by {ck['max_abs_diff']:.3g}"
     print(f"checkpoint: {ck['path']} ({ck['bytes'] / 1024:.0f} KiB), reloaded logits {same}")
-    onnx_info = deploy.export_onnx(exp.model, c, out / "model.onnx")
+    onnx_info = deploy.export_onnx(ck["model"], c, out / "model.onnx", reference=exp.model)
     if "skipped" in onnx_info:
         print(f"onnx: {onnx_info['path']} written; runtime check {onnx_info['skipped']}")
     else:

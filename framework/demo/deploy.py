@@ -20,16 +20,19 @@ ONNX_RTOL, ONNX_ATOL = 1e-4, 1e-4
 
 def save_checkpoint(model, corpus, path: Path) -> dict:
     """``fw.save`` the weights, the model config and the vocabulary; reload them into a new
-    model and compare its logits with ``model``'s on a fixed batch."""
+    model on the same device and compare its logits with ``model``'s on a fixed batch.
+    ``"model"`` in the result is the reloaded model, on the CPU."""
     t0 = time.perf_counter()
     fw.save({"model": model.state_dict(), "config": model.config.to_dict(),
              "chars": list(corpus.chars)}, path)
     ck = fw.load(path)
     fresh = GPT(GPTConfig(**ck["config"]))
     fresh.load_state_dict(ck["model"])
+    fresh.to(_device_of(model))
     x = _probe_batch(corpus, model.config.block_size)
     ref = _logits(model, x)
     got = _logits(fresh, x)
+    fresh.to("cpu")
     return {"path": str(path), "bytes": path.stat().st_size,
             "max_abs_diff": float(np.abs(ref - got).max()),
             "identical": bool(np.array_equal(ref, got)),
@@ -37,9 +40,11 @@ def save_checkpoint(model, corpus, path: Path) -> dict:
             "seconds": time.perf_counter() - t0, "model": fresh}
 
 
-def export_onnx(model, corpus, path: Path) -> dict:
-    """Export with dynamic batch and sequence axes, run in onnxruntime on a batch of another
-    size than the export example, and compare with eager logits."""
+def export_onnx(model, corpus, path: Path, reference=None) -> dict:
+    """Export ``model`` (on the CPU) with dynamic batch and sequence axes, run it in
+    onnxruntime on a batch of another size than the export example, and compare with the
+    eager logits of ``reference`` (default ``model``; it may live on another device)."""
+    reference = model if reference is None else reference
     t0 = time.perf_counter()
     example = fw.tensor(_probe_batch(corpus, model.config.block_size)[:2, :16])
     fw.onnx.export(model, (example,), path, input_names=["idx"], output_names=["logits"],
@@ -58,7 +63,7 @@ def export_onnx(model, corpus, path: Path) -> dict:
                            for d in session.get_inputs()[0].shape]
     x = _probe_batch(corpus, model.config.block_size)            # (3, block_size)
     got = session.run(None, {"idx": x})[0]
-    ref = _logits(model, x)
+    ref = _logits(reference, x)
     err = np.abs(got - ref)
     info.update({"check_shape": list(x.shape), "max_abs_diff": float(err.max()),
                  "matches": bool(np.allclose(got, ref, rtol=ONNX_RTOL, atol=ONNX_ATOL)),
@@ -90,12 +95,16 @@ def _probe_batch(corpus, block_size: int) -> np.ndarray:
     return corpus.batch("val", 3, block_size, rng)[0]
 
 
+def _device_of(model):
+    return next(iter(model.parameters())).device
+
+
 @fw.no_grad()
 def _logits(model, x: np.ndarray) -> np.ndarray:
     was = model.training
     model.eval()
     try:
-        dev = next(iter(model.parameters())).device
-        return model(fw.tensor(np.ascontiguousarray(x)).to(dev)).cpu().numpy()
+        ids = fw.tensor(np.ascontiguousarray(x)).to(_device_of(model))
+        return model(ids).cpu().numpy()
     finally:
         model.train(was)
