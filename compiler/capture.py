@@ -82,6 +82,23 @@ def _is_container(obj) -> bool:
 _MISSING = object()
 
 
+class _Value:
+    """A Python number/string read by the function: a binding checked by value."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def binding_holds(where, obj) -> bool:
+    """True while ``where`` still holds ``obj`` (the same object, or an equal value)."""
+    cur = read_binding(where)
+    if isinstance(obj, _Value):
+        return type(cur) is type(obj.value) and cur == obj.value
+    return cur is obj
+
+
 def read_binding(b):
     """The object a recorded binding holds now (see :func:`reachable`)."""
     kind = b[0]
@@ -106,7 +123,13 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None) -> list:
     seen: set = set()
 
     def add(name, obj, level, where=None):
-        if isinstance(obj, (int, float, str, bool, type(None), types.ModuleType, type)):
+        if isinstance(obj, (int, float, str, bool, type(None))):
+            # a number a global or closure variable of the code holds is baked: guard it
+            # (attributes and items are not guarded: they often count steps or epochs)
+            if where is not None and bindings is not None and where[0] in ("cell", "global"):
+                bindings.append((where, _Value(obj)))
+            return
+        if isinstance(obj, (types.ModuleType, type)):
             return
         if where is not None and bindings is not None:
             bindings.append((where, obj))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from framework._state import tls
 from framework.tensor import Tensor
 
-from .capture import get_path, read_binding
+from .capture import binding_holds, get_path
 from .scalars import expr_source
 
 
@@ -142,10 +142,11 @@ class EntryGuards:
             return ("a relation between symbolic sizes that held at capture time "
                     f"({self.size_check.pairs}) no longer holds")
         for where, obj in self.bindings:
-            if read_binding(where) is not obj:
+            if not binding_holds(where, obj):
                 return f"a name the function reads was rebound ({where[0]} {where[-1]!r})"
         if self.containers and structure(self.containers) != self.fingerprint:
-            return "the set of parameters, buffers or optimizer state tensors changed"
+            return ("the set of parameters, buffers or optimizer state tensors, or a "
+                    "module's train/eval mode, changed")
         for name, src, shape, dtype in self.externals:
             kind = src[0]
             if kind == "tensor":
@@ -193,6 +194,7 @@ def structure(containers) -> tuple:
         else:
             ids.extend(id(p) for p in c.parameters())
             ids.extend(id(b) for b in c.buffers())
+            ids.extend(m.training for m in c.modules())
     return tuple(ids)
 
 

@@ -381,3 +381,21 @@ def test_rebinding_a_global_or_closure_variable_recompiles():
         m[0].weight.fill_(1.0)
         np.testing.assert_allclose(cg(fw.ones(1, 4)).numpy(), m(fw.ones(1, 4)).numpy(),
                                    rtol=1e-6)
+
+
+def test_train_eval_switch_and_baked_python_values_recompile():
+    fw.manual_seed(0)
+    m = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))
+    cf = fw.compile(m, mode="always")
+    x = fw.ones(2, 4)
+    with fw.no_grad():
+        cf(x)
+        m.eval()
+        np.testing.assert_allclose(cf(x).numpy(), m(x).numpy(), rtol=1e-6)
+    assert "train/eval" in cf.stats()["recompiles"][0]
+
+    scale = 2.0
+    cg = fw.compile(lambda t: t * scale, mode="always")
+    np.testing.assert_allclose(cg(x).numpy(), 2 * np.ones((2, 4)))
+    scale = 3.0
+    np.testing.assert_allclose(cg(x).numpy(), 3 * np.ones((2, 4)))
