@@ -243,9 +243,10 @@ def _index_put(x, v, *idx, key, accumulate):
 # -- linear algebra ---------------------------------------------------------------------
 @impl("matmul")
 def _matmul(a, b):
-    if a.dtype.kind in "iub" or a.dtype == np.float16 or a.dtype.name == "bfloat16":
+    kind = a.dtype.kind
+    if kind in "iub" or a.dtype.itemsize == 2:  # ints, bool, float16, bfloat16 ("V")
         # BLAS has no kernels for these; accumulate in a wider type, then round once.
-        wide = np.float32 if a.dtype.kind == "f" or a.dtype.name == "bfloat16" else np.int64
+        wide = np.int64 if kind in "iub" else np.float32
         return np.matmul(a.astype(wide), b.astype(wide)).astype(a.dtype)
     return np.matmul(a, b)
 

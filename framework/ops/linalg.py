@@ -34,16 +34,17 @@ def _matmul_vjp(g, args, out):
     b2 = b.unsqueeze(-1) if b.ndim == 1 else b
     # the gradient in the 2-D (batched) layout of a2 @ b2
     batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2], "matmul")
-    g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+    shape2 = batch + (a2.shape[-2], b2.shape[-1])
+    g2 = g if g.shape == shape2 else g.reshape(shape2)
     ga = gb = None
     if a.requires_grad:
         ga = g2.matmul(b2.mT)
         ga = sum_to_shape(ga, a2.shape) if ga.shape != a2.shape else ga
-        ga = ga.reshape(a.shape)
+        ga = ga if ga.shape == a.shape else ga.reshape(a.shape)
     if b.requires_grad:
         gb = a2.mT.matmul(g2)
         gb = sum_to_shape(gb, b2.shape) if gb.shape != b2.shape else gb
-        gb = gb.reshape(b.shape)
+        gb = gb if gb.shape == b.shape else gb.reshape(b.shape)
     return ga, gb
 
 
