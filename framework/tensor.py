@@ -259,6 +259,15 @@ class Tensor:
     def __int__(self) -> int:
         return int(self.item())
 
+    def __format__(self, spec: str) -> str:
+        # f"{loss:.4f}" works on one-element tensors, as in PyTorch
+        if spec and self.numel() == 1 and self.ndim == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __contains__(self, element) -> bool:
+        return bool((self == element).any())
+
     def __index__(self) -> int:
         if self.dtype.category != dtypes.INT or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an "

@@ -201,3 +201,10 @@ def test_to_copy_flag():
     y = x.to(fw.float32, copy=True)
     assert y is not x and not np.shares_memory(y.numpy(), x.numpy())
     assert x.to(fw.float32) is x
+
+
+def test_format_and_contains():
+    loss = fw.tensor(0.12345)
+    assert f"{loss:.3f}" == "0.123" and f"{loss}" == repr(loss)
+    assert f"{fw.ones(2)}" == "tensor([1., 1.])"
+    assert 2.0 in fw.tensor([1.0, 2.0]) and 3 not in fw.tensor([1, 2])
