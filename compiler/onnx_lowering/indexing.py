@@ -32,7 +32,7 @@ def _int64(ctx, value):
 def _gather(ctx, node):
     x, index = node.inputs
     if not x.shape:
-        return [ctx.emit("Identity", [ctx.name_of(x)])]
+        return [ctx.name_of(x)]  # same values: no node
     return [ctx.emit("GatherElements", [ctx.name_of(x), _int64(ctx, index)],
                      axis=node.attrs["dim"])]
 

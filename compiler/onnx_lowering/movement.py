@@ -25,7 +25,7 @@ def _reshape(ctx, node):
     src = tuple(node.inputs[0].shape)
     x = _x(ctx, node)
     if shape == src:
-        return [ctx.emit("Identity", [x])]
+        return [x]  # same values: no node
     if any(static_int(s) == 0 for s in shape):
         return [ctx.emit("Reshape", [x, ctx.shape_of(shape)], allowzero=1)]
     return [ctx.emit("Reshape", [x, _reshape_target(ctx, src, shape)])]
@@ -49,7 +49,10 @@ def _reshape_target(ctx, src, shape):
 
 @lowering("permute")
 def _permute(ctx, node):
-    return [ctx.emit("Transpose", [_x(ctx, node)], perm=list(node.attrs["dims"]))]
+    perm = list(node.attrs["dims"])
+    if perm == sorted(perm):
+        return [_x(ctx, node)]  # identity permutation: no node
+    return [ctx.emit("Transpose", [_x(ctx, node)], perm=perm)]
 
 
 @lowering("expand")
@@ -79,7 +82,7 @@ def _slice(ctx, node):
         sp.append(c)
     x = _x(ctx, node)
     if not axes:
-        return [ctx.emit("Identity", [x])]
+        return [x]  # same values: no node
     return [ctx.emit("Slice", [x, ctx.shape_of(st), ctx.shape_of(en), ctx.ints(axes),
                                ctx.ints(sp)])]
 
@@ -132,7 +135,7 @@ def _trilu(ctx, node):
 
 @lowering("clone", "to_device")
 def _identity(ctx, node):
-    return [ctx.emit("Identity", [_x(ctx, node)])]
+    return [_x(ctx, node)]  # ONNX values are immutable: an alias
 
 
 # ---------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def _reduction(op_type):
         dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
         x = ctx.name_of(v)
         if not dims:
-            return [ctx.emit("Identity", [x])]
+            return [x]  # same values: no node
         dt = v.dtype
         cd = compute_dtype(dt)
         if cd is not dt:
@@ -50,7 +50,7 @@ def _bool_reduction(is_all):
         dims, keepdim = node.attrs["dims"], node.attrs["keepdim"]
         x = ctx.name_of(v)
         if not dims:
-            return [ctx.emit("Identity", [x])]
+            return [x]  # same values: no node
         if is_all:
             x = ctx.emit("Not", [x])
         count = reduce(ctx, "ReduceSum", ctx.cast(x, dtypes.int64), dims, keepdim)
