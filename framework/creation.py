@@ -92,20 +92,39 @@ def _shape_dtype(size, dtype, fill):
     return shape, dt
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def _size_arg(size, kw_size):
+    """``f(2, 3)``, ``f((2, 3))`` or ``f(size=(2, 3))``."""
+    if kw_size is not None:
+        if size:
+            raise ArgumentError("creation: size given both positionally and as size=")
+        return (kw_size,)
+    return size
+
+
+def _pop_size(kw, name):
+    size = kw.pop("size", None)
+    if kw:
+        raise TypeError(f"{name}() got unexpected keyword arguments {sorted(kw)}")
+    return size
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     """A tensor of zeros (default float dtype)."""
+    size = _size_arg(size, _pop_size(kw, "zeros"))
     shape, dt = _shape_dtype(size, dtype, 0.0)
     return _full(shape, 0, dtype=dt, device=device, requires_grad=requires_grad)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     """A tensor of ones."""
+    size = _size_arg(size, _pop_size(kw, "ones"))
     shape, dt = _shape_dtype(size, dtype, 1.0)
     return _full(shape, 1, dtype=dt, device=device, requires_grad=requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+def empty(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     """An uninitialised tensor (zero-filled here, which is a valid uninitialised value)."""
+    size = _size_arg(size, _pop_size(kw, "empty"))
     return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -167,14 +186,16 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     return t
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     """Uniform samples in [0, 1)."""
+    size = _size_arg(size, _pop_size(kw, "rand"))
     return uniform(as_shape(size, "rand"), 0.0, 1.0, dtype=dtype, device=device,
                    generator=generator, requires_grad=requires_grad)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     """Standard normal samples."""
+    size = _size_arg(size, _pop_size(kw, "randn"))
     return normal_(as_shape(size, "randn"), 0.0, 1.0, dtype=dtype, device=device,
                    generator=generator, requires_grad=requires_grad)
 

@@ -38,6 +38,8 @@ def test_filled_creation_functions():
         assert y.shape == x.shape and y.dtype is fw.float64
     assert fw.full_like(x, 3).tolist() == [[3.0] * 3] * 2
     assert fw.zeros(2, requires_grad=True).requires_grad
+    assert fw.zeros(size=(2, 3)).shape == (2, 3) and fw.randn(size=[4]).shape == (4,)
+    assert fw.ones(size=(1,)).shape == (1,) and fw.rand(size=(2, 2)).shape == (2, 2)
 
 
 def test_ranges_and_eye():
