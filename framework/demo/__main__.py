@@ -14,16 +14,17 @@ def parse_args(argv=None) -> tuple[DemoConfig, Path, int]:
     """The command line as (config, output directory, characters to sample)."""
     d = DemoConfig()
     p = argparse.ArgumentParser(prog="python -m framework.demo",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 description="Train a small character-level GPT on the "
                                 "framework's own source, eagerly and then through "
                                 "fw.compile; compare speed; checkpoint; export to ONNX.")
-    p.add_argument("--device", default=d.device, help="cpu (default) or cuda")
+    p.add_argument("--device", default=d.device, help="cpu or cuda")
     p.add_argument("--steps", type=int, default=d.steps, help="training steps in total")
     p.add_argument("--eager-steps", type=int, default=None,
-                   help=f"steps run eagerly before compiling (default {d.eager_steps}, or "
+                   help=f"steps run eagerly before compiling (when not given: {d.eager_steps}, or "
                    "a fifth of --steps when that is smaller)")
     p.add_argument("--no-compile", action="store_true", help="run every step eagerly")
-    p.add_argument("--out", default="demo_out", help="output directory (default demo_out)")
+    p.add_argument("--out", default="demo_out", help="output directory")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--block-size", type=int, default=d.block_size, help="context length")
     p.add_argument("--n-layer", type=int, default=d.n_layer)
@@ -39,8 +40,8 @@ def parse_args(argv=None) -> tuple[DemoConfig, Path, int]:
     p.add_argument("--sample-chars", type=int, default=200)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--blas-threads", type=int, default=1,
-                   help="OpenBLAS threads (default 1: the matrices are small; 0 leaves "
-                   "the library's own setting)")
+                   help="OpenBLAS threads (the matrices are small, and idle OpenBLAS "
+                   "threads spin on a busy machine; 0 leaves the library's own setting)")
     a = p.parse_args(argv)
     eager = a.eager_steps if a.eager_steps is not None else \
         min(d.eager_steps, max(4, a.steps // 5))
