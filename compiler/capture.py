@@ -112,6 +112,20 @@ def read_binding(b):
         return _MISSING
 
 
+def _global_names(code) -> list:
+    """Names ``code`` (and the code objects nested in it) loads as globals -- not the
+    attribute names that share ``co_names``."""
+    import dis
+    names: list = []
+    for ins in dis.get_instructions(code):
+        if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME") and ins.argval not in names:
+            names.append(ins.argval)
+    for c in code.co_consts:
+        if hasattr(c, "co_code"):
+            names += [n for n in _global_names(c) if n not in names]
+    return names
+
+
 def reachable(fn, args, depth: int = 2, bindings: list | None = None) -> list:
     """(name, object) pairs ``fn`` can reach: its bound ``self``, itself (a module), the
     arguments, closure cells and referenced globals -- following helper functions and
@@ -168,7 +182,7 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None) -> list:
             except ValueError:
                 continue
         glb = getattr(f, "__globals__", {})
-        for name in code.co_names:
+        for name in _global_names(code):
             if name in glb:
                 add(name, glb[name], level, ("global", glb, name))
 

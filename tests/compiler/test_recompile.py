@@ -399,3 +399,22 @@ def test_train_eval_switch_and_baked_python_values_recompile():
     np.testing.assert_allclose(cg(x).numpy(), 2 * np.ones((2, 4)))
     scale = 3.0
     np.testing.assert_allclose(cg(x).numpy(), 3 * np.ones((2, 4)))
+
+
+step = 0  # a global sharing its name with an attribute the function uses (opt.step)
+
+
+def test_attribute_names_are_not_mistaken_for_globals():
+    global step
+    m = _model()
+    opt = optim.SGD(m.parameters(), lr=0.1)
+
+    def train(x):
+        opt.zero_grad()
+        m(x).sum().backward()
+        opt.step()
+
+    cf = fw.compile(train, mode="always")
+    for step in range(4):  # noqa: B007  (rebinding the global on purpose)
+        cf(fw.ones(2, 4))
+    assert cf.stats()["num_recompiles"] == 0
