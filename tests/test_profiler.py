@@ -180,10 +180,17 @@ import json, sys
 import framework as fw
 assert fw.cuda.is_available() and fw.cuda.is_simulated()
 x = fw.ones(16, 16).to("cuda")
+cf = fw.compile(lambda t: (t * 2 + 1).sum(-1).relu(), mode="always")
+cf(x)
 with fw.profiler.profile() as prof:
     y = (x * 2).sum()
+    z = cf(x)
 rows = {r.name: r for r in prof.key_averages()}
 assert rows["mul"].cuda_total > 0 and rows["sum"].cuda_total > 0, rows
+# the compiled call launches generated Triton kernels, each timed with CUDA events
+launches = [e for e in prof.events if e.name.startswith("triton ") and e.depth == 2]
+assert launches and all(e.cuda_ms > 0 for e in launches), prof.table()
+assert {e.kind for e in launches} == {"kernel"}
 assert "cuda ms" in prof.table()
 prof.export_chrome_trace(sys.argv[1])
 cats = {e.get("cat") for e in json.load(open(sys.argv[1]))["traceEvents"]}
