@@ -105,7 +105,19 @@ def test_compiled_calls_are_kernel_events():
     assert not [r for r in rows.values() if r.kind == "op"]  # no eager dispatch at all
     assert kernel.total <= outer.total
     assert abs(prof.total_time - wall) <= 0.1 * wall
+    # inside the generated code: each NumPy call is a nested kernel event
+    inner = [e for e in prof.events if e.depth == 2]
+    assert {e.name for e in inner} >= {"np.matmul"} and all(e.kind == "kernel" for e in inner)
+    assert rows[("np.matmul", "kernel")].count == 4
+    assert sum(e.duration for e in inner) <= sum(
+        e.duration for e in prof.events if e.depth == 1)
     np.testing.assert_allclose(out.numpy(), m(x).relu().sum(-1).detach().numpy(), rtol=1e-5)
+    # the generated code's globals are restored: no timing wrappers outside the profile
+    assert cf.graph(x) is not None and "np.matmul" in cf.code(x)
+    with fw.no_grad():
+        with profile(compiled_detail=False) as plain:
+            cf(x)
+    assert {e.depth for e in plain.events} == {0, 1}
 
 
 def test_table_sorts_and_reports_coverage():
