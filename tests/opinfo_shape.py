@@ -218,35 +218,40 @@ _MOVEMENT = [
 
 
 # ---------------------------------------------------------------------------------------
-# creation (no tensor inputs, or only a template tensor for *_like)
+# creation (no tensor inputs, or only a template tensor for *_like); the functions take
+# an optional device=, which device suites pass
 def _created(fn):
     return lambda dt: [Sample((), {"dtype": dt, **kw}) for kw in fn]
 
 
 _CREATION = [
-    OpInfo("full", lambda dtype, size, value: fw.full(size, value, dtype=dtype),
+    OpInfo("full", lambda dtype, size, value, device=None: fw.full(size, value, dtype=dtype,
+                                                                   device=device),
            lambda dtype, size, value: np.full(size, value),
            _created([{"size": (2, 3), "value": 1}, {"size": (0,), "value": 0},
                      {"size": (), "value": 1}]),
            dtypes=ALL, op="full", differentiable=False),
-    OpInfo("zeros", lambda dtype, size: fw.zeros(*size, dtype=dtype),
+    OpInfo("zeros", lambda dtype, size, device=None: fw.zeros(*size, dtype=dtype, device=device),
            lambda dtype, size: np.zeros(size), _created([{"size": (2, 3)}, {"size": ()}]),
            dtypes=ALL, differentiable=False),
-    OpInfo("ones", lambda dtype, size: fw.ones(size, dtype=dtype),
+    OpInfo("ones", lambda dtype, size, device=None: fw.ones(size, dtype=dtype, device=device),
            lambda dtype, size: np.ones(size), _created([{"size": (2, 3)}, {"size": (0, 2)}]),
            dtypes=ALL, differentiable=False),
-    OpInfo("arange", lambda dtype, a: fw.arange(*a, dtype=dtype),
+    OpInfo("arange", lambda dtype, a, device=None: fw.arange(*a, dtype=dtype, device=device),
            lambda dtype, a: np.arange(*a),
            _created([{"a": (5,)}, {"a": (1, 7, 2)}, {"a": (5, 1, -2)}, {"a": (3, 3)}]),
            dtypes=NUMERIC, op="arange", differentiable=False),
-    OpInfo("linspace", lambda dtype, a: fw.linspace(*a, dtype=dtype),
+    OpInfo("linspace", lambda dtype, a, device=None: fw.linspace(*a, dtype=dtype,
+                                                                   device=device),
            lambda dtype, a: np.linspace(*a),
            _created([{"a": (0, 1, 5)}, {"a": (-2, 2, 1)}, {"a": (0, 1, 0)}]),
            dtypes=(fw.float32, fw.float64), differentiable=False),
-    OpInfo("logspace", lambda dtype, a: fw.logspace(*a, dtype=dtype),
+    OpInfo("logspace", lambda dtype, a, device=None: fw.logspace(*a, dtype=dtype,
+                                                                   device=device),
            lambda dtype, a: np.logspace(*a), _created([{"a": (0, 2, 3)}]),
            dtypes=(fw.float32, fw.float64), differentiable=False),
-    OpInfo("eye", lambda dtype, a: fw.eye(*a, dtype=dtype), lambda dtype, a: np.eye(*a),
+    OpInfo("eye", lambda dtype, a, device=None: fw.eye(*a, dtype=dtype, device=device),
+           lambda dtype, a: np.eye(*a),
            _created([{"a": (3,)}, {"a": (2, 4)}]), dtypes=ALL, differentiable=False),
     OpInfo("zeros_like", fw.zeros_like, np.zeros_like, _s(((2, 3),), (_T((3, 2)),)),
            dtypes=ALL, differentiable=False),
