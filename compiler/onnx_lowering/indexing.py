@@ -81,10 +81,10 @@ def _slice_range(k: slice, size):
     if static_int(size) is not None:
         a, b, c = k.indices(static_int(size))
         return a, b, c, len(range(a, b, c))
-    a = k.start or 0
-    b = size if k.stop is None else k.stop
-    c = k.step or 1
     import sympy
+    a = 0 if k.start is None else (k.start + size if k.start < 0 else k.start)
+    b = size if k.stop is None else (k.stop + size if k.stop < 0 else sympy.Min(k.stop, size))
+    c = k.step or 1
     return a, b, c, sympy.Max(0, sympy.ceiling((b - a) / c))
 
 

@@ -226,7 +226,8 @@ def _scatter_add(x, index, src, dim):
 
 @impl("index")
 def _index(x, *idx, key):
-    return np.ascontiguousarray(x[_np_key(key, idx)])
+    out = np.asarray(x[_np_key(key, idx)])  # (np.ascontiguousarray would make 0-d 1-d)
+    return out if out.flags.c_contiguous else out.copy(order="C")
 
 
 @impl("index_put")

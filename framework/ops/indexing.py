@@ -66,11 +66,40 @@ def _scatter_meta(x, index, src, *, dim):
 
 def _key_shape(x_shape, key, index_shapes):
     """Output shape of ``x[key]`` computed by NumPy on a zero-stride dummy (no memory)."""
+    if not all(isinstance(s, int) for sh in (x_shape, *index_shapes) for s in sh):
+        return _symbolic_key_shape(x_shape, key, index_shapes)
     dummy = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=x_shape,
                                             strides=(0,) * len(x_shape))
     np_key = tuple(np.zeros(index_shapes[k.i], np.intp) if isinstance(k, TensorSlot) else k
                    for k in key)
     return dummy[np_key].shape
+
+
+def _symbolic_slice_len(size, k: slice):
+    if k == slice(None):
+        return size
+    import sympy
+    a = 0 if k.start is None else (k.start + size if k.start < 0 else k.start)
+    b = size if k.stop is None else (k.stop + size if k.stop < 0 else sympy.Min(k.stop, size))
+    return sympy.Max(0, sympy.ceiling((b - a) / (k.step or 1)))
+
+
+def _symbolic_key_shape(x_shape, key, index_shapes):
+    """NumPy's advanced-indexing shape rule for sizes that are sympy expressions (traced
+    dynamic dims): broadcast index dims replace the indexed dims when those are adjacent,
+    else they come first."""
+    from .shapes import broadcast_many
+    key = tuple(key) + (slice(None),) * (len(x_shape) - len(key))
+    adv = [d for d, k in enumerate(key) if not isinstance(k, slice)]
+    b = broadcast_many([index_shapes[key[d].i] if isinstance(key[d], TensorSlot) else ()
+                        for d in adv], "index")
+    basic = [(d, _symbolic_slice_len(x_shape[d], k)) for d, k in enumerate(key)
+             if isinstance(k, slice)]
+    if adv and adv != list(range(adv[0], adv[-1] + 1)):
+        return tuple(b) + tuple(n for _, n in basic)
+    first = adv[0] if adv else len(x_shape)
+    return tuple(n for d, n in basic if d < first) + tuple(b) + \
+        tuple(n for d, n in basic if d > first)
 
 
 def _index_meta(x, *idx, key):
@@ -262,8 +291,9 @@ def _apply_basic(x: Tensor, items):
                 a, b, c = k.indices(size)
                 b = max(a, b)
             else:
-                a = k.start or 0
-                b = size if k.stop is None else k.stop
+                # a dynamic size: negative bounds count from the end, as k.indices() does
+                a = 0 if k.start is None else (k.start + size if k.start < 0 else k.start)
+                b = size if k.stop is None else (k.stop + size if k.stop < 0 else k.stop)
                 c = k.step or 1
             starts.append(a)
             stops.append(b)

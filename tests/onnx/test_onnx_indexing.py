@@ -1,0 +1,66 @@
+"""Indexing (x[key] and x[key] = v) exported with a dynamic leading dim: ints, negative
+bounds, strided slices, None and index tensors at every position, checked in onnxruntime
+at two sizes of the dynamic dim."""
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework.ops.indexing import index_put_key
+
+
+# (shape, key) with tensors in the key given as numpy arrays
+KEYS = [
+    ((5, 4), (slice(1, -1), -3)),
+    ((5, 4), (slice(None, None, 2), slice(1, None))),
+    ((5, 4), (slice(-3, None), None, 1)),
+    ((5, 4, 3), (Ellipsis, -1)),
+    ((5, 4), (np.array(-5), 0)),
+    ((5, 4), (np.array([0, 4, -1]),)),
+    ((5, 4), (slice(None), np.array([[1, 3], [0, 2]]))),
+    ((5, 4, 3), (np.array([1, 2]), slice(None), np.array([0, 2]))),  # not adjacent
+    ((5, 4, 3), (slice(1, None), np.array([3, 0]), np.array([2, 1]))),  # adjacent
+    ((5, 4, 3), (2, slice(None), np.array([1, 0]))),
+    ((5, 4), (np.array([[0], [2]]), np.array([1, 3]))),  # broadcast index shapes
+]
+
+
+def _split(key):
+    tensors = [fw.tensor(k) for k in key if isinstance(k, np.ndarray)]
+
+    def rebuild(ts):
+        it = iter(ts)
+        return tuple(next(it) if isinstance(k, np.ndarray) else k for k in key)
+    return tensors, rebuild
+
+
+@pytest.mark.parametrize("shape,key", KEYS, ids=[str(k) for _, k in KEYS])
+def test_getitem_dynamic_leading_dim(shape, key):
+    tensors, rebuild = _split(key)
+    x = fw.randn(*shape)
+    names = ["x"] + [f"i{j}" for j in range(len(tensors))]
+    fw.onnx.export(lambda x, *ts: x[rebuild(ts)], (x, *tensors), input_names=names,
+                   dynamic_axes={"x": {0: "n"}}, verify=True)
+
+
+_EAGER_SETITEM_BUG = pytest.mark.xfail(
+    reason="eager framework bug (framework/ops/indexing.py index_put_key): x[2, :, idx] = v "
+           "treats the int as an advanced index (NumPy layout (2, 4)) while x[2, :, idx] "
+           "selects first (PyTorch layout (4, 2)), so eager raises a ShapeError",
+    raises=fw.ShapeError, strict=True)
+SET_KEYS = [pytest.param(s, k, id=str(k), marks=_EAGER_SETITEM_BUG)
+            if isinstance(k[0], int) and any(isinstance(i, np.ndarray) for i in k)
+            else pytest.param(s, k, id=str(k)) for s, k in KEYS]
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("shape,key", SET_KEYS)
+def test_setitem_and_accumulating_index_put(shape, key, accumulate):
+    tensors, rebuild = _split(key)
+    x = fw.randn(*shape)
+    v = fw.randn(*x[rebuild(tensors)].shape)
+
+    def f(x, v, *ts):
+        return index_put_key(x, rebuild(ts), v, accumulate=accumulate)
+
+    fw.onnx.export(f, (x, v, *tensors), verify=True)
