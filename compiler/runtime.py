@@ -337,13 +337,13 @@ class CompiledFunction:
     def _timed(self, entry, args, kwargs, tensors):
         times = entry.times
         which = "compiled" if len(times["compiled"]) <= len(times["eager"]) else "eager"
-        t0 = time.perf_counter()
+        t0 = time.process_time()  # CPU time: robust to other processes on a busy machine
         if which == "compiled":
             out = entry.run(args, kwargs, tensors)
         else:
             self._stats["eager_calls"] += 1
             out = self.fn(*args, **kwargs)
-        times[which].append(time.perf_counter() - t0)
+        times[which].append(time.process_time() - t0)
         if len(times["eager"]) >= TIMING_CALLS and len(times["compiled"]) >= TIMING_CALLS:
             c, e = min(times["compiled"][1:]), min(times["eager"])
             entry.decision = "compiled" if c <= e else "eager"
