@@ -210,3 +210,12 @@ def test_format_and_contains():
     assert f"{loss:.3f}" == "0.123" and f"{loss}" == repr(loss)
     assert f"{fw.ones(2)}" == "tensor([1., 1.])"
     assert 2.0 in fw.tensor([1.0, 2.0]) and 3 not in fw.tensor([1, 2])
+
+
+@pytest.mark.parametrize("dt", [fw.float16, fw.bfloat16])
+def test_low_precision_reductions_accumulate_in_float32(dt):
+    x = fw.full((10000,), 0.1, dtype=dt)
+    want = 10000 * float(x[0].item())
+    assert abs(x.sum().item() - want) / want < 1e-2
+    assert abs(x.cumsum(0)[-1].item() - want) / want < 1e-2
+    assert abs(x.mean().item() - x[0].item()) < 1e-3

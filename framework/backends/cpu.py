@@ -102,8 +102,19 @@ def _reduction(fn):
     return run
 
 
-IMPLS["sum"] = _reduction(np.sum)
-IMPLS["prod"] = _reduction(np.prod)
+def _accumulating(fn):
+    """sum/prod of float16/bfloat16 accumulate in float32 and round once (as PyTorch does;
+    NumPy would accumulate in the 2-byte type: 10000 x 0.1 in bfloat16 sums to 32)."""
+    def run(x, dims, keepdim):
+        if x.dtype.itemsize == 2 and x.dtype.kind in "fV":
+            return np.asarray(fn(x, axis=dims, keepdims=keepdim, dtype=np.float32)
+                              ).astype(x.dtype)
+        return np.asarray(fn(x, axis=dims, keepdims=keepdim))
+    return run
+
+
+IMPLS["sum"] = _accumulating(np.sum)
+IMPLS["prod"] = _accumulating(np.prod)
 IMPLS["amax"] = _reduction(np.max)
 IMPLS["amin"] = _reduction(np.min)
 IMPLS["any"] = _reduction(np.any)
@@ -124,11 +135,15 @@ IMPLS["argmin"] = _arg_reduction(np.argmin)
 
 @impl("cumsum")
 def _cumsum(x, dim):
+    if x.dtype.itemsize == 2 and x.dtype.kind in "fV":  # accumulate in float32
+        return np.cumsum(x, axis=dim, dtype=np.float32).astype(x.dtype)
     return np.cumsum(x, axis=dim, dtype=x.dtype)
 
 
 @impl("cumprod")
 def _cumprod(x, dim):
+    if x.dtype.itemsize == 2 and x.dtype.kind in "fV":
+        return np.cumprod(x, axis=dim, dtype=np.float32).astype(x.dtype)
     return np.cumprod(x, axis=dim, dtype=x.dtype)
 
 
@@ -289,16 +304,20 @@ def _normal(shape, mean, std, dtype, device, generator):
 # -- composites with a direct kernel (faster than their decomposition) -------------------
 @impl("softmax")
 def _softmax(x, dim):
-    with np.errstate(all="ignore"):
-        e = np.exp(x - x.max(axis=dim, keepdims=True))
-        return e / e.sum(axis=dim, keepdims=True)
+    low = x.dtype.itemsize == 2 and x.dtype.kind in "fV"  # compute in float32
+    xf = x.astype(np.float32) if low else x
+    e = np.exp(xf - xf.max(axis=dim, keepdims=True))
+    out = e / e.sum(axis=dim, keepdims=True)
+    return out.astype(x.dtype) if low else out
 
 
 @impl("log_softmax")
 def _log_softmax(x, dim):
-    with np.errstate(all="ignore"):
-        s = x - x.max(axis=dim, keepdims=True)
-        return s - np.log(np.exp(s).sum(axis=dim, keepdims=True))
+    low = x.dtype.itemsize == 2 and x.dtype.kind in "fV"
+    xf = x.astype(np.float32) if low else x
+    s = xf - xf.max(axis=dim, keepdims=True)
+    out = s - np.log(np.exp(s).sum(axis=dim, keepdims=True))
+    return out.astype(x.dtype) if low else out
 
 
 @impl("to_device")
