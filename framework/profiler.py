@@ -185,7 +185,7 @@ class profile:  # noqa: N801  (PyTorch's name)
 
     # -- the hook protocol used by registry.apply ---------------------------------------
     def op_begin(self, op, args, attrs):
-        """Open an ``op`` event (called by ``apply`` before the meta rule)."""
+        """Open an ``op`` event (called by ``apply`` once the meta rule accepted the call)."""
         ev = self._open(op.name, "op")
         if self.record_shapes:
             ev.args["shapes"] = [list(a.shape) if hasattr(a, "shape") else repr(a)

@@ -159,11 +159,17 @@ def test_chrome_trace_is_valid_json(tmp_path):
 
 def test_hook_is_removed_after_the_block_even_on_error():
     x, y = fw.ones(2), fw.ones(3)
-    with pytest.raises(fw.ShapeError):
+    with profile() as prof:
+        with pytest.raises(fw.ShapeError):
+            x + y                      # rejected by the meta rule: not an event
+        x * x                          # later ops are not nested under the failed one
+    assert [(e.name, e.depth) for e in prof.events] == [("mul", 0)]
+    boom = _op("test_boom", UNARY, impl=lambda a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
         with profile() as prof:
-            x + y
+            apply(boom, x)
     assert registry._profile_hook is None
-    assert [e.name for e in prof.events] == ["add"] and prof.events[0].end >= 0
+    assert [e.name for e in prof.events] == ["test_boom"] and prof.events[0].end >= 0
     n = len(prof.events)
     x + x
     assert len(prof.events) == n

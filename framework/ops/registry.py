@@ -93,10 +93,10 @@ def get_op(name: str) -> Op:
 
 def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
-    hook = _profile_hook
+    meta = op.meta(*args, **attrs)
+    hook = _profile_hook  # after the meta rule: an op rejected there is not an event
     if hook is not None:
         event = hook.op_begin(op, args, attrs)
-    meta = op.meta(*args, **attrs)
     # One pass over the operands: device, "all hold data", raw buffers, "any needs grad".
     dev = None
     has_data = True
