@@ -22,8 +22,6 @@ from .passes import rebuild, run_pipeline
 
 def unsupported_reason(graph) -> str | None:
     """Why this forward cannot get a compiled backward (None when it can)."""
-    if any(v.kind == "scalar_input" for v in graph.inputs):
-        return "runtime scalar inputs in a forward whose outputs require grad"
     if graph.grad_writes:
         return "backward() inside a function whose outputs require grad"
     return None
@@ -65,7 +63,26 @@ def _gradient_graph(lifted, wrt):
     from .passes import autodiff
     g = autodiff.run(lifted, wrt=wrt, cotangents=True)
     g.outputs = g.outputs[g.n_primal_outputs:]
-    return run_pipeline(g)
+    exprs, args = g.scalar_exprs, g.scalar_args
+    g = run_pipeline(g)
+    g.scalar_exprs, g.scalar_args = exprs, args
+    return g
+
+
+def _scalar_fn(g, lifted):
+    """(forward scalar values in forward-input order) -> the backward's scalar inputs."""
+    if not g.scalar_exprs:
+        return None
+    from .scalars import expr_source
+    pos = [i for i, v in enumerate(lifted.inputs) if v.kind == "scalar_input"]
+    env = []
+    for name, i in g.scalar_args.items():
+        env.append(f"    {name} = _s[{pos.index(i)}]")
+    body = ", ".join(expr_source(e) for _, e in g.scalar_exprs)
+    import math
+    glb = {"_math": math}
+    exec("def scalars(_s):\n" + "\n".join(env) + f"\n    return [{body}]\n", glb)
+    return glb["scalars"]
 
 
 class Backward:
@@ -82,6 +99,7 @@ class Backward:
         wrt = tuple(diff_inputs) + tuple(range(n_in, n_in + len(diff_consts)))
         g = _gradient_graph(lifted, wrt)
         self.graph = g
+        self.scalars = _scalar_fn(g, lifted)
         from .passes import fuse
         from .runtime import generate_kernel
         self.kernel, self.source, self.plan = generate_kernel(g, fuse.run(g), backend)
@@ -90,8 +108,9 @@ class Backward:
         self.out_meta = [(o.shape, o.dtype) for o in fwd_graph.outputs[:n_user]]
         self.bufs: dict = {}
 
-    def run(self, saved_inputs, cotangents, sizes):
-        """Gradients (arrays) for the differentiable inputs then the lifted parameters."""
+    def run(self, saved_inputs, cotangents, sizes, scalars=()):
+        """Gradients (arrays) for the differentiable inputs then the lifted parameters;
+        ``scalars``: the forward call's runtime scalar values."""
         consts = [src[1]._data if src[0] == "tensor" else src[1].grad._data
                   for src in self.consts]
         bufs = self.bufs.get(sizes)
@@ -99,7 +118,9 @@ class Backward:
             from .codegen.numpy import allocate
             names = list(self.graph.symbols)
             bufs = self.bufs[sizes] = allocate(self.plan, dict(zip(names, sizes)))
-        outs, _, _ = self.kernel(list(saved_inputs) + list(cotangents), consts, sizes, bufs)
+        extra = self.scalars(list(scalars)) if self.scalars is not None else []
+        outs, _, _ = self.kernel(list(saved_inputs) + list(cotangents) + extra, consts, sizes,
+                                 bufs)
         return outs
 
 
@@ -112,9 +133,10 @@ class _CompiledOp:
     saves_args = None
     name = "compiled"
 
-    def __init__(self, backward, saved, sizes, out_meta):
+    def __init__(self, backward, saved, sizes, out_meta, scalars=()):
         self.backward = backward
         self.saved = saved
+        self.scalars = scalars
         self.sizes = sizes
         self.num_outputs = len(out_meta)
         self.out_meta = out_meta
@@ -124,12 +146,12 @@ class _CompiledOp:
         grads = grads if isinstance(grads, tuple) else (grads,)
         cots = [g._data if isinstance(g, Tensor) else np.zeros(m[0], m[1].np)
                 for g, m in zip(grads, self.out_meta)]
-        res = self.backward.run(self.saved, cots, self.sizes)
+        res = self.backward.run(self.saved, cots, self.sizes, self.scalars)
         from .runtime import as_buffer
         return tuple(Tensor._wrap(as_buffer(r), a.dtype, a.device) for r, a in zip(res, args))
 
 
-def link(entry, outputs, tensors, param_tensors, inputs, sizes):
+def link(entry, outputs, tensors, param_tensors, inputs, sizes, scalars=()):
     """Attach the compiled backward to ``outputs`` (tensors returned by the forward; those
     past the user's outputs are the random draws the backward reuses)."""
     from framework.autograd import Node
@@ -138,7 +160,7 @@ def link(entry, outputs, tensors, param_tensors, inputs, sizes):
     diff_args = [tensors[i] for i in bw.diff_inputs] + list(param_tensors)
     saved = list(inputs) + [t._data for t in param_tensors] + [d._data for d in draws]
     out_meta = [(o.shape, o.dtype) for o in outputs]
-    op = _CompiledOp(bw, saved, sizes, out_meta)
+    op = _CompiledOp(bw, saved, sizes, out_meta, scalars)
     node = Node(op, tuple(diff_args), {}, tuple(outputs), [True] * len(diff_args))
     for i, o in enumerate(outputs):
         if o.dtype.is_floating_point:

@@ -102,7 +102,7 @@ class Entry:
         if self.backward is not None and tls.grad_enabled:
             from .differentiable import link
             link(self, results, tensors, self.param_tensors,
-                 inputs[:self.n_tensor_inputs], sizes)
+                 inputs[:self.n_tensor_inputs], sizes, inputs[self.n_tensor_inputs:])
         tree = self.cap.out_tree
         if type(tree) is OutLeaf and tree.kind == "v":
             return results[tree.x]

@@ -42,8 +42,16 @@ def interpret(graph: Graph, inputs, constants=None):
     return [env[o] if isinstance(o, Value) else o for o in graph.outputs]
 
 
-def run(graph: Graph, wrt=(0,), output: int = 0, cotangents: bool = False) -> Graph:
-    """The gradient graph (see the module docstring)."""
+def run(graph: Graph, wrt=(0,), output: int = 0, cotangents: bool = False,
+        scalar_values=None) -> Graph:
+    """The gradient graph (see the module docstring).
+
+    Runtime scalar inputs of ``graph`` stay runtime scalars: the new graph's scalar inputs
+    (after its tensor inputs) are expressions of them, listed in ``g.scalar_exprs`` as
+    (Value, sympy expr) with ``g.scalar_args`` mapping each symbol to the position of the
+    scalar among ``graph.inputs``. ``scalar_values`` (position -> value) are the values
+    the trace runs with (comparisons inside VJP rules see them).
+    """
     from framework.creation import zeros
     from ..capture import trace
     n_in = len(graph.inputs)
@@ -68,9 +76,10 @@ def run(graph: Graph, wrt=(0,), output: int = 0, cotangents: bool = False) -> Gr
         return tuple(o.detach() for o in outs) + tuple(g.detach() for g in grads)
 
     examples = []
+    scalar_values = scalar_values or {}
     for i, v in enumerate(graph.inputs):
         if v.kind == "scalar_input":
-            examples.append(1.0)
+            examples.append(float(scalar_values.get(i, 1.0)))
             continue
         t = meta_tensor(v.shape, v.dtype, v.device) if v.device is not None else \
             meta_tensor(v.shape, v.dtype)
@@ -80,9 +89,14 @@ def run(graph: Graph, wrt=(0,), output: int = 0, cotangents: bool = False) -> Gr
         for o in graph.outputs:
             examples.append(meta_tensor(o.shape, o.dtype, o.device) if o.device is not None
                             else meta_tensor(o.shape, o.dtype))
-    names = [v.name for v in graph.inputs] + [f"cot_{o.name}" for o in graph.outputs]
-    cap = trace(joint, tuple(examples), input_names=names, specialize_floats=True)
+    names = [v.name for v in graph.inputs if v.kind != "scalar_input"] + \
+        [f"cot_{o.name}" for o in graph.outputs]
+    has_scalars = any(v.kind == "scalar_input" for v in graph.inputs)
+    cap = trace(joint, tuple(examples), input_names=names, specialize_floats=not has_scalars)
     g = cap.graph
+    g.scalar_exprs = list(cap.scalar_exprs)
+    g.scalar_args = {sym.name: src[1][1] for sym, src in cap.scalar_sources.items()
+                     if src[0] == "arg"}
     g.symbols = dict(graph.symbols)
     g.passes = list(graph.passes) + [f"autodiff (wrt {list(wrt)})"]
     g.n_primal_outputs = n_out

@@ -418,3 +418,25 @@ def test_attribute_names_are_not_mistaken_for_globals():
     for step in range(4):  # noqa: B007  (rebinding the global on purpose)
         cf(fw.ones(2, 4))
     assert cf.stats()["num_recompiles"] == 0
+
+
+def test_compiled_forward_with_a_float_argument_and_backward():
+    m = _model()
+
+    def f(x, temperature):
+        return (m(x) / temperature).log_softmax(-1)
+
+    cf = fw.compile(f, mode="always")
+    x = fw.randn(3, 4, requires_grad=True)
+    for t in (0.5, 2.0, 3.0):
+        (cf(x, t) * fw.arange(3.0)).sum().backward()
+        g, w = x.grad.numpy().copy(), m[0].weight.grad.numpy().copy()
+        x.grad = None
+        m.zero_grad()
+        (f(x, t) * fw.arange(3.0)).sum().backward()
+        np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(w, m[0].weight.grad.numpy(), rtol=1e-5, atol=1e-7)
+        x.grad = None
+        m.zero_grad()
+    st = cf.stats()
+    assert st["captures"] == 1 and st["eager_reason"] is None
