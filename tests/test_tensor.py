@@ -219,3 +219,8 @@ def test_low_precision_reductions_accumulate_in_float32(dt):
     assert abs(x.sum().item() - want) / want < 1e-2
     assert abs(x.cumsum(0)[-1].item() - want) / want < 1e-2
     assert abs(x.mean().item() - x[0].item()) < 1e-3
+
+
+def test_half_mean_and_var_do_not_overflow():
+    x = fw.ones(100000, dtype=fw.float16)
+    assert x.mean().item() == 1.0 and x.var().item() == 0.0 and x.mean().dtype is fw.float16

@@ -166,6 +166,8 @@ def mean(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
     """Arithmetic mean over ``dim``."""
     x = _float_input(input, "mean", dtype)
     dims = _dims_arg(dim, x, "mean")
+    if x.dtype.itemsize == 2:  # float16/bfloat16: accumulate and divide in float32
+        return (sum(x, dims, keepdim, dtype=dtypes.float32) / _count(x, dims)).to(x.dtype)
     return sum(x, dims, keepdim) / _count(x, dims)
 
 
@@ -174,6 +176,9 @@ def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None) -> Te
     x = _float_input(input, "var")
     if correction is None:
         correction = 0 if unbiased is False else 1
+    if x.dtype.itemsize == 2:  # float16/bfloat16: compute in float32, round once
+        return var(cast(x, dtypes.float32), dim, keepdim=keepdim,
+                   correction=correction).to(x.dtype)
     dims = _dims_arg(dim, x, "var")
     mu = mean(x, dims, keepdim=True)
     d = x - mu
