@@ -315,6 +315,8 @@ def logsumexp(input, dim=None, keepdim=False) -> Tensor:
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
     """Vector p-norm over ``dim`` (2 / "fro" by default; also 1, inf, -inf, 0, any p)."""
     x = _float_input(input, "norm", dtype)
+    if x.dtype.itemsize == 2:  # float16/bfloat16: square and sum in float32, round once
+        return norm(cast(x, dtypes.float32), p, dim, keepdim).to(x.dtype)
     dims = _dims_arg(dim, x, "norm")
     if p in ("fro", 2, 2.0):
         return sum(x * x, dims, keepdim).sqrt()
