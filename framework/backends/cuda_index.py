@@ -151,7 +151,7 @@ def _scatter_kernel(out, index, src, dim, mode):
     cg, tx, ti = _cg()
     rank = index.ndim
     is_buf = isinstance(src, CudaBuffer)
-    key = ("scatter", mode, rank, fw_dtype(out).name, fw_dtype(index).name,
+    key = ("scatter", mode, dim, rank, fw_dtype(out).name, fw_dtype(index).name,
            fw_dtype(src).name if is_buf else type(src).__name__, tuple(index.shape),
            tuple(out.shape), tuple(src.shape) if is_buf else ())
 
