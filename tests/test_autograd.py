@@ -310,3 +310,18 @@ def test_custom_function_returning_its_input_keeps_the_leaf():
     assert x.is_leaf and x.grad_fn is None and y is not x and y.grad_fn is not None
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_backward_releases_saved_buffers():
+    import gc
+    import weakref
+    x = fw.randn(100, dtype=fw.float64, requires_grad=True)
+    y = x.exp()  # exp saves its output
+    ref = weakref.ref(y._data)
+    loss = y.sum()
+    del y
+    gc.collect()
+    assert ref() is not None  # kept alive by the graph until backward
+    loss.backward()
+    gc.collect()
+    assert ref() is None and loss.grad_fn is not None

@@ -217,9 +217,10 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 if gi.dtype is not arg.dtype:
                     gi = gi.to(arg.dtype)
                 send(edge, gi)
-            if not retain_graph:
+            if not retain_graph:  # release saved inputs and output buffers (PyTorch frees them)
                 node.freed = True
                 node.args = None
+                node.out_meta = tuple(m[:3] + (None, None, None) for m in node.out_meta)
         for key, g in leaf_grads.items():
             leaf = leaves[key]
             if leaf._hooks:
