@@ -190,6 +190,9 @@ def result_type(*operands) -> DType:
             wrapped = d if wrapped is None else promote_types(wrapped, d)
         elif isinstance(x, DType):
             dim = x if dim is None else promote_types(dim, x)
+        elif type(x).__module__.startswith("sympy"):  # a traced dynamic size: an int
+            d = int64 if getattr(x, "is_integer", False) else get_default_dtype()
+            wrapped = d if wrapped is None else promote_types(wrapped, d)
         else:
             raise DTypeError(f"result_type: unsupported operand of type {type(x).__name__}")
     return _combine_categories(dim, _combine_categories(zero, wrapped))

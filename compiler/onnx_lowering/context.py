@@ -100,15 +100,28 @@ class LoweringContext:
     def value(self, x, dtype=None) -> str:
         """ONNX name of an operand: an IR value, or a Python scalar made a 0-d constant of
         ``dtype``."""
-        if isinstance(x, (bool, int, float, np.number)):
+        if isinstance(x, (bool, int, float, np.number, sympy.Basic)):
             if dtype is None:
                 raise RuntimeError("onnx export: a scalar operand needs a dtype")
             return self.scalar(x, dtype)
         return self.name_of(x)
 
     def scalar(self, v, dtype) -> str:
-        """A 0-d constant of a framework dtype."""
+        """A 0-d constant of a framework dtype; a sympy size (a dynamic dim used as a
+        number) is computed at run time from the inputs' shapes."""
+        if isinstance(v, sympy.Basic):
+            if not v.is_number:
+                return self._runtime_scalar(v, dtype)
+            v = int(v) if v.is_Integer else float(v)
         return self.const(np.array(v, dtype=dtype.np), "scalar")
+
+    def _runtime_scalar(self, expr, dtype) -> str:
+        # exact: (integer polynomial) / (integer polynomial), divided in ``dtype``
+        num, den = sympy.fraction(sympy.together(sympy.nsimplify(expr, rational=True)))
+        parts = [self.emit("Reshape", [self._poly(p), self.ints([])]) for p in (num, den)]
+        if dtype.name != "int64":
+            parts = [self.cast(p, dtype) for p in parts]
+        return parts[0] if den == 1 else self.emit("Div", parts)
 
     def ints(self, values) -> str:
         """A 1-D int64 constant."""

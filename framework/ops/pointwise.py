@@ -293,8 +293,13 @@ def cast(x: Tensor, dtype) -> Tensor:
 
 # ---------------------------------------------------------------------------------------
 # promotion
+def _is_size_expr(x) -> bool:
+    """A sympy expression: a dynamic size used as a number while tracing (``x.shape[0]``)."""
+    return type(x).__module__.startswith("sympy")
+
+
 def _check_operand(x, name):
-    if isinstance(x, Tensor) or isinstance(x, _SCALARS):
+    if isinstance(x, Tensor) or isinstance(x, _SCALARS) or _is_size_expr(x):
         return
     raise TypeError(f"{name}(): unsupported operand type {type(x).__name__}; expected a "
                     "Tensor or a Python number")
@@ -407,8 +412,8 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
         a, b, dt = promote(input, other, "div")
         if dt.category != FLOAT:
             fd = dtypes.get_default_dtype()
-            a = cast(a, fd) if isinstance(a, Tensor) else float(a)
-            b = cast(b, fd) if isinstance(b, Tensor) else float(b)
+            a = cast(a, fd) if isinstance(a, Tensor) else a if _is_size_expr(a) else float(a)
+            b = cast(b, fd) if isinstance(b, Tensor) else b if _is_size_expr(b) else float(b)
         return apply(BINARY_OPS["div"], a, b)
     if rounding_mode == "floor":
         return binary("floor_divide", input, other)

@@ -166,3 +166,26 @@ def test_half_precision_mlp_with_layer_norm(dtype):
     model = nn.Sequential(nn.Linear(8, 16), nn.LayerNorm(16), nn.GELU(), nn.Linear(16, 4))
     model.to(dtype)
     export_all(model, fw.randn(3, 8).to(dtype), ["x"], {"x": {0: "batch"}}, opsets=(18, NEWEST))
+
+
+class MeanPoolClassifier(nn.Module):
+    """Embeddings averaged over a dynamic sequence (sizes used as numbers while tracing)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, tokens):
+        x = self.emb(tokens)
+        pooled = x.mean(1) + x.sum(1) / tokens.shape[1] - x.var(1) * (tokens.shape[1] - 1)
+        return self.head(pooled * 0.5)
+
+
+def test_mean_pooling_over_dynamic_sequence():
+    fw.manual_seed(0)
+    tokens = fw.tensor(np.random.default_rng(0).integers(0, 30, (2, 7)))
+    types = export_all(MeanPoolClassifier(), tokens, ["tokens"],
+                       {"tokens": {0: "batch", 1: "seq"}})
+    for op, c in types.items():
+        assert c["Shape"] >= 1 and c["Gemm"] == 1, (op, c)  # the length read at run time
