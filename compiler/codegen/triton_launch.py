@@ -119,6 +119,8 @@ class TritonKernel:
         self.int_args = _int_symbols(kb, [self.xnumel, self.rnumel])
         self.scalar_args = list(kb.scalars)
         self.label = label
+        # scans keep running totals in registers: smaller blocks, no autotuning
+        self.scan = any(n.kind == "scan" for n in kb._nodes.values())
         self.interpret = interpreting()
         self.source, self.name = self._assemble()
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:16]
@@ -146,7 +148,7 @@ class TritonKernel:
         name = f"triton_{'red' if self.reduction else 'poi'}_{name}"
         nodsp = ", ".join(repr(s) for s in self.scalar_args)
         deco = f"@triton.jit(do_not_specialize=[{nodsp}])" if self.scalar_args else "@triton.jit"
-        if self.reduction and not self.interpret:
+        if self.reduction and not self.interpret and not self.scan:
             deco = ("@triton.autotune(configs=reduction_configs(), key=['xnumel', 'rnumel', "
                     "'RBLOCK', 'RPERSIST'], prune_configs_by={'early_config_prune': "
                     "prune_reduction_configs})\n" + deco)
@@ -177,10 +179,11 @@ class TritonKernel:
             block = min(next_pow2(xnumel), 1 << 16) if interp else 1024
             warps = 4 if block <= 1024 else 8
             return dict(XBLOCK=max(block, 16) if not interp else block, num_warps=warps)
-        max_r = MAX_R_PERSIST_INTERP if interp else MAX_R_PERSIST_GPU
+        max_r = MAX_R_PERSIST_INTERP if interp else (4096 if self.scan else MAX_R_PERSIST_GPU)
         tile = TILE_INTERP if interp else TILE_GPU
         persist = rnumel <= max_r
-        rblock = next_pow2(rnumel) if persist else (max_r if interp else LOOP_RBLOCK_GPU)
+        loop_rblock = 1024 if self.scan else LOOP_RBLOCK_GPU
+        rblock = next_pow2(rnumel) if persist else (max_r if interp else loop_rblock)
         xblock = max(1, min(next_pow2(xnumel), max(1, tile // rblock), 64))
         elems = xblock * rblock
         warps = 4 if elems <= 1024 else (8 if elems <= 4096 else 16)
@@ -201,7 +204,7 @@ class TritonKernel:
         kwargs = dict(INDEX64=bool(index64 or xnumel * max(rnumel, 1) >= 2 ** 31))
         if self.reduction:
             kwargs.update(RBLOCK=g["RBLOCK"], RPERSIST=g["RPERSIST"])
-        if self.reduction and not self.interpret:
+        if self.reduction and not self.interpret and not self.scan:
             grid = lambda meta: ((xnumel + meta["XBLOCK"] - 1) // meta["XBLOCK"],)  # noqa: E731
             self.fn[grid](*args, **kwargs)
             return
@@ -213,6 +216,28 @@ class TritonKernel:
                 self.fn[grid](*args, **kwargs)
         else:
             self.fn[grid](*args, **kwargs)
+
+    def aot_specs(self) -> list:
+        """Specs for every launch configuration a GPU can pick: the heuristic's, and for
+        reductions each autotuning config (persistent at 1024 columns and looped)."""
+        if not self.reduction:
+            return [self.aot_spec(xnumel=1 << 24)]
+        specs = []
+        for persist, rnumel in ((True, 1024), (False, 1 << 17)):
+            specs.append(self.aot_spec(xnumel=8192, rnumel=rnumel, persistent=persist))
+            if self.scan:
+                continue
+            rblock = next_pow2(rnumel) if persist else LOOP_RBLOCK_GPU
+            for cfg in prune_reduction_configs(reduction_configs(), {"xnumel": 8192},
+                                               RBLOCK=rblock):
+                spec = self.aot_spec(xnumel=8192, rnumel=rnumel, persistent=persist)
+                consts = dict(spec.constexprs, XBLOCK=cfg.kwargs["XBLOCK"])
+                specs.append(type(spec)(spec.fn, spec.types, consts, cfg.num_warps,
+                                        spec.num_stages, label=f"{self.name}[XBLOCK="
+                                        f"{cfg.kwargs['XBLOCK']},w={cfg.num_warps},"
+                                        f"{'persistent' if persist else 'looped'}]",
+                                        divisible=()))
+        return specs
 
     def aot_spec(self, xnumel: int = 1 << 20, rnumel: int = 1024, persistent=None):
         """A ``triton_kernels.aot.KernelSpec`` for the GPU geometry of these extents."""
@@ -230,8 +255,9 @@ class TritonKernel:
         consts = dict(XBLOCK=g["XBLOCK"], INDEX64=False)
         if self.reduction:
             persist = g["RPERSIST"] if persistent is None else persistent
+            loop_rblock = 1024 if self.scan else LOOP_RBLOCK_GPU
             consts.update(RBLOCK=g["RBLOCK"] if persist == g["RPERSIST"] else
-                          (next_pow2(rnumel) if persist else LOOP_RBLOCK_GPU), RPERSIST=persist)
+                          (next_pow2(rnumel) if persist else loop_rblock), RPERSIST=persist)
         else:
             types.pop("rnumel")
         fn = self.fn.fn if hasattr(self.fn, "configs") else self.fn  # strip the autotuner

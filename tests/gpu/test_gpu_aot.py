@@ -48,11 +48,8 @@ def _specs(exercise):
     for name, k in list(GENERATED.items()):
         if name in before and exercise is _exercise_few:
             continue
-        if k.reduction:
-            specs.append(k.aot_spec(xnumel=8192, rnumel=1024, persistent=True))
-            specs.append(k.aot_spec(xnumel=8192, rnumel=1 << 17, persistent=False))
-        else:
-            specs.append(k.aot_spec(xnumel=1 << 24))
+        specs += k.aot_specs() if exercise is _exercise_kernels else \
+            k.aot_specs()[:2]
     return specs
 
 
