@@ -13,7 +13,9 @@ at a *head* node, whose interior values have no other reader, and emits the nati
 - ``matmul(softmax(q @ k^T * s [+ mask]), v)``              -> Attention (23+)
 
 Anything that does not match exactly is lowered node by node, so a miss costs only
-readability, never correctness.
+readability, never correctness. One known difference: a query row whose keys are all
+masked is NaN in eager (softmax of -inf, PyTorch's math semantics) and in the
+MatMul/Softmax form, but 0 in onnxruntime's Attention kernel.
 """
 
 from __future__ import annotations
@@ -430,6 +432,7 @@ def _attention(node, g):
         return None
     k = tr.inputs[0]
     scale = mul.inputs[1]
+    scores = tuple(mul.outputs[0].shape)
     nodes += [mul, qk, tr]
 
     def emit(ctx, q=q, k=k, v=v, mask=mask, scale=scale):
@@ -439,6 +442,10 @@ def _attention(node, g):
             attrs.update(q_num_heads=1, kv_num_heads=1)
         if mask is not None:
             m = ctx.name_of(mask)
+            if tuple(mask.shape[-2:]) != scores[-2:]:
+                # onnxruntime reads the mask as (..., L, S) rows: broadcast it there first
+                full = (1,) * (len(mask.shape) - 2) + scores[-2:]
+                m = ctx.emit("Expand", [m, ctx.shape_of(full)])
             if nd == 3 and len(mask.shape) == 3:  # (batch, L, S) -> (batch, 1, L, S)
                 m = ctx.emit("Unsqueeze", [m, ctx.ints([1])])
             names.append(m)

@@ -114,3 +114,24 @@ def test_attention_pattern_skipped_when_batch_dims_broadcast():
     q, k, v = fw.randn(2, 2, 5, 4), fw.randn(1, 2, 6, 4), fw.randn(1, 2, 6, 3)
     types = _types(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), (q, k, v), NEWEST)
     assert types["Attention"] == 0 and types["Softmax"] == 1, types
+
+
+@pytest.mark.parametrize("which", ["sdpa-key-mask", "mha-key-padding"])
+def test_attention_with_broadcast_masks(which):
+    """Masks that broadcast over the query axis are expanded to (..., L, S) before the
+    Attention node (onnxruntime reads the mask as full rows). Every row keeps one key:
+    a fully masked row is NaN in eager but 0 in onnxruntime's Attention."""
+    x = fw.randn(2, 5, 8)
+    if which == "sdpa-key-mask":
+        def fn(x):
+            keep = (x[..., 0] > -0.5) | (fw.arange(x.shape[1]) == 0)
+            return F.scaled_dot_product_attention(x, x, x, attn_mask=keep.unsqueeze(1))
+    else:
+        mha = _seeded(lambda: nn.MultiheadAttention(8, 2, batch_first=True))
+
+        def fn(x):
+            pad = (x[..., 0] > 1.0) & (fw.arange(x.shape[1]) != 0)
+            return mha(x, x, x, key_padding_mask=pad, need_weights=False)[0]
+    m = fw.onnx.export(fn, (x,), input_names=["x"], dynamic_axes={"x": {0: "b", 1: "t"}},
+                       opset_version=NEWEST, verify=True)
+    assert Counter(n.op_type for n in m.graph.node)["Attention"] == 1
