@@ -153,6 +153,8 @@ class CompiledFunction:
 
     # -- public ------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if tls.tracer is not None:  # called while an outer capture traces: inline
+            return self.fn(*args, **kwargs)
         st = self._stats
         st["calls"] += 1
         if self.eager_reason is not None:

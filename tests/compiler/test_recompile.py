@@ -440,3 +440,12 @@ def test_compiled_forward_with_a_float_argument_and_backward():
         m.zero_grad()
     st = cf.stats()
     assert st["captures"] == 1 and st["eager_reason"] is None
+
+
+def test_compiled_function_called_inside_another_is_inlined():
+    inner = fw.compile(lambda t: t.exp() + 1, mode="always")
+    outer = fw.compile(lambda t: inner(t) * 2, mode="always", fullgraph=True)
+    x = fw.randn(3)
+    np.testing.assert_allclose(outer(x).numpy(), ((x.exp() + 1) * 2).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(inner(x).numpy(), (x.exp() + 1).numpy(), rtol=1e-6)
+    assert [n.op.name for n in outer.graph(x).nodes] == ["exp", "add", "mul"]
