@@ -115,9 +115,8 @@ class Backward:
                   for src in self.consts]
         bufs = self.bufs.get(sizes)
         if bufs is None:
-            from .codegen.numpy import allocate
-            names = list(self.graph.symbols)
-            bufs = self.bufs[sizes] = allocate(self.plan, dict(zip(names, sizes)))
+            from .codegen.numpy import buffers_for
+            bufs = buffers_for(self.bufs, self.plan, list(self.graph.symbols), sizes)
         extra = self.scalars(list(scalars)) if self.scalars is not None else []
         outs, _, _ = self.kernel(list(saved_inputs) + list(cotangents) + extra, consts, sizes,
                                  bufs)

@@ -84,9 +84,8 @@ class Entry:
         sizes = tuple(tensors[i].shape[d] for i, d in self.sym_locs)
         bufs = self.bufs.get(sizes)
         if bufs is None:
-            from .codegen.numpy import allocate
-            bufs = allocate(self.plan, dict(zip(self.sym_names, sizes)))
-            self.bufs[sizes] = bufs
+            from .codegen.numpy import buffers_for
+            bufs = buffers_for(self.bufs, self.plan, self.sym_names, sizes)
         outs, wbs, grads = self.kernel(inputs, consts, sizes, bufs)
         for (kind, i), val in zip(self.writebacks, wbs):
             np.copyto(consts[i] if kind == "c" else inputs[i], val, casting="unsafe")

@@ -260,6 +260,20 @@ def code_object(src: str):
     return code
 
 
+MAX_SIZE_SETS = 8
+
+
+def buffers_for(cache: dict, plan, names, sizes: tuple):
+    """The planned buffers for symbol values ``sizes`` from ``cache``, allocating them on a
+    miss; only the ``MAX_SIZE_SETS`` most recently allocated size sets are kept."""
+    bufs = cache.get(sizes)
+    if bufs is None:
+        bufs = cache[sizes] = allocate(plan, dict(zip(names, sizes)))
+        while len(cache) > MAX_SIZE_SETS:
+            del cache[next(iter(cache))]
+    return bufs
+
+
 def allocate(plan, sizes: dict):
     """The planned buffers for concrete symbol values ``sizes`` (name -> int)."""
     bufs = []
