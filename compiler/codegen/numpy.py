@@ -268,7 +268,9 @@ def buffers_for(cache: dict, plan, names, sizes: tuple):
     miss; only the ``MAX_SIZE_SETS`` most recently allocated size sets are kept."""
     bufs = cache.get(sizes)
     if bufs is None:
-        bufs = cache[sizes] = allocate(plan, dict(zip(names, sizes)))
+        own = getattr(plan, "allocate", None)  # a GPU plan allocates device buffers
+        env = dict(zip(names, sizes))
+        bufs = cache[sizes] = own(env) if own is not None else allocate(plan, env)
         while len(cache) > MAX_SIZE_SETS:
             del cache[next(iter(cache))]
     return bufs
