@@ -30,20 +30,23 @@ def test_quick_demo_writes_every_figure(quick_run):
     saved = json.loads((out / "figures.json").read_text())
     assert set(FIGURES) <= set(saved)
     for key in ("eager_step_s", "compiled_step_s", "speedup", "first_compile_s",
-                "kernels_per_compiled_step", "ops_per_eager_step", "peak_mem_eager_bytes",
+                "kernels_per_compiled_step", "ops_per_eager_step",
+                "kernel_calls_per_compiled_step", "peak_mem_eager_bytes",
                 "peak_mem_compiled_bytes", "final_train_loss", "final_val_loss"):
         assert saved[key] is not None and saved[key] > 0, key
     assert saved["speedup"] == pytest.approx(saved["eager_step_s"] / saved["compiled_step_s"])
-    # 4 eager steps, the first compiled call, 7 alternating pairs, then compiled steps
+    # 4 eager steps, the first compiled call, 6 alternating pairs, then compiled steps
     assert len(saved["losses"]) == 20 and saved["phases"][:5] == ["eager"] * 4 + ["compiled"]
-    assert saved["ab_window"] == [5, 19]
-    assert saved["phases"][5:19] == ["compiled", "eager"] * 7
-    assert saved["phases"][19:] == ["compiled"]
+    assert saved["ab_window"] == [5, 17]
+    assert saved["phases"][5:17] == ["compiled", "eager"] * 6
+    assert saved["phases"][17:] == ["compiled"] * 3
+    assert saved["untimed"] == [2, 3, 18, 19]  # profiled and memory-tracked steps
     st = saved["compile_stats"]
     assert st["captures"] == 1 and st["num_recompiles"] == 0 and st["eager_reason"] is None
     assert st["eager_calls"] == 0          # every compiled-phase step ran generated code
     # the step is one fused program: far fewer kernels than the ops eager dispatches
     assert saved["kernels_per_compiled_step"] < saved["ops_per_eager_step"]
+    assert saved["kernels_per_compiled_step"] <= saved["kernel_calls_per_compiled_step"]
     assert [e[0] for e in saved["evals"]] == [10, 20]
     assert saved["losses"][-1] < saved["losses"][0]
     if saved["plot"].startswith("skipped"):

@@ -15,9 +15,10 @@ FIGURES = (
     "final_train_loss", "final_val_loss", "eager_step_s", "compiled_step_s", "speedup",
     "eager_tokens_per_s", "compiled_tokens_per_s", "eager_step_cpu_s", "compiled_step_cpu_s",
     "first_compile_s", "capture_s",
-    "ops_per_eager_step", "kernels_per_compiled_step", "peak_mem_eager_bytes",
-    "peak_mem_compiled_bytes", "peak_mem_kind", "train_time_s", "total_time_s", "losses",
-    "phases", "ab_window", "evals", "compile_stats", "checkpoint", "onnx", "samples", "plot",
+    "ops_per_eager_step", "kernels_per_compiled_step", "kernel_calls_per_compiled_step",
+    "peak_mem_eager_bytes", "peak_mem_compiled_bytes", "peak_mem_kind", "train_time_s",
+    "total_time_s", "losses", "phases", "ab_window", "untimed", "evals", "compile_stats",
+    "checkpoint", "onnx", "samples", "plot",
 )
 
 
@@ -47,10 +48,12 @@ def figures(cfg, device, res, checkpoint, onnx_info, sample_info, plot, total_s)
         "first_compile_s": res.first_compile_s, "capture_s": res.capture_s,
         "ops_per_eager_step": res.ops_per_eager_step,
         "kernels_per_compiled_step": res.kernels_per_compiled_step,
+        "kernel_calls_per_compiled_step": res.kernel_calls_per_compiled_step,
         "peak_mem_eager_bytes": res.peak_mem_eager,
         "peak_mem_compiled_bytes": res.peak_mem_compiled, "peak_mem_kind": res.peak_mem_kind,
         "train_time_s": res.train_time_s, "total_time_s": total_s, "losses": res.losses,
-        "phases": res.phases, "ab_window": res.ab_window, "evals": [list(e) for e in res.evals],
+        "phases": res.phases, "ab_window": res.ab_window,
+        "untimed": res.untimed, "evals": [list(e) for e in res.evals],
         "compile_stats": _jsonable(res.compile_stats),
         "checkpoint": _jsonable({k: v for k, v in checkpoint.items() if k != "model"}),
         "onnx": _jsonable({k: v for k, v in onnx_info.items() if k != "session"}),
@@ -77,8 +80,9 @@ def table(fig: dict) -> str:
         ("tokens / s", num(fig["eager_tokens_per_s"]), num(fig["compiled_tokens_per_s"])),
         ("speed-up", "1.00x", num(fig["speedup"], "{:.2f}x")),
         ("first compile (s)", "", num(fig["first_compile_s"], "{:.2f}")),
-        ("ops | kernels per step", num(fig["ops_per_eager_step"]),
+        ("ops | fused kernels per step", num(fig["ops_per_eager_step"]),
          num(fig["kernels_per_compiled_step"])),
+        ("calls into NumPy/kernels per step", "", num(fig["kernel_calls_per_compiled_step"])),
         ("peak memory (MiB)", mb(fig["peak_mem_eager_bytes"]),
          mb(fig["peak_mem_compiled_bytes"])),
     ]

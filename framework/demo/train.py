@@ -85,8 +85,9 @@ class TrainResult:
     unigram_loss: float = 0.0
     first_compile_s: float | None = None              # wall time of the first compiled call
     capture_s: float | None = None                    # capture + passes + codegen
-    ops_per_eager_step: int | None = None
-    kernels_per_compiled_step: int | None = None
+    ops_per_eager_step: int | None = None             # ops dispatched (nested ones too)
+    kernels_per_compiled_step: int | None = None      # fused groups in the generated code
+    kernel_calls_per_compiled_step: int | None = None  # calls the generated code makes
     peak_mem_eager: int | None = None
     peak_mem_compiled: int | None = None
     peak_mem_kind: str = ""
@@ -199,11 +200,11 @@ class Experiment:
         # under the profiler (ops per step), the last step of each phase under the memory
         # tracker.
         special = {n_eager - 2: "profile", n_eager - 1: "memory"}
-        pairs = 0
         if self.compiled is not None:
+            special[cfg.steps - 2] = "profile"
             special[cfg.steps - 1] = "memory"
             # after the first compiled call, eager and compiled steps alternate
-            pairs = min(cfg.ab_pairs, (cfg.steps - n_eager - 2) // 2)
+            pairs = min(cfg.ab_pairs, (cfg.steps - n_eager - 3) // 2)
             if pairs > 0:
                 res.ab_window = [n_eager + 1, n_eager + 1 + 2 * pairs]
         bar = tqdm(range(cfg.steps), desc="train", disable=not cfg.progress,
@@ -224,7 +225,11 @@ class Experiment:
                 res.peak_mem_kind = ("cuda max_memory_allocated" if self._on_cuda() else
                                      "tracemalloc peak of one step (NumPy buffers)")
             elif how == "profile":
-                loss, dt, res.ops_per_eager_step = self._profiled_step(fn, x, y)
+                loss, dt, calls = self._profiled_step(fn, x, y)
+                if phase == "eager":
+                    res.ops_per_eager_step = calls
+                else:
+                    res.kernel_calls_per_compiled_step = calls
             else:
                 t0 = time.perf_counter()
                 loss = float(fn(x, y))  # waits for the device, so dt is the whole step
@@ -262,13 +267,17 @@ class Experiment:
         return len(fuse.run(self.compiled.graph(x, y)))
 
     def _profiled_step(self, fn, x, y):
-        """One step under :mod:`framework.profiler`: (loss, seconds, ops dispatched)."""
+        """One step under :mod:`framework.profiler`: (loss, seconds, calls), where calls
+        counts the ops an eager step dispatches, or the kernel calls (NumPy calls and CPU
+        kernels, or Triton launches) inside a compiled step's generated code."""
         from framework.profiler import profile
         with profile() as prof:
             t0 = time.perf_counter()
             loss = float(fn(x, y))
             dt = time.perf_counter() - t0
-        return loss, dt, sum(row.count for row in prof.key_averages() if row.kind == "op")
+        if fn is self.step_fn:
+            return loss, dt, sum(1 for e in prof.events if e.kind == "op")
+        return loss, dt, sum(1 for e in prof.events if e.kind == "kernel" and e.depth >= 2)
 
     def _on_cuda(self) -> bool:
         return self.device.type == "cuda"
