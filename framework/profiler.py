@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import ArgumentError
 
-__all__ = ["profile", "record_function", "ProfilerActivity", "EventAverage"]
+__all__ = ["profile", "record_function", "ProfilerActivity", "EventAverage", "EventAverages"]
 
 _clock = time.perf_counter_ns
 _active: profile | None = None  # the open profile (one at a time)
@@ -109,6 +109,18 @@ _SORT_KEYS = {
     "self_cpu_time_total": "self", "count": "count", "avg": "avg", "cpu_time": "avg",
     "cuda_total": "cuda_total", "cuda_time_total": "cuda_total", "name": "name",
 }
+
+
+class EventAverages(list):
+    """The rows of :meth:`profile.key_averages`; ``.table()`` as in PyTorch."""
+
+    def __init__(self, rows, prof):
+        super().__init__(rows)
+        self._prof = prof
+
+    def table(self, sort_by: str = "total", row_limit: int | None = None) -> str:
+        """Same as :meth:`profile.table`."""
+        return self._prof.table(sort_by=sort_by, row_limit=row_limit)
 
 
 class profile:  # noqa: N801  (PyTorch's name)
@@ -342,8 +354,9 @@ class profile:  # noqa: N801  (PyTorch's name)
         """Seconds covered by top-level events (the sum of all self times)."""
         return sum(e.duration for e in self.events if e.depth == 0) / 1e9
 
-    def key_averages(self) -> list[EventAverage]:
-        """One :class:`EventAverage` per (name, kind), in first-seen order."""
+    def key_averages(self) -> EventAverages:
+        """One :class:`EventAverage` per (name, kind), in first-seen order (a list with
+        PyTorch's ``.table(sort_by=..., row_limit=...)``)."""
         rows: dict = {}
         for e in self.events:
             row = rows.get((e.name, e.kind))
@@ -353,7 +366,7 @@ class profile:  # noqa: N801  (PyTorch's name)
             row.total += e.duration / 1e9
             row.self += e.self_time / 1e9
             row.cuda_total += (e.cuda_ms or 0.0) / 1e3
-        return list(rows.values())
+        return EventAverages(rows.values(), self)
 
     def table(self, sort_by: str = "total", row_limit: int | None = None) -> str:
         """A text table of :meth:`key_averages`, largest first, with the wall time of the

@@ -135,6 +135,8 @@ def test_table_sorts_and_reports_coverage():
     assert by_count[0] == "add" and by_count[2] == "3"
     assert "wall time" in lines[-1]
     assert len(prof.table(row_limit=1).splitlines()) == 5
+    # PyTorch's spelling
+    assert prof.key_averages().table(sort_by="cpu_time_total") == prof.table(sort_by="total")
     with pytest.raises(fw.ArgumentError, match="sort_by"):
         prof.table(sort_by="bogus")
 
