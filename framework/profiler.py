@@ -226,6 +226,8 @@ class profile:  # noqa: N801  (PyTorch's name)
 
     def _close(self, stack, ev, now) -> None:
         # Pop up to ``ev``: an exception inside a nested event may have skipped its end.
+        if ev.end >= 0:
+            return  # already closed (by an enclosing event's end)
         while stack:
             top = stack.pop()
             top.end = now - self._t0
