@@ -357,6 +357,6 @@ def _embedding(weight, indices, padding_idx, **extra):
         return tk.embedding(weight, contiguous(indices), empty=_alloc_like(weight))
 
 
-from . import cuda_index  # noqa: E402,F401  (matmul, einsum, gather/scatter, indexing)
+from . import cuda_conv, cuda_index  # noqa: E402,F401  (conv/pool, matmul, einsum, indexing)
 
 __all__ = ["impl", "view_strides", "can_view", "SIMULATED"]

@@ -10,9 +10,6 @@ from tests.gpu._gpu_utils import cuda_like, devices_of, map_tensors
 from tests.opinfo import OP_DB, result_arrays, result_dtypes, to_fw, to_np
 from tests.test_ops_opinfo import _compare, _expected_dtype
 
-# Records whose op has no CUDA kernel yet (each raises NotImplementedError naming the op
-# and device); kept visible here so the list shrinks as kernels land.
-NO_CUDA_KERNEL = {"conv", "conv_transpose", "max_pool"}
 
 
 _FAST_DTYPES = (fw.float32, fw.int64, fw.bool)  # the rest of the dtypes are marked slow
@@ -27,18 +24,8 @@ def _cases():
     return out
 
 
-def _unsupported(info):
-    return info.op in NO_CUDA_KERNEL
-
-
 @pytest.mark.parametrize("info,dtype", _cases())
 def test_forward_cuda(info, dtype):
-    if _unsupported(info):
-        s = info.samples(dtype)[0]
-        with pytest.raises(NotImplementedError, match="cuda"):
-            info.fn(*map_tensors(cuda_like, to_fw(s.args)), **map_tensors(cuda_like,
-                                                                           to_fw(s.kwargs)))
-        return
     for s in info.samples(dtype):
         want = info.ref(*to_np(s.args), **to_np(s.kwargs))
         args = map_tensors(cuda_like, to_fw(s.args))
@@ -55,7 +42,7 @@ def test_forward_cuda(info, dtype):
 
 
 def _grad_cases():
-    return [pytest.param(i, id=i.name) for i in OP_DB if i.differentiable and not _unsupported(i)]
+    return [pytest.param(i, id=i.name) for i in OP_DB if i.differentiable]
 
 
 @pytest.mark.parametrize("info", _grad_cases())
