@@ -65,3 +65,28 @@ def test_code_blocks_run(page, tmp_path, monkeypatch):
         except Exception as e:
             raise AssertionError(f"{page.name}, block at line {line} failed: "
                                  f"{type(e).__name__}: {e}") from e
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_relative_links_resolve():
+    bad = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                bad.append(f"{page.name}: {target} (no such file)")
+                continue
+            if anchor and dest.suffix == ".md":
+                heads = re.findall(r"^#+\s+(.*)$", dest.read_text(encoding="utf-8"), re.M)
+                if anchor not in {_slug(h) for h in heads}:
+                    bad.append(f"{page.name}: {target} (no such heading)")
+    assert not bad, bad
