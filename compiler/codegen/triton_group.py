@@ -345,6 +345,8 @@ def compile_graph(graph, groups):
     for g in merge_rows(graph, groups):
         step = _step_for(g, graph, smap) if len(g.parts) == 1 else _merged_step(g, graph, smap)
         plan.steps.extend(step if isinstance(step, list) else [step])
+    from ..log import emit
+    emit("fusion", "CUDA kernels (after decomposition and row merging):\n" + describe(plan))
     sym_names = list(graph.symbols)
     inputs, consts = list(graph.inputs), original_consts
     mutations = list(graph.mutations)
@@ -398,8 +400,8 @@ def _source(plan) -> str:
 
 
 def describe(plan) -> str:
-    """One line per step."""
-    return "\n".join(s.describe() for s in plan.steps)
+    """One line per step (what each kernel computes, or why a node runs on its own)."""
+    return "\n".join(f"kernel {i}: {s.describe()}" for i, s in enumerate(plan.steps))
 
 
 __all__ = ["compile_graph", "describe"]
