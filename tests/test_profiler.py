@@ -230,3 +230,17 @@ def test_cuda_events_on_the_simulated_device(tmp_path):
     proc = subprocess.run([sys.executable, "-c", _CUDA_SCRIPT, str(tmp_path / "t.json")],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_record_function_as_decorator_and_outside_a_profile():
+    @record_function("load batch")
+    def load():
+        return fw.ones(4) * 2
+
+    assert load().sum().item() == 8.0             # no profile open: nothing recorded
+    with profile() as prof:
+        load()
+        load()
+    rows = {(r.name, r.kind): r for r in prof.key_averages()}
+    assert rows[("load batch", "region")].count == 2
+    assert [e.depth for e in prof.events if e.name == "mul"] == [1, 1]
