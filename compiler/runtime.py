@@ -88,7 +88,13 @@ class Entry:
             bufs = buffers_for(self.bufs, self.plan, self.sym_names, sizes)
         outs, wbs, grads = self.kernel(inputs, consts, sizes, bufs)
         for (kind, i), val in zip(self.writebacks, wbs):
-            np.copyto(consts[i] if kind == "c" else inputs[i], val, casting="unsafe")
+            target = consts[i] if kind == "c" else inputs[i]
+            if type(target) is np.ndarray:
+                np.copyto(target, val, casting="unsafe")
+            else:  # a device buffer
+                from framework.backends import get_backend
+                t = self.fetch[i][1] if kind == "c" else tensors[i]
+                get_backend(t.device).copy_into(target, val)
         for kind, i in self.bumped:
             t = self.fetch[i][1] if kind == "c" else tensors[i]
             if isinstance(t, Tensor):
