@@ -203,3 +203,16 @@ def test_sampling_is_reproducible_and_respects_top_k():
     assert np.array_equal(s1, s2) and s1.shape == (2, 51)
     top2 = generate(fn, prompt, 200, block_size=4, top_k=2, seed=0)[:, 1:]
     assert set(np.unique(top2)) <= {vocab - 1, vocab - 2}
+
+
+def test_loss_plot_without_matplotlib_says_so(tmp_path, monkeypatch):
+    import sys
+
+    from framework.demo.report import plot_losses
+    from framework.demo.train import TrainResult
+    res = TrainResult(losses=[3.0, 2.5, 2.0], phases=["eager", "compiled", "compiled"],
+                      evals=[(3, 2.1, 2.2)], unigram_loss=3.2)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)   # import matplotlib fails
+    msg = plot_losses(res, tmp_path / "loss.png")
+    assert msg.startswith("skipped") and "matplotlib" in msg
+    assert not (tmp_path / "loss.png").exists()
