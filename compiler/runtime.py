@@ -281,7 +281,8 @@ class CompiledFunction:
             return None
         if created:
             # optimizer state was created during the trace: let one eager call create it
-            st["decisions"].append("eager warm-up: optimizer state is created on this call")
+            st["decisions"].append({"decision": "eager warm-up",
+                                    "reason": "optimizer state is created on this call"})
             return None
         st["captures"] += 1
         needs_grad = _outputs_need_grad(cap)
