@@ -24,7 +24,7 @@ import sympy
 from framework import dtypes
 
 from .triton_expr import RSYM, XSYM, Buf, KernelBuilder, UnsupportedError
-from .triton_index import Idx, address, as_expr, delinearize, linearize, product
+from .triton_index import Idx, address, as_expr, delinearize, is_zero, linearize, product
 from .triton_launch import TritonKernel
 from .triton_ops import BINARY, UNARY, compute_dtype
 
@@ -223,7 +223,7 @@ class _Builder:
         kept_idx = idx if not node.attrs["keepdim"] else \
             Idx([i for k, i in enumerate(idx) if k not in dims])
         same_row = tuple(kept_idx) == tuple(delinearize(XSYM, kept)) or \
-            sympy.simplify(linearize(kept_idx, kept) - XSYM) == 0
+            is_zero(linearize(kept_idx, kept) - XSYM)
         if any(idx[k] != 0 for k in dims if node.attrs["keepdim"]) or not same_row:
             raise UnsupportedError(f"{node.op}: result read at an index other than its row")
         v = self.value(src, _row_index(in_shape, dims), ())
@@ -290,7 +290,7 @@ def render_pointwise(outputs, label="pointwise", out_bufs=None) -> TritonKernel:
         buf = (out_bufs or {}).get(k) or _out_buf(kb, f"out{k}", node)
         kb.add_buf(buf)
         n = product(node.shape)
-        if sympy.simplify(n - numel) == 0:
+        if is_zero(n - numel):
             idx = it if node.shape == big.shape else delinearize(XSYM, node.shape)
             conds = ()
         else:
@@ -324,9 +324,9 @@ def render_reduction(outputs, in_shape, dims, label="reduction", out_bufs=None) 
         buf = (out_bufs or {}).get(k) or _out_buf(kb, f"out{k}", node)
         kb.add_buf(buf)
         n = product(node.shape)
-        if sympy.simplify(n - xnumel) == 0:
+        if is_zero(n - xnumel):
             idx = delinearize(XSYM, node.shape)
-        elif sympy.simplify(n - xnumel * rnumel) == 0:
+        elif is_zero(n - xnumel * rnumel):
             idx = full if node.shape == in_shape else \
                 delinearize(linearize(full, in_shape), node.shape)
         else:

@@ -17,7 +17,7 @@ from ..ir import Value
 from .triton import REDUCTIONS, SUPPORTED, Leaf, PNode, RuntimeScalar, render_pointwise, \
     render_reduction
 from .triton_expr import Buf, UnsupportedError
-from .triton_index import as_expr
+from .triton_index import as_expr, is_zero
 
 
 class _Plan:
@@ -206,7 +206,23 @@ def _merged_step(group, graph, smap):
         return steps
 
 
-def _step_for(group, graph, smap):
+def _split_by_rows(group) -> list:
+    """Cut a group before every reduction over other rows than the ones before it."""
+    parts, cur, split = [], [], None
+    for n in group.nodes:
+        if n.op.name in REDUCTIONS:
+            key = (tuple(n.inputs[0].shape), tuple(n.attrs["dims"]))
+            if split is not None and key != split:
+                parts.append(cur)
+                cur = []
+            split = key
+        cur.append(n)
+    parts.append(cur)
+    return [_Group("reduction" if any(m.op.name in REDUCTIONS for m in p) else "pointwise",
+                   p, []) for p in parts if p]
+
+
+def _step_for(group, graph, smap, split=True):
     if group.kind == "matmul" and group.nodes[0].op.name == "matmul":
         try:
             return _MatmulStep(group, graph, smap)
@@ -217,6 +233,14 @@ def _step_for(group, graph, smap):
             return _KernelStep(group, graph, smap)
         except UnsupportedError as e:
             why = str(e)
+        parts = _split_by_rows(group) if split else []
+        if len(parts) > 1:
+            _wire(graph, parts)
+            steps = []
+            for p in parts:
+                st = _step_for(p, graph, smap, split=False)
+                steps.extend(st if isinstance(st, list) else [st])
+            return steps
     else:
         why = f"{group.kind} group"
     return [_EagerStep(n, why) for n in group.nodes]
@@ -250,7 +274,7 @@ def _numel(shape):
 
 
 def _eq(a, b) -> bool:
-    return sympy.simplify(a - b) == 0
+    return is_zero(a - b)
 
 
 def _row_split(nodes):

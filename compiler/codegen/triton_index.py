@@ -76,8 +76,19 @@ def contiguous_strides(shape) -> tuple:
     return tuple(reversed(strides))
 
 
+def is_zero(expr) -> bool:
+    """True when ``expr`` is provably 0 (expansion; a full simplify only for small
+    expressions without floor divisions, where it is cheap)."""
+    e = sympy.expand(as_expr(expr))
+    if e == 0:
+        return True
+    if e.free_symbols and not e.has(FloorDiv, ModularIndexing) and sympy.count_ops(e) < 20:
+        return sympy.simplify(e) == 0
+    return False
+
+
 def _same(a, b) -> bool:
-    return sympy.simplify(as_expr(a) - as_expr(b)) == 0
+    return is_zero(as_expr(a) - as_expr(b))
 
 
 class Idx(tuple):

@@ -132,3 +132,15 @@ def test_compiled_mlp_training_matches_eager(opt_name):
 
 def test_strict_env_is_set():
     assert os.environ["FW_COMPILE_STRICT"] == "1"
+
+
+def test_dynamic_shapes_reuse_one_kernel_set():
+    f = lambda t: fw.softmax(t * 2, -1).sum(0)  # noqa: E731
+    cf = fw.compile(f, dynamic=True)
+    for n in (3, 5, 9):
+        x = fw.randn(n, 7, device="cuda")
+        _close(cf(x), f(x))
+    plan = _plan(cf, x)
+    # the row kernel, then the column sum (a reduction over other rows: its own kernel)
+    assert plan.kernel_count == 2, [s.describe() for s in plan.steps]
+    assert "ks_" in cf.code(x)  # sizes are kernel arguments
