@@ -26,6 +26,23 @@ def _cases():
 
 @pytest.mark.parametrize("info,dtype", _cases())
 def test_forward_cuda(info, dtype):
+    _check_forward(info, dtype)
+
+
+@pytest.mark.gpu
+def test_database_on_a_real_gpu():
+    """The whole database (float32, bfloat16, int64, bool) against NumPy on the GPU."""
+    assert not fw.cuda.is_simulated(), "unset FW_TRITON_INTERPRET to test the real device"
+    for info in OP_DB:
+        for dt in info.dtypes:
+            if dt in (fw.float32, fw.bfloat16, fw.int64, fw.bool):
+                try:
+                    _check_forward(info, dt)
+                except pytest.skip.Exception:
+                    pass
+
+
+def _check_forward(info, dtype):
     for s in info.samples(dtype):
         want = info.ref(*to_np(s.args), **to_np(s.kwargs))
         args = map_tensors(cuda_like, to_fw(s.args))
