@@ -196,11 +196,16 @@ def copy_into(dst: CudaBuffer, src) -> None:
         raise ShapeError("copy_: unsupported operation: more than one element of the written-to "
                          "tensor refers to a single memory location (expanded tensor). Please "
                          "clone() the tensor before performing the operation.")
-    if not isinstance(src, CudaBuffer):
-        from ..errors import DeviceError
-        raise DeviceError(f"copy_: source on the host ({type(src).__name__}) cannot be written "
-                          "into a cuda tensor directly; move it with .to('cuda') first")
+    if not isinstance(src, CudaBuffer):  # a host array (x.copy_(cpu_tensor)): upload first
+        src = from_numpy(np.asarray(src), _DeviceIndex(dst.alloc.device))
     _eager().copy(src, dst)
+
+
+class _DeviceIndex:
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
 
 
 def install() -> None:

@@ -163,3 +163,12 @@ def test_no_leak_over_training_steps_simulated():
 def test_no_leak_over_1000_training_steps():
     seen = _train_memory(1000)
     assert max(seen) == min(seen)
+
+
+def test_copy_between_devices():
+    x = fw.zeros(2, 3, device="cuda")
+    x.copy_(fw.ones(2, 3))
+    np.testing.assert_array_equal(x.cpu().numpy(), np.ones((2, 3), np.float32))
+    y = fw.zeros(3)
+    y.copy_(fw.full((3,), 2.0, device="cuda"))
+    np.testing.assert_array_equal(y.numpy(), [2, 2, 2])
