@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from types import SimpleNamespace
 
+import numpy as np
 import onnx
 import sympy
 from onnx import helper
@@ -184,6 +185,9 @@ def lower_node(ctx: LoweringContext, node, planned, match=None) -> None:
         rule = LOWERINGS.get(node.op.name)
         if match is not None:
             result = match.emit(ctx)
+        elif _all_empty(node):  # zero-size results need no computation
+            result = [ctx.const(np.zeros(tuple(int(s) for s in v.shape), v.dtype.np), "empty")
+                      for v in node.outputs]
         else:
             result = DECOMPOSE if rule is None else rule(ctx, node)
         if result is DECOMPOSE:
@@ -196,6 +200,12 @@ def lower_node(ctx: LoweringContext, node, planned, match=None) -> None:
     finally:
         ctx.current = prev
     _bind_outputs(ctx, node, result, start, planned)
+
+
+def _all_empty(node) -> bool:
+    """Every output has a static shape with a zero-size dim."""
+    return all(all(isinstance(s, int) for s in v.shape) and 0 in v.shape
+               for v in node.outputs)
 
 
 def _bind_outputs(ctx, node, result, start, planned):

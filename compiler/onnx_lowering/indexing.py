@@ -41,7 +41,7 @@ def _scatter_rule(reduction):
     def lower(ctx, node):
         x, index, src = node.inputs
         dt = x.dtype
-        cd = dtypes.float32 if (dt in _HALF and reduction) else dt
+        cd = dtypes.float32 if dt in _HALF else dt  # ORT: no half Expand/reductions
         idx = _int64(ctx, index)
         xn = ctx.name_of(x)
         if cd is not dt:
@@ -196,7 +196,7 @@ def _index_put(ctx, node):
     x, v, idx = node.inputs[0], node.inputs[1], node.inputs[2:]
     key, accumulate = node.attrs["key"], node.attrs["accumulate"]
     dt = x.dtype
-    cd = dtypes.float32 if (dt in _HALF and accumulate) else dt
+    cd = dtypes.float32 if dt in _HALF else dt  # ORT: no half Expand/reductions
     lay = _Layout(x.shape, key, idx)
     want = ctx.shape_of(lay.result_shape())
     pos = ctx.emit("Reshape", [ctx.emit("Expand", [flat_positions(ctx, lay, idx), want]),

@@ -63,7 +63,11 @@ def _expand(ctx, node):
     for i in range(lead, len(target)):
         if static_int(target[i]) is None and src[i - lead] == target[i]:
             target[i] = 1  # Expand broadcasts: keep the input's own (dynamic) size
-    return [ctx.emit("Expand", [_x(ctx, node), ctx.shape_of(target)])]
+    dt = node.inputs[0].dtype
+    cd = dtypes.float32 if dt is dtypes.bfloat16 else dt  # ORT's Expand: no bfloat16
+    x = _x(ctx, node)
+    x = ctx.cast(x, cd) if cd is not dt else x
+    return [narrowed(ctx, ctx.emit("Expand", [x, ctx.shape_of(target)]), cd, dt)]
 
 
 @lowering("slice")
@@ -147,8 +151,11 @@ def _fill_value(value, dtype):
 @lowering("full")
 def _full(ctx, node):
     dt = node.attrs["dtype"]
-    return [ctx.emit("ConstantOfShape", [ctx.shape_of(node.attrs["shape"])],
-                     value=_fill_value(node.attrs["value"], dt))]
+    # ConstantOfShape has bfloat16 only from opset 20
+    cd = dtypes.float32 if dt is dtypes.bfloat16 and ctx.opset < 20 else dt
+    out = ctx.emit("ConstantOfShape", [ctx.shape_of(node.attrs["shape"])],
+                   value=_fill_value(node.attrs["value"], cd))
+    return [narrowed(ctx, out, cd, dt)]
 
 
 def _scalar_of(ctx, one_elem):

@@ -11,9 +11,9 @@ from compiler.onnx import LOWERINGS, missing_lowerings, supported_opsets
 from framework.ops.registry import OPS
 from tests.opinfo import OP_DB, to_fw
 
-# ORT kernels run float32/float64/int; narrow types go through widening casts, so the
-# half types are checked on a subset to keep this file fast.
-DTYPES = (fw.float32, fw.int64, fw.int32, fw.bool, fw.float64, fw.float16)
+# ORT kernels run float32/float64/int32/int64; the narrow types go through widening casts.
+DTYPES = (fw.float32, fw.int64, fw.int32, fw.bool, fw.float64, fw.float16, fw.bfloat16,
+          fw.uint8, fw.int8, fw.int16)
 
 
 def _cases():
