@@ -111,13 +111,28 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
         [value_info(in_names[v], v.dtype, v.shape) for v in graph.inputs],
         [value_info(out_names[i], v.dtype, v.shape, dim_names.get(i))
          for i, v in enumerate(outs)],
-        initializer=ctx.initializers)
+        initializer=ctx.initializers,
+        value_info=_intermediate_info(ctx, live, set(out_names)))
     opsets = [helper.make_opsetid("", opset)]
     import framework
     model = helper.make_model(g, opset_imports=opsets, producer_name="framework",
                               producer_version=framework.__version__,
                               ir_version=helper.find_min_ir_version_for(opsets))
     return model
+
+
+def _intermediate_info(ctx, live, out_names):
+    """Types of the IR values that became ONNX node outputs, so tools show the captured
+    shapes (named dynamic dims included) without running shape inference."""
+    produced = {o for n in ctx.nodes for o in n.output}
+    infos, seen = [], set()
+    for n in live.nodes:
+        for v in n.outputs:
+            name = ctx.names.get(v)
+            if name in produced and name not in out_names and name not in seen:
+                seen.add(name)
+                infos.append(value_info(name, v.dtype, v.shape))
+    return infos
 
 
 def _live(graph, outs):

@@ -151,3 +151,14 @@ def test_bitwise_needs_opset_18():
     with pytest.raises(ValueError, match=r"bitwise_and.*opset >= 18"):
         fw.onnx.export(lambda a: a & 5, x, opset_version=17)
     fw.onnx.export(lambda a: a & 5, x, opset_version=18, verify=True)
+
+
+def test_wrong_shape_is_caught_by_the_checker(monkeypatch):
+    """Intermediate values carry the IR's shapes, so strict shape inference rejects a rule
+    whose output shape disagrees with the op's meta rule."""
+    def bad(ctx, node):
+        x = ctx.name_of(node.inputs[0])
+        return [ctx.emit("Concat", [x, x], axis=0)]
+    monkeypatch.setitem(LOWERINGS, "sin", bad)
+    with pytest.raises(Exception, match="Inferred shape and existing shape differ"):
+        fw.onnx.export(lambda x: x.sin().cos(), fw.randn(3))
