@@ -12,7 +12,11 @@ A composite whose rule has no native form in the target opset (or that has no ru
 replaced by its decomposition into primitives, traced on meta tensors and lowered in
 place, so an export never fails for want of a native op; an op that cannot be expressed
 at all in the requested opset raises :class:`OpsetError` naming the op and the minimum
-opset.
+opset. Layers that the nn code writes with primitives (linear, eval batch norm, average
+pooling, RMS norm, attention) are recognised as subgraphs and emitted as their native op
+(:mod:`compiler.onnx_lowering.patterns`). Only what the outputs depend on is exported, and
+every intermediate value carries the IR's type, so strict shape inference cross-checks
+each rule against the op's meta rule.
 """
 
 from __future__ import annotations
