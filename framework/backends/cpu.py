@@ -6,13 +6,12 @@ return arrays of the dtype the meta rule promised (``apply`` casts only if they 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..ops.indexing import TensorSlot
 from ..ops.registry import OPS
 from ..random import resolve as resolve_generator
+from .erf import erf_f64
 
 IMPLS: dict = {}
 
@@ -26,12 +25,8 @@ def impl(*names):
     return deco
 
 
-_erf_scalar = np.frompyfunc(math.erf, 1, 1)
-
-
 def _erf(x):
-    out = np.asarray(_erf_scalar(x.astype(np.float64)), dtype=np.float64)
-    return out.astype(x.dtype)
+    return erf_f64(x).astype(x.dtype)
 
 
 def _sigmoid(x):
