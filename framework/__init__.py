@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 from . import _malloc  # noqa: F401  (keeps freed memory in-process on glibc; see module)
-from . import dtypes
+from . import dtypes  # noqa: F401  (fw.dtypes)
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                        set_grad_enabled)
 from .autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
@@ -19,7 +19,7 @@ from .dtypes import (bfloat16, float16, float32, float64, get_default_dtype,  # 
                      int8, int16, int32, int64, promote_types, result_type, set_default_dtype,
                      uint8)
 from .dtypes import bool_ as bool  # noqa: F401,A001
-from .dtypes import DType as dtype  # noqa: F401
+from .dtypes import DType as dtype  # noqa: F401,N813  (torch.dtype)
 from .errors import (ArgumentError, AutogradError, DeviceError, DTypeError,  # noqa: F401
                      FrameworkError, FwIndexError, GraphBreak, ShapeError)
 from .ops import *  # noqa: F401,F403

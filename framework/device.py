@@ -5,7 +5,7 @@ from __future__ import annotations
 from .errors import DeviceError
 
 _KNOWN_TYPES = ("cpu", "cuda", "meta")
-_CACHE: dict[tuple[str, int | None], "device"] = {}
+_CACHE: dict[tuple[str, int | None], device] = {}
 
 
 class device:  # noqa: N801  (named like torch.device)
@@ -26,7 +26,8 @@ class device:  # noqa: N801  (named like torch.device)
                 raise DeviceError(f"device: bad index in {spec!r}")
             index = int(idx)
         if kind not in _KNOWN_TYPES:
-            raise DeviceError(f"device: unknown device type {kind!r}; expected one of {_KNOWN_TYPES}")
+            raise DeviceError(f"device: unknown device type {kind!r}; expected one of "
+                              f"{_KNOWN_TYPES}")
         if kind == "cuda" and index is None:
             index = 0
         key = (kind, index)

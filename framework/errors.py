@@ -34,5 +34,5 @@ class DeviceError(FrameworkError, RuntimeError):
     """A device that is missing, or tensors on different devices in one op."""
 
 
-class GraphBreak(FrameworkError, RuntimeError):
+class GraphBreak(FrameworkError, RuntimeError):  # noqa: N818  (named like Dynamo's)
     """Something a trace cannot capture (``.item()``, ``bool(t)``, ``.numpy()``, ...)."""

@@ -17,7 +17,7 @@ class Generator:
         self._seed = 67280421310721
         self._rng = np.random.default_rng(self._seed)
 
-    def manual_seed(self, seed: int) -> "Generator":
+    def manual_seed(self, seed: int) -> Generator:
         """Reset the stream to ``seed``."""
         self._seed = int(seed)
         self._rng = np.random.default_rng(self._seed)
