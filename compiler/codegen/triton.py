@@ -294,6 +294,11 @@ def render_pointwise(outputs, label="pointwise", out_bufs=None) -> TritonKernel:
             idx = it if node.shape == big.shape else delinearize(XSYM, node.shape)
             conds = ()
         else:
+            lead = len(big.shape) - len(node.shape)
+            if lead < 0 or any(s != 1 and not is_zero(s - big.shape[lead + i])
+                               for i, s in enumerate(node.shape)):
+                raise UnsupportedError(f"outputs of shapes {node.shape} and {big.shape} do not "
+                                       "share an iteration space")
             idx = _broadcast_idx(it, big.shape, node.shape)
             zero = [(it[len(big.shape) - len(node.shape) + i], 0, 1)
                     for i, s in enumerate(node.shape) if s == 1 and

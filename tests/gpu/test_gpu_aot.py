@@ -46,7 +46,7 @@ def _specs(exercise):
     exercise()
     specs = []
     for name, k in list(GENERATED.items()):
-        if name in before and exercise is _exercise_few:
+        if name in before and exercise is not _exercise_kernels:
             continue
         specs += k.aot_specs() if exercise is _exercise_kernels else \
             k.aot_specs()[:2]
@@ -73,5 +73,36 @@ def test_fused_and_pointwise_kernels_pass_the_resource_gate():
 @pytest.mark.slow
 def test_every_kind_of_generated_kernel_passes_the_resource_gate():
     specs = _specs(_exercise_kernels)
+    assert len(specs) >= 20
+    _gate(specs)
+
+
+def _exercise_bench_models():
+    """One eager and one compiled training step of the benchmark models (small batches)."""
+    from framework import optim
+    from framework.bench.train import _models
+    inputs = {"mlp": lambda: fw.randn(2, 784, device="cuda"),
+              "cnn": lambda: fw.randn(2, 1, 28, 28, device="cuda"),
+              "lstm": lambda: fw.randint(0, 100, (2, 12), device="cuda")}
+    for name, x_of in inputs.items():
+        make, _, (_, classes) = _models()[name]
+        fw.manual_seed(0)
+        model = make().to("cuda")
+        opt = optim.AdamW(model.parameters(), lr=1e-3)
+
+        def step(x, y, model=model, opt=opt):
+            opt.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+        x, y = x_of(), fw.randint(0, classes, (2,), device="cuda")
+        step(x, y)
+        fw.compile(step)(x, y)
+
+
+@pytest.mark.slow
+def test_benchmark_model_kernels_pass_the_resource_gate():
+    specs = _specs(_exercise_bench_models)
     assert len(specs) >= 20
     _gate(specs)
