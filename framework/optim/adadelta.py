@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .. import ops as F
-from .optimizer import Optimizer, _check_range, _hyper, _new_step
+from .optimizer import Optimizer, _check_range, _hypers
 
 
 class Adadelta(Optimizer):
@@ -26,17 +25,10 @@ class Adadelta(Optimizer):
         super().__init__(params, defaults)
 
     def _update_group(self, group, params):
-        lr = _hyper(group, "lr")
-        rho = _hyper(group, "rho")
-        eps = _hyper(group, "eps")
-        weight_decay = _hyper(group, "weight_decay")
+        lr, rho, eps, weight_decay = _hypers(group, "lr", "rho", "eps", "weight_decay")
         for p in params:
             g = self._grad(p, group)
-            state = self.state[p]
-            if not state:
-                state["step"] = _new_step(p)
-                state["square_avg"] = F.zeros_like(p)
-                state["acc_delta"] = F.zeros_like(p)
+            state = self._lazy_state(p, "square_avg", "acc_delta")
             state["step"].add_(1)
             if weight_decay != 0:
                 g = g.add(p, alpha=weight_decay)

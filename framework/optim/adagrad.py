@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import ops as F
-from .optimizer import Optimizer, _check_range, _hyper, _new_step, _step_scalar
+from .optimizer import Optimizer, _check_range, _hypers, _new_step, _step_scalar
 
 
 class Adagrad(Optimizer):
@@ -37,10 +37,8 @@ class Adagrad(Optimizer):
                 state["sum"] = F.full_like(p, group["initial_accumulator_value"])
 
     def _update_group(self, group, params):
-        lr = _hyper(group, "lr")
-        lr_decay = _hyper(group, "lr_decay")
-        eps = _hyper(group, "eps")
-        weight_decay = _hyper(group, "weight_decay")
+        lr, lr_decay, eps, weight_decay = _hypers(group, "lr", "lr_decay", "eps",
+                                                  "weight_decay")
         for p in params:
             g = self._grad(p, group)
             state = self.state[p]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import ops as F
-from .optimizer import Optimizer, _check_range, _hyper, _new_step, _step_scalar
+from .optimizer import (Optimizer, _apply_weight_decay, _check_adam_args, _hypers,
+                        _step_scalar)
 
 
 class Adam(Optimizer):
@@ -20,11 +21,7 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
-        _check_range("learning rate", lr)
-        _check_range("epsilon", eps)
-        _check_range("beta parameter at index 0", betas[0], 0.0, 1.0)
-        _check_range("beta parameter at index 1", betas[1], 0.0, 1.0)
-        _check_range("weight_decay", weight_decay)
+        _check_adam_args(lr, eps, betas, weight_decay)
         if fused:
             raise NotImplementedError(f"{type(self).__name__}(fused=True): fused optimizer "
                                       "kernels are not implemented; use the default")
@@ -35,26 +32,15 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _update_group(self, group, params):
-        lr = _hyper(group, "lr")
-        beta1, beta2 = _hyper(group, "betas")
-        eps = _hyper(group, "eps")
-        weight_decay = _hyper(group, "weight_decay")
+        lr, (beta1, beta2), eps, weight_decay = _hypers(group, "lr", "betas", "eps",
+                                                        "weight_decay")
         amsgrad = group["amsgrad"]
+        buffers = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ())
         for p in params:
             g = self._grad(p, group)
-            state = self.state[p]
-            if not state:
-                state["step"] = _new_step(p)
-                state["exp_avg"] = F.zeros_like(p)
-                state["exp_avg_sq"] = F.zeros_like(p)
-                if amsgrad:
-                    state["max_exp_avg_sq"] = F.zeros_like(p)
+            state = self._lazy_state(p, *buffers)
             state["step"].add_(1)
-            if weight_decay != 0:
-                if group["decoupled_weight_decay"]:
-                    p.mul_(1 - lr * weight_decay)
-                else:
-                    g = g.add(p, alpha=weight_decay)
+            g = _apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
             exp_avg.lerp_(g, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .. import dtypes, ops as F
-from .optimizer import Optimizer, _check_range, _hyper, _new_step, _step_scalar
+from .optimizer import (Optimizer, _apply_weight_decay, _check_adam_args, _check_range, _hypers,
+                        _new_step, _step_scalar)
 
 
 class NAdam(Optimizer):
@@ -22,11 +23,7 @@ class NAdam(Optimizer):
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  momentum_decay=4e-3, decoupled_weight_decay=False, *, foreach=None,
                  maximize=False, capturable=False, differentiable=False):
-        _check_range("learning rate", lr)
-        _check_range("epsilon", eps)
-        _check_range("beta parameter at index 0", betas[0], 0.0, 1.0)
-        _check_range("beta parameter at index 1", betas[1], 0.0, 1.0)
-        _check_range("weight_decay", weight_decay)
+        _check_adam_args(lr, eps, betas, weight_decay)
         _check_range("momentum_decay", momentum_decay)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay,
@@ -35,11 +32,8 @@ class NAdam(Optimizer):
         super().__init__(params, defaults)
 
     def _update_group(self, group, params):
-        lr = _hyper(group, "lr")
-        beta1, beta2 = _hyper(group, "betas")
-        eps = _hyper(group, "eps")
-        weight_decay = _hyper(group, "weight_decay")
-        momentum_decay = _hyper(group, "momentum_decay")
+        lr, (beta1, beta2), eps, weight_decay, momentum_decay = _hypers(
+            group, "lr", "betas", "eps", "weight_decay", "momentum_decay")
         for p in params:
             g = self._grad(p, group)
             state = self.state[p]
@@ -50,11 +44,7 @@ class NAdam(Optimizer):
                 state["exp_avg_sq"] = F.zeros_like(p)
             state["step"].add_(1)
             step = _step_scalar(state["step"], p)
-            if weight_decay != 0:
-                if group["decoupled_weight_decay"]:
-                    p.mul_(1 - lr * weight_decay)
-                else:
-                    g = g.add(p, alpha=weight_decay)
+            g = _apply_weight_decay(p, g, lr, weight_decay, group["decoupled_weight_decay"])
             mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
             mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
             mu_product = state["mu_product"]

@@ -14,7 +14,7 @@ import functools
 import warnings
 from collections import OrderedDict, defaultdict
 
-from .. import dtypes
+from .. import dtypes, ops as F
 from ..autograd import enable_grad, no_grad
 from ..errors import ArgumentError
 from ..tensor import Tensor
@@ -50,6 +50,12 @@ def _hyper(group: dict, key: str):
     return value if hook is None else hook(group, key, value)
 
 
+def _hypers(group: dict, *keys: str) -> list:
+    """``[_hyper(group, k) for k in keys]``: the hyper-parameters an update rule reads at
+    the start of a group, read in the order given."""
+    return [_hyper(group, key) for key in keys]
+
+
 def _step_scalar(step: Tensor, like: Tensor) -> Tensor:
     """The step counter in the dtype used for bias corrections of ``like``: float64 for
     float64 parameters, float32 otherwise (float16 would ruin ``1 - beta2 ** step``)."""
@@ -70,6 +76,30 @@ def _check_range(name: str, value, low=0.0, high=None, *, low_open=False, high_o
         bad = bad or value > high or (high_open and value == high)
     if bad:
         raise ArgumentError(f"Invalid {name} value: {value}")
+
+
+def _check_adam_args(lr, eps, betas, weight_decay) -> None:
+    """The constructor checks shared by the Adam family (Adam, AdamW, Adamax, NAdam, RAdam),
+    in PyTorch's order: lr, eps, betas, weight_decay."""
+    _check_range("learning rate", lr)
+    _check_range("epsilon", eps)
+    _check_range("beta parameter at index 0", betas[0], 0.0, 1.0)
+    _check_range("beta parameter at index 1", betas[1], 0.0, 1.0)
+    _check_range("weight_decay", weight_decay)
+
+
+def _apply_weight_decay(p: Tensor, g: Tensor, lr, weight_decay, decoupled: bool) -> Tensor:
+    """Weight decay of the Adam family; returns the gradient the update goes on with.
+
+    Decoupled (AdamW's): shrink ``p`` in place by ``1 - lr * weight_decay``, ``g`` unchanged.
+    Otherwise (L2): ``g + weight_decay * p``.
+    """
+    if weight_decay != 0:
+        if decoupled:
+            p.mul_(1 - lr * weight_decay)
+        else:
+            g = g.add(p, alpha=weight_decay)
+    return g
 
 
 class Optimizer:
@@ -188,6 +218,16 @@ class Optimizer:
     def _grad(self, p: Tensor, group: dict) -> Tensor:
         """The gradient as the update rule sees it: negated under ``maximize``."""
         return -p.grad if group.get("maximize", False) else p.grad
+
+    def _lazy_state(self, p: Tensor, *buffers: str) -> dict:
+        """The state of ``p``. On first use it is filled with a fresh ``step`` counter and,
+        for each name in ``buffers`` in that order, a zero tensor like ``p``."""
+        state = self.state[p]
+        if not state:
+            state["step"] = _new_step(p)
+            for name in buffers:
+                state[name] = F.zeros_like(p)
+        return state
 
     def _patch_step(self) -> None:
         """Wrap ``self.step`` so that step pre/post hooks run and schedulers can tell that

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from .. import ops as F
-from .optimizer import Optimizer, _check_range, _hyper, _new_step
+from .optimizer import Optimizer, _check_range, _hypers
 
 
 class RMSprop(Optimizer):
@@ -31,21 +30,16 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _update_group(self, group, params):
-        lr = _hyper(group, "lr")
-        alpha = _hyper(group, "alpha")
-        eps = _hyper(group, "eps")
-        weight_decay = _hyper(group, "weight_decay")
-        momentum = _hyper(group, "momentum")
+        lr, alpha, eps, weight_decay, momentum = _hypers(group, "lr", "alpha", "eps",
+                                                         "weight_decay", "momentum")
+        buffers = ["square_avg"]
+        if group["momentum"] > 0:
+            buffers.append("momentum_buffer")
+        if group["centered"]:
+            buffers.append("grad_avg")
         for p in params:
             g = self._grad(p, group)
-            state = self.state[p]
-            if not state:
-                state["step"] = _new_step(p)
-                state["square_avg"] = F.zeros_like(p)
-                if group["momentum"] > 0:
-                    state["momentum_buffer"] = F.zeros_like(p)
-                if group["centered"]:
-                    state["grad_avg"] = F.zeros_like(p)
+            state = self._lazy_state(p, *buffers)
             state["step"].add_(1)
             if weight_decay != 0:
                 g = g.add(p, alpha=weight_decay)

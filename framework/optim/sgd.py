@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ArgumentError
-from .optimizer import Optimizer, _check_range, _hyper
+from .optimizer import Optimizer, _check_range, _hypers
 
 
 class SGD(Optimizer):
@@ -32,10 +32,8 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _update_group(self, group, params):
-        lr = _hyper(group, "lr")
-        momentum = _hyper(group, "momentum")
-        dampening = _hyper(group, "dampening")
-        weight_decay = _hyper(group, "weight_decay")
+        lr, momentum, dampening, weight_decay = _hypers(group, "lr", "momentum", "dampening",
+                                                        "weight_decay")
         for p in params:
             g = self._grad(p, group)
             if weight_decay != 0:
