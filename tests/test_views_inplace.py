@@ -234,3 +234,21 @@ def test_in_place_ops_and_leaving_the_framework_are_reported_to_the_tracer():
     assert any("item" in b for b in rec.breaks) and any("print" in b for b in rec.breaks)
     # the copies that keep sin's input for backward are not part of the user's program
     assert rec.ops.count("clone") == 0 and "sin" in rec.ops and "index_put" in rec.ops
+
+
+def test_setitem_mixing_ints_and_index_tensors_uses_pytorch_layout():
+    # PyTorch selects with the int first: x[2, :, idx] has shape (4, 2), not NumPy's (2, 4).
+    x = fw.zeros(3, 4, 5)
+    idx = fw.tensor([0, 3])
+    value = fw.arange(8.0).reshape(4, 2)
+    assert x[2, :, idx].shape == (4, 2)
+    x[2, :, idx] = value
+    ref = np.zeros((3, 4, 5), np.float32)
+    ref[2][:, [0, 3]] = np.arange(8.0).reshape(4, 2)
+    np.testing.assert_array_equal(x.numpy(), ref)
+    base = fw.zeros(3, 4, 5, requires_grad=True)
+    w = fw.ones(4, 2, requires_grad=True)
+    y = base * 1
+    y[2, :, idx] = w * 3
+    y.sum().backward()
+    assert base.grad.sum().item() == 60 - 8 and w.grad.sum().item() == 24

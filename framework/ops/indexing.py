@@ -417,10 +417,30 @@ def _check_bounds(x, key, tensors):
                                        f"size {size}")
 
 
+def _coordinate_key(x: Tensor, key) -> tuple:
+    """Rewrite a key mixing ints and index tensors as one integer tensor per dim.
+
+    PyTorch applies ints before advanced indices (``x[2, :, idx]`` has shape
+    ``(x.shape[1], len(idx))``), NumPy does not; indexing a grid of each dim's coordinates
+    with the user's key (PyTorch semantics, :func:`getitem`) gives a pure advanced key on
+    which both agree.
+    """
+    from .creation_ops import arange
+    coords = []
+    for d, size in enumerate(x.shape):
+        shape = [1] * x.ndim
+        shape[d] = size
+        grid = arange(size, device=x.device).reshape(shape).expand(x.shape)
+        coords.append(getitem(grid, key))
+    return tuple(coords)
+
+
 def index_put_key(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
     """Functional ``x[key] = value`` (or ``+=`` with ``accumulate``): a new tensor."""
     items = _expand_ellipsis(x, _normalize_key(x, key))
-    # Express the whole key on x itself: ints become length-1 tensors-free slices.
+    kinds = {kind if kind != "basic" else type(k) for kind, k in items}
+    if int in kinds and ({"tensor", "mask"} & kinds):
+        return index_put_key(x, _coordinate_key(x, key), value, accumulate)
     tensors, akey, dim = [], [], 0
     full_key = []  # akey plus the None entries: the shape the user's value must fit
     for kind, k in items:

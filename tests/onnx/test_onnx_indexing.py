@@ -43,14 +43,7 @@ def test_getitem_dynamic_leading_dim(shape, key):
                    dynamic_axes={"x": {0: "n"}}, verify=True)
 
 
-_EAGER_SETITEM_BUG = pytest.mark.xfail(
-    reason="eager framework bug (framework/ops/indexing.py index_put_key): x[2, :, idx] = v "
-           "treats the int as an advanced index (NumPy layout (2, 4)) while x[2, :, idx] "
-           "selects first (PyTorch layout (4, 2)), so eager raises a ShapeError",
-    raises=fw.ShapeError, strict=True)
-SET_KEYS = [pytest.param(s, k, id=str(k), marks=_EAGER_SETITEM_BUG)
-            if isinstance(k[0], int) and any(isinstance(i, np.ndarray) for i in k)
-            else pytest.param(s, k, id=str(k)) for s, k in KEYS]
+SET_KEYS = [pytest.param(s, k, id=str(k)) for s, k in KEYS]
 
 
 @pytest.mark.parametrize("accumulate", [False, True])
