@@ -13,6 +13,14 @@ from ..parameter import Parameter
 from .module import Module
 
 
+def _register_affine(module: Module, shape, device, dtype, *, weight: bool, bias: bool) -> None:
+    """Register the elementwise scale ``weight`` and shift ``bias`` of ``shape`` (left for
+    ``reset_parameters`` to fill), each as None where it is not wanted."""
+    for name, wanted in (("weight", weight), ("bias", bias)):
+        param = Parameter(empty(*shape, device=device, dtype=dtype)) if wanted else None
+        module.register_parameter(name, param)
+
+
 class _NormBase(Module):
     """Shared state of batch and instance norm: affine parameters and running stats."""
 
@@ -25,12 +33,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(empty(num_features, device=device, dtype=dtype))
-            self.bias = Parameter(empty(num_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_features,), device, dtype, weight=affine, bias=affine)
         if track_running_stats:
             self.register_buffer("running_mean", zeros(num_features, device=device, dtype=dtype))
             self.register_buffer("running_var", ones(num_features, device=device, dtype=dtype))
@@ -157,15 +160,8 @@ class LayerNorm(Module):
         self.normalized_shape = _as_shape(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(empty(*self.normalized_shape, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(empty(*self.normalized_shape, device=device, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, self.normalized_shape, device, dtype, weight=elementwise_affine,
+                         bias=elementwise_affine and bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -196,12 +192,7 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(empty(num_channels, device=device, dtype=dtype))
-            self.bias = Parameter(empty(num_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _register_affine(self, (num_channels,), device, dtype, weight=affine, bias=affine)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
