@@ -23,6 +23,7 @@ from .triton_index import as_expr
 from .triton_ops import HELPERS, helpers_used
 
 GENERATED: dict[str, TritonKernel] = {}  # every kernel generated in this process, by name
+AFTER_LAUNCH: list = []  # callables(kernel_name) run after each launch (debug checks)
 
 MAX_R_PERSIST_GPU, MAX_R_PERSIST_INTERP = 16384, 1 << 16
 TILE_GPU, TILE_INTERP = 4096, 1 << 16
@@ -216,6 +217,8 @@ class TritonKernel:
                 self.fn[grid](*args, **kwargs)
         else:
             self.fn[grid](*args, **kwargs)
+        for hook in AFTER_LAUNCH:
+            hook(self.name)
 
     def aot_specs(self) -> list:
         """Specs for every launch configuration a GPU can pick: the heuristic's, and for

@@ -19,6 +19,11 @@ import numpy as np
 from ..errors import DeviceError
 
 SIMULATED = os.environ.get("FW_TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
+# Simulated device only: guard bytes after every allocation, checked after each generated
+# kernel, so an out-of-bounds store is an error instead of silent heap corruption.
+DEBUG_BOUNDS = SIMULATED and os.environ.get("FW_CUDA_DEBUG_BOUNDS", "0") == "1"
+_GUARD, _GUARD_BYTE = 64, 0xA5
+_LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
 def enable_interpreter() -> None:
@@ -158,17 +163,22 @@ class Allocation:
     """``nbytes`` of device memory (a NumPy byte array when simulated); freed when the
     last buffer viewing it is garbage collected."""
 
-    __slots__ = ("ptr", "nbytes", "host", "device", "__weakref__")
+    __slots__ = ("ptr", "nbytes", "host", "device", "guard", "__weakref__")
 
     def __init__(self, nbytes: int, index: int = 0):
         self.nbytes = int(nbytes)
         self.device = index
         if SIMULATED:
             # 16-byte aligned like cudaMalloc (vectorised loads assume it)
-            raw = np.zeros(self.nbytes + 16, np.uint8)
+            extra = _GUARD if DEBUG_BOUNDS else 0
+            raw = np.zeros(self.nbytes + 16 + extra, np.uint8)
             off = (-raw.ctypes.data) % 16
             self.host = raw[off:off + self.nbytes]
             self.ptr = int(self.host.ctypes.data)
+            self.guard = raw[off + self.nbytes:off + self.nbytes + extra]
+            if DEBUG_BOUNDS:
+                self.guard[:] = _GUARD_BYTE
+                _LIVE.add(self)
             weakref.finalize(self, _count, -self.nbytes)
         else:
             st = init(index)
@@ -177,6 +187,20 @@ class Allocation:
                                  "cuMemAllocAsync"))
             weakref.finalize(self, _free, self.ptr, self.nbytes, index)
         _count(self.nbytes)
+
+
+def check_bounds(kernel_name: str) -> None:
+    """Raise DeviceError if a kernel wrote past the end of a live simulated allocation."""
+    for a in list(_LIVE):
+        if (a.guard != _GUARD_BYTE).any():
+            a.guard[:] = _GUARD_BYTE
+            raise DeviceError(f"kernel {kernel_name} wrote past the end of a {a.nbytes}-byte "
+                              "device buffer (FW_CUDA_DEBUG_BOUNDS)")
+
+
+if DEBUG_BOUNDS:
+    from compiler.codegen import triton_launch as _tl
+    _tl.AFTER_LAUNCH.append(check_bounds)
 
 
 def _free(ptr: int, nbytes: int, index: int) -> None:

@@ -11,3 +11,4 @@ if os.environ.get("FW_TRITON_INTERPRET") is None and not HAS_GPU:
     os.environ["FW_TRITON_INTERPRET"] = "1"
 if os.environ.get("FW_TRITON_INTERPRET") == "1":
     os.environ["TRITON_INTERPRET"] = "1"
+    os.environ.setdefault("FW_CUDA_DEBUG_BOUNDS", "1")  # out-of-bounds stores fail loudly

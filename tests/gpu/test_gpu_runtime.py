@@ -172,3 +172,27 @@ def test_copy_between_devices():
     y = fw.zeros(3)
     y.copy_(fw.full((3,), 2.0, device="cuda"))
     np.testing.assert_array_equal(y.numpy(), [2, 2, 2])
+
+
+def test_every_registered_op_runs_on_cuda():
+    """Each op has a CUDA kernel, or a decomposition into ops that have one."""
+    from framework.backends import get_backend
+    from framework.ops.registry import OPS
+    from tests.test_ops_opinfo import _import_all_framework_modules
+    _import_all_framework_modules()
+    get_backend("cuda").install()
+    missing = sorted(name for name, op in OPS.items()
+                     if "cuda" not in op.impls and op.decomp is None)
+    assert not missing, f"ops without a CUDA implementation: {missing}"
+
+
+def test_out_of_bounds_store_is_caught_on_the_simulated_device():
+    from framework.backends import cuda_runtime as rt
+    from framework.backends.cuda import CudaBuffer
+    from compiler.codegen import triton_eager
+    if not rt.DEBUG_BOUNDS:
+        pytest.skip("FW_CUDA_DEBUG_BOUNDS is off (real GPU or disabled)")
+    x = fw.zeros(8, device="cuda")
+    too_long = CudaBuffer(x._data.alloc, (12,), (1,), 0, x._data.dtype)  # a corrupt view
+    with pytest.raises(fw.DeviceError, match="wrote past the end"):
+        triton_eager.copy(fw.ones(12, device="cuda")._data, too_long)
