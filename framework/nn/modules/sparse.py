@@ -12,6 +12,38 @@ from ..parameter import Parameter
 from .module import Module
 
 
+def _padding_index(owner: str, padding_idx, num_embeddings: int):
+    """``padding_idx`` checked against the table size and made non-negative (None stays)."""
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ArgumentError(f"{owner}: padding_idx {padding_idx} must be within "
+                            f"num_embeddings ({num_embeddings})")
+    return padding_idx + num_embeddings if padding_idx < 0 else padding_idx
+
+
+def _check_table(owner: str, weight, num_embeddings: int, embedding_dim: int) -> None:
+    """Raise ShapeError unless a given ``_weight`` is ``(num_embeddings, embedding_dim)``."""
+    if tuple(weight.shape) != (num_embeddings, embedding_dim):
+        raise ShapeError(f"{owner}: _weight shape {list(weight.shape)} does not match "
+                         f"[{num_embeddings}, {embedding_dim}]")
+
+
+def _pretrained_size(embeddings) -> tuple:
+    """``(rows, cols)`` of a ``from_pretrained`` table, which must be 2-D."""
+    if embeddings.ndim != 2:
+        raise ShapeError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
+                         f"{list(embeddings.shape)}")
+    return tuple(embeddings.shape)
+
+
+def _zero_padding_row(weight, padding_idx) -> None:
+    """Zero the ``padding_idx`` row of an embedding table (nothing when it is None)."""
+    if padding_idx is not None:
+        with no_grad():
+            weight[padding_idx] = 0.0
+
+
 class Embedding(Module):
     """Maps integer indices to rows of a learnable ``(num_embeddings, embedding_dim)``
     table."""
@@ -23,12 +55,7 @@ class Embedding(Module):
         super().__init__()
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ArgumentError(f"Embedding: padding_idx {padding_idx} must be within "
-                                    f"num_embeddings ({num_embeddings})")
-            if padding_idx < 0:
-                padding_idx += num_embeddings
+        padding_idx = _padding_index("Embedding", padding_idx, num_embeddings)
         if sparse:
             raise NotImplementedError("Embedding(sparse=True): sparse gradients are not "
                                       "implemented (there are no sparse tensors)")
@@ -42,9 +69,7 @@ class Embedding(Module):
                                           dtype=dtype), requires_grad=not _freeze)
             self.reset_parameters()
         else:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ShapeError(f"Embedding: _weight shape {list(_weight.shape)} does not match "
-                                 f"[{num_embeddings}, {embedding_dim}]")
+            _check_table("Embedding", _weight, num_embeddings, embedding_dim)
             self.weight = Parameter(_weight.detach(), requires_grad=not _freeze)
 
     def reset_parameters(self) -> None:
@@ -53,9 +78,7 @@ class Embedding(Module):
         self._fill_padding_idx_with_zero()
 
     def _fill_padding_idx_with_zero(self) -> None:
-        if self.padding_idx is not None:
-            with no_grad():
-                self.weight[self.padding_idx] = 0.0
+        _zero_padding_row(self.weight, self.padding_idx)
 
     def forward(self, input):
         return F.embedding(input, self.weight, self.padding_idx, self.max_norm, self.norm_type,
@@ -81,10 +104,7 @@ class Embedding(Module):
                         scale_grad_by_freq: bool = False, sparse: bool = False) -> Embedding:
         """An Embedding holding (a copy of the storage of) a 2-D ``embeddings`` tensor;
         frozen unless ``freeze=False``."""
-        if embeddings.ndim != 2:
-            raise ShapeError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
-                             f"{list(embeddings.shape)}")
-        rows, cols = embeddings.shape
+        rows, cols = _pretrained_size(embeddings)
         return cls(rows, cols, _weight=embeddings, _freeze=freeze, padding_idx=padding_idx,
                    max_norm=max_norm, norm_type=norm_type,
                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse)
@@ -102,12 +122,7 @@ class EmbeddingBag(Module):
         if sparse:
             raise NotImplementedError("EmbeddingBag(sparse=True): sparse gradients are not "
                                       "implemented (there are no sparse tensors)")
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ArgumentError(f"EmbeddingBag: padding_idx {padding_idx} must be within "
-                                    f"num_embeddings ({num_embeddings})")
-            if padding_idx < 0:
-                padding_idx += num_embeddings
+        padding_idx = _padding_index("EmbeddingBag", padding_idx, num_embeddings)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         self.max_norm = max_norm
@@ -122,17 +137,13 @@ class EmbeddingBag(Module):
                                           dtype=dtype))
             self.reset_parameters()
         else:
-            if tuple(_weight.shape) != (num_embeddings, embedding_dim):
-                raise ShapeError(f"EmbeddingBag: _weight shape {list(_weight.shape)} does not "
-                                 f"match [{num_embeddings}, {embedding_dim}]")
+            _check_table("EmbeddingBag", _weight, num_embeddings, embedding_dim)
             self.weight = Parameter(_weight.detach())
 
     def reset_parameters(self) -> None:
         """Draw the table from N(0, 1) and zero the padding row."""
         init.normal_(self.weight)
-        if self.padding_idx is not None:
-            with no_grad():
-                self.weight[self.padding_idx] = 0.0
+        _zero_padding_row(self.weight, self.padding_idx)
 
     def forward(self, input, offsets=None, per_sample_weights=None):
         return F.embedding_bag(input, self.weight, offsets, self.max_norm, self.norm_type,
@@ -160,10 +171,7 @@ class EmbeddingBag(Module):
                         padding_idx: int | None = None) -> EmbeddingBag:
         """An EmbeddingBag holding a 2-D ``embeddings`` table (frozen unless
         ``freeze=False``)."""
-        if embeddings.ndim != 2:
-            raise ShapeError(f"Embeddings parameter is expected to be 2-dimensional, got shape "
-                             f"{list(embeddings.shape)}")
-        rows, cols = embeddings.shape
+        rows, cols = _pretrained_size(embeddings)
         bag = cls(rows, cols, max_norm, norm_type, scale_grad_by_freq, mode, sparse,
                   embeddings, include_last_offset, padding_idx)
         bag.weight.requires_grad_(not freeze)
