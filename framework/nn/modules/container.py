@@ -18,6 +18,14 @@ def _abs_index(idx: int, n: int, what: str) -> int:
     return idx + n if idx < 0 else idx
 
 
+def _renumber(container: Module, modules) -> None:
+    """Re-register ``modules`` as the container's children under "0", "1", ... (PyTorch keeps
+    the numbering of Sequential and ModuleList contiguous after a delete or an insert)."""
+    container._modules.clear()
+    for i, m in enumerate(modules):
+        container._modules[str(i)] = m
+
+
 class Sequential(Module):
     """Modules applied in order; built from modules or from an ``OrderedDict`` of them."""
 
@@ -46,11 +54,7 @@ class Sequential(Module):
             [keys[_abs_index(idx, len(keys), "Sequential")]]
         for k in targets:
             delattr(self, k)
-        # keep numbering contiguous, as PyTorch does
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self, list(self._modules.values()))
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -89,9 +93,7 @@ class Sequential(Module):
             index += n
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self, items)
         return self
 
     def pop(self, key: int) -> Module:
@@ -129,10 +131,7 @@ class ModuleList(Module):
             [str(_abs_index(idx, len(keys), "ModuleList"))]
         for k in targets:
             del self._modules[k]
-        items = list(self._modules.values())
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self, list(self._modules.values()))
 
     def __len__(self) -> int:
         return len(self._modules)
