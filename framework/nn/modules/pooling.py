@@ -11,15 +11,26 @@ __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "Avg
            "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d"]
 
 
-class _MaxPoolNd(Module):
+class _WindowNd(Module):
+    """A layer over sliding windows: ``kernel_size``, ``stride`` (defaulting to
+    ``kernel_size``) and ``padding``; subclasses set ``_fn`` and their own options."""
+
     _fn = None
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class _MaxPoolNd(_WindowNd):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
+        super().__init__(kernel_size, stride, padding)
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
@@ -31,8 +42,7 @@ class _MaxPoolNd(Module):
                               return_indices=self.return_indices)
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+        return super().extra_repr() + f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -53,16 +63,12 @@ class MaxPool3d(_MaxPoolNd):
     _fn = staticmethod(FC.max_pool3d)
 
 
-class _AvgPoolNd(Module):
-    _fn = None
+class _AvgPoolNd(_WindowNd):
     _has_divisor = True
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        super().__init__(kernel_size, stride, padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         if self._has_divisor:
@@ -73,9 +79,6 @@ class _AvgPoolNd(Module):
         extra = (self.divisor_override,) if self._has_divisor else ()
         return type(self)._fn(input, self.kernel_size, self.stride, self.padding,
                               self.ceil_mode, self.count_include_pad, *extra)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -101,19 +104,23 @@ class AvgPool3d(_AvgPoolNd):
     _fn = staticmethod(FC.avg_pool3d)
 
 
-class _AdaptiveAvgPoolNd(Module):
+class _AdaptiveNd(Module):
+    """A layer pooling adaptive windows to a fixed ``output_size``; subclasses set ``_fn``."""
+
     _fn = None
 
     def __init__(self, output_size):
         super().__init__()
         self.output_size = output_size
 
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class _AdaptiveAvgPoolNd(_AdaptiveNd):
     def forward(self, input):
         """Average over adaptive windows to ``output_size``."""
         return type(self)._fn(input, self.output_size)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
@@ -134,20 +141,14 @@ class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
     _fn = staticmethod(FR.adaptive_avg_pool3d)
 
 
-class _AdaptiveMaxPoolNd(Module):
-    _fn = None
-
+class _AdaptiveMaxPoolNd(_AdaptiveNd):
     def __init__(self, output_size, return_indices=False):
-        super().__init__()
-        self.output_size = output_size
+        super().__init__(output_size)
         self.return_indices = return_indices
 
     def forward(self, input):
         """Max over adaptive windows to ``output_size``."""
         return type(self)._fn(input, self.output_size, self.return_indices)
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
 
 
 class AdaptiveMaxPool1d(_AdaptiveMaxPoolNd):
@@ -162,22 +163,11 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     _fn = staticmethod(FR.adaptive_max_pool2d)
 
 
-class _MaxUnpoolNd(Module):
-    _fn = None
-
-    def __init__(self, kernel_size, stride=None, padding=0):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-
+class _MaxUnpoolNd(_WindowNd):
     def forward(self, input, indices, output_size=None):
         """Scatter ``input`` to ``indices`` (from MaxPool with ``return_indices``)."""
         return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding,
                               output_size)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 class MaxUnpool1d(_MaxUnpoolNd):
