@@ -144,3 +144,31 @@ def test_dynamic_shapes_reuse_one_kernel_set():
     # the row kernel, then the column sum (a reduction over other rows: its own kernel)
     assert plan.kernel_count == 2, [s.describe() for s in plan.steps]
     assert "ks_" in cf.code(x)  # sizes are kernel arguments
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cnn", "lstm", "transformer"])
+def test_compiled_training_matches_eager_for_the_compiler_suite_models(name):
+    from tests.compiler import test_train_steps as suite
+
+    def run(compiled):
+        fw.manual_seed(0)
+        model = suite._MODELS[name]().to("cuda")
+        opt = optim.AdamW(model.parameters(), lr=0.01)
+
+        def step(x, y):
+            loss = nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            return loss
+        fn = fw.compile(step) if compiled else step
+        fw.manual_seed(1)
+        batches = [suite._BATCHES[name]() for _ in range(3)]
+        losses = [float(fn(x.to("cuda"), y.to("cuda"))) for x, y in batches]
+        return losses, [p.detach().cpu().numpy() for p in model.parameters()]
+    le, pe = run(False)
+    lc, pc = run(True)
+    np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
+    for a, b in zip(pc, pe):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
