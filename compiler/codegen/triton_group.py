@@ -122,23 +122,51 @@ class _MatmulStep(_Step):
         self.label = "matmul"
         self.epilogue = None
         rest = group.nodes[1:]
+        self.bias_add = _fusable_bias(self.node, rest, group, graph)
+        if self.bias_add is not None:
+            rest = rest[1:]
+            self.label = "matmul + bias"
         if rest:
             from types import SimpleNamespace
-            outs = [o for o in group.outputs if o is not self.node.outputs[0]]
+            made = {o for m in rest for o in m.outputs}
+            outs = [o for o in group.outputs if o in made]
             ins = list(dict.fromkeys([x for n in rest for x in n.inputs if isinstance(x, Value)
                                       and x not in {o for m in rest for o in m.outputs}]))
             sub = SimpleNamespace(kind="pointwise", nodes=rest, inputs=ins, outputs=outs)
             self.epilogue = _KernelStep(sub, graph, smap)
             self.kernels = 2
-            self.label = "matmul + epilogue(" + ", ".join(n.op.name for n in rest) + ")"
+            self.label += " + epilogue(" + ", ".join(n.op.name for n in rest) + ")"
 
     def run(self, env, sizes, device):
         from framework.backends.cuda import IMPLS
         n = self.node
-        env[n.outputs[0]] = IMPLS["matmul"](*[env[x] if isinstance(x, Value) else x
-                                              for x in n.inputs], **n.attrs)
+        args = [env[x] if isinstance(x, Value) else x for x in n.inputs]
+        if self.bias_add is not None:
+            from framework.backends.cuda_index import matmul
+            add, bias = self.bias_add
+            env[add.outputs[0]] = matmul(*args, bias=env[bias])
+        else:
+            env[n.outputs[0]] = IMPLS["matmul"](*args, **n.attrs)
         if self.epilogue is not None:
             self.epilogue.run(env, sizes, device)
+
+
+def _fusable_bias(mm, rest, group, graph):
+    """(add node, bias Value) when ``rest`` starts with ``matmul + bias[N]`` and the bare
+    product is used nowhere else (the bias then rides in the matmul kernel's epilogue)."""
+    out = mm.outputs[0]
+    if not rest or rest[0].op.name != "add" or out in group.outputs:
+        return None
+    add = rest[0]
+    a, b = add.inputs
+    bias = b if a is out else (a if b is out else None)
+    ok = (isinstance(bias, Value) and bias.kind != "scalar_input" and len(bias.shape) == 1
+          and out.ndim >= 2 and mm.inputs[1].ndim >= 2 and bias.shape[0] == out.shape[-1]
+          and bias.dtype is out.dtype and add.outputs[0].shape == out.shape
+          and out.dtype.name in ("float16", "bfloat16", "float32"))
+    if not ok or sum(1 for n in graph.nodes for x in n.inputs if x is out) != 1:
+        return None
+    return add, bias
 
 
 class _EagerStep(_Step):
@@ -146,7 +174,11 @@ class _EagerStep(_Step):
 
     def __init__(self, node, why):
         self.node = node
-        self.label = f"{node.op.name} (backend kernel: {why})"
+        if node.op.name in _VIEW_OPS:  # a strided view of its input: no kernel at all
+            self.kernels = 0
+            self.label = f"{node.op.name} (a view, no kernel)"
+        else:
+            self.label = f"{node.op.name} (backend kernel: {why})"
 
     def run(self, env, sizes, device):
         from framework.backends.cuda import IMPLS
@@ -222,7 +254,12 @@ def _split_by_rows(group) -> list:
                    p, []) for p in parts if p]
 
 
+_VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice"})
+
+
 def _step_for(group, graph, smap, split=True):
+    if all(n.op.name in _VIEW_OPS for n in group.nodes):
+        return [_EagerStep(n, "view") for n in group.nodes]
     if group.kind == "matmul" and group.nodes[0].op.name == "matmul":
         try:
             return _MatmulStep(group, graph, smap)

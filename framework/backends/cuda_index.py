@@ -97,11 +97,19 @@ def _batch_view(buf, batch, rows, cols):
 
 @impl("matmul")
 def _matmul(a, b):
+    return matmul(a, b)
+
+
+def matmul(a, b, bias=None):
+    """``a @ b`` (NumPy broadcasting, 1-D cases), ``+ bias`` ([N]) fused into the
+    ``triton_kernels`` epilogue when given (fp16/bf16/fp32, ``b`` at least 2-D)."""
     a2 = _reshape(a, (1,) + a.shape) if a.ndim == 1 else a
     b2 = _reshape(b, b.shape + (1,)) if b.ndim == 1 else b
     batch = tuple(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]))
     m, k, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
     final = batch + ((m,) if a.ndim > 1 else ()) + ((n,) if b.ndim > 1 else ())
+    if bias is not None and (a.dtype.name not in _TK or b.ndim < 2):
+        raise ValueError("matmul: a fused bias needs fp16/bf16/fp32 operands and a 2-D b")
     if a.dtype.name not in _TK:
         letters = "abcdefghijklmnop"[:len(batch)]
         out = contraction([_expand(a2, batch + (m, k)), _expand(b2, batch + (k, n))],
@@ -110,9 +118,9 @@ def _matmul(a, b):
     from triton_kernels import matmul as tk
     if batch:
         out = tk.matmul(_batch_view(a2, batch, m, k), _batch_view(b2, batch, k, n),
-                        empty=_alloc_like(a))
+                        bias=bias, empty=_alloc_like(a))
     else:
-        out = tk.matmul(a2, b2, empty=_alloc_like(a))
+        out = tk.matmul(a2, b2, bias=bias, empty=_alloc_like(a))
     return _reshape(out, final)
 
 

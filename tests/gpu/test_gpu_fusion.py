@@ -60,6 +60,15 @@ def test_cross_entropy_is_two_kernels():
     assert plan.kernel_count == 2, [s.describe() for s in plan.steps]
 
 
+def test_linear_bias_rides_in_the_matmul_kernel():
+    x, w, b = fw.randn(8, 16, device="cuda"), fw.randn(12, 16, device="cuda"), \
+        fw.randn(12, device="cuda")
+    cf = fw.compile(nn.functional.linear)
+    _close(cf(x, w, b), nn.functional.linear(x, w, b), 1e-4)
+    plan = _plan(cf, x, w, b)
+    assert plan.kernel_count == 1, [s.describe() for s in plan.steps]
+
+
 def test_gelu_linear_forward_is_matmul_plus_one_epilogue():
     x, w, b = fw.randn(8, 16, device="cuda"), fw.randn(16, 12, device="cuda"), \
         fw.randn(12, device="cuda")
