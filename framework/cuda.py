@@ -233,6 +233,11 @@ def install_triton_driver() -> None:
     global _DRIVER
     if _rt.SIMULATED or _DRIVER is not None:
         return
-    import triton
-    _DRIVER = _make_driver_class()()
+    try:
+        import triton
+        cls = _make_driver_class()
+    except ImportError as e:
+        raise DeviceError(f"device 'cuda' needs Triton (>= 3.6) with its NVIDIA backend: {e}") \
+            from None
+    _DRIVER = cls()
     triton.runtime.driver.set_active(_DRIVER)
