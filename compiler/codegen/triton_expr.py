@@ -385,6 +385,8 @@ def emit_pointwise(kb: KernelBuilder) -> list[str]:
 def _loop(lines) -> list[str]:
     head = ["for roffset in range(0, rnumel, RBLOCK):",
             "    rindex = roffset + tl.arange(0, RBLOCK)[None, :]",
+            "    if INDEX64:",
+            "        rindex = rindex.to(tl.int64)",
             "    rmask = rindex < rnumel"]
     return head + ["    " + line for line in lines]
 
@@ -396,7 +398,8 @@ def emit_reduction(kb: KernelBuilder, persistent: bool) -> list[str]:
     em = Emitter(kb, persistent)
     root = _Scope()
     if persistent:
-        root.lines += ["rindex = tl.arange(0, RBLOCK)[None, :]", "rmask = rindex < rnumel"]
+        root.lines += ["rindex = tl.arange(0, RBLOCK)[None, :]", "if INDEX64:",
+                       "    rindex = rindex.to(tl.int64)", "rmask = rindex < rnumel"]
         for st in kb.stores:
             root.lines.append(_store_line(em, st, root))
         return root.lines

@@ -202,7 +202,10 @@ class TritonKernel:
         args += [scalars[s] for s in self.scalar_args] + [xnumel]
         if self.reduction:
             args.append(rnumel)
-        kwargs = dict(INDEX64=bool(index64 or xnumel * max(rnumel, 1) >= 2 ** 31))
+        # 64-bit index math when element counts, or strides times extents, may pass 2**31
+        big = max((abs(int(v)) for v in sizes.values()), default=0) * max(xnumel, rnumel)
+        kwargs = dict(INDEX64=bool(index64 or xnumel * max(rnumel, 1) >= 2 ** 31 or
+                                   big >= 2 ** 31))
         if self.reduction:
             kwargs.update(RBLOCK=g["RBLOCK"], RPERSIST=g["RPERSIST"])
         if self.reduction and not self.interpret and not self.scan:
