@@ -362,6 +362,31 @@ def linear_index_kernel(label, build_fn, key):
     return _cached(("custom", label) + tuple(key), build_fn)
 
 
-__all__ = ["elementwise", "copy", "reduce", "scan", "movement", "gather", "fill", "arange",
-           "random", "coalesce", "broadcast_shape", "fw_dtype", "linear_index_kernel",
+__all__ = ["elementwise", "fused_unary", "copy", "reduce", "scan", "movement", "gather", "fill",
+           "arange", "random", "coalesce", "broadcast_shape", "fw_dtype", "linear_index_kernel",
            "address", "delinearize"]
+
+
+def fused_unary(label: str, x, out_dtype, build, empty, key=()):
+    """One kernel computing ``build(leaf) -> PNode`` elementwise over ``x`` (any layout):
+    composites such as gelu run as a single kernel instead of their decomposition."""
+    out = empty(tuple(x.shape), out_dtype.np)
+    if math.prod(x.shape) == 0:
+        return out
+    cshape, (xst, ost) = coalesce(x.shape, [x.stride(), out.stride()])
+    rank = len(cshape)
+    xdt = fw_dtype(x)
+
+    def make():
+        leaf = _sym_leaf("in0", xdt, rank)
+        node = build(leaf)
+        obuf = Buf("out0", out_dtype, node.shape, tuple(as_expr(f"ost{d}") for d in range(rank)))
+        return render_pointwise([node], label=label, out_bufs={0: obuf})
+
+    kernel = _cached(("fused", label, tuple(key), xdt.name, out_dtype.name, rank), make)
+    sizes = {}
+    _bind(sizes, "in0", cshape, xst)
+    for d, s in enumerate(ost):
+        sizes[f"ost{d}"] = s
+    kernel({"in0": x, "out0": out}, sizes)
+    return out

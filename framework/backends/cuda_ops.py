@@ -321,6 +321,30 @@ IMPLS["softmax"] = _softmax_impl(False)
 IMPLS["log_softmax"] = _softmax_impl(True)
 
 
+@impl("gelu")
+def _gelu(x, approximate):
+    """gelu as one kernel (its decomposition would launch about eight)."""
+    import math as _m
+    from compiler.codegen.triton import PNode
+    dt = fw_dtype(x)
+    if not dt.is_floating_point:
+        return _decomp("gelu", x, approximate=approximate)
+
+    def build(leaf):
+        s = leaf.shape
+
+        def op(name, *args):
+            return PNode(name, list(args), {}, s, dt)
+        if approximate == "tanh":  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+            inner = op("mul", op("add", leaf, op("mul", op("mul", op("mul", leaf, leaf), leaf),
+                                                 0.044715)), _m.sqrt(2.0 / _m.pi))
+            t = op("tanh", inner)
+        else:  # 0.5 x (1 + erf(x / sqrt(2)))
+            t = op("erf", op("mul", leaf, 1.0 / _m.sqrt(2.0)))
+        return op("mul", op("mul", leaf, 0.5), op("add", t, 1.0))
+    return _ev().fused_unary("gelu", x, dt, build, _alloc_like(x), key=(approximate,))
+
+
 @impl("layer_norm")
 def _layer_norm(x, weight, bias, normalized_ndim, eps):
     if x.dtype.name not in _TK_FLOATS or normalized_ndim != 1:
