@@ -327,6 +327,17 @@ def test_zero_grad():
     assert a.grad is None
 
 
+def test_zero_grad_keeps_grad_object_and_detaches_in_place():
+    a = fw.ones(2, requires_grad=True)
+    opt = optim.SGD([a], lr=0.1)
+    (a * a).sum().backward(create_graph=True)
+    g = a.grad
+    assert g.grad_fn is not None
+    opt.zero_grad(set_to_none=False)
+    assert a.grad is g and g.grad_fn is None and not g.requires_grad
+    assert g.numpy().tolist() == [0.0, 0.0]
+
+
 def test_params_without_grad_are_skipped_and_closure_returns_loss():
     a, b = fw.ones(2, requires_grad=True), fw.ones(2, requires_grad=True)
     opt = optim.Adam([a, b], lr=0.1)

@@ -302,3 +302,22 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         from .. import ops as F
         res = [F.zeros_like(t) if g is None else g for g, t in zip(res, inputs)]
     return tuple(res)
+
+
+def zero_grads_(params, set_to_none=True) -> None:
+    """Reset the ``.grad`` of each tensor in ``params`` as PyTorch's ``zero_grad`` does:
+    to None, or (``set_to_none=False``) zeroed in place, the same grad object kept, after
+    ``detach_()`` when it was recorded by a graph or ``requires_grad_(False)`` otherwise."""
+    for p in params:
+        g = p.grad
+        if g is None:
+            continue
+        if set_to_none:
+            p.grad = None
+            continue
+        if g.grad_fn is not None:
+            g.detach_()
+        else:
+            g.requires_grad_(False)
+        with no_grad():
+            g.zero_()

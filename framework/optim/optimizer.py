@@ -15,7 +15,7 @@ import warnings
 from collections import OrderedDict, defaultdict
 
 from .. import dtypes, ops as F
-from ..autograd import enable_grad, no_grad
+from ..autograd import enable_grad, no_grad, zero_grads_
 from ..errors import ArgumentError
 from ..tensor import Tensor
 
@@ -182,18 +182,7 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized tensors (to None, or to zeros in place)."""
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    if p.grad.grad_fn is not None:
-                        p.grad = p.grad.detach()
-                    else:
-                        p.grad.requires_grad = False
-                    with no_grad():
-                        p.grad.zero_()
+            zero_grads_(group["params"], set_to_none)
 
     def step(self, closure=None):
         """Perform one optimization step; ``closure`` re-evaluates and returns the loss."""

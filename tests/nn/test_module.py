@@ -138,6 +138,22 @@ def test_zero_grad():
     assert lin.weight.grad is None and lin.bias.grad is None
 
 
+def test_zero_grad_keep_buffers_like_pytorch():
+    """set_to_none=False zeroes the same grad object in place; a grad recorded with
+    create_graph is detached in place (detach_), a leaf grad that requires grad stops."""
+    lin = nn.Linear(3, 2)
+    lin(fw.randn(4, 3)).pow(2).sum().backward(create_graph=True)
+    g = lin.weight.grad
+    assert g.grad_fn is not None
+    lin.zero_grad(set_to_none=False)
+    assert lin.weight.grad is g and g.grad_fn is None and not g.requires_grad
+    assert np.all(g.numpy() == 0)
+    lin.bias.grad = fw.ones(2, requires_grad=True)
+    b = lin.bias.grad
+    lin.zero_grad(set_to_none=False)
+    assert lin.bias.grad is b and not b.requires_grad and np.all(b.numpy() == 0)
+
+
 # -- state dict -------------------------------------------------------------------------
 def test_state_dict_round_trip():
     a, b = Block(), Block()

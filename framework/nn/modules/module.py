@@ -8,7 +8,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ... import dtypes
-from ...autograd import no_grad
+from ...autograd import no_grad, zero_grads_
 from ...errors import ArgumentError, FrameworkError
 from ...tensor import Tensor
 from ..parameter import Buffer, Parameter
@@ -315,16 +315,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset parameter gradients (to None by default, else zero them in place)."""
-        for p in self.parameters():
-            if p.grad is None:
-                continue
-            if set_to_none:
-                p.grad = None
-            else:
-                if p.grad.grad_fn is not None:
-                    p.grad = p.grad.detach()
-                with no_grad():
-                    p.grad.zero_()
+        zero_grads_(self.parameters(), set_to_none)
 
     def apply(self, fn) -> Module:
         """Call ``fn`` on every descendant (children first) and on this module."""
