@@ -100,7 +100,9 @@ class _Renderer:
             return repr(a) if math.isfinite(a) else self.const(a)
         if isinstance(a, sympy.Basic):
             from sympy.printing.pycode import pycode
-            return "int(" + pycode(a, fully_qualified_modules=False).replace(
+            # a size expression is an int; a ratio of sizes (``n / (n - 1)``) is a float
+            conv = "int(" if a.is_integer else "float("
+            return conv + pycode(a, fully_qualified_modules=False).replace(
                 "math.", "_math.") + ")"
         if isinstance(a, tuple):
             inner = ", ".join(self.lit(x) for x in a)

@@ -1,0 +1,44 @@
+"""Regression tests from acceptance testing of fw.compile on realistic training code."""
+
+import copy
+
+import numpy as np
+
+import framework as fw
+from framework import nn, optim
+
+
+def test_ratio_of_symbolic_sizes_is_a_float_not_truncated():
+    @fw.compile(dynamic=True, mode="always")
+    def f(x):
+        n = x.numel() // x.shape[1]
+        return x * (n / (n - 1))
+
+    for b in (3, 5):
+        np.testing.assert_allclose(f(fw.ones(b, 2)).numpy(), np.full((b, 2), b / (b - 1)),
+                                   rtol=1e-6)
+
+
+def test_batchnorm_running_var_with_a_dynamic_batch_matches_eager():
+    fw.manual_seed(0)
+    m1 = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                       nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+    m2 = copy.deepcopy(m1)
+    o1, o2 = optim.SGD(m1.parameters(), lr=0.1), optim.SGD(m2.parameters(), lr=0.1)
+
+    def step(model, opt, x, y):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    cstep = fw.compile(step, mode="always")
+    for b in (4, 4, 3, 2):
+        x, y = fw.randn(b, 1, 4, 4), fw.randint(0, 2, (b,))
+        step(m1, o1, x, y)
+        cstep(m2, o2, x, y)
+    assert cstep.stats()["recompiles"]
+    for k, v in m1.state_dict().items():
+        np.testing.assert_allclose(m2.state_dict()[k].numpy(), v.numpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=k)
