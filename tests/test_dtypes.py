@@ -112,3 +112,14 @@ def test_dtype_objects():
     import pickle
     assert pickle.loads(pickle.dumps(fw.bfloat16)) is fw.bfloat16
     assert fw.is_floating_point(fw.zeros(1)) and not fw.is_floating_point(fw.zeros(1).long())
+
+
+def test_sign_of_bool_and_where_with_two_scalars():
+    m = fw.tensor([True, False])
+    s = fw.sign(m)
+    assert s.dtype is b and s.tolist() == [True, False]
+    w = fw.where(m, 1, 0.5)
+    assert w.dtype is f32 and w.tolist() == [1.0, 0.5]
+    w = fw.where(m, 2, 0)
+    assert w.dtype is i64 and w.tolist() == [2, 0]
+    assert fw.where(m, True, False).dtype is b

@@ -145,6 +145,8 @@ def unary(name: str, x) -> Tensor:
         elif name in ("neg",) and x.dtype is dtypes.bool_:
             raise DTypeError("neg: negation, the `-` operator, on a bool tensor is not "
                              "supported; use logical_not() or ~ instead")
+        elif name == "sign" and x.dtype is dtypes.bool_:
+            return x.clone()
         elif name in ("floor", "ceil", "round", "trunc", "isnan", "isinf", "isfinite"):
             if name in ("isnan", "isinf"):
                 return full_like_bool(x, False)
@@ -451,6 +453,9 @@ def where(condition, input=None, other=None) -> Tensor:
     if condition.dtype is not dtypes.bool_:
         raise DTypeError(f"where: expected condition to be a bool tensor, got "
                          f"{condition.dtype.name}")
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        from .creation_ops import full
+        input = full((), input, device=condition.device)  # int64/bool/default float
     a, b, _ = promote(input, other, "where")
     return apply(WHERE, condition, a, b)
 
