@@ -168,7 +168,8 @@ def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False)
         raise ArgumentError(f"linspace: number of steps must be non-negative, got {steps}")
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     t = tensor(np.linspace(start, end, steps), dtype=dt, device=device)
-    t.requires_grad = requires_grad
+    if requires_grad:
+        t.requires_grad_(True)
     return t
 
 
@@ -182,7 +183,8 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """The ``n x m`` identity matrix."""
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     t = tensor(np.eye(n, m), dtype=dt, device=device)
-    t.requires_grad = requires_grad
+    if requires_grad:
+        t.requires_grad_(True)
     return t
 
 

@@ -325,3 +325,19 @@ def test_backward_releases_saved_buffers():
     loss.backward()
     gc.collect()
     assert ref() is None and loss.grad_fn is not None
+
+
+def test_norm_gradient_at_zero_is_zero():
+    for p in (2, 3.0, "fro"):
+        x = fw.zeros(3, requires_grad=True)
+        n = fw.norm(x, p)
+        n.backward()
+        assert n.item() == 0.0 and x.grad.tolist() == [0.0, 0.0, 0.0]
+    x = fw.zeros(2, 3, requires_grad=True)
+    fw.nn.functional.normalize(x, dim=1).sum().backward()
+    assert np.all(np.isfinite(x.grad.numpy()))
+    y = fw.tensor([[3.0, 4.0], [0.0, 0.0]], dtype=fw.float64, requires_grad=True)
+    fw.norm(y, dim=1).sum().backward()
+    assert np.allclose(y.grad.numpy(), [[0.6, 0.8], [0.0, 0.0]])
+    assert fw.autograd.gradcheck(lambda a: fw.norm(a, dim=1), (fw.randn(2, 3, dtype=fw.float64,
+                                                                         requires_grad=True),))

@@ -173,3 +173,13 @@ def test_device_errors():
         fw.ones(2, device="tpu")
     with _raises(DeviceError, "cpu", "meta"):
         fw.ones(2) + fw.ones(2, device="meta")
+
+
+def test_integer_creation_with_requires_grad_is_refused():
+    for make in (lambda: fw.ones(2, dtype=fw.int64, requires_grad=True),
+                 lambda: fw.full((2,), 3, requires_grad=True),
+                 lambda: fw.arange(3, requires_grad=True),
+                 lambda: fw.eye(2, dtype=fw.int32, requires_grad=True)):
+        with pytest.raises(AutogradError, match="floating point"):
+            make()
+    assert fw.zeros(2, requires_grad=True).requires_grad

@@ -37,7 +37,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     shape = as_shape((size,) if not isinstance(size, (tuple, list)) else (size,), "full")
     dt = _dtype_for_value(fill_value, dtype)
     t = apply(FULL, shape=shape, value=fill_value, dtype=dt, device=to_device(device))
-    t.requires_grad = requires_grad
+    if requires_grad:
+        t.requires_grad_(True)
     return t
 
 
@@ -58,7 +59,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         dtype = dtypes.get_default_dtype() if is_float else dtypes.int64
     t = apply(ARANGE, shape=(n,), start=start, step=step, dtype=dtypes.to_dtype(dtype),
               device=to_device(device))
-    t.requires_grad = requires_grad
+    if requires_grad:
+        t.requires_grad_(True)
     return t
 
 
@@ -68,7 +70,8 @@ def uniform(shape, low=0.0, high=1.0, *, dtype=None, device=None, generator=None
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     t = apply(UNIFORM, shape=tuple(shape), low=low, high=high, dtype=dt,
               device=to_device(device), generator=generator)
-    t.requires_grad = requires_grad
+    if requires_grad:
+        t.requires_grad_(True)
     return t
 
 
@@ -78,5 +81,6 @@ def normal_(shape, mean=0.0, std=1.0, *, dtype=None, device=None, generator=None
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     t = apply(NORMAL, shape=tuple(shape), mean=mean, std=std, dtype=dt,
               device=to_device(device), generator=generator)
-    t.requires_grad = requires_grad
+    if requires_grad:
+        t.requires_grad_(True)
     return t

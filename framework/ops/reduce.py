@@ -319,7 +319,7 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
         return norm(cast(x, dtypes.float32), p, dim, keepdim).to(x.dtype)
     dims = _dims_arg(dim, x, "norm")
     if p in ("fro", 2, 2.0):
-        return sum(x * x, dims, keepdim).sqrt()
+        return _root_zero_grad_safe(sum(x * x, dims, keepdim), 2)
     if p == math.inf:
         return amax(x.abs(), dims, keepdim)
     if p == -math.inf:
@@ -329,5 +329,15 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
     if p == 1:
         return sum(x.abs(), dims, keepdim)
     if isinstance(p, (int, float)):
-        return sum(x.abs() ** p, dims, keepdim) ** (1.0 / p)
+        return _root_zero_grad_safe(sum(x.abs() ** p, dims, keepdim), p)
     raise ArgumentError(f"norm: unsupported p={p!r}")
+
+
+def _root_zero_grad_safe(s, p):
+    """``s ** (1/p)``; where ``s`` is 0 and autograd records, the gradient is 0 (as PyTorch's
+    norm backward), not ``inf * 0 = nan``: the root then reads a constant 1 instead of s."""
+    root = (lambda v: v.sqrt()) if p == 2 else (lambda v: v ** (1.0 / p))
+    if not s.requires_grad:
+        return root(s)
+    nz = s != 0
+    return where(nz, root(where(nz, s, 1.0)), 0.0)
