@@ -124,6 +124,7 @@ def test_cross_entropy_class_indices(case, reduction, spatial):
     x = RNG.standard_normal((n, c) + spatial)
     t = RNG.integers(0, c, size=(n,) + spatial)
     t.reshape(-1)[0] = 1  # make sure the ignored class occurs
+    t.reshape(-1)[-1] = 2  # ... and that not every target is ignored (mean of none: nan)
     weight = RNG.uniform(0.5, 2.0, size=c) if opts.get("weight") else None
     kw = dict(ignore_index=opts.get("ignore_index", -100),
               label_smoothing=opts.get("smoothing", 0.0), reduction=reduction)
@@ -419,3 +420,20 @@ def test_ctc_loss_impossible_alignment():
     assert np.all(np.isfinite(lp.grad.numpy())) and np.all(lp.grad.numpy()[:, 0] == 0)
     with pytest.raises(ShapeError, match="input_lengths"):
         F.ctc_loss(lp, tgt, [2], [2, 1])
+
+
+def test_regression_losses_warn_when_target_broadcasts():
+    with pytest.warns(UserWarning, match=r"target size \(fw.Size\(\[4\]\)\).*input size"):
+        F.mse_loss(fw.randn(4, 1), fw.randn(4))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.mse_loss(fw.randn(4), fw.randn(4))
+
+
+def test_binary_cross_entropy_refuses_inputs_outside_0_1():
+    with pytest.raises(ArgumentError, match="between 0 and 1"):
+        F.binary_cross_entropy(fw.tensor([0.5, 1.5]), fw.tensor([1.0, 0.0]))
+    with pytest.raises(ArgumentError, match="between 0 and 1"):
+        nn.BCELoss()(fw.tensor([float("nan")]), fw.tensor([1.0]))
+    assert F.binary_cross_entropy(fw.tensor([0.0, 1.0]), fw.tensor([0.0, 1.0])).item() == 0.0

@@ -486,3 +486,17 @@ def test_full_backward_hooks():
 ])
 def test_layer_reprs(module, text):
     assert repr(module()) == text
+
+
+def test_batchnorm_loads_state_dict_without_num_batches_tracked():
+    src = nn.BatchNorm1d(3)
+    src(fw.randn(4, 3))
+    old = {k: v.numpy() for k, v in src.state_dict().items() if k != "num_batches_tracked"}
+    dst = nn.Sequential(nn.BatchNorm1d(3))
+    res = dst.load_state_dict({"0." + k: v for k, v in old.items()})
+    assert not res.missing_keys and not res.unexpected_keys
+    assert np.allclose(dst[0].running_mean.numpy(), src.running_mean.numpy())
+    assert dst[0].num_batches_tracked.item() == 0
+    with pytest.raises(Exception, match="running_var"):
+        dst.load_state_dict({"0.weight": old["weight"], "0.bias": old["bias"],
+                             "0.running_mean": old["running_mean"]})

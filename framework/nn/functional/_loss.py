@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 from ... import ops
+from ..._state import tls
+from ...autograd import no_grad
 from ...dtypes import FLOAT, INT
 from ...errors import ArgumentError, DTypeError, ShapeError
 from ...ops.nn_ops import cross_entropy_rows
@@ -50,7 +53,15 @@ def _pair(input, target, name):
                         f"{type(input).__name__} and {type(target).__name__}")
     if input.shape != target.shape:
         broadcast_shapes(input.shape, target.shape, name)  # ShapeError naming the shapes
+        warnings.warn(f"{name}: using a target size ({_size(target.shape)}) that is different "
+                      f"to the input size ({_size(input.shape)}). This will likely lead to "
+                      "incorrect results due to broadcasting. Please ensure they have the "
+                      "same size.", UserWarning, stacklevel=3)
     return input, target
+
+
+def _size(shape):
+    return f"fw.Size({list(shape)})"
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean") -> Tensor:
@@ -231,6 +242,13 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ShapeError(f"binary_cross_entropy: using a target size ({list(target.shape)}) "
                          f"that is different to the input size ({list(input.shape)}) is not "
                          "supported; please ensure they have the same size")
+    if tls.tracer is None:  # eager: PyTorch's value check (a traced graph cannot branch)
+        with no_grad():
+            bad = ~((input >= 0) & (input <= 1))
+            if bad.any().item():
+                raise ArgumentError("binary_cross_entropy: all elements of input should be "
+                                    "between 0 and 1 (apply sigmoid first, or use "
+                                    "binary_cross_entropy_with_logits)")
     log_x = ops.clamp(ops.log(input), min=-100.0)
     log_1mx = ops.clamp(ops.log(1 - input), min=-100.0)
     loss = -(target * log_x + (1 - target) * log_1mx)

@@ -45,6 +45,18 @@ class _NormBase(Module):
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
 
+    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
+                              assign=False):
+        """As PyTorch for state dicts without version metadata (old checkpoints, NumPy
+        dicts): a missing ``num_batches_tracked`` keeps the module's own count."""
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            own = self.num_batches_tracked
+            state_dict = {**state_dict, key: own if own is not None
+                          else tensor(0, dtype=dtypes.int64)}
+        super()._load_from_state_dict(state_dict, prefix, strict, missing, unexpected, errors,
+                                      assign)
+
     def reset_running_stats(self) -> None:
         """Zero the running mean and batch count, fill the running variance with 1."""
         if self.track_running_stats:
