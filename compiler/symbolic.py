@@ -58,6 +58,9 @@ def _subs_attr(a, env):
         return tuple(_subs_attr(x, env) for x in a)
     if isinstance(a, list):
         return [_subs_attr(x, env) for x in a]
+    if isinstance(a, slice):  # an indexing key ``x[:, :T]`` with a symbolic bound
+        return slice(_subs_attr(a.start, env), _subs_attr(a.stop, env),
+                     _subs_attr(a.step, env))
     return a
 
 

@@ -42,3 +42,27 @@ def test_batchnorm_running_var_with_a_dynamic_batch_matches_eager():
     for k, v in m1.state_dict().items():
         np.testing.assert_allclose(m2.state_dict()[k].numpy(), v.numpy(), rtol=1e-5,
                                    atol=1e-6, err_msg=k)
+
+
+def test_backward_through_split_with_a_symbolic_batch_stays_dynamic():
+    # split's backward records index_put with keys like slice(0, s0): checking the
+    # symbolic capture must substitute the symbol (it fell back to static sizes)
+    lin = nn.Linear(3, 6)
+
+    def step(x):
+        a, b = lin(x).split(3, dim=-1)
+        (a * b).sum().backward()
+
+    cstep = fw.compile(step, mode="always")
+    ref = copy.deepcopy(lin)
+    for n in (2, 2, 3, 4, 5):
+        lin.zero_grad()
+        ref.zero_grad()
+        x = fw.randn(n, 4, 3)
+        cstep(x)
+        a, b = ref(x).split(3, dim=-1)
+        (a * b).sum().backward()
+        np.testing.assert_allclose(lin.weight.grad.numpy(), ref.weight.grad.numpy(),
+                                   rtol=1e-5, atol=1e-5)
+    st = cstep.stats()
+    assert st["num_recompiles"] == 1, st["recompiles"]
