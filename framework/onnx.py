@@ -66,7 +66,7 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     if _flat_tensors(tuple(kwargs.values())):
         raise ArgumentError("onnx export: pass tensor inputs positionally in args (kwargs may "
                             "only hold Python values, which are baked into the model)")
-    modes = _enter_eval(model_or_fn)
+    modes = _enter_eval(model_or_fn, args)
     try:
         names = _input_names(model_or_fn, args, input_names)
         names = _adopt_single_input_name(names, input_names, dynamic_axes, output_names)
@@ -125,11 +125,17 @@ def _is_module(obj) -> bool:
     return hasattr(obj, "named_parameters") and hasattr(obj, "eval") and hasattr(obj, "modules")
 
 
-def _enter_eval(obj):
-    if not _is_module(obj):
-        return None
-    modes = [(m, m.training) for m in obj.modules()]
-    obj.eval()
+def _enter_eval(obj, args=()):
+    """Put the model -- or, for a function, every module it reaches through its closure,
+    globals and arguments -- in eval() mode; returns the modes to restore."""
+    if _is_module(obj):
+        roots = [obj]
+    else:
+        from compiler.capture import reachable
+        roots = [o for _, o in reachable(obj, args) if _is_module(o)]
+    modes = [(m, m.training) for r in roots for m in r.modules()]
+    for r in roots:
+        r.eval()
     return modes
 
 
