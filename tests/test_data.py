@@ -323,3 +323,20 @@ class _Slow(Dataset):
 def test_timeout():
     with pytest.raises(RuntimeError, match="timed out after 0.2 seconds"):
         list(DataLoader(_Slow(), batch_size=1, num_workers=1, timeout=0.2))
+
+
+def test_a_forked_worker_collecting_another_loaders_iterator_leaves_it_alone(capfd):
+    import gc
+    ds = _ds(6)
+    gc.disable()
+    try:
+        dead = DataLoader(ds, batch_size=2, num_workers=1, persistent_workers=True)
+        list(dead)
+        dead.cycle = dead  # garbage only a collection frees, possibly inside a forked child
+        del dead
+        other = DataLoader(ds, batch_size=2, num_workers=1, worker_init_fn=lambda i: gc.collect())
+        assert len(list(other)) == 3
+    finally:
+        gc.enable()
+        gc.collect()
+    assert "can only join a child process" not in capfd.readouterr().err

@@ -230,7 +230,7 @@ class _MultiProcessIter(_BaseIter):
             self._index_queues.append(q)
             self._workers.append(w)
         self._finalizer = weakref.finalize(self, _shutdown, self._workers, self._index_queues,
-                                           self._result_queue)
+                                           self._result_queue, os.getpid())
         self._epoch = 0
         self._reset(first=True)
 
@@ -327,8 +327,12 @@ class _MultiProcessIter(_BaseIter):
 _SKIP = object()
 
 
-def _shutdown(workers, index_queues, result_queue) -> None:
-    """Stop the workers (politely, then by force) and close the queues."""
+def _shutdown(workers, index_queues, result_queue, owner_pid) -> None:
+    """Stop the workers (politely, then by force) and close the queues. Only the process that
+    started them does this: a forked worker of another loader that garbage-collects this
+    iterator must leave them alone (it cannot join them, and must not stop them)."""
+    if os.getpid() != owner_pid:
+        return
     for q in index_queues:
         try:
             q.put(None)
