@@ -183,3 +183,28 @@ def test_integer_creation_with_requires_grad_is_refused():
         with pytest.raises(AutogradError, match="floating point"):
             make()
     assert fw.zeros(2, requires_grad=True).requires_grad
+
+
+@pytest.mark.parametrize("call", [
+    lambda: fw.gather(fw.tensor([1.0, 2.0]), 0, fw.tensor([-1])),
+    lambda: fw.gather(fw.ones(2, 2), 1, fw.tensor([[2]])),
+    lambda: fw.zeros(3).scatter(0, fw.tensor([-1]), fw.tensor([5.0])),
+    lambda: fw.zeros(3).scatter_add(0, fw.tensor([3]), fw.tensor([5.0])),
+])
+def test_gather_scatter_indices_out_of_range(call):
+    """NumPy would wrap -1 to the last element (a silent wrong value) or raise its own error."""
+    with pytest.raises(FwIndexError, match=r"(gather|scatter|scatter_add): index -?\d+ is out "
+                                           r"of bounds for dimension \d with size \d"):
+        call()
+
+
+def test_boolean_mask_of_the_wrong_shape():
+    x = fw.arange(24).reshape(2, 3, 4)
+    with pytest.raises(FwIndexError, match=r"shape of the mask \[3\] at index 0 does not match "
+                                           r"the shape of the indexed tensor \[2, 3, 4\]"):
+        x[fw.tensor([True, False, True])]
+    with pytest.raises(FwIndexError, match=r"mask \[3, 3\] at index 1 .* at index 2"):
+        x[:, fw.ones(3, 3, dtype=fw.bool)]
+    with pytest.raises(FwIndexError, match=r"mask \[1\]"):
+        x[fw.tensor([True])] = 0
+    assert x[:, fw.tensor([True, False, True])].shape == (2, 2, 4)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import FwIndexError
 from ..ops.indexing import TensorSlot
 from ..ops.registry import OPS
 from ..random import resolve as resolve_generator
@@ -198,8 +199,17 @@ def _np_key(key, idx):
     return tuple(idx[k.i] if isinstance(k, TensorSlot) else k for k in key)
 
 
+def _check_index_range(op, index, size, dim):
+    """PyTorch's bounds check: indices in ``[0, size)`` (NumPy would wrap negative ones)."""
+    if index.size and (index.min() < 0 or index.max() >= size):
+        bad = index[(index < 0) | (index >= size)].flat[0]
+        raise FwIndexError(f"{op}: index {int(bad)} is out of bounds for dimension {dim} with "
+                           f"size {size}")
+
+
 @impl("gather")
 def _gather(x, index, dim):
+    _check_index_range("gather", index, x.shape[dim] if x.ndim else 1, dim)
     if not x.ndim:
         return x.copy()
     if x.shape[:dim] + x.shape[dim + 1:] != index.shape[:dim] + index.shape[dim + 1:]:
@@ -208,7 +218,8 @@ def _gather(x, index, dim):
     return np.take_along_axis(x, index, axis=dim)
 
 
-def _scatter_positions(x, index, dim):
+def _scatter_positions(x, index, dim, op="scatter"):
+    _check_index_range(op, index, x.shape[dim] if x.ndim else 1, dim)
     grids = np.indices(index.shape, sparse=True)
     pos = list(grids)
     pos[dim] = index
@@ -227,7 +238,7 @@ def _scatter(x, index, src, dim):
 @impl("scatter_add")
 def _scatter_add(x, index, src, dim):
     out = x.copy()
-    pos = _scatter_positions(x, index, dim)
+    pos = _scatter_positions(x, index, dim, "scatter_add")
     vals = src[tuple(slice(0, s) for s in index.shape)] if isinstance(src, np.ndarray) \
         else src
     np.add.at(out, pos, vals)

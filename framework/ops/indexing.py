@@ -324,14 +324,25 @@ def _apply_basic(x: Tensor, items):
     return out, [(kind, k, pos) for kind, k, pos in rest if kind != "none"]
 
 
-def _advanced_key(ndim, rest):
+def _check_mask_shape(mask, shape, pos):
+    """A boolean mask must match the dims it indexes (NumPy's nonzero() would instead give
+    an out-of-bounds index, or silently select from a smaller mask)."""
+    for j, (m, s) in enumerate(zip(mask.shape, shape[pos:pos + mask.ndim])):
+        if m.__class__ is int and s.__class__ is int and m != s:
+            raise FwIndexError(f"index: the shape of the mask {list(mask.shape)} at index {j} "
+                               f"does not match the shape of the indexed tensor "
+                               f"{list(shape)} at index {pos + j}")
+
+
+def _advanced_key(shape, rest):
     """Build the ``index`` primitive's key from the advanced items, expanding masks."""
-    key = [slice(None)] * ndim
+    key = [slice(None)] * len(shape)
     tensors = []
     for kind, k, pos in rest:
         if kind == "mask":
             if k.ndim == 0:
                 raise FwIndexError("index: 0-d boolean masks are not supported")
+            _check_mask_shape(k, shape, pos)
             for j, nz in enumerate(k.nonzero().unbind(1)):
                 key[pos + j] = TensorSlot(len(tensors))
                 tensors.append(nz)
@@ -398,7 +409,7 @@ def getitem(x: Tensor, key) -> Tensor:
     out, rest = _apply_basic(x, items)
     if not rest:
         return out if out is not x else view_alias(x)
-    akey, tensors = _advanced_key(out.ndim, rest)
+    akey, tensors = _advanced_key(out.shape, rest)
     _check_bounds(out, akey, tensors)
     return apply(INDEX, out, *tensors, key=akey)
 
@@ -449,6 +460,7 @@ def index_put_key(x: Tensor, key, value, accumulate: bool = False) -> Tensor:
             continue
         start = len(akey)
         if kind == "mask":
+            _check_mask_shape(k, x.shape, dim)
             for nz in k.nonzero().unbind(1):
                 akey.append(TensorSlot(len(tensors)))
                 tensors.append(nz)
