@@ -34,6 +34,9 @@ class Tensor:
 
     # Let ``ndarray <op> Tensor`` defer to Tensor's reflected operators.
     __array_priority__ = 1000
+    # How many times an in-place op gave this base a new autograd identity; a view stamped
+    # with an older count has a stale grad_fn (see ops/inplace.py refresh_view).
+    _ag_rev = 0
 
     def __init__(self, data=None, *, dtype=None, device=None, requires_grad=False):
         from .creation import tensor as _tensor_factory

@@ -252,3 +252,49 @@ def test_setitem_mixing_ints_and_index_tensors_uses_pytorch_layout():
     y[2, :, idx] = w * 3
     y.sum().backward()
     assert base.grad.sum().item() == 60 - 8 and w.grad.sum().item() == 24
+
+
+def test_inplace_on_a_view_of_a_non_leaf_flows_gradients_like_pytorch():
+    x = fw.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    y = x * 1
+    y[1:3].mul_(2)
+    (y * y).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.detach().numpy() * [1, 4, 4, 1])
+
+    def f(a):
+        y = a.sin() * 1
+        yt = y.t()
+        yt[0].zero_()
+        yt[1:].mul_(yt[1:].clone())
+        return y
+    assert fw.autograd.gradcheck(f, (fw.randn(2, 3, dtype=fw.float64, requires_grad=True),))
+
+    def g(w):  # the written value requires grad, the base does not
+        z = fw.zeros(2, 3, dtype=fw.float64)
+        z[:, 1].copy_(w)
+        z.t()[2].add_(w * 3)
+        return z * z
+    assert fw.autograd.gradcheck(g, (fw.randn(2, dtype=fw.float64, requires_grad=True),))
+
+
+def test_views_taken_before_an_inplace_update_see_the_new_graph():
+    x = fw.ones(3, requires_grad=True)
+    y = x * 1
+    v = y[0:2]
+    y.mul_(2)  # through the base
+    v.sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0, 0.0]
+    x.grad = None
+    y = x * 1
+    v, w = y[0:2], y[1:3]
+    v.mul_(2)  # through a sibling view
+    w.mul_(3)
+    (y * fw.tensor([1.0, 10.0, 100.0])).sum().backward()
+    assert x.grad.tolist() == [2.0, 60.0, 300.0]
+
+
+def test_inplace_on_a_view_of_a_leaf_that_requires_grad_is_refused():
+    from framework.errors import AutogradError
+    x = fw.ones(3, requires_grad=True)
+    with pytest.raises(AutogradError, match="view of a leaf Variable"):
+        x[1:].mul_(2)

@@ -7,6 +7,8 @@ record, which the compiler functionalizes.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._state import tls
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
@@ -47,6 +49,8 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
     tracked = grad_on and (value.requires_grad or target.requires_grad)
     if tracked and target._base is not None and (target._base.requires_grad or
                                                  value.requires_grad):
+        if target._view_ops and tls.tracer is None and _view_positions(target) is not None:
+            return _commit_into_view(target, value, op, since)
         raise NotImplementedError(
             f"{op}: in-place modification of a view ({list(target.shape)}) whose base takes part "
             "in autograd is not supported; clone() the view or update the base out of place")
@@ -56,6 +60,8 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
         _write(target, value, op)
     target._storage.version += 1
     if tracked:
+        if target._base is None:
+            target._ag_rev += 1  # views taken earlier now have a stale grad_fn
         if value.requires_grad:
             target.grad_fn, target._output_nr = value.grad_fn, value._output_nr
             target.requires_grad = True
@@ -69,6 +75,76 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
     if tracer is not None:
         tracer.mutate(target, value)
     return target
+
+
+def _view_positions(view):
+    """The flat positions in its base of a CPU view's elements (an int64 array of the view's
+    shape), or None when they cannot be read off the NumPy strides."""
+    base = view._base
+    if view.device.type != "cpu" or view._data is None or base._data is None or \
+            view.dtype is not base.dtype:
+        return None
+    b, v = base._data, view._data
+    if not b.flags.c_contiguous or v.dtype.itemsize != b.dtype.itemsize or \
+            (v.size and not np.shares_memory(v, b)):
+        return None
+    item = b.dtype.itemsize
+    offset = v.__array_interface__["data"][0] - b.__array_interface__["data"][0]
+    pos = np.full(v.shape, offset // item, dtype=np.int64)
+    for k, (n, st) in enumerate(zip(v.shape, v.strides)):
+        pos += (np.arange(n, dtype=np.int64) * (st // item)).reshape(
+            [-1 if j == k else 1 for j in range(v.ndim)])
+    return pos
+
+
+def _commit_into_view(view, value, op, since):
+    """In-place write into a view of a base that takes part in autograd (PyTorch's
+    CopySlices): the base's new value is recorded as ``base`` with the view's positions
+    scattered from ``value``; base and view both take that new autograd identity."""
+    base = view._base
+    if base.requires_grad and base.grad_fn is None:
+        raise AutogradError(f"{op}: a view of a leaf Variable that requires grad is being used "
+                            "in an in-place operation. Wrap the update in `with fw.no_grad():`")
+    if since is not None and value.grad_fn is not None:
+        _snapshot_saved(view, value.grad_fn, since)
+    from .. import dtypes
+    pos = Tensor._wrap(_view_positions(view).reshape(-1), dtypes.int64, view.device)
+    start = mark()
+    new_base = base.reshape(-1).scatter(0, pos, value.reshape(-1)).reshape(base.shape)
+    new_view = new_base.reshape(-1).gather(0, pos).reshape(view.shape)
+    _snapshot_saved(view, new_view.grad_fn, start)  # the scatter read the old base
+    _write(view, value, op)
+    view._storage.version += 1
+    for t, src in ((base, new_base), (view, new_view)):
+        t.grad_fn, t._output_nr = src.grad_fn, src._output_nr
+        t.requires_grad = src.requires_grad
+    base._ag_rev += 1
+    view._ag_rev = base._ag_rev
+    return view
+
+
+def refresh_view(view):
+    """Give a view taken before its base was modified in place (through the base or
+    another view) the base's current autograd identity, as PyTorch regenerates a view's
+    grad_fn: the view reads its positions out of the base."""
+    base = view._base
+    if not view._view_ops or tls.tracer is not None or view.dtype is not base.dtype:
+        return  # not a differentiable view (detach(), view(dtype)), or a trace (compiler's)
+    pos = _view_positions(view)
+    if pos is None:
+        raise NotImplementedError(f"autograd through a view ({list(view.shape)}) taken before "
+                                  "its base was modified in place is only supported on the CPU")
+    from .. import dtypes
+    from ..tensor import Storage
+    # the base's identity on a storage of its own: the gather must not version-check the base
+    alias = Tensor._wrap(base._data, base.dtype, base.device, base.shape, Storage())
+    alias.requires_grad, alias.grad_fn = base.requires_grad, base.grad_fn
+    alias._output_nr = base._output_nr
+    index = Tensor._wrap(pos.reshape(-1), dtypes.int64, view.device)
+    fresh = alias.reshape(-1).gather(0, index).reshape(view.shape)
+    view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
+    view.requires_grad = fresh.requires_grad
+    view._ag_rev = base._ag_rev
 
 
 def _snapshot_saved(target, node, since):

@@ -185,6 +185,8 @@ def _wrap_output(op, raw, meta, dev, args):
         _init(t, raw, shape, dtype, dev, src._storage)
         t._base = src._base if src._base is not None else src
         t._view_ops = src._view_ops + (op,)
+        if t._base._ag_rev:
+            t._ag_rev = t._base._ag_rev
     else:
         if raw is not None:
             if isinstance(raw, np.generic):  # NumPy ufuncs turn 0-d arrays into scalars
@@ -199,6 +201,10 @@ def _link_autograd(op, args, attrs, outs):
     global Node
     if Node is None:
         from ..autograd import Node
+    for a in args:  # a view whose base was since modified in place links to the new base
+        if isinstance(a, Tensor) and a._base is not None and a._ag_rev != a._base._ag_rev:
+            from .inplace import refresh_view
+            refresh_view(a)
     needs = [isinstance(a, Tensor) and a.requires_grad for a in args]
     diff = op.differentiable_args
     if diff is not None:
