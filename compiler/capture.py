@@ -126,12 +126,15 @@ def _global_names(code) -> list:
     return names
 
 
-def reachable(fn, args, depth: int = 2, bindings: list | None = None) -> list:
+def reachable(fn, args, depth: int = 2, bindings: list | None = None,
+              objects: list | None = None) -> list:
     """(name, object) pairs ``fn`` can reach: its bound ``self``, itself (a module), the
     arguments, closure cells and referenced globals -- following helper functions and
     plain objects' attributes ``depth`` levels deep. With ``bindings``, also collects
     (where, object) for everything reached through a closure cell, a global, an attribute
-    or an item, so a cached graph can check that those names still hold the same objects."""
+    or an item, so a cached graph can check that those names still hold the same objects.
+    With ``objects``, also collects the plain (non-module) objects whose attributes were
+    followed."""
     import types
     out: list = []
     seen: set = set()
@@ -165,6 +168,8 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None) -> list:
                 add(f"{name}.{k}", x, level + 1, ("item", obj, k))
         elif hasattr(obj, "__dict__"):
             d = vars(obj)
+            if objects is not None:
+                objects.append(obj)
             for k, x in list(d.items())[:64]:
                 add(f"{name}.{k}" if name else k, x, level + 1, ("attr", d, k))
 

@@ -251,14 +251,17 @@ class CompiledFunction:
         t0 = time.perf_counter()
         names, leaves = discover(self.fn, args)
         opt_state = _snapshot_optimizers(self.fn, args)
+        py_state = _snapshot_attributes(self.fn, args)
         try:
             cap = self._trace_specializing(args, kwargs, names, leaves, opt_state)
             created = _restore_optimizers(opt_state)
+            _restore_attributes(py_state)
         except GraphBreak as e:
             try:
                 _restore_optimizers(opt_state)
             except GraphBreak:
                 pass
+            _restore_attributes(py_state, check=False)
             if self.fullgraph:
                 raise
             self.eager_reason = str(e)
@@ -273,6 +276,7 @@ class CompiledFunction:
                 _restore_optimizers(opt_state)
             except GraphBreak:
                 pass
+            _restore_attributes(py_state, check=False)
             if self.fullgraph or os.environ.get("FW_COMPILE_STRICT") == "1":
                 raise
             self.eager_reason = f"capture failed: {type(e).__name__}: {e}"
@@ -462,6 +466,40 @@ def _restore_optimizers(snaps) -> bool:
                          "the compiled function (lr_scheduler.step() inside it?); Python-side "
                          "updates only run at capture time: call the scheduler outside")
     return changed
+
+
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _snapshot_attributes(fn, args):
+    """The Python-number/string attributes of the user's plain objects ``fn`` reaches (a
+    trainer's ``self.step`` counter): a trace that changes one would bake the change into
+    capture time only."""
+    objects: list = []
+    from .capture import reachable
+    reachable(fn, args, objects=objects)
+    snaps = []
+    for obj in objects:
+        if type(obj).__module__.split(".")[0] in ("framework", "compiler"):
+            continue
+        d = vars(obj)
+        snaps.append((obj, d, {k: v for k, v in d.items() if type(v) in _SCALARS}))
+    return snaps
+
+
+def _restore_attributes(snaps, check: bool = True) -> None:
+    """Put back the attributes a trace changed; with ``check``, raise GraphBreak naming
+    them (the function then runs eagerly, so the change happens on every call)."""
+    moved = []
+    for obj, d, old in snaps:
+        for k, v in old.items():
+            if k not in d or d[k] is not v and not (type(d[k]) is type(v) and d[k] == v):
+                moved.append(f"{type(obj).__name__}.{k}")
+                d[k] = v
+    if moved and check:
+        raise GraphBreak(f"Python attributes {sorted(set(moved))} were changed inside the "
+                         "compiled function; such updates would only run at capture time "
+                         "(keep counters outside the compiled function, or in a tensor)")
 
 
 __all__ = ["CompiledFunction", "get_path"]

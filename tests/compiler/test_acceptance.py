@@ -3,6 +3,7 @@
 import copy
 
 import numpy as np
+import pytest
 
 import framework as fw
 from framework import nn, optim
@@ -66,3 +67,29 @@ def test_backward_through_split_with_a_symbolic_batch_stays_dynamic():
                                    rtol=1e-5, atol=1e-5)
     st = cstep.stats()
     assert st["num_recompiles"] == 1, st["recompiles"]
+
+
+def test_python_attribute_changed_inside_the_function_is_not_baked():
+    class Trainer:
+        def __init__(self):
+            self.model = nn.Linear(3, 1)
+            self.opt = optim.SGD(self.model.parameters(), lr=0.1)
+            self.steps = 0
+
+        def step(self, x):
+            self.steps += 1
+            loss = self.model(x).square().mean()
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+            return loss
+
+    t = Trainer()
+    cstep = fw.compile(t.step, mode="always")
+    with pytest.warns(UserWarning, match=r"Trainer\.steps"):
+        for _ in range(4):
+            cstep(fw.randn(2, 3))
+    assert t.steps == 4        # counted once per call, none lost to cached calls
+    with pytest.raises(fw.GraphBreak, match=r"Trainer\.steps"):
+        fw.compile(t.step, fullgraph=True)(fw.randn(2, 3))
+    assert t.steps == 4        # the failed capture did not count
