@@ -341,3 +341,16 @@ def test_norm_gradient_at_zero_is_zero():
     assert np.allclose(y.grad.numpy(), [[0.6, 0.8], [0.0, 0.0]])
     assert fw.autograd.gradcheck(lambda a: fw.norm(a, dim=1), (fw.randn(2, 3, dtype=fw.float64,
                                                                          requires_grad=True),))
+
+
+def test_gradcheck_of_a_function_that_calls_autograd_grad():
+    """A gradient penalty: fn differentiates inside, so gradcheck's perturbed inputs must
+    still require grad with grad mode on (as in PyTorch)."""
+    lin = fw.nn.Linear(3, 4).double()
+
+    def penalty(x):
+        out = fw.nn.functional.gelu(lin(x)).sum()
+        g, = fw.autograd.grad(out, x, create_graph=True)
+        return (g * g).sum()
+    assert fw.autograd.gradcheck(penalty, (fw.randn(2, 3, dtype=fw.float64,
+                                                    requires_grad=True),))

@@ -27,7 +27,6 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
     """
     from .. import ops as F
     from . import grad as autograd_grad
-    from .grad_mode import no_grad
 
     inputs = _as_tuple(inputs)
     diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
@@ -57,10 +56,11 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
                     perturbed = base.copy()
                     perturbed.reshape(-1)[j] += sign * eps
                     args = list(inputs)
-                    args[i] = F.tensor(perturbed, dtype=x.dtype)
-                    with no_grad():
-                        o2 = _flat_outputs(fn, args)
-                    vals.append(sum(float((o.numpy().astype(np.float64) * v).sum())
+                    # as PyTorch, the perturbed input still requires grad and grad mode
+                    # stays on: fn may itself call autograd.grad (gradient penalties)
+                    args[i] = F.tensor(perturbed, dtype=x.dtype).requires_grad_(True)
+                    o2 = _flat_outputs(fn, args)
+                    vals.append(sum(float((o.detach().numpy().astype(np.float64) * v).sum())
                                     for o, v in zip(o2, vs)))
                 flat[j] = (vals[0] - vals[1]) / (2 * eps)
             if not np.allclose(analytic[k], numeric, atol=atol, rtol=rtol):
