@@ -84,19 +84,109 @@ class _Transform:
         return tree, list(grads), cap
 
 
+_LEAF = object()   # where a container argument holds a tensor
+
+
+def _is_tree(a) -> bool:
+    return isinstance(a, (tuple, list, dict))
+
+
+def _skeleton(a):
+    """A hashable description of a container argument (tensor leaves as placeholders)."""
+    from compiler.capture import map_tree
+    return repr(map_tree(a, lambda x: "<T>" if isinstance(x, Tensor) else x))
+
+
+class _Flat:
+    """``f`` over flat arguments: each container argument (a tuple/list/dict of
+    parameters, JAX/torch.func style) is passed as its tensor leaves and rebuilt for
+    ``f``, so the gradient with respect to it is the same container of gradients."""
+
+    def __init__(self, f, name):
+        self.f = f
+        self.name = name
+        self.transforms: dict = {}
+
+    def flatten(self, args):
+        from compiler.capture import flatten
+        flat, spans = [], []
+        for a in args:
+            start = len(flat)
+            if _is_tree(a):
+                flat += [x for _, x in flatten(a) if isinstance(x, Tensor)]
+            else:
+                flat.append(a)
+            spans.append((start, len(flat)))
+        key = tuple(_skeleton(a) if _is_tree(a) else None for a in args)
+        tr = self.transforms.get(key)
+        if tr is None:
+            from compiler.capture import map_tree
+            # the structure only: holding the first call's tensors would keep them alive
+            template = [map_tree(a, lambda x: _LEAF if isinstance(x, Tensor) else x)
+                        if _is_tree(a) else None for a in args]
+            tr = self.transforms[key] = _Transform(self._rebuilding(template, spans),
+                                                   self.name)
+        return tr, flat, spans
+
+    def _rebuilding(self, template, spans):
+        from compiler.capture import map_tree
+        f = self.f
+
+        def flat_f(*flat):
+            args = []
+            for a, (i, j) in zip(template, spans):
+                if _is_tree(a):
+                    it = iter(flat[i:j])
+                    a = map_tree(a, lambda x, it=it: next(it) if x is _LEAF else x)
+                else:
+                    a = flat[i]
+                args.append(a)
+            return f(*args)
+
+        flat_f.__name__ = getattr(f, "__name__", "f")
+        return flat_f
+
+    @staticmethod
+    def regroup(args, spans, nums, grads):
+        """Per argument in ``nums``: its gradient, a container for container arguments."""
+        from compiler.capture import map_tree
+        out = []
+        for a in nums:
+            i, j = spans[a]
+            if _is_tree(args[a]):
+                it = iter(grads[i:j])
+                out.append(map_tree(args[a], lambda x, it=it: next(it)
+                                    if isinstance(x, Tensor) else None))
+            else:
+                out.append(grads[i])
+        return out
+
+
 def value_and_grad(f, argnums=0, has_aux=False):
     """``f``'s value and its gradient with respect to ``argnums`` (f returns a scalar, or
-    ``(scalar, aux)`` with ``has_aux=True``)."""
-    tr = _Transform(f, "value_and_grad")
+    ``(scalar, aux)`` with ``has_aux=True``). An argument may be a tuple/list/dict of
+    tensors; its gradient is then the same container of gradients."""
+    flat = _Flat(f, "value_and_grad")
 
     def wrapped(*args):
         nums, single = _argnums(argnums, len(args), "value_and_grad")
-        out, grads, _ = tr.run(args, nums)
+        for a in nums:
+            if not _is_tree(args[a]) and not isinstance(args[a], Tensor):
+                raise ArgumentError(f"value_and_grad: argument {a} is not a tensor "
+                                    f"(got {type(args[a]).__name__})")
+        tr, flat_args, spans = flat.flatten(args)
+        wrt = sorted({k for a in nums for k in range(*spans[a])})
+        if not wrt:
+            raise ArgumentError(f"value_and_grad: argnums {argnums} holds no tensor")
+        out, grads, _ = tr.run(tuple(flat_args), tuple(wrt))
         value = out[0] if has_aux else out
         if not isinstance(value, Tensor) or value.numel() != 1:
             raise ArgumentError("grad: f must return a scalar tensor (one element)"
                                 + (" as the first element of (value, aux)" if has_aux else ""))
-        g = grads[0] if single else tuple(grads)
+        by_pos = dict(zip(wrt, grads))
+        per_flat = [by_pos.get(k) for k in range(len(flat_args))]
+        gs = _Flat.regroup(args, spans, nums, per_flat)
+        g = gs[0] if single else tuple(gs)
         return ((value, out[1]) if has_aux else value), g
 
     return wrapped

@@ -132,3 +132,41 @@ def test_grad_with_float_arguments_uses_their_values():
     x = fw.randn(3)
     np.testing.assert_allclose(g(x, 1.0).numpy(), [1.0] * 3)
     np.testing.assert_allclose(g(x, 2.5).numpy(), [2.5] * 3)
+
+
+def test_grad_with_respect_to_a_dict_or_tuple_of_tensors():
+    # JAX/torch.func style: params in a container; the gradient is the same container
+    rng = np.random.default_rng(0)
+    w0, b0, x0 = (rng.standard_normal(s) for s in ((3, 2), (2,), (4, 3)))
+
+    def loss(params, x, scale):
+        return ((x @ params["w"] + params["b"]).tanh() * scale).square().sum()
+
+    def np_loss(w, b):
+        return float(((np.tanh(x0 @ w + b) * 2.0) ** 2).sum())
+
+    params = {"w": fw.tensor(w0), "b": fw.tensor(b0)}
+    x = fw.tensor(x0)
+    (value, aux), g = fw.value_and_grad(lambda p, x, s: (loss(p, x, s), p["b"]),
+                                       has_aux=True)(params, x, 2.0)
+    assert set(g) == {"w", "b"}
+    np.testing.assert_allclose(aux.numpy(), b0)
+    np.testing.assert_allclose(value.numpy(), np_loss(w0, b0), rtol=1e-10)
+    np.testing.assert_allclose(g["w"].numpy(), _fd_grad(lambda w: np_loss(w, b0), w0),
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(g["b"].numpy(), _fd_grad(lambda b: np_loss(w0, b), b0),
+                               rtol=1e-5, atol=1e-7)
+
+    def sgd(ps, x):
+        gs = fw.grad(lambda ps, x: loss({"w": ps[0], "b": ps[1]}, x, 2.0))(ps, x)
+        return tuple(p - 0.01 * gp for p, gp in zip(ps, gs))
+
+    step = fw.compile(sgd, mode="always")
+    pe = pc = (params["w"], params["b"])
+    for _ in range(3):
+        pe, pc = sgd(pe, x), step(pc, x)
+    for a, b in zip(pe, pc):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-10)
+    assert step.stats()["eager_reason"] is None
+    with pytest.raises(fw.errors.ArgumentError, match="argument 1 is not a tensor"):
+        fw.grad(lambda p, s: p.sum() * s, argnums=1)(fw.ones(2), 3.0)
