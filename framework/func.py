@@ -9,7 +9,7 @@ graph), and runs that graph with ``apply``. So the transforms work on eager tens
 
 from __future__ import annotations
 
-from .errors import ArgumentError
+from .errors import ArgumentError, AutogradError
 from .tensor import Tensor
 
 
@@ -178,6 +178,11 @@ def value_and_grad(f, argnums=0, has_aux=False):
         wrt = sorted({k for a in nums for k in range(*spans[a])})
         if not wrt:
             raise ArgumentError(f"value_and_grad: argnums {argnums} holds no tensor")
+        for k in wrt:
+            if not flat_args[k].dtype.is_floating_point:
+                raise AutogradError(f"value_and_grad: only floating point tensors have "
+                                    f"gradients, got {flat_args[k].dtype.name} in the "
+                                    f"argument(s) {argnums}")
         out, grads, _ = tr.run(tuple(flat_args), tuple(wrt))
         value = out[0] if has_aux else out
         if not isinstance(value, Tensor) or value.numel() != 1:

@@ -170,3 +170,8 @@ def test_grad_with_respect_to_a_dict_or_tuple_of_tensors():
     assert step.stats()["eager_reason"] is None
     with pytest.raises(fw.errors.ArgumentError, match="argument 1 is not a tensor"):
         fw.grad(lambda p, s: p.sum() * s, argnums=1)(fw.ones(2), 3.0)
+
+
+def test_grad_of_an_integer_argument_is_an_error():
+    with pytest.raises(fw.errors.AutogradError, match="floating point"):
+        fw.grad(lambda a: a.sum())(fw.tensor([1, 2]))
