@@ -138,9 +138,9 @@ def main(argv=None) -> int:
     model = _build(_load(a.spec))
     lo, hi = (int(v) for v in a.int_range.split(","))
     fw.manual_seed(a.seed)
-    args = _inputs(a.shape, a.dtype, (lo, hi), a.seed)
     path = a.output or a.spec.rsplit(":", 1)[1] + ".onnx"
     try:
+        args = _inputs(a.shape, a.dtype, (lo, hi), a.seed)
         m = fw.onnx.export(model, args, path,
                            input_names=a.input_names.split(",") if a.input_names else None,
                            output_names=a.output_names.split(",") if a.output_names else None,

@@ -14,3 +14,17 @@ def test_function_export_puts_the_modules_it_calls_in_eval_mode():
     assert not any(n.op_type.startswith("Random") or n.op_type == "Dropout"
                    for n in proto.graph.node)
     assert layer.training and layer.dropout.training   # modes restored afterwards
+
+
+def test_command_line_reports_a_bad_dtype_as_an_error_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    src = tmp_path / "models.py"
+    src.write_text("from framework import nn\n\ndef make():\n    return nn.Linear(6, 4)\n")
+    r = subprocess.run([sys.executable, "-m", "framework.onnx", f"{src}:make", "--shape",
+                        "1,6", "--dtype", "float99", "-o", str(tmp_path / "m.onnx")],
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=root))
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: unknown dtype name 'float99'"), r.stderr
