@@ -43,7 +43,11 @@ def _to_array(data):
             from None
     if arr.dtype == object:
         raise ArgumentError(f"tensor: could not convert data of type {type(data).__name__} "
-                            "(ragged nested sequence or non-numeric elements)")
+                            "(ragged nested sequence, non-numeric elements, or integers "
+                            "outside the int64 range)")
+    if arr.dtype == np.uint64 and not isinstance(data, np.ndarray):  # Python ints >= 2**63
+        raise ArgumentError("tensor: Overflow when unpacking long: integers must lie in the "
+                            "int64 range [-2**63, 2**63)")
     return arr
 
 

@@ -208,3 +208,16 @@ def test_boolean_mask_of_the_wrong_shape():
     with pytest.raises(FwIndexError, match=r"mask \[1\]"):
         x[fw.tensor([True])] = 0
     assert x[:, fw.tensor([True, False, True])].shape == (2, 2, 4)
+
+
+def test_random_floats_with_an_integer_dtype_and_int64_overflow_are_refused():
+    for make in (lambda: fw.randn(2, dtype=fw.int64), lambda: fw.rand(2, dtype=fw.int32),
+                 lambda: fw.rand_like(fw.ones(2, dtype=fw.int64)),
+                 lambda: fw.randn_like(fw.ones(2, dtype=fw.bool))):
+        with pytest.raises(DTypeError, match="floating point dtype"):
+            make()
+    with pytest.raises(ArgumentError, match="int64 range"):
+        fw.tensor([2**63])
+    with pytest.raises(ArgumentError, match="int64 range"):
+        fw.tensor([-2**63 - 1])
+    assert fw.tensor([2**63 - 1, -2**63]).tolist() == [2**63 - 1, -2**63]

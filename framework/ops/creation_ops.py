@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import dtypes
 from ..device import to_device
-from ..errors import ArgumentError
+from ..errors import ArgumentError, DTypeError
 from .registry import CREATION, RANDOM, apply, register
 from .shapes import as_shape
 
@@ -64,10 +64,18 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return t
 
 
+def _float_sample_dtype(dtype, name):
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if not dt.is_floating_point:
+        raise DTypeError(f"{name}: random samples need a floating point dtype, got {dt.name} "
+                         "(use randint for integers)")
+    return dt
+
+
 def uniform(shape, low=0.0, high=1.0, *, dtype=None, device=None, generator=None,
             requires_grad=False):
     """Samples from U[low, high)."""
-    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    dt = _float_sample_dtype(dtype, "uniform")
     t = apply(UNIFORM, shape=tuple(shape), low=low, high=high, dtype=dt,
               device=to_device(device), generator=generator)
     if requires_grad:
@@ -78,7 +86,7 @@ def uniform(shape, low=0.0, high=1.0, *, dtype=None, device=None, generator=None
 def normal_(shape, mean=0.0, std=1.0, *, dtype=None, device=None, generator=None,
             requires_grad=False):
     """Samples from N(mean, std^2)."""
-    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    dt = _float_sample_dtype(dtype, "normal")
     t = apply(NORMAL, shape=tuple(shape), mean=mean, std=std, dtype=dt,
               device=to_device(device), generator=generator)
     if requires_grad:
