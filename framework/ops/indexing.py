@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
+from .._state import tls
 from ..errors import DTypeError, FwIndexError, ShapeError
 from ..tensor import Tensor
 from .movement import RESHAPE, SLICE, view_alias
@@ -615,6 +616,11 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
                          f"{tensor.dtype.name}")
     if num_classes < 0:
         num_classes = int(tensor.max().item()) + 1 if tensor.numel() else 0
+    if tls.tracer is None and tensor.numel() and tensor._data is not None:
+        lo, hi = int(tensor.min().item()), int(tensor.max().item())  # PyTorch's value checks
+        if lo < 0 or hi >= num_classes:
+            raise FwIndexError(f"one_hot: class values must be non-negative and smaller than "
+                               f"num_classes ({num_classes}), got {lo if lo < 0 else hi}")
     from .creation_ops import arange
     classes = arange(num_classes, device=tensor.device)
     return (tensor.unsqueeze(-1) == classes).to(dtypes.int64)

@@ -437,3 +437,22 @@ def test_binary_cross_entropy_refuses_inputs_outside_0_1():
     with pytest.raises(ArgumentError, match="between 0 and 1"):
         nn.BCELoss()(fw.tensor([float("nan")]), fw.tensor([1.0]))
     assert F.binary_cross_entropy(fw.tensor([0.0, 1.0]), fw.tensor([0.0, 1.0])).item() == 0.0
+
+
+def test_kl_div_mean_reduction_warns_like_pytorch():
+    x, y = fw.randn(3, 4).log_softmax(1), fw.randn(3, 4).softmax(1)
+    with pytest.warns(UserWarning, match="batchmean"):
+        F.kl_div(x, y)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.kl_div(x, y, reduction="batchmean")
+
+
+def test_one_hot_refuses_class_values_outside_num_classes():
+    from framework.errors import FwIndexError
+    with pytest.raises(FwIndexError, match="smaller than num_classes"):
+        F.one_hot(fw.tensor([0, 3]), num_classes=2)
+    with pytest.raises(FwIndexError, match="non-negative"):
+        F.one_hot(fw.tensor([-1, 1]), num_classes=3)
+    assert F.one_hot(fw.tensor([1]), num_classes=3).tolist() == [[0, 1, 0]]

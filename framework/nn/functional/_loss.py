@@ -283,6 +283,10 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
     (``log_target``: ``exp(y) (y - x)``). Use ``reduction='batchmean'`` for the true KL."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "kl_div", ("batchmean",))
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction: 'mean' divides the total loss by both the batch size "
+                      "and the support size. 'batchmean' divides only by the batch size, and "
+                      "aligns with the KL div math definition.", UserWarning, stacklevel=2)
     if log_target:
         loss = ops.exp(target) * (target - input)
     else:
