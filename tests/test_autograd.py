@@ -354,3 +354,46 @@ def test_gradcheck_of_a_function_that_calls_autograd_grad():
         return (g * g).sum()
     assert fw.autograd.gradcheck(penalty, (fw.randn(2, 3, dtype=fw.float64,
                                                     requires_grad=True),))
+
+
+class _Double(fw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale=2.0):  # a defaulted argument: backward returns a trailing None
+        ctx.scale = scale
+        x.mul_(scale)
+        ctx.mark_dirty(x)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.scale, None
+
+
+class _OnceExp(fw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.exp()
+
+    @staticmethod
+    @fw.autograd.function.once_differentiable
+    def backward(ctx, g):
+        x, = ctx.saved_tensors
+        return g * x.exp()
+
+
+def test_custom_function_mark_dirty_extra_none_and_once_differentiable():
+    a = fw.ones(2, requires_grad=True)
+    y = a * 1
+    out = _Double.apply(y)
+    assert out is y and y.tolist() == [2.0, 2.0]
+    (out * out).sum().backward()
+    assert a.grad.tolist() == [8.0, 8.0]
+    with pytest.raises(AutogradError, match="leaf Variable"):
+        _Double.apply(fw.ones(2, requires_grad=True))
+    x = fw.zeros(1, requires_grad=True)
+    g, = fw.autograd.grad(_OnceExp.apply(x).sum(), x)
+    assert g.tolist() == [1.0] and not g.requires_grad
+    g, = fw.autograd.grad(_OnceExp.apply(x).sum(), x, create_graph=True)
+    with pytest.raises(AutogradError, match="once_differentiable"):
+        g.sum().backward()

@@ -32,7 +32,13 @@ class FunctionCtx:
         return self._saved
 
     def mark_non_differentiable(self, *tensors):
+        """Outputs that get no gradient (indices, masks)."""
         self._non_diff = {id(t) for t in tensors}
+
+    def mark_dirty(self, *tensors):
+        """Inputs that forward modified in place (and returns): apply hands back the same
+        tensor objects, now recorded as outputs of this function."""
+        self._dirty = {id(t) for t in tensors}
 
     def set_materialize_grads(self, value: bool):
         self.materialize_grads = value
@@ -55,6 +61,8 @@ class _FunctionOp:
         grads = grads if isinstance(grads, tuple) else (grads,)
         res = self.fn_cls.backward(self.ctx, *grads)
         res = res if isinstance(res, tuple) else (res,)
+        if len(res) > len(args) and all(r is None for r in res[len(args):]):
+            res = res[:len(args)]  # as PyTorch: extra trailing Nones (defaulted args) dropped
         if len(res) < len(args):
             res = res + (None,) * (len(args) - len(res))
         if len(res) != len(args):
@@ -89,9 +97,15 @@ class Function:
         if not (prev and any(needs)):
             return out
         outs = out if isinstance(out, tuple) else (out,)
+        dirty = getattr(ctx, "_dirty", set())
+        for a in args:
+            if id(a) in dirty and a.requires_grad and a.grad_fn is None:
+                raise AutogradError(f"{cls.__name__}: a leaf Variable that requires grad has "
+                                    "been used in an in-place operation (mark_dirty)")
         # Fresh tensor objects for outputs that already have an identity (a recorded result,
-        # or an input returned as is), so linking them to this node changes nothing else.
-        outs = tuple(o.detach() if isinstance(o, Tensor) and
+        # or an input returned as is), so linking them to this node changes nothing else;
+        # inputs marked dirty keep their object and take the new identity.
+        outs = tuple(o.detach() if isinstance(o, Tensor) and id(o) not in dirty and
                      (o.grad_fn is not None or any(o is a for a in args)) else o
                      for o in outs)
         node = Node(_FunctionOp(cls, ctx, len(outs)), args, {}, outs, list(needs))
@@ -100,3 +114,43 @@ class Function:
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff:
                 o.requires_grad, o.grad_fn, o._output_nr = True, node, i
         return outs if isinstance(out, tuple) else outs[0]
+
+
+class _DelayedError(Function):
+    """Identity whose backward raises: marks results of a once-differentiable backward."""
+
+    @staticmethod
+    def backward(ctx, g):
+        raise AutogradError("trying to differentiate twice a function that was marked with "
+                            "@once_differentiable")
+
+
+def _delayed_error(r):
+    """``r`` recorded behind a node whose backward raises (even though ``r`` itself was
+    computed under no_grad), as PyTorch's DelayedError."""
+    from . import Node
+    out = r.detach()
+    node = Node(_FunctionOp(_DelayedError, FunctionCtx((True,)), 1), (r,), {}, (out,), [True])
+    out.requires_grad, out.grad_fn, out._output_nr = True, node, 0
+    return out
+
+
+def once_differentiable(backward):
+    """Decorate a Function's ``backward`` that is not itself differentiable: it runs under
+    ``no_grad``, and differentiating its results again (``create_graph``) raises."""
+    import functools
+
+    from .grad_mode import no_grad
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        create_graph = tls.grad_enabled
+        with no_grad():
+            res = backward(ctx, *grads)
+        if not create_graph:
+            return res
+        many = isinstance(res, tuple)
+        res = tuple(_delayed_error(r) if isinstance(r, Tensor) and r.dtype.is_floating_point
+                    else r for r in (res if many else (res,)))
+        return res if many else res[0]
+    return wrapper
