@@ -234,8 +234,19 @@ Tensor.__or__ = F.bitwise_or
 Tensor.__ror__ = _rev(F.bitwise_or)
 Tensor.__xor__ = F.bitwise_xor
 Tensor.__rxor__ = _rev(F.bitwise_xor)
-Tensor.__eq__ = F.eq
-Tensor.__ne__ = F.ne
+def _comparison(fn):
+    """``==``/``!=`` with a non-operand (None, a string, ...) is ``NotImplemented``, so Python
+    falls back to identity, as in PyTorch (``t == None`` is False; ``t in [None]`` works)."""
+    def method(self, other):
+        if other is None or isinstance(other, (str, bytes, list, tuple, dict, set)):
+            return NotImplemented
+        return fn(self, other)
+    method.__name__ = fn.__name__
+    return method
+
+
+Tensor.__eq__ = _comparison(F.eq)
+Tensor.__ne__ = _comparison(F.ne)
 Tensor.__lt__ = F.lt
 Tensor.__le__ = F.le
 Tensor.__gt__ = F.gt

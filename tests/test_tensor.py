@@ -224,3 +224,10 @@ def test_low_precision_reductions_accumulate_in_float32(dt):
 def test_half_mean_and_var_do_not_overflow():
     x = fw.ones(100000, dtype=fw.float16)
     assert x.mean().item() == 1.0 and x.var().item() == 0.0 and x.mean().dtype is fw.float16
+
+
+def test_equality_with_none_or_a_string_falls_back_to_identity():
+    x = fw.ones(2)
+    assert (x == None) is False and (x != None) is True  # noqa: E711  (the point of the test)
+    assert x in [None, "a", x] and (x == "a") is False
+    assert (x == 1).tolist() == [True, True]
