@@ -106,7 +106,8 @@ class _KernelStep(_Step):
         for k, v in enumerate(self.outputs):
             shape = _concrete(v.shape, sizes, self.smap)
             env[v] = bufs[f"out{k}"] = empty(shape, v.dtype.np, device)
-        scalars = dict(self.kernel.kb.scalars)
+        scalars = {k: _size_scalar(x, sizes) if isinstance(x, sympy.Basic) else x
+                   for k, x in self.kernel.kb.scalars.items()}
         for v, rs in self.scalars.items():
             scalars[rs.argname] = env[v]
         self.kernel(bufs, args, scalars)
@@ -215,6 +216,16 @@ def _concrete(shape, sizes, smap):
     subs = {sym: sizes[sym.name] for sym in smap.values()}
     return tuple(int(as_expr(s).xreplace(smap).xreplace(subs)) if isinstance(s, sympy.Basic)
                  else int(s) for s in shape)
+
+
+def _size_scalar(e, sizes):
+    """An operand computed from symbolic sizes (``n / (n - 1)``) for this launch's sizes:
+    an int for size arithmetic, a float for a ratio."""
+    env = {}
+    for sym in e.free_symbols:
+        env[sym] = sizes[sym.name] if sym.name in sizes else sizes[f"ks_{sym.name}"]
+    v = e.subs(env)
+    return int(v) if e.is_integer else float(v)
 
 
 def _concrete_attr(v, sizes):

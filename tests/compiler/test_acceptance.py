@@ -93,3 +93,16 @@ def test_python_attribute_changed_inside_the_function_is_not_baked():
     with pytest.raises(fw.GraphBreak, match=r"Trainer\.steps"):
         fw.compile(t.step, fullgraph=True)(fw.randn(2, 3))
     assert t.steps == 4        # the failed capture did not count
+
+
+@pytest.mark.skipif(not fw.cuda.is_available(), reason="needs a CUDA device")
+def test_ratio_of_symbolic_sizes_in_a_triton_kernel():
+    # the Triton backend passed the sympy expression itself as a kernel argument
+    @fw.compile(dynamic=True, mode="always")
+    def f(x):
+        n = x.numel() // x.shape[1]
+        return x * (n / (n - 1)) + n
+
+    for b in (3, 5):
+        np.testing.assert_allclose(f(fw.ones(b, 2, device="cuda")).cpu().numpy(),
+                                   np.full((b, 2), b / (b - 1) + b), rtol=1e-6)
