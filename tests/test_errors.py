@@ -221,3 +221,17 @@ def test_random_floats_with_an_integer_dtype_and_int64_overflow_are_refused():
     with pytest.raises(ArgumentError, match="int64 range"):
         fw.tensor([-2**63 - 1])
     assert fw.tensor([2**63 - 1, -2**63]).tolist() == [2**63 - 1, -2**63]
+
+
+@pytest.mark.parametrize("call", [lambda: fw.tensor([1]) // 0,
+                                  lambda: fw.tensor([1, 2]) % fw.tensor([1, 0]),
+                                  lambda: 5 // fw.tensor([0, 1]),
+                                  lambda: fw.fmod(fw.tensor([3], dtype=fw.int32), 0)])
+def test_integer_division_by_zero_raises(call):
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        call()
+
+
+def test_float_division_by_zero_stays_ieee():
+    assert (fw.tensor([1.0]) // 0).tolist() == [float("inf")]
+    assert np.isnan((fw.tensor([7.0]) % 0).item())

@@ -57,8 +57,8 @@ _UNARY_NP = {
 
 
 # Plain ufuncs: no np.errstate per call (it costs more than a small op). IEEE results
-# (inf, nan, integer division by zero -> 0) are the defined behaviour, and install() filters
-# NumPy's RuntimeWarnings raised from framework code.
+# (inf, nan) are the defined behaviour (integer division by zero raises, below), and
+# install() filters NumPy's RuntimeWarnings raised from framework code.
 IMPLS.update(_UNARY_NP)
 
 _BINARY_NP = {
@@ -71,6 +71,26 @@ _BINARY_NP = {
     "logical_xor": np.logical_xor,
 }
 IMPLS.update(_BINARY_NP)
+
+
+def _integer_division(name, ufunc):
+    """Integer ``//``, ``%`` and ``fmod`` by zero raise, as PyTorch's CPU kernels do (NumPy
+    would return 0 with a warning); floats keep their IEEE inf/nan results."""
+    def run(a, b):
+        if _is_integer(a) and _is_integer(b) and np.any(np.asarray(b) == 0):
+            raise ZeroDivisionError(f"{name}: integer division by zero")
+        return ufunc(a, b)
+    return run
+
+
+def _is_integer(x):
+    return x.dtype.kind in "iub" if isinstance(x, np.ndarray) else \
+        isinstance(x, (int, np.integer))
+
+
+for _name, _ufunc in (("floor_divide", np.floor_divide), ("remainder", np.remainder),
+                      ("fmod", np.fmod)):
+    IMPLS[_name] = _integer_division(_name, _ufunc)
 
 
 @impl("pow")
