@@ -298,3 +298,19 @@ def test_inplace_on_a_view_of_a_leaf_that_requires_grad_is_refused():
     x = fw.ones(3, requires_grad=True)
     with pytest.raises(AutogradError, match="view of a leaf Variable"):
         x[1:].mul_(2)
+
+
+def test_indexing_ops_do_not_pin_their_input_or_value_versions():
+    """index/index_put/gather/scatter VJPs read only the indices (as in PyTorch), so later
+    in-place updates of the indexed tensor or the written value are fine."""
+    def f(a):
+        x = a * 1
+        x[:, :2] *= 2
+        y = fw.zeros(2, 4, dtype=fw.float64)
+        y[:, 0] = x[:, 1]  # index_put with a view of x as the value
+        g = x.gather(1, fw.tensor([[0], [3]]))
+        s = fw.zeros(2, 4, dtype=fw.float64).scatter(1, fw.tensor([[1], [2]]), x[:, :1])
+        picked = x[fw.tensor([1, 0])]
+        h = fw.nn.functional.relu(x, inplace=True)  # x changes after all of the above
+        return (y * h).sum(1) + g.sum(1) + s.sum(1) + picked.sum(1)
+    assert fw.autograd.gradcheck(f, (fw.randn(2, 4, dtype=fw.float64, requires_grad=True),))

@@ -171,14 +171,19 @@ def _index_put_vjp(g, args, out, key, accumulate):
     return (gx, gv) + (None,) * len(idx)
 
 
-GATHER = register("gather", INDEX, _gather_meta, vjp=_gather_vjp, differentiable_args=(0,))
+# These VJPs read only the index tensors' data (and the other args' shapes), so only the
+# indices are version-checked: updating the input or value in place afterwards is fine.
+GATHER = register("gather", INDEX, _gather_meta, vjp=_gather_vjp, differentiable_args=(0,),
+                  saves_args=(1,))
 SCATTER = register("scatter", INDEX, _scatter_meta, vjp=_scatter_vjp,
-                   differentiable_args=(0, 2))
+                   differentiable_args=(0, 2), saves_args=(1,))
 SCATTER_ADD = register("scatter_add", INDEX, _scatter_meta, vjp=_scatter_add_vjp,
-                       differentiable_args=(0, 2))
-INDEX = register("index", INDEX, _index_meta, vjp=_index_vjp, differentiable_args=(0,))
+                       differentiable_args=(0, 2), saves_args=(1,))
+INDEX = register("index", INDEX, _index_meta, vjp=_index_vjp, differentiable_args=(0,),
+                 saves_args=lambda args, needs: tuple(range(1, len(args))))
 INDEX_PUT = register("index_put", "index", _index_put_meta, vjp=_index_put_vjp,
-                     differentiable_args=(0, 1))
+                     differentiable_args=(0, 1),
+                     saves_args=lambda args, needs: tuple(range(2, len(args))))
 
 
 # ---------------------------------------------------------------------------------------
