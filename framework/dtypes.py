@@ -89,8 +89,8 @@ def to_dtype(value) -> DType:
         return value
     if isinstance(value, str):
         return from_name(value)
-    if value is float:
-        return get_default_dtype()
+    if value is float:  # as PyTorch: dtype=float is double, whatever the default dtype
+        return float64
     if value is int:
         return int64
     if value is bool:

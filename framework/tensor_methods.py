@@ -133,8 +133,8 @@ def _parse_to(args, kwargs):
     for a in args:
         if isinstance(a, Tensor):
             dtype, device = a.dtype, a.device
-        elif isinstance(a, dtypes.DType):
-            dtype = a
+        elif isinstance(a, dtypes.DType) or a in (float, int, bool):
+            dtype = a  # Python types as PyTorch maps them: float64, int64, bool
         elif isinstance(a, (str, int)) or type(a).__name__ == "device":
             if isinstance(a, str) and a in dtypes._BY_NAME and ":" not in a and \
                     a not in ("cpu", "cuda", "meta"):

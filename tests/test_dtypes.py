@@ -108,7 +108,7 @@ def test_dtype_objects():
     assert repr(fw.float32) == "framework.float32"
     assert fw.float32.is_floating_point and not fw.int64.is_floating_point
     assert fw.bfloat16.itemsize == 2 and fw.dtypes.from_numpy(np.int16) is fw.int16
-    assert fw.dtypes.to_dtype("half") is f16 and fw.dtypes.to_dtype(float) is f32
+    assert fw.dtypes.to_dtype("half") is f16 and fw.dtypes.to_dtype(float) is f64
     import pickle
     assert pickle.loads(pickle.dumps(fw.bfloat16)) is fw.bfloat16
     assert fw.is_floating_point(fw.zeros(1)) and not fw.is_floating_point(fw.zeros(1).long())
@@ -123,3 +123,9 @@ def test_sign_of_bool_and_where_with_two_scalars():
     w = fw.where(m, 2, 0)
     assert w.dtype is i64 and w.tolist() == [2, 0]
     assert fw.where(m, True, False).dtype is b
+
+
+def test_python_types_as_dtypes_follow_pytorch():
+    assert fw.zeros(2, dtype=float).dtype is f64 and fw.zeros(2, dtype=int).dtype is i64
+    assert fw.ones(2).to(float).dtype is f64 and fw.ones(2).to(int).dtype is i64
+    assert fw.ones(2).to(bool).dtype is b and fw.ones(2).to("cpu", float).dtype is f64
