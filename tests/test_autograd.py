@@ -397,3 +397,26 @@ def test_custom_function_mark_dirty_extra_none_and_once_differentiable():
     g, = fw.autograd.grad(_OnceExp.apply(x).sum(), x, create_graph=True)
     with pytest.raises(AutogradError, match="once_differentiable"):
         g.sum().backward()
+
+
+def test_grad_mode_bare_decorators_and_generator_functions():
+    x = fw.ones(1, requires_grad=True)
+
+    @fw.no_grad
+    def double(v):
+        return v * 2
+
+    @fw.inference_mode
+    def triple(v):
+        return v * 3
+
+    @fw.no_grad()
+    def stream(n):
+        for i in range(n):
+            yield (x * i).requires_grad, fw.is_grad_enabled()
+
+    assert not double(x).requires_grad and not triple(x).requires_grad
+    it = stream(2)
+    assert next(it) == (False, False) and fw.is_grad_enabled()  # restored between steps
+    assert next(it) == (False, False) and fw.is_grad_enabled()
+    assert (x * 2).requires_grad

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 from .._state import tls
 
@@ -22,23 +23,63 @@ class _GradModeGuard:
         return False
 
     def __call__(self, fn):
+        if inspect.isgeneratorfunction(fn):
+            return self._wrap_generator(fn)
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with self.__class__(*self._ctor_args()):
                 return fn(*args, **kwargs)
         return wrapper
 
+    def _wrap_generator(self, fn):
+        """A generator runs in this mode at every resumption (as PyTorch's decorators)."""
+        def guard():
+            return self.__class__(*self._ctor_args())
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            gen = fn(*args, **kwargs)
+            try:
+                with guard():
+                    response = gen.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        with guard():
+                            gen.close()
+                        raise
+                    except BaseException as e:
+                        with guard():
+                            response = gen.throw(e)
+                    else:
+                        with guard():
+                            response = gen.send(request)
+            except StopIteration as e:
+                return e.value
+        return wrapper
+
     def _ctor_args(self):
         return ()
 
 
-class no_grad(_GradModeGuard):  # noqa: N801
+class _BareDecorator(_GradModeGuard):
+    """``@no_grad`` without parentheses works too (as in PyTorch 2)."""
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+
+class no_grad(_BareDecorator):  # noqa: N801
     """Disable gradient recording inside the block."""
 
     _target = False
 
 
-class enable_grad(_GradModeGuard):  # noqa: N801
+class enable_grad(_BareDecorator):  # noqa: N801
     """Enable gradient recording inside the block."""
 
     _target = True
@@ -61,6 +102,11 @@ class set_grad_enabled(_GradModeGuard):  # noqa: N801
 
 class inference_mode(_GradModeGuard):  # noqa: N801
     """Like no_grad (tensors made inside never record history)."""
+
+    def __new__(cls, mode=True):
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)  # bare @inference_mode on a function
 
     def __init__(self, mode: bool = True):
         self._target = not mode
