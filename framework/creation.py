@@ -51,6 +51,17 @@ def _to_array(data):
     return arr
 
 
+def _check_int_range(arr, dt, op):
+    """Python integers that do not fit an integer dtype raise (as PyTorch), not wrap."""
+    if dt.category != dtypes.INT or arr.dtype.kind not in "iu" or not arr.size:
+        return
+    info = np.iinfo(dt.np)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < info.min or hi > info.max:
+        raise ArgumentError(f"{op}: value {lo if lo < info.min else hi} cannot be converted "
+                            f"to type {dt.name} without overflow")
+
+
 def _place(t: Tensor, device) -> Tensor:
     dev = to_device(device)
     return t if dev is cpu else t.to(dev)
@@ -61,6 +72,8 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     arr = _to_array(data)
     dt = dtypes.to_dtype(dtype) if dtype is not None else (
         data.dtype if isinstance(data, Tensor) else _infer_dtype(arr, data))
+    if dtype is not None and not isinstance(data, (np.ndarray, Tensor)):
+        _check_int_range(arr, dt, "tensor")
     arr = np.array(arr, dtype=dt.np, copy=True, order="C")
     t = _place(Tensor._wrap(arr, dt, cpu), device)
     if requires_grad:

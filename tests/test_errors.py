@@ -235,3 +235,16 @@ def test_integer_division_by_zero_raises(call):
 def test_float_division_by_zero_stays_ieee():
     assert (fw.tensor([1.0]) // 0).tolist() == [float("inf")]
     assert np.isnan((fw.tensor([7.0]) % 0).item())
+
+
+def test_python_integers_that_overflow_the_requested_dtype_raise():
+    with pytest.raises(ArgumentError, match="300 cannot be converted to type uint8"):
+        fw.tensor([1, 300], dtype=fw.uint8)
+    with pytest.raises(ArgumentError, match="-1 cannot be converted to type uint8"):
+        fw.tensor(-1, dtype=fw.uint8)
+    with pytest.raises(ArgumentError, match="full: value 128 cannot be converted to type int8"):
+        fw.full((2,), 128, dtype=fw.int8)
+    with pytest.raises(ArgumentError, match="without overflow"):
+        fw.zeros(2, dtype=fw.uint8).fill_(256)
+    assert fw.tensor([255, 0], dtype=fw.uint8).tolist() == [255, 0]
+    assert fw.tensor([1.7], dtype=fw.int64).tolist() == [1]  # floats truncate, as PyTorch

@@ -6,6 +6,8 @@ them and a compiled graph re-creates them per call, with symbolic sizes where ne
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dtypes
 from ..device import to_device
 from ..errors import ArgumentError, DTypeError
@@ -36,6 +38,12 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """A tensor of ``size`` filled with ``fill_value``."""
     shape = as_shape((size,) if not isinstance(size, (tuple, list)) else (size,), "full")
     dt = _dtype_for_value(fill_value, dtype)
+    if dt.category == dtypes.INT and isinstance(fill_value, int) and not \
+            isinstance(fill_value, bool):
+        info = np.iinfo(dt.np)
+        if not info.min <= fill_value <= info.max:
+            raise ArgumentError(f"full: value {fill_value} cannot be converted to type "
+                                f"{dt.name} without overflow")
     t = apply(FULL, shape=shape, value=fill_value, dtype=dt, device=to_device(device))
     if requires_grad:
         t.requires_grad_(True)
