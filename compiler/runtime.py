@@ -477,13 +477,17 @@ def _snapshot_attributes(fn, args):
     capture time only."""
     objects: list = []
     from .capture import reachable
-    reachable(fn, args, objects=objects)
-    snaps = []
+    for _, o in reachable(fn, args, objects=objects):
+        if hasattr(o, "named_parameters") and hasattr(o, "modules"):
+            objects += list(o.modules())     # a user module's own counters too
+    snaps, seen = [], set()
     for obj in objects:
-        if type(obj).__module__.split(".")[0] in ("framework", "compiler"):
+        if id(obj) in seen or type(obj).__module__.split(".")[0] in ("framework", "compiler"):
             continue
+        seen.add(id(obj))
         d = vars(obj)
-        snaps.append((obj, d, {k: v for k, v in d.items() if type(v) in _SCALARS}))
+        snaps.append((obj, d, {k: v for k, v in d.items()
+                               if type(v) in _SCALARS and k != "training"}))
     return snaps
 
 

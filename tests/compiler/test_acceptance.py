@@ -106,3 +106,22 @@ def test_ratio_of_symbolic_sizes_in_a_triton_kernel():
     for b in (3, 5):
         np.testing.assert_allclose(f(fw.ones(b, 2, device="cuda")).cpu().numpy(),
                                    np.full((b, 2), b / (b - 1) + b), rtol=1e-6)
+
+
+def test_counter_attribute_of_a_compiled_module_is_not_baked():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3, 2)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return self.lin(x)
+
+    net = Net()
+    fast = fw.compile(net, mode="always")
+    with pytest.warns(UserWarning, match=r"Net\.calls"):
+        for _ in range(3):
+            fast(fw.randn(4, 3))
+    assert net.calls == 3
