@@ -414,6 +414,7 @@ def compile_graph(graph, groups):
     extra = {v: t for v, t in graph.constants.items() if v not in set(original_consts)}
     smap = _sym_map(graph)
     plan = _Plan(into_target)
+    plan.graph = graph  # the decomposed graph whose Values the steps read and write
     for g in merge_rows(graph, groups):
         step = _step_for(g, graph, smap) if len(g.parts) == 1 else _merged_step(g, graph, smap)
         plan.steps.extend(step if isinstance(step, list) else [step])
