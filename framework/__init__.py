@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 from . import _malloc  # noqa: F401  (keeps freed memory in-process on glibc; see module)
+from . import _state as _state_module
 from . import dtypes  # noqa: F401  (fw.dtypes)
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                        set_grad_enabled)
@@ -72,3 +73,17 @@ def __getattr__(name):
 def is_floating_point(input) -> bool:
     """True for floating-point tensors."""
     return input.dtype.is_floating_point
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """fp32 matmuls on GPUs: ``"highest"`` (default, full fp32 as PyTorch) or
+    ``"high"``/``"medium"`` (TF32 tensor cores: faster, ~1e-3 relative error)."""
+    if precision not in ("highest", "high", "medium"):
+        raise ArgumentError(f"set_float32_matmul_precision: expected 'highest', 'high' or "
+                            f"'medium', got {precision!r}")
+    _state_module.float32_matmul_precision = precision
+
+
+def get_float32_matmul_precision() -> str:
+    """The current fp32 matmul precision setting."""
+    return _state_module.float32_matmul_precision

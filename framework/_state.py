@@ -10,3 +10,8 @@ class _DispatchState(threading.local):
 
 
 tls = _DispatchState()
+
+
+# fp32 matmul precision on GPUs ("highest": full fp32 products, PyTorch's default;
+# "high"/"medium": TF32 tensor cores). Process-wide, as torch.set_float32_matmul_precision.
+float32_matmul_precision = "highest"

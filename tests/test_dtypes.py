@@ -129,3 +129,14 @@ def test_python_types_as_dtypes_follow_pytorch():
     assert fw.zeros(2, dtype=float).dtype is f64 and fw.zeros(2, dtype=int).dtype is i64
     assert fw.ones(2).to(float).dtype is f64 and fw.ones(2).to(int).dtype is i64
     assert fw.ones(2).to(bool).dtype is b and fw.ones(2).to("cpu", float).dtype is f64
+
+
+def test_float32_matmul_precision_setting():
+    assert fw.get_float32_matmul_precision() == "highest"  # full fp32, PyTorch's default
+    fw.set_float32_matmul_precision("high")
+    try:
+        assert fw.get_float32_matmul_precision() == "high"
+    finally:
+        fw.set_float32_matmul_precision("highest")
+    with pytest.raises(fw.ArgumentError, match="highest"):
+        fw.set_float32_matmul_precision("fast")

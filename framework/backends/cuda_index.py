@@ -116,11 +116,13 @@ def matmul(a, b, bias=None):
                           [letters + "mk", letters + "kn"], letters + "mn", _alloc_like(a))
         return _reshape(out, final)
     from triton_kernels import matmul as tk
+    from .. import _state
+    tf32 = _state.float32_matmul_precision != "highest"
     if batch:
         out = tk.matmul(_batch_view(a2, batch, m, k), _batch_view(b2, batch, k, n),
-                        bias=bias, empty=_alloc_like(a))
+                        bias=bias, empty=_alloc_like(a), allow_tf32=tf32)
     else:
-        out = tk.matmul(a2, b2, bias=bias, empty=_alloc_like(a))
+        out = tk.matmul(a2, b2, bias=bias, empty=_alloc_like(a), allow_tf32=tf32)
     return _reshape(out, final)
 
 
