@@ -211,8 +211,11 @@ HELPERS = {
     "_int_pow": '''
 @triton.jit
 def _int_pow(a, b):
-    result = a * 0 + 1
-    base = a
+    # Broadcast everything to the common shape first: a loop-carried variable must keep its
+    # type, which a scalar base and a block exponent would change (the interpreter allows it,
+    # the compiler does not).
+    result = a * 0 + b * 0 + 1
+    base = a + b * 0
     e = b + a * 0
     for _ in range(0, 63):
         result = tl.where((e & 1) != 0, result * base, result)

@@ -70,6 +70,19 @@ def test_fused_and_pointwise_kernels_pass_the_resource_gate():
     _gate(specs)
 
 
+def _exercise_int_pow():
+    e = fw.randint(0, 5, (7,), device="cuda")
+    return 2 ** e, e ** 2, e ** e
+
+
+def test_integer_pow_kernels_compile_for_hardware():
+    # A scalar base with a block exponent changed a loop-carried variable's type inside the
+    # _int_pow helper: the interpreter accepted it, the compiler (a real GPU) did not.
+    specs = _specs(_exercise_int_pow)
+    assert specs
+    _gate(specs)
+
+
 @pytest.mark.slow
 def test_every_kind_of_generated_kernel_passes_the_resource_gate():
     specs = _specs(_exercise_kernels)
