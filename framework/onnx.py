@@ -196,6 +196,19 @@ def _flat_tensors(args):
     return out
 
 
+def _map_tensors(args, fn):
+    """``args`` with ``fn`` applied to each tensor leaf (top level, or inside a tuple/list)."""
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(fn(a))
+        elif isinstance(a, (tuple, list)):
+            out.append(type(a)(fn(x) if isinstance(x, Tensor) else x for x in a))
+        else:
+            out.append(a)
+    return tuple(out)
+
+
 def _dynamic_spec(args, names, dynamic_axes, dynamic_all):
     """Per tensor input: {axis: dim name} of its dynamic dims."""
     tensors = _flat_tensors(args)
@@ -233,15 +246,7 @@ def _trace_args(args, dyn):
         m.requires_grad = t.requires_grad
         return m
 
-    out = []
-    for a in args:
-        if isinstance(a, Tensor):
-            out.append(stand(a))
-        elif isinstance(a, (tuple, list)):
-            out.append(type(a)(stand(x) if isinstance(x, Tensor) else x for x in a))
-        else:
-            out.append(a)
-    return tuple(out)
+    return _map_tensors(args, stand)
 
 
 # ---------------------------------------------------------------------------------------
@@ -438,15 +443,7 @@ def _resized_inputs(args, dyn, rng):
             data = rng.integers(lo, hi + 1, size=shape).astype(ref.dtype)
         return make(data, dtype=t.dtype, device=t.device)
 
-    out = []
-    for a in args:
-        if isinstance(a, Tensor):
-            out.append(fresh(a))
-        elif isinstance(a, (tuple, list)):
-            out.append(type(a)(fresh(x) if isinstance(x, Tensor) else x for x in a))
-        else:
-            out.append(a)
-    return tuple(out), sizes
+    return _map_tensors(args, fresh), sizes
 
 
 def _feed(t):
