@@ -17,7 +17,7 @@ from ..ir import Value
 from .triton import REDUCTIONS, SUPPORTED, Leaf, PNode, RuntimeScalar, render_pointwise, \
     render_reduction
 from .triton_expr import Buf, UnsupportedError
-from .triton_index import as_expr, is_zero
+from .triton_index import as_expr, contiguous_strides, is_zero
 
 
 class _Plan:
@@ -53,17 +53,39 @@ def _shape(v, smap):
 
 
 class _KernelStep(_Step):
-    """One generated kernel computing a group's outputs from its inputs."""
+    """One generated kernel computing a group's outputs from its inputs.
+
+    The kernel is generated for contiguous inputs, whose addresses then simplify to plain
+    offsets (``in0 + xindex``: no index division, wide vector loads); an input that comes
+    with other strides gets a variant reading it through stride arguments, made when
+    first needed and kept.
+    """
 
     def __init__(self, group, graph, smap):
         self.label = f"{group.kind}: " + ", ".join(n.op.name for n in group.nodes)
         self.inputs = [v for v in group.inputs if v.kind != "scalar_input"]
         self.outputs = list(group.outputs)
         self.smap = smap
+        self._group = group
+        self._variants: dict[tuple, object] = {}
+        self._contig = tuple(contiguous_strides(_shape(v, smap)) for v in self.inputs)
+        self._contig_ints = [None if any(e.free_symbols for e in st) else tuple(map(int, st))
+                             for st in self._contig]
+        self.kernel = self._variant((True,) * len(self.inputs))
+
+    def _variant(self, contiguous: tuple):
+        kernel = self._variants.get(contiguous)
+        if kernel is None:
+            kernel = self._variants[contiguous] = self._render(contiguous)
+        return kernel
+
+    def _render(self, contiguous: tuple):
+        group, smap = self._group, self.smap
         leaves, scalars = {}, {}
         for i, v in enumerate(self.inputs):
             shape = _shape(v, smap)
-            st = tuple(as_expr(f"in{i}_st{d}") for d in range(len(shape)))
+            st = (self._contig[i] if contiguous[i] else
+                  tuple(as_expr(f"in{i}_st{d}") for d in range(len(shape))))
             leaves[v] = Leaf(Buf(f"in{i}", v.dtype, shape, st))
         nodes = {}
 
@@ -84,33 +106,39 @@ class _KernelStep(_Step):
         roots = [nodes[o] for o in self.outputs]
         reds = [n for n in group.nodes if n.op.name in REDUCTIONS]
         label = "_".join(n.op.name for n in group.nodes)[:40]
+        self.scalars = scalars
         if reds:
             src = reds[0].inputs[0]
             dims = tuple(reds[0].attrs["dims"])
             for r in reds[1:]:
                 if tuple(r.attrs["dims"]) != dims or r.inputs[0].shape != src.shape:
                     raise UnsupportedError("reductions over different dims in one group")
-            self.kernel = render_reduction(roots, _shape(src, smap), dims, label=label)
-        else:
-            self.kernel = render_pointwise(roots, label=label)
-        self.scalars = scalars
+            return render_reduction(roots, _shape(src, smap), dims, label=label)
+        return render_pointwise(roots, label=label)
+
+    def _is_contiguous(self, i: int, buf, sizes) -> bool:
+        want = self._contig_ints[i] or _concrete(self._contig[i], sizes, self.smap)
+        return all(n == 1 or st == w for n, st, w in zip(buf.shape, buf.stride(), want))
 
     def run(self, env, sizes, device):
         from framework.backends.cuda import empty
         bufs, args = {}, dict(sizes)
+        contiguous = []
         for i, v in enumerate(self.inputs):
             b = env[v]
             bufs[f"in{i}"] = b
+            contiguous.append(self._is_contiguous(i, b, sizes))
             for d, s in enumerate(b.stride()):
                 args[f"in{i}_st{d}"] = s
+        kernel = self._variant(tuple(contiguous))
         for k, v in enumerate(self.outputs):
             shape = _concrete(v.shape, sizes, self.smap)
             env[v] = bufs[f"out{k}"] = empty(shape, v.dtype.np, device)
         scalars = {k: _size_scalar(x, sizes) if isinstance(x, sympy.Basic) else x
-                   for k, x in self.kernel.kb.scalars.items()}
+                   for k, x in kernel.kb.scalars.items()}
         for v, rs in self.scalars.items():
             scalars[rs.argname] = env[v]
-        self.kernel(bufs, args, scalars)
+        kernel(bufs, args, scalars)
 
 
 class _MatmulStep(_Step):

@@ -28,6 +28,7 @@ AFTER_LAUNCH: list = []  # callables(kernel_name) run after each launch (debug c
 MAX_R_PERSIST_GPU, MAX_R_PERSIST_INTERP = 16384, 1 << 16
 TILE_GPU, TILE_INTERP = 4096, 1 << 16
 LOOP_RBLOCK_GPU = 2048
+INT32_SAFE = 2 ** 31 - 2 ** 17  # room for the block overshoot of the last program
 
 
 def interpreting() -> bool:
@@ -92,6 +93,15 @@ def _int_symbols(kb: KernelBuilder, extra) -> list[str]:
     return sorted(s.name for s in syms)
 
 
+def _value_symbols(kb: KernelBuilder) -> list[str]:
+    """Size symbols that enter values rather than addresses (iota starts, RNG offsets)."""
+    syms = set()
+    for e in kb._nodes.values():
+        if e.kind in ("index", "rand"):
+            syms |= e.data[0].free_symbols
+    return sorted(s.name for s in syms - {XSYM, RSYM} - set(kb._dyn))
+
+
 def reduction_configs():
     """Autotuning configs of generated reduction kernels on a GPU (XBLOCK x num_warps)."""
     import triton
@@ -118,6 +128,9 @@ class TritonKernel:
         self.rnumel = as_expr(rnumel) if rnumel is not None else None
         self.pointers = list(kb.bufs)
         self.int_args = _int_symbols(kb, [self.xnumel, self.rnumel])
+        self.value_syms = _value_symbols(kb)
+        self.force: dict | None = None  # launch constants to use instead of the heuristic
+        self._launches: dict = {}  # (extents, index64, geometry) -> (fn, grid, kwargs)
         self.scalar_args = list(kb.scalars)
         self.label = label
         # scans keep running totals in registers: smaller blocks, no autotuning
@@ -190,38 +203,74 @@ class TritonKernel:
         warps = 4 if elems <= 1024 else (8 if elems <= 4096 else 16)
         return dict(XBLOCK=xblock, RBLOCK=rblock, RPERSIST=persist, num_warps=warps)
 
+    def needs_index64(self, buffers: dict, sizes: dict, xnumel: int, rnumel: int) -> bool:
+        """True when some index of this launch may pass int32: the iteration space, the
+        furthest element of any buffer, or a size used as a value (iota, RNG offsets).
+
+        Every address the kernel forms lies inside its buffer, and each term of an address
+        is bounded by that buffer's furthest element, so 32-bit math is exact below 2**31.
+        """
+        reach = xnumel * max(rnumel, 1)
+        for buf in buffers.values():
+            reach = max(reach, sum(abs(int(st)) * (int(n) - 1)
+                                   for n, st in zip(buf.shape, buf.stride()) if n > 0) + 1)
+        for s in self.value_syms:
+            reach = max(reach, abs(int(sizes[s])) + xnumel * max(rnumel, 1))
+        return reach >= INT32_SAFE
+
     def __call__(self, buffers: dict, sizes: dict, scalars: dict | None = None,
                  index64: bool = False) -> None:
         """Launch over ``buffers`` (name -> device buffer) with integer ``sizes``."""
         xnumel, rnumel = self.extents(sizes)
         if xnumel == 0:
             return
-        g = self.geometry(xnumel, rnumel)
         args = [buffers[p] for p in self.pointers] + [int(sizes[s]) for s in self.int_args]
         scalars = scalars if scalars is not None else self.kb.scalars
         args += [scalars[s] for s in self.scalar_args] + [xnumel]
         if self.reduction:
             args.append(rnumel)
-        # 64-bit index math when element counts, or strides times extents, may pass 2**31
-        big = max((abs(int(v)) for v in sizes.values()), default=0) * max(xnumel, rnumel)
-        kwargs = dict(INDEX64=bool(index64 or xnumel * max(rnumel, 1) >= 2 ** 31 or
-                                   big >= 2 ** 31))
-        if self.reduction:
-            kwargs.update(RBLOCK=g["RBLOCK"], RPERSIST=g["RPERSIST"])
-        if self.reduction and not self.interpret and not self.scan:
-            grid = lambda meta: ((xnumel + meta["XBLOCK"] - 1) // meta["XBLOCK"],)  # noqa: E731
-            self.fn[grid](*args, **kwargs)
-            return
-        kwargs.update(XBLOCK=g["XBLOCK"], num_warps=g["num_warps"])
-        grid = ((xnumel + g["XBLOCK"] - 1) // g["XBLOCK"],)
-        if self.interpret:
-            import numpy as np
-            with np.errstate(all="ignore"):
-                self.fn[grid](*args, **kwargs)
+        index64 = bool(index64) or self.needs_index64(buffers, sizes, xnumel, rnumel)
+        g = self.geometry(xnumel, rnumel)
+        key = (xnumel, rnumel, index64, *g.values())
+        launch = self._launches.get(key) if self.force is None else None
+        if launch is None:
+            launch = self._first_launch(args, xnumel, rnumel, index64, g)
+            if self.force is None:
+                self._launches[key] = launch
         else:
-            self.fn[grid](*args, **kwargs)
+            self._launch(*launch, args)
         for hook in AFTER_LAUNCH:
             hook(self.name)
+
+    def _first_launch(self, args, xnumel: int, rnumel: int, index64: bool, g: dict):
+        """Launch once choosing the geometry (heuristic, ``force``, or the autotuner) and
+        return ``(fn, grid, kwargs)`` for later launches of the same extents: they skip
+        the heuristic and the autotuner's Python dispatch."""
+        g = dict(g, **(self.force or {}))
+        kwargs = dict(INDEX64=index64)
+        if self.reduction:
+            kwargs.update(RBLOCK=g["RBLOCK"], RPERSIST=g["RPERSIST"])
+        autotuned = self.reduction and not self.interpret and not self.scan
+        if autotuned and self.force is None:
+            grid = lambda meta: ((xnumel + meta["XBLOCK"] - 1) // meta["XBLOCK"],)  # noqa: E731
+            self.fn[grid](*args, **kwargs)
+            kwargs.update(self.fn.best_config.all_kwargs())
+            return self.fn.fn, ((xnumel + kwargs["XBLOCK"] - 1) // kwargs["XBLOCK"],), kwargs
+        kwargs.update(XBLOCK=g["XBLOCK"], num_warps=g["num_warps"])
+        if "num_stages" in g:
+            kwargs["num_stages"] = g["num_stages"]
+        grid = ((xnumel + g["XBLOCK"] - 1) // g["XBLOCK"],)
+        fn = self.fn.fn if autotuned else self.fn
+        self._launch(fn, grid, kwargs, args)
+        return fn, grid, kwargs
+
+    def _launch(self, fn, grid, kwargs, args) -> None:
+        if self.interpret:
+            import numpy as np
+            with np.errstate(all="ignore"):  # the interpreter computes masked-off lanes too
+                fn[grid](*args, **kwargs)
+        else:
+            fn[grid](*args, **kwargs)
 
     def aot_specs(self) -> list:
         """Specs for every launch configuration a GPU can pick: the heuristic's, and for
