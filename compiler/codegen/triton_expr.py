@@ -373,10 +373,36 @@ def _store_line(em: Emitter, st, scope) -> str:
     return f"tl.store({ptr}, {val}, mask={mask})"
 
 
+def _needed(kb: KernelBuilder, kinds: tuple) -> list[E]:
+    """Nodes of ``kinds`` that the stores need, in creation order ("load" means loads whose
+    addresses depend on no loaded value, "gather" the others).
+
+    A persistent body emits these first: the direct loads put every independent memory
+    request in flight before any arithmetic waits on one, the indirect loads (such as
+    cross-entropy's gather of the target logit) go out as soon as their index arrives,
+    and the row reductions run while they are on their way, so a program pays about two
+    memory latencies rather than a chain of them with the arithmetic in between."""
+    seen, stack = set(), []
+    for st in kb.stores:
+        addr, value, conds = st[1], st[2], st[3]
+        stack += [value, *conds, *(kb._dyn[s] for s in addr.free_symbols if s in kb._dyn)]
+    while stack:
+        e = stack.pop()
+        if id(e) not in seen:
+            seen.add(id(e))
+            stack.extend(e.args)
+    kind = {"load": lambda e: e.kind == "load" and not e.args,
+            "gather": lambda e: e.kind == "load" and bool(e.args),
+            "reduce": lambda e: e.kind == "reduce"}
+    return [e for e in kb._nodes.values() if id(e) in seen and any(kind[k](e) for k in kinds)]
+
+
 def emit_pointwise(kb: KernelBuilder) -> list[str]:
     """Body statements of a 1-D pointwise kernel (``xindex``/``xmask`` already defined)."""
     em = Emitter(kb, persistent=True)
     scope = _Scope()
+    for e in _needed(kb, ("load",)):
+        em.emit(e, scope)
     for st in kb.stores:
         scope.lines.append(_store_line(em, st, scope))
     return scope.lines
@@ -400,6 +426,10 @@ def emit_reduction(kb: KernelBuilder, persistent: bool) -> list[str]:
     if persistent:
         root.lines += ["rindex = tl.arange(0, RBLOCK)[None, :]", "if INDEX64:",
                        "    rindex = rindex.to(tl.int64)", "rmask = rindex < rnumel"]
+        loads = _needed(kb, ("load",))
+        for e in [e for e in loads if e.deps_r] + [e for e in loads if not e.deps_r] + \
+                _needed(kb, ("gather",)) + _needed(kb, ("reduce",)):
+            em.emit(e, root)
         for st in kb.stores:
             root.lines.append(_store_line(em, st, root))
         return root.lines

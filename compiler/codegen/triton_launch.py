@@ -102,19 +102,47 @@ def _value_symbols(kb: KernelBuilder) -> list[str]:
     return sorted(s.name for s in syms - {XSYM, RSYM} - set(kb._dyn))
 
 
+def sm_count() -> int:
+    """Multiprocessors of the GPU (132 when it cannot be asked: an H100/H200)."""
+    try:
+        from framework.backends import cuda_runtime as rt
+        cu = rt._cu()
+        attr = cu.CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT
+        return int(rt.check(cu.cuDeviceGetAttribute(attr, rt.init(0)["device"]),
+                            "cuDeviceGetAttribute"))
+    except Exception:  # simulated device, AOT compilation on a machine without a GPU
+        return 132
+
+
 def reduction_configs():
-    """Autotuning configs of generated reduction kernels on a GPU (XBLOCK x num_warps)."""
+    """Autotuning configs of generated reduction kernels on a GPU: XBLOCK x num_warps with
+    one program per block of rows, and capped grids whose programs stride over the rows,
+    prefetching the next ones (XPROGS programs, XSTAGES pipeline stages)."""
     import triton
-    return [triton.Config({"XBLOCK": xb}, num_warps=w)
-            for xb, w in ((1, 4), (1, 8), (4, 4), (8, 8), (16, 4), (64, 4))]
+    sms = sm_count()
+    plain = [triton.Config({"XBLOCK": xb, "XSTAGES": 1, "XPROGS": 0}, num_warps=w)
+             for xb, w in ((1, 4), (1, 8), (4, 4), (8, 8), (16, 4), (64, 4))]
+    strided = [triton.Config({"XBLOCK": 1, "XSTAGES": st, "XPROGS": sms * k}, num_warps=w)
+               for k, st, w in ((4, 2, 8), (2, 2, 16), (8, 1, 8))]
+    return plain + strided
+
+
+def grid_size(xnumel: int, meta: dict) -> int:
+    """Programs of a launch: one per XBLOCK rows, at most XPROGS for persistent rows."""
+    n = (xnumel + meta["XBLOCK"] - 1) // meta["XBLOCK"]
+    if meta.get("RPERSIST") and meta.get("XPROGS"):
+        n = min(n, meta["XPROGS"])
+    return n
 
 
 def prune_reduction_configs(configs, named_args, **kwargs):
     """Keep configs whose tile (XBLOCK x RBLOCK) fits the register budget of a block."""
     rblock = kwargs.get("RBLOCK", named_args.get("RBLOCK", 1))
+    persistent = kwargs.get("RPERSIST", named_args.get("RPERSIST", True))
     xnumel = named_args.get("xnumel", 1)
     keep = [c for c in configs if c.kwargs["XBLOCK"] * rblock <= max(TILE_GPU, rblock)
-            and c.kwargs["XBLOCK"] <= max(1, next_pow2(xnumel))]
+            and c.kwargs["XBLOCK"] <= max(1, next_pow2(xnumel))
+            and (persistent or not c.kwargs.get("XPROGS"))]  # looped rows ignore the cap
     return keep or configs[:1]
 
 
@@ -147,13 +175,21 @@ class TritonKernel:
         consts = ["XBLOCK: tl.constexpr", "INDEX64: tl.constexpr"]
         if self.reduction:
             params.append("rnumel")
-            consts[1:1] = ["RBLOCK: tl.constexpr", "RPERSIST: tl.constexpr"]
+            consts[1:1] = ["RBLOCK: tl.constexpr", "RPERSIST: tl.constexpr",
+                           "XSTAGES: tl.constexpr", "XPROGS: tl.constexpr"]
         body = ["pid = tl.program_id(0)", "if INDEX64:", "    pid = pid.to(tl.int64)"]
         if self.reduction:
-            body += ["xindex = pid * XBLOCK + tl.arange(0, XBLOCK)[:, None]",
-                     "xmask = xindex < xnumel", "if RPERSIST:"]
-            body += ["    " + line for line in emit_reduction(self.kb, True)]
-            body += ["else:"] + ["    " + line for line in emit_reduction(self.kb, False)]
+            # persistent rows: each program strides over blocks of rows, so a grid capped
+            # at XPROGS programs can prefetch the next rows while reducing these (XSTAGES)
+            body += ["if RPERSIST:",
+                     "    for xstart in tl.range(pid * XBLOCK, xnumel, XBLOCK * "
+                     "tl.num_programs(0), num_stages=XSTAGES):",
+                     "        xindex = xstart + tl.arange(0, XBLOCK)[:, None]",
+                     "        xmask = xindex < xnumel"]
+            body += ["        " + line for line in emit_reduction(self.kb, True)]
+            body += ["else:", "    xindex = pid * XBLOCK + tl.arange(0, XBLOCK)[:, None]",
+                     "    xmask = xindex < xnumel"]
+            body += ["    " + line for line in emit_reduction(self.kb, False)]
         else:
             body += ["xindex = pid * XBLOCK + tl.arange(0, XBLOCK)", "xmask = xindex < xnumel"]
             body += emit_pointwise(self.kb)
@@ -199,9 +235,12 @@ class TritonKernel:
         loop_rblock = 1024 if self.scan else LOOP_RBLOCK_GPU
         rblock = next_pow2(rnumel) if persist else (max_r if interp else loop_rblock)
         xblock = max(1, min(next_pow2(xnumel), max(1, tile // rblock), 64))
+        if not persist and not interp:  # rows past 16K elements: one row per program
+            xblock = 1
         elems = xblock * rblock
         warps = 4 if elems <= 1024 else (8 if elems <= 4096 else 16)
-        return dict(XBLOCK=xblock, RBLOCK=rblock, RPERSIST=persist, num_warps=warps)
+        return dict(XBLOCK=xblock, RBLOCK=rblock, RPERSIST=persist, num_warps=warps,
+                    XSTAGES=1, XPROGS=0)
 
     def needs_index64(self, buffers: dict, sizes: dict, xnumel: int, rnumel: int) -> bool:
         """True when some index of this launch may pass int32: the iteration space, the
@@ -252,14 +291,15 @@ class TritonKernel:
             kwargs.update(RBLOCK=g["RBLOCK"], RPERSIST=g["RPERSIST"])
         autotuned = self.reduction and not self.interpret and not self.scan
         if autotuned and self.force is None:
-            grid = lambda meta: ((xnumel + meta["XBLOCK"] - 1) // meta["XBLOCK"],)  # noqa: E731
-            self.fn[grid](*args, **kwargs)
+            self.fn[lambda meta: (grid_size(xnumel, meta),)](*args, **kwargs)
             kwargs.update(self.fn.best_config.all_kwargs())
-            return self.fn.fn, ((xnumel + kwargs["XBLOCK"] - 1) // kwargs["XBLOCK"],), kwargs
+            return self.fn.fn, (grid_size(xnumel, kwargs),), kwargs
         kwargs.update(XBLOCK=g["XBLOCK"], num_warps=g["num_warps"])
+        if self.reduction:
+            kwargs.update(XSTAGES=g["XSTAGES"], XPROGS=g["XPROGS"])
         if "num_stages" in g:
             kwargs["num_stages"] = g["num_stages"]
-        grid = ((xnumel + g["XBLOCK"] - 1) // g["XBLOCK"],)
+        grid = (grid_size(xnumel, kwargs),)
         fn = self.fn.fn if autotuned else self.fn
         self._launch(fn, grid, kwargs, args)
         return fn, grid, kwargs
@@ -284,12 +324,14 @@ class TritonKernel:
                 continue
             rblock = next_pow2(rnumel) if persist else LOOP_RBLOCK_GPU
             for cfg in prune_reduction_configs(reduction_configs(), {"xnumel": 8192},
-                                               RBLOCK=rblock):
+                                               RBLOCK=rblock, RPERSIST=persist):
                 spec = self.aot_spec(xnumel=8192, rnumel=rnumel, persistent=persist)
-                consts = dict(spec.constexprs, XBLOCK=cfg.kwargs["XBLOCK"])
+                consts = dict(spec.constexprs, **cfg.kwargs)
                 specs.append(type(spec)(spec.fn, spec.types, consts, cfg.num_warps,
                                         spec.num_stages, label=f"{self.name}[XBLOCK="
                                         f"{cfg.kwargs['XBLOCK']},w={cfg.num_warps},"
+                                        f"progs={cfg.kwargs['XPROGS']},"
+                                        f"stages={cfg.kwargs['XSTAGES']},"
                                         f"{'persistent' if persist else 'looped'}]",
                                         divisible=()))
         return specs
@@ -312,7 +354,8 @@ class TritonKernel:
             persist = g["RPERSIST"] if persistent is None else persistent
             loop_rblock = 1024 if self.scan else LOOP_RBLOCK_GPU
             consts.update(RBLOCK=g["RBLOCK"] if persist == g["RPERSIST"] else
-                          (next_pow2(rnumel) if persist else loop_rblock), RPERSIST=persist)
+                          (next_pow2(rnumel) if persist else loop_rblock), RPERSIST=persist,
+                          XSTAGES=g["XSTAGES"], XPROGS=g["XPROGS"])
         else:
             types.pop("rnumel")
         fn = self.fn.fn if hasattr(self.fn, "configs") else self.fn  # strip the autotuner

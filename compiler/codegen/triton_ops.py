@@ -60,8 +60,8 @@ def _tanh(x, c):
 
 
 def _sigmoid(x, c):
-    e = f"tl.exp(-tl.abs({x}))"
-    return f"tl.where({x} >= 0, 1.0 / (1.0 + {e}), {e} / (1.0 + {e}))"
+    # PyTorch's formula: exp(-x) overflows to inf for x < -88 (fp32) and 1 / inf is 0
+    return f"1.0 / (1.0 + tl.exp(-({x})))"
 
 
 def _round(x, c):

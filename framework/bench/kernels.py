@@ -76,9 +76,10 @@ def _step_runner(cf, args):
                 for v, t in graph.constants.items()})
     sizes = {f"ks_{name}": int(v) for name, v in zip(graph.symbols, ())}
 
-    def run():
-        for step in plan.steps:
-            step.run(env, sizes, 0)
+    def run(only=None):
+        for i, step in enumerate(plan.steps):
+            if only is None or i == only:
+                step.run(env, sizes, 0)
     return run, plan
 
 
@@ -129,34 +130,57 @@ class GpuTimer:
         return gpu / self.launches * 1e-3, e2e / self.launches * 1e-3, host
 
 
+MIN_SWEEP = 2 ** 20  # elements: smaller steps are timed but not swept
 POINTWISE_SWEEP = [dict(XBLOCK=b, num_warps=w) for b, w in
-                   ((512, 4), (1024, 4), (1024, 8), (2048, 4), (2048, 8), (4096, 8),
-                    (4096, 16), (8192, 16))]
-ROW_SWEEP = ([dict(XBLOCK=1, num_warps=w, RPERSIST=True) for w in (2, 4, 8, 16, 32)] +
-             [dict(XBLOCK=2, num_warps=w, RPERSIST=True) for w in (8, 16)] +
-             [dict(XBLOCK=1, RBLOCK=rb, num_warps=w, RPERSIST=False)
-              for rb, w in ((1024, 4), (1024, 8), (2048, 8), (4096, 16))])
+                   ((512, 4), (1024, 4), (2048, 8), (4096, 8), (8192, 16))]
+
+
+def _row_sweep(sms: int) -> list[dict]:
+    plain = [dict(XBLOCK=1, num_warps=w, RPERSIST=True, XSTAGES=1, XPROGS=0)
+             for w in (4, 8, 16)]
+    strided = [dict(XBLOCK=1, num_warps=w, RPERSIST=True, XSTAGES=st, XPROGS=sms * k)
+               for k, st, w in ((2, 1, 16), (2, 2, 16), (4, 2, 8), (4, 3, 8), (8, 1, 8),
+                                (8, 2, 4), (16, 1, 4))]
+    looped = [dict(XBLOCK=1, RBLOCK=rb, num_warps=w, RPERSIST=False, XSTAGES=1, XPROGS=0)
+              for rb, w in ((1024, 8), (2048, 8))]
+    return plain + strided + looped
+
+
+def _launch_configs(step) -> str:
+    """The launch constants each kernel of ``step`` last used (autotuned or heuristic)."""
+    out = []
+    for k in getattr(step, "_variants", {}).values():
+        for (_, _, _, *_), (_, grid, kw) in k._launches.items():
+            keep = {n: v for n, v in kw.items() if n not in ("INDEX64", "RBLOCK")}
+            out.append(f"grid {grid[0]}, {keep}")
+    return "; ".join(out) or "-"
 
 
 def _sweep(timer, run, plan, nbytes: int, copy_bw: float) -> None:
-    """Time each kernel step of ``plan`` under each launch geometry of the sweep."""
+    """Time each kernel step of ``plan`` alone, then under each launch geometry of the
+    sweep (steps touching fewer than 2**20 elements are only timed)."""
+    from compiler.codegen.triton_launch import sm_count
     for i, step in enumerate(plan.steps):
         kernels = list(getattr(step, "_variants", {}).values())
         if not kernels:
             continue
-        configs = ROW_SWEEP if kernels[0].reduction else POINTWISE_SWEEP
+        alone, _, host = timer.time(lambda: run(i))
+        print(f"  step {i} ({step.label[:50]}): {alone * 1e6:.1f} us GPU, host {host * 1e6:.0f}"
+              f" us; launch: {_launch_configs(step)}")
+        extents = [key[:2] for k in kernels for key in k._launches]
+        if max(x * r for x, r in extents) < MIN_SWEEP:
+            continue
+        configs = _row_sweep(sm_count()) if kernels[0].reduction else POINTWISE_SWEEP
         for cfg in configs:
             if kernels[0].reduction and cfg["RPERSIST"]:  # the whole row in one block
-                rnumel = max(key[1] for k in kernels for key in k._launches)
-                cfg = dict(cfg, RBLOCK=next_pow2(rnumel))
+                cfg = dict(cfg, RBLOCK=next_pow2(max(r for _, r in extents)))
             for k in kernels:
                 k.force = cfg
             try:
-                gpu, _, _ = timer.time(run)
-                print(f"    step {i} {cfg}: {gpu * 1e6:8.1f} us  "
-                      f"({nbytes / gpu / copy_bw:.2f} of copy bw for the whole case)")
+                gpu, _, _ = timer.time(lambda: run(i))
+                print(f"    {cfg}: {gpu * 1e6:8.1f} us")
             except Exception as e:  # a config the compiler rejects (resources)
-                print(f"    step {i} {cfg}: failed: {type(e).__name__}: {str(e)[:80]}")
+                print(f"    {cfg}: failed: {type(e).__name__}: {str(e)[:80]}")
             finally:
                 for k in kernels:
                     k.force = None
@@ -219,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         run, plan = _step_runner(cf, fargs)
         t, e2e, host = timer.time(run)
         frac = nbytes / t / copy_bw
+        print(f"{name}: " + " | ".join(_launch_configs(st) for st in plan.steps))
         report.add(Row(f"{name} [{plan.kernel_count} kernel(s), {frac:.2f} of copy bw; "
                        f"host {host * 1e6:.0f} us/call, end-to-end {nbytes / e2e / copy_bw:.2f}]",
                        t, nbytes / copy_bw, TARGET, "generated"))

@@ -30,16 +30,16 @@ def test_forward_cuda(info, dtype):
 
 
 @pytest.mark.gpu
-def test_database_on_a_real_gpu():
-    """The whole database (float32, bfloat16, int64, bool) against NumPy on the GPU."""
+@pytest.mark.parametrize("info", OP_DB, ids=lambda info: info.name)
+def test_database_on_a_real_gpu(info):
+    """Each op of the database (float32, bfloat16, int64, bool) against NumPy on the GPU."""
     assert not fw.cuda.is_simulated(), "unset FW_TRITON_INTERPRET to test the real device"
-    for info in OP_DB:
-        for dt in info.dtypes:
-            if dt in (fw.float32, fw.bfloat16, fw.int64, fw.bool):
-                try:
-                    _check_forward(info, dt)
-                except pytest.skip.Exception:
-                    pass
+    for dt in info.dtypes:
+        if dt in (fw.float32, fw.bfloat16, fw.int64, fw.bool):
+            try:
+                _check_forward(info, dt)
+            except pytest.skip.Exception:
+                pass
 
 
 def _check_forward(info, dtype):
