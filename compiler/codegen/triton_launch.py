@@ -229,7 +229,8 @@ class TritonKernel:
             block = min(next_pow2(xnumel), 1 << 16) if interp else 1024
             warps = 4 if block <= 1024 else 8
             return dict(XBLOCK=max(block, 16) if not interp else block, num_warps=warps)
-        max_r = MAX_R_PERSIST_INTERP if interp else (4096 if self.scan else MAX_R_PERSIST_GPU)
+        max_r = MAX_R_PERSIST_INTERP if interp else \
+            (min(4096, MAX_R_PERSIST_GPU) if self.scan else MAX_R_PERSIST_GPU)
         tile = TILE_INTERP if interp else TILE_GPU
         persist = rnumel <= max_r
         loop_rblock = 1024 if self.scan else LOOP_RBLOCK_GPU

@@ -12,8 +12,9 @@ from framework import nn
 @pytest.fixture(params=["persistent", "looped"])
 def mode(request, monkeypatch):
     from compiler.codegen import triton_launch
-    if request.param == "looped":  # rows longer than 8 loop over 8-wide blocks
+    if request.param == "looped":  # rows longer than 8 loop over blocks (both devices)
         monkeypatch.setattr(triton_launch, "MAX_R_PERSIST_INTERP", 8)
+        monkeypatch.setattr(triton_launch, "MAX_R_PERSIST_GPU", 8)
     return request.param
 
 
