@@ -69,6 +69,7 @@ class _KernelStep(_Step):
         self._group = group
         self._variants: dict[tuple, object] = {}
         self._contig = tuple(contiguous_strides(_shape(v, smap)) for v in self.inputs)
+        self._names = [f"in{i}" for i in range(len(self.inputs))]
         self._contig_ints = [None if any(e.free_symbols for e in st) else tuple(map(int, st))
                              for st in self._contig]
         self.kernel = self._variant((True,) * len(self.inputs))
@@ -126,10 +127,11 @@ class _KernelStep(_Step):
         contiguous = []
         for i, v in enumerate(self.inputs):
             b = env[v]
-            bufs[f"in{i}"] = b
+            bufs[self._names[i]] = b
             contiguous.append(self._is_contiguous(i, b, sizes))
-            for d, s in enumerate(b.stride()):
-                args[f"in{i}_st{d}"] = s
+            if not contiguous[-1]:  # the variant reads this input through its strides
+                for d, s in enumerate(b.stride()):
+                    args[f"in{i}_st{d}"] = s
         kernel = self._variant(tuple(contiguous))
         for k, v in enumerate(self.outputs):
             shape = _concrete(v.shape, sizes, self.smap)

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 
-import sympy
 
 from .triton_expr import RSYM, XSYM, KernelBuilder, emit_pointwise, emit_reduction
 from .triton_index import as_expr
@@ -157,6 +156,8 @@ class TritonKernel:
         self.pointers = list(kb.bufs)
         self.int_args = _int_symbols(kb, [self.xnumel, self.rnumel])
         self.value_syms = _value_symbols(kb)
+        self._extent_syms = None  # size symbols of xnumel/rnumel (sorted), on first use
+        self._extents: dict = {}  # their values -> (xnumel, rnumel)
         self.force: dict | None = None  # launch constants to use instead of the heuristic
         self._launches: dict = {}  # (extents, index64, geometry) -> (fn, grid, kwargs)
         self.scalar_args = list(kb.scalars)
@@ -214,13 +215,18 @@ class TritonKernel:
 
     # -- launching ---------------------------------------------------------------------
     def extents(self, sizes: dict) -> tuple[int, int]:
-        """(xnumel, rnumel) for the given size-symbol values."""
-        subs = {sympy.Symbol(k, integer=True, nonnegative=True): v for k, v in sizes.items()}
-        x = int(self.xnumel.xreplace(subs)) if self.xnumel.free_symbols else int(self.xnumel)
-        r = 1
-        if self.rnumel is not None:
-            r = int(self.rnumel.xreplace(subs)) if self.rnumel.free_symbols else int(self.rnumel)
-        return x, r
+        """(xnumel, rnumel) for the given size-symbol values (memoised per size values)."""
+        if self._extent_syms is None:
+            exprs = [self.xnumel] + ([self.rnumel] if self.rnumel is not None else [])
+            self._extent_syms = sorted({s for e in exprs for s in e.free_symbols}, key=str)
+        key = tuple(sizes[s.name] for s in self._extent_syms)
+        got = self._extents.get(key)
+        if got is None:
+            subs = dict(zip(self._extent_syms, key))
+            x = int(self.xnumel.xreplace(subs))
+            r = int(self.rnumel.xreplace(subs)) if self.rnumel is not None else 1
+            got = self._extents[key] = (x, r)
+        return got
 
     def geometry(self, xnumel: int, rnumel: int) -> dict:
         """Launch constants: block sizes and num_warps (a heuristic; autotuned on a GPU)."""
@@ -247,13 +253,17 @@ class TritonKernel:
         """True when some index of this launch may pass int32: the iteration space, the
         furthest element of any buffer, or a size used as a value (iota, RNG offsets).
 
-        Every address the kernel forms lies inside its buffer, and each term of an address
-        is bounded by that buffer's furthest element, so 32-bit math is exact below 2**31.
+        Every address the kernel forms lies inside its buffer's allocation, and each term
+        of an address is bounded by that reach, so 32-bit math is exact below 2**31.
         """
         reach = xnumel * max(rnumel, 1)
         for buf in buffers.values():
-            reach = max(reach, sum(abs(int(st)) * (int(n) - 1)
-                                   for n, st in zip(buf.shape, buf.stride()) if n > 0) + 1)
+            alloc = getattr(buf, "alloc", None)
+            if alloc is not None:  # a view never reaches past its allocation
+                reach = max(reach, alloc.nbytes // buf.dtype.itemsize)
+            else:
+                reach = max(reach, sum(abs(int(st)) * (int(n) - 1)
+                                       for n, st in zip(buf.shape, buf.stride()) if n > 0) + 1)
         for s in self.value_syms:
             reach = max(reach, abs(int(sizes[s])) + xnumel * max(rnumel, 1))
         return reach >= INT32_SAFE

@@ -1,0 +1,82 @@
+"""Launch decisions of generated kernels: 32-bit index math unless an allocation or the
+iteration space can pass 2**31, kernel variants per input layout, the row-prefetch
+configuration, and launches reused per extent."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework import nn
+
+
+def _some_kernel():
+    from compiler.codegen import triton_eager
+    fw.tensor(np.ones((3, 5), np.float32), device="cuda").sum(1)
+    return next(k for key, k in triton_eager._CACHE.items() if key[:2] == ("red", "sum"))
+
+
+def _buf(elements, itemsize=4):
+    dtype = np.dtype({4: np.float32, 8: np.float64}[itemsize])
+    return SimpleNamespace(alloc=SimpleNamespace(nbytes=elements * itemsize), dtype=dtype,
+                           shape=(elements,), stride=lambda: (1,))
+
+
+def test_large_tensors_keep_32_bit_index_math():
+    k = _some_kernel()
+    n = 1 << 24  # 64 MB of float32: the old rule (max size x numel) forced int64 here
+    assert not k.needs_index64({"in0": _buf(n), "out0": _buf(n)}, {}, n, 1)
+    assert not k.needs_index64({"in0": _buf(n)}, {}, 4096, 4096)
+
+
+def test_index64_when_an_allocation_or_the_iteration_space_passes_int32():
+    k = _some_kernel()
+    big = 1 << 31
+    assert k.needs_index64({"in0": _buf(big), "out0": _buf(16)}, {}, 16, 1)
+    assert k.needs_index64({"in0": _buf(16)}, {}, 1 << 16, 1 << 15)
+
+
+def test_launches_are_reused_per_extent():
+    k = _some_kernel()
+    before = len(k._launches)
+    x = fw.tensor(np.arange(21, dtype=np.float32).reshape(3, 7), device="cuda")
+    for _ in range(3):
+        np.testing.assert_allclose(x.sum(1).cpu().numpy(), np.arange(21).reshape(3, 7).sum(1))
+    assert len(k._launches) == before + 1
+
+
+def test_non_contiguous_inputs_get_their_own_variant(monkeypatch):
+    from framework.backends.cuda import to_numpy
+    monkeypatch.setenv("FW_COMPILE_STRICT", "1")
+    a = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
+    f = fw.compile(lambda t: (t * 2 + 1).exp())
+    contiguous = fw.tensor(a, device="cuda")
+    assert "_st" not in f.code(contiguous).split("def ", 1)[1].split(")")[0]
+    np.testing.assert_allclose(f(contiguous).cpu().numpy(), np.exp(a * 2 + 1), rtol=1e-5)
+    step = next(s for s in f._entry_for((contiguous,), {}).plan.steps
+                if hasattr(s, "_variants"))
+    transposed = fw.tensor(a.T.copy(), device="cuda").t()  # a view with strides (1, 6)
+    env = {step.inputs[0]: transposed._data}
+    step.run(env, {}, 0)
+    got = to_numpy(env[step.outputs[0]])
+    np.testing.assert_allclose(got, np.exp(a * 2 + 1), rtol=1e-5)
+    assert set(step._variants) == {(True,), (False,)}
+
+
+@pytest.mark.parametrize("progs,stages", [(0, 1), (2, 2), (3, 1)])
+def test_row_kernels_with_a_capped_grid_cover_every_row(progs, stages):
+    """Programs striding over rows (XPROGS) compute every row, prefetching or not."""
+    a = np.random.default_rng(1).standard_normal((7, 33)).astype(np.float32)
+    x = fw.tensor(a, device="cuda")
+    f = fw.compile(lambda t: nn.functional.layer_norm(t, (33,)))
+    f(x)
+    step = f._entry_for((x,), {}).plan.steps[0]
+    kernel = next(iter(step._variants.values()))
+    kernel.force = dict(kernel.geometry(7, 33), XBLOCK=1, XPROGS=progs, XSTAGES=stages)
+    try:
+        got = f(x).cpu().numpy()
+    finally:
+        kernel.force = None
+    ref = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
