@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -55,10 +56,8 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     """
     import onnx
 
-    from compiler.capture import capture_graph, discover
+    from compiler.capture import discover
     from compiler.onnx import graph_to_onnx
-
-    from .autograd import no_grad
 
     model_or_fn = _unwrap_compiled(model_or_fn)
     args = _as_tuple(args)
@@ -70,11 +69,9 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     try:
         names = _input_names(model_or_fn, args, input_names)
         names = _adopt_single_input_name(names, input_names, dynamic_axes, output_names)
+        asked = _dynamic_spec(args, names, dynamic_axes, False)
         dyn = _dynamic_spec(args, names, dynamic_axes, dynamic)
-        trace_args = _trace_args(args, dyn)
-        with no_grad():
-            graph = capture_graph(model_or_fn, trace_args, kwargs or None, input_names=names,
-                                  dynamic={i: d for i, d in enumerate(dyn) if d})
+        graph, dyn = _capture_specializing(model_or_fn, args, kwargs, names, dyn, asked)
         known, _ = discover(model_or_fn, args)
         const_names = {v: known[id(t)][0] for v, t in graph.constants.items()
                        if id(t) in known}
@@ -230,6 +227,46 @@ def _dynamic_spec(args, names, dynamic_axes, dynamic_all):
                                     f"input {key!r} has {nd} dims")
             spec[i][d % nd] = dn if dn is not None else f"{key}_dim{d % nd}"
     return spec
+
+
+def _capture_specializing(fn, args, kwargs, names, dyn, asked):
+    """Capture with the dynamic dims ``dyn``. Dims that ``dynamic=True`` added (beyond the
+    ``asked`` ones: dynamic_axes, fw.mark_dynamic) are let go when the program constrains
+    them, as PyTorch's automatic dynamic shapes do: feature dims (the last) first, then
+    channel dims (dim 1), then all but the batch dim; the dims kept static are named in a
+    warning. Returns (graph, the dynamic dims used)."""
+    from compiler.capture import capture_graph
+
+    from .autograd import no_grad
+
+    def keep(pred):
+        return [{d: n for d, n in spec.items() if d in a or pred(d, t.ndim)}
+                for spec, a, t in zip(dyn, asked, _flat_tensors(args))]
+    ladder = [dyn, keep(lambda d, nd: d != nd - 1 or nd < 2),
+              keep(lambda d, nd: d != 1 and (d != nd - 1 or nd < 2)), keep(lambda d, nd: d == 0),
+              keep(lambda d, nd: False)]
+    tried, error = [], None
+    for option in ladder:
+        if option in tried:
+            continue
+        tried.append(option)
+        try:
+            with no_grad():
+                graph = capture_graph(fn, _trace_args(args, option), kwargs or None,
+                                      input_names=names,
+                                      dynamic={i: d for i, d in enumerate(option) if d})
+        except (FrameworkError, TypeError, ValueError, NotImplementedError) as e:
+            error = error or e  # NotImplementedError: an op that needs the dim static
+            continue
+        dropped = [f"{names[i]} dim {d}" for i, (full, got) in enumerate(zip(dyn, option))
+                   for d in full if d not in got]
+        if dropped:
+            warnings.warn(f"onnx export: dynamic=True, but the model constrains "
+                          f"{', '.join(dropped)} (first error with them dynamic: "
+                          f"{type(error).__name__}: {error}); exported with those dims static",
+                          stacklevel=3)
+        return graph, option
+    raise error
 
 
 def _trace_args(args, dyn):

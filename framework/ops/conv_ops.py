@@ -73,6 +73,11 @@ def _check_conv_common(op, x, w, nd, groups, in_channels_of_weight):
     if not isinstance(groups, int) or groups < 1:
         raise ArgumentError(f"{op}: groups must be a positive int, got {groups!r}")
     c = x.shape[1]
+    if not isinstance(c, int) and isinstance(in_channels_of_weight, int):
+        # a traced dynamic channel dim meets the weight's fixed one: the capture must keep
+        # it static (fw.compile and ONNX export with dynamic=True then retry with it static)
+        raise ShapeError(f"{op}: the input's channel dim {c} is dynamic but the weight "
+                         f"{list(w.shape)} fixes it at {in_channels_of_weight}")
     if isinstance(c, int) and c % groups:
         raise ShapeError(f"{op}: input channels {c} are not divisible by groups={groups}")
     if isinstance(c, int) and in_channels_of_weight != c:

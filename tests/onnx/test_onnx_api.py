@@ -84,6 +84,39 @@ def test_mark_dynamic_and_dynamic_true():
     assert dims == ["x_dim0", "x_dim1"]
 
 
+def _dims(m, i=0):
+    return [d.dim_param or d.dim_value for d in m.graph.input[i].type.tensor_type.shape.dim]
+
+
+def test_dynamic_true_keeps_the_dims_the_model_constrains_static():
+    """Like PyTorch's automatic dynamic shapes: attention's embedding dim and an MLP's
+    features stay static (with a warning naming them), batch and sequence stay dynamic."""
+    fw.manual_seed(0)
+    attn = nn.MultiheadAttention(16, 4, batch_first=True)
+    with pytest.warns(UserWarning, match="constrains x dim 2"):
+        m = fw.onnx.export(lambda x: attn(x, x, x, need_weights=False)[0], fw.randn(2, 5, 16),
+                           dynamic=True, verify=True)
+    assert _dims(m) == ["x_dim0", "x_dim1", 16]
+    with pytest.warns(UserWarning, match="constrains x dim 1"):
+        m = fw.onnx.export(_mlp(), fw.randn(2, 8), input_names=["x"], dynamic=True,
+                           verify=True)
+    assert _dims(m) == ["x_dim0", 8]
+    fw.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+    with pytest.warns(UserWarning, match="constrains"):
+        m = fw.onnx.export(cnn, fw.randn(2, 3, 8, 8), input_names=["x"], dynamic=True,
+                           verify=True)
+    assert _dims(m)[0] == "x_dim0" and _dims(m)[1] == 3
+
+
+def test_dims_asked_for_by_name_are_never_specialized():
+    attn = nn.MultiheadAttention(16, 4, batch_first=True)
+    with pytest.raises(fw.ShapeError, match="embedding dimension"):
+        fw.onnx.export(lambda x: attn(x, x, x, need_weights=False)[0], fw.randn(2, 5, 16),
+                       input_names=["x"], dynamic_axes={"x": {0: "batch", 2: "embed"}},
+                       dynamic=True)
+
+
 def test_eval_mode_during_export_and_restored():
     fw.manual_seed(0)
     model = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.5), nn.BatchNorm1d(8))
