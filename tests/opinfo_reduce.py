@@ -179,24 +179,65 @@ def _log_softmax_ref(x, dim):
 def _sort_samples(dt):
     g = rng(17)
     x = make((3, 5), dt, g)
-    return [Sample((x,)), Sample((x, 0)), Sample((transposed(x), -1, True), name="desc"),
-            Sample((make((6,), dt, g),), {"descending": True})]
+    out = [Sample((x,)), Sample((x, 0)), Sample((transposed(x), -1, True), name="desc"),
+           Sample((make((6,), dt, g),), {"descending": True}),
+           Sample((make((2, 4, 3), dt, g), 1, True), {"stable": True}, name="3d-stable"),
+           Sample((noncontig(make((2, 5), dt, g)),), {"dim": -1}, name="strided"),
+           Sample((make((), dt, g),), name="0d"),
+           Sample((make((2, 0), dt, g),), {"dim": 1, "descending": True}, name="empty")]
+    ties = np.array([[1, 0, 1, 1, 0, 1], [0, 1, 1, 0, 0, 1]], dtype=dt.np)
+    out += [Sample((ties,), name="ties", grad=False),
+            Sample((ties, -1, True), name="ties-desc", grad=False)]
+    if dt.is_floating_point:
+        s = special(dt).reshape(1, 7)
+        out += [Sample((s,), name="ieee", grad=False),
+                Sample((s,), {"descending": True}, name="ieee-desc", grad=False)]
+    return out
 
 
-def _sort_ref(x, dim=-1, descending=False):
-    idx = np.argsort(-x if descending else x, axis=dim, kind="stable")
-    return np.take_along_axis(x, idx, axis=dim), idx
+def _sort_key(v, descending):
+    """PyTorch's order of one element: NaN above +inf, -0.0 == +0.0 (Python floats)."""
+    if isinstance(v, float) and math.isnan(v):
+        return (0, 0) if descending else (1, 0)
+    return (1, -v) if descending else (0, v)
+
+
+def _argsort_ref(x, dim=-1, descending=False, stable=False):
+    """Lane by lane with Python's stable ``sorted`` (independent of the kernels)."""
+    if x.ndim == 0:
+        return np.zeros((), np.int64)
+    moved = np.moveaxis(x, dim, -1)
+    lanes = moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]).tolist()
+    idx = [sorted(range(len(r)), key=lambda i, r=r: _sort_key(r[i], descending))
+           for r in lanes]
+    return np.moveaxis(np.array(idx, np.int64).reshape(moved.shape), -1, dim)
+
+
+def _sort_ref(x, dim=-1, descending=False, stable=False):
+    idx = _argsort_ref(x, dim, descending)
+    return (np.take_along_axis(x, idx, axis=dim) if x.ndim else x.copy()), idx
 
 
 def _topk_samples(dt):
     g = rng(18)
     x = make((3, 5), dt, g)
-    return [Sample((x, 2)), Sample((x, 1, 0)), Sample((x, 3), {"largest": False}),
-            Sample((transposed(make((5, 3), dt, g)), 2, -1))]
+    out = [Sample((x, 2)), Sample((x, 1, 0)), Sample((x, 3), {"largest": False}),
+           Sample((transposed(make((5, 3), dt, g)), 2, -1)),
+           Sample((x, 5), name="k=size"), Sample((x, 0), name="k=0"),
+           Sample((make((), dt, g), 1), name="0d"),
+           Sample((make((2, 6), dt, g), 3), {"sorted": False}, name="unsorted")]
+    ties = np.array([[1, 0, 1, 1, 0, 1], [0, 1, 1, 0, 0, 1]], dtype=dt.np)
+    out += [Sample((ties, 3), name="ties", grad=False),
+            Sample((ties, 4), {"largest": False}, name="ties-smallest", grad=False)]
+    if dt.is_floating_point:
+        out.append(Sample((special(dt).reshape(1, 7), 3), name="ieee", grad=False))
+    return out
 
 
-def _topk_ref(x, k, dim=-1, largest=True):
+def _topk_ref(x, k, dim=-1, largest=True, sorted=True):
     v, i = _sort_ref(x, dim, descending=largest)
+    if not x.ndim:
+        return v, i
     sl = [slice(None)] * x.ndim
     sl[dim] = slice(0, k)
     return v[tuple(sl)], i[tuple(sl)]
@@ -257,10 +298,10 @@ register_opinfo(
            op="softmax", out_dtype=float_out),
     OpInfo("log_softmax", fw.log_softmax, _log_softmax_ref, _softmax_samples,
            dtypes=FLOAT_INT, op="log_softmax", out_dtype=float_out),
-    OpInfo("sort", fw.sort, _sort_ref, _sort_samples, dtypes=_F32_64 + (fw.float16,),
+    OpInfo("sort", fw.sort, _sort_ref, _sort_samples, dtypes=ALL + (fw.uint8,),
            out_dtype=_pair_out(lambda dt: dt)),
-    OpInfo("argsort", fw.argsort, lambda *a, **k: _sort_ref(*a, **k)[1], _sort_samples,
-           dtypes=_F32_64, differentiable=False, out_dtype=_idx_out),
-    OpInfo("topk", fw.topk, _topk_ref, _topk_samples, dtypes=_F32_64,
+    OpInfo("argsort", fw.argsort, _argsort_ref, _sort_samples, dtypes=ALL + (fw.uint8,),
+           op="argsort", differentiable=False, out_dtype=_idx_out),
+    OpInfo("topk", fw.topk, _topk_ref, _topk_samples, dtypes=NUMERIC + (fw.uint8,),
            out_dtype=_pair_out(lambda dt: dt)),
 )

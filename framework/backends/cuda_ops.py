@@ -112,6 +112,18 @@ def _cumprod(x, dim):
     return _ev().scan("cumprod", x, dim, _alloc_like(x))
 
 
+@impl("argsort")
+def _argsort(x, dim, descending, stable):
+    """Sort order along ``dim``, computed on the host: the buffer is copied to host
+    memory, sorted by the CPU kernel (``cpu_sort.argsort_numpy``: stable, NaN largest)
+    and the int64 indices are copied back to ``x``'s device. A device sort kernel
+    (bitonic/radix in Triton) is future work."""
+    from .cpu_sort import argsort_numpy
+    from .cuda import _DeviceIndex
+    host = argsort_numpy(x.to_numpy(), dim, descending)
+    return from_numpy(host, _DeviceIndex(_dev(x)))
+
+
 # -- views ----------------------------------------------------------------------------------
 def view_strides(shape, strides, new_shape):
     """Strides of ``new_shape`` viewing memory laid out as (shape, strides), or None when

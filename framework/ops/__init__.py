@@ -21,6 +21,7 @@ from .reduce import (all, amax, amin, any, argmax, argmin, cumprod, cumsum,  # n
                      logsumexp, max, mean, min, norm, prod, std, std_mean, sum, var,
                      var_mean)
 from .registry import OPS, Op, apply, get_op, register  # noqa: F401
+from .sort_ops import argsort, sort, topk  # noqa: F401
 from ..creation import *  # noqa: F401,F403,E402
 
 
@@ -124,29 +125,3 @@ def equal(input, other) -> bool:
 def numel(input) -> int:
     """Number of elements."""
     return input.numel()
-
-
-def sort(input, dim=-1, descending=False, stable=False):
-    """(values, indices) sorted along ``dim`` (indices are data-dependent, values gathered)."""
-    import numpy as np
-    from .. import dtypes
-    arr = input.detach()._host_array("sort()")
-    idx = np.argsort(-arr if descending and arr.dtype.kind != "b" else arr, axis=dim,
-                     kind="stable")
-    from .indexing import _host_tensor
-    indices = _host_tensor(idx.astype(np.int64), dtypes.int64, input.device)
-    from .reduce import _ValuesIndices
-    return _ValuesIndices((gather(input, dim, indices), indices))
-
-
-def argsort(input, dim=-1, descending=False, stable=False):
-    """Indices that sort ``input`` along ``dim``."""
-    return sort(input, dim, descending, stable)[1]
-
-
-def topk(input, k, dim=-1, largest=True, sorted=True):
-    """The ``k`` largest (or smallest) elements along ``dim`` and their indices."""
-    values, indices = sort(input, dim, descending=largest)
-    idx = indices.narrow(dim, 0, k)
-    from .reduce import _ValuesIndices
-    return _ValuesIndices((gather(input, dim, idx), idx))
