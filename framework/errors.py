@@ -26,6 +26,14 @@ class FwIndexError(FrameworkError, IndexError):
     """An index out of range or of an unsupported kind."""
 
 
+class FwTypeError(FrameworkError, TypeError):
+    """A value of the wrong Python type (not a dtype problem: see :class:`DTypeError`)."""
+
+
+class FwZeroDivisionError(FrameworkError, ZeroDivisionError):
+    """Integer division (``//``, ``%``, ``fmod``, ``div(rounding_mode=...)``) by zero."""
+
+
 class AutogradError(FrameworkError, RuntimeError):
     """Misuse of autograd: freed graphs, modified saved tensors, leaf in-place ops."""
 

@@ -13,7 +13,7 @@ import numpy as np
 from . import dtypes
 from ._state import tls
 from .device import cpu, device, meta, to_device
-from .errors import AutogradError, GraphBreak
+from .errors import AutogradError, FwTypeError, GraphBreak
 
 
 class Storage:
@@ -28,9 +28,9 @@ class Storage:
 class Tensor:
     """An n-dimensional array with autograd, on a device ("cpu", "cuda" or "meta")."""
 
-    __slots__ = ("_data", "_storage", "shape", "dtype", "device", "requires_grad", "grad",
+    __slots__ = ("_data", "_storage", "shape", "dtype", "device", "requires_grad", "_grad",
                  "grad_fn", "_output_nr", "_base", "_view_ops", "_hooks", "_retains_grad",
-                 "_name", "__weakref__", "__dict__")
+                 "_name", "_inference", "__weakref__", "__dict__")
 
     # Let ``ndarray <op> Tensor`` defer to Tensor's reflected operators.
     __array_priority__ = 1000
@@ -149,7 +149,24 @@ class Tensor:
         """The CUDA device index, or -1 on the CPU."""
         return -1 if self.device.index is None else self.device.index
 
+    def is_inference(self) -> bool:
+        """True for an inference tensor: one made inside ``inference_mode()``, or a view of
+        one. Outside the mode it cannot be updated in place, set to require grad, or saved
+        for backward (``clone()`` gives a normal tensor)."""
+        return self._inference
+
     # -- autograd --------------------------------------------------------------------------
+    @property
+    def grad(self) -> Tensor | None:
+        """The accumulated gradient (None until a backward pass reaches this leaf)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            _check_assigned_grad(self, value)
+        self._grad = value
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate the gradient of this tensor into the ``.grad`` of graph leaves."""
         from .autograd import backward
@@ -160,6 +177,7 @@ class Tensor:
         """A new tensor sharing storage, outside autograd."""
         t = Tensor._wrap(self._data, self.dtype, self.device, self.shape, self._storage)
         t._base = self._base if self._base is not None else self
+        t._inference = self._inference  # a view: an inference tensor's alias is one too
         tracer = tls.tracer
         if tracer is not None:
             tracer.alias(self, t)
@@ -179,6 +197,9 @@ class Tensor:
         if requires_grad and not (self.dtype.is_floating_point):
             raise AutogradError(f"requires_grad_: only floating point tensors can require "
                                 f"gradients, got dtype {self.dtype.name}")
+        if requires_grad and self._inference and not tls.inference_mode:
+            raise AutogradError("requires_grad_: Setting requires_grad=True on inference tensor "
+                                "outside InferenceMode is not allowed.")
         self.requires_grad = bool(requires_grad)
         return self
 
@@ -319,7 +340,7 @@ def _init(t: Tensor, data, shape, dtype, dev, storage) -> None:
     t.dtype = dtype
     t.device = dev
     t.requires_grad = False
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._output_nr = 0
     t._base = None
@@ -327,6 +348,34 @@ def _init(t: Tensor, data, shape, dtype, dev, storage) -> None:
     t._hooks = None
     t._retains_grad = False
     t._name = None
+    t._inference = tls.inference_mode if _inference_blocks else False
+
+
+# Open ``inference_mode`` blocks in all threads (kept by autograd.grad_mode): while there
+# are none, no tensor can be made in inference mode and ``_init`` skips the thread-local
+# read. The thread-local flag stays the authority when there are some.
+_inference_blocks = 0
+
+
+def _check_assigned_grad(t: Tensor, g) -> None:
+    """PyTorch's checks on ``t.grad = g``: a Tensor of ``t``'s dtype, device and size."""
+    if not isinstance(g, Tensor):
+        raise FwTypeError(f"grad: assigned grad expected to be a Tensor or None but got grad of "
+                          f"type {type(g).__name__}")
+    if g is t:
+        raise AutogradError("grad: can't assign Variable as its own grad")
+    if g.dtype is not t.dtype:
+        raise AutogradError(f"grad: assigned grad has data of a different type: attempting to "
+                            f"assign a gradient with dtype {g.dtype.name} to a tensor with "
+                            f"dtype {t.dtype.name}")
+    if g.device is not t.device:
+        raise AutogradError(f"grad: assigned grad has data located on a different device: "
+                            f"attempting to assign a gradient on {g.device} to a tensor on "
+                            f"{t.device}")
+    if g.shape != t.shape:
+        raise AutogradError(f"grad: assigned grad has data of a different size: attempting to "
+                            f"assign a gradient of size {list(g.shape)} to a tensor of size "
+                            f"{list(t.shape)}")
 
 
 def _rebuild(array, dtype_name, dev, requires_grad):

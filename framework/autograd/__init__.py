@@ -41,7 +41,15 @@ class Node:
             saved = saved(args, needs)
         for i, (a, n) in enumerate(zip(args, needs)):
             if isinstance(a, Tensor):
-                versions.append(a._storage.version if saved is None or i in saved else None)
+                if saved is None or i in saved:
+                    if a._inference and not tls.inference_mode:
+                        raise AutogradError(
+                            f"{op.name}: Inference tensors cannot be saved for backward. To "
+                            "work around you can make a clone to get a normal tensor and use "
+                            "it in autograd.")
+                    versions.append(a._storage.version)
+                else:
+                    versions.append(None)
                 edges.append(((a.grad_fn, a._output_nr) if a.grad_fn is not None else a)
                              if n else None)
             else:
@@ -264,6 +272,8 @@ def _make_grads(tensors, grad_tensors):
         elif g.shape != t.shape:
             raise AutogradError(f"backward: gradient shape {tuple(g.shape)} does not match the "
                                 f"output shape {tuple(t.shape)}")
+        elif g.dtype is not t.dtype:  # as PyTorch's engine: cast to the output's dtype
+            g = g.to(t.dtype)
         grads.append(g)
     return grads
 

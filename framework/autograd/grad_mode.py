@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
+import threading
 
 from .._state import tls
+
+# The module, not the package's ``tensor`` factory function of the same name.
+_tensor = importlib.import_module("..tensor", __package__)
+_blocks_lock = threading.Lock()
 
 
 class _GradModeGuard:
@@ -114,8 +120,16 @@ class inference_mode(_GradModeGuard):  # noqa: N801
 
     def __enter__(self):
         super().__enter__()
+        with _blocks_lock:  # tells Tensor creation to look at tls.inference_mode
+            _tensor._inference_blocks += 1
         tls.inference_mode = self._mode
         return self
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        with _blocks_lock:
+            _tensor._inference_blocks -= 1
+        return False
 
     def _ctor_args(self):
         return (self._mode,)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import FwIndexError
+from ..errors import FwIndexError, FwZeroDivisionError
 from ..ops.indexing import TensorSlot
 from ..ops.registry import OPS
 from ..random import resolve as resolve_generator
@@ -78,7 +78,7 @@ def _integer_division(name, ufunc):
     would return 0 with a warning); floats keep their IEEE inf/nan results."""
     def run(a, b):
         if _is_integer(a) and _is_integer(b) and np.any(np.asarray(b) == 0):
-            raise ZeroDivisionError(f"{name}: integer division by zero")
+            raise FwZeroDivisionError(f"{name}: integer division by zero")
         return ufunc(a, b)
     return run
 

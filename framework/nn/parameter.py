@@ -23,6 +23,7 @@ class Parameter(Tensor):
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: data must be a Tensor, got {type(data).__name__}")
         _init(self, data._data, data.shape, data.dtype, data.device, data._storage)
+        self._inference = data._inference  # shares data's storage, as a view does
         if requires_grad:
             self.requires_grad_(True)
 
@@ -59,6 +60,7 @@ class Buffer(Tensor):
             from ..creation import empty
             data = empty(0)
         _init(self, data._data, data.shape, data.dtype, data.device, data._storage)
+        self._inference = data._inference
         self.persistent = persistent
 
 

@@ -32,6 +32,10 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
     if not isinstance(value, Tensor):
         from .creation_ops import full
         value = full(target.shape, value, dtype=target.dtype, device=target.device)
+    if target._inference and not tls.inference_mode:
+        raise AutogradError(f"{op}: Inplace update to inference tensor outside InferenceMode is "
+                            "not allowed.You can make a clone to get a normal tensor before "
+                            "doing inplace update.")
     grad_on = tls.grad_enabled
     if grad_on and target.requires_grad and target.grad_fn is None:
         raise AutogradError(f"{op}: a leaf Variable that requires grad is being used in an "

@@ -193,6 +193,7 @@ def _view_dtype(input: Tensor, dtype) -> Tensor:
                             "call .detach() first")
     out = Tensor._wrap(input._data.view(dt.np), dt, input.device, storage=input._storage)
     out._base = input._base if input._base is not None else input
+    out._inference = input._inference
     return out
 
 

@@ -11,7 +11,7 @@ import math
 
 from .. import dtypes
 from ..dtypes import BOOL, FLOAT, INT
-from ..errors import DTypeError
+from ..errors import DTypeError, FwZeroDivisionError
 from ..tensor import Tensor
 from .registry import BINARY, CAST, TERNARY, UNARY, apply, register
 from .shapes import broadcast_shapes
@@ -423,6 +423,15 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
         a, b, dt = promote(input, other, "div")
         if dt.category == FLOAT:
             return apply(BINARY_OPS["div"], a, b).trunc()
+        if dt.category == INT:
+            # Exact in integers (no float round trip): a - fmod(a, b) is a multiple of b.
+            # fmod's kernel is the one that rejects a zero divisor (as floor_divide's).
+            try:
+                r = apply(BINARY_OPS["fmod"], a, b)
+            except ZeroDivisionError:
+                raise FwZeroDivisionError("div: integer division by zero "
+                                          "(rounding_mode='trunc')") from None
+            return apply(BINARY_OPS["floor_divide"], a - r, b)
         q = div(a, b)
         return q.trunc().to(dt)
     from ..errors import ArgumentError

@@ -185,6 +185,7 @@ def _wrap_output(op, raw, meta, dev, args):
         _init(t, raw, shape, dtype, dev, src._storage)
         t._base = src._base if src._base is not None else src
         t._view_ops = src._view_ops + (op,)
+        t._inference = src._inference  # a view is an inference tensor iff its base is
         if t._base._ag_rev:
             t._ag_rev = t._base._ag_rev
     else:
