@@ -314,3 +314,14 @@ def test_backward_gradient_of_another_dtype_is_cast_to_the_output_dtype():
     y = fw.ones(3, requires_grad=True)
     (y * 2).backward(fw.full((3,), 2.0, dtype=fw.float64))
     assert y.grad.dtype is fw.float32 and y.grad.tolist() == [4.0, 4.0, 4.0]
+
+
+# -- 0-d tensors in gather / scatter (one element along dim 0, as in PyTorch) ----------------
+def test_zero_dim_gather_scatter_and_the_gather_gradient():
+    x = fw.tensor(3.0, requires_grad=True)
+    (x.gather(0, fw.tensor(0)) * 2).backward()
+    assert float(x.grad) == 2.0
+    assert float(fw.zeros(()).scatter_add(0, fw.tensor(0), fw.tensor(5.0))) == 5.0
+    assert float(fw.ones(()).scatter(0, fw.tensor(0), 7.0)) == 7.0
+    with pytest.raises(fw.FwIndexError):
+        fw.zeros(()).scatter(0, fw.tensor(1), 7.0)

@@ -240,6 +240,8 @@ def _gather(x, index, dim):
 
 def _scatter_positions(x, index, dim, op="scatter"):
     _check_index_range(op, index, x.shape[dim] if x.ndim else 1, dim)
+    if x.ndim == 0:  # a 0-d tensor is one element along dim 0 (index checked to be 0)
+        return ()
     grids = np.indices(index.shape, sparse=True)
     pos = list(grids)
     pos[dim] = index

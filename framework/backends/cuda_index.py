@@ -142,7 +142,8 @@ def _check_range(index: CudaBuffer, size: int, what: str, allow_negative: bool) 
 
 @impl("gather")
 def _gather(x, index, dim):
-    if x.ndim == 0:
+    if x.ndim == 0:  # one element along dim 0: the index must be 0
+        _check_range(index, 1, "gather", False)
         return _clone(x)
     _check_range(index, x.shape[dim], "gather", False)
     return _ev().gather(x, index, dim, _alloc_like(x))
@@ -198,9 +199,16 @@ def _scatter_kernel(out, index, src, dim, mode):
     kernel(bufs, sizes, scalars)
 
 
+def _as_1d(b):
+    return b.view((1,), (1,), b.offset) if isinstance(b, CudaBuffer) and b.ndim == 0 else b
+
+
 def _scatter_common(x, index, src, dim, mode):
-    if math.prod(index.shape) == 0 or x.ndim == 0:
+    if math.prod(index.shape) == 0:
         return _clone(x)
+    if x.ndim == 0:  # one element along dim 0, as PyTorch treats 0-d tensors
+        out = _scatter_common(_as_1d(x), _as_1d(index), _as_1d(src), 0, mode)
+        return out.view((), (), out.offset)
     _check_range(index, x.shape[dim], "scatter", True)
     dt = fw_dtype(x)
     work_dt = _scratch_dtype(dt) if mode == "atomic_add" else dt
