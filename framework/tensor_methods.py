@@ -62,6 +62,15 @@ def _make_inplace(name):
 for _name in _INPLACE:
     setattr(Tensor, _name + "_", _make_inplace(_name))
 
+# Op modules that list their own methods (METHODS, INPLACE_METHODS).
+from .ops import math_extra, order_stats, scatter_reduce_ops  # noqa: E402
+
+for _mod in (math_extra, order_stats, scatter_reduce_ops):
+    for _name in _mod.METHODS.split():
+        setattr(Tensor, _name, getattr(_mod, _name))
+    for _name in _mod.INPLACE_METHODS.split():
+        setattr(Tensor, _name + "_", _make_inplace(_name))
+
 
 def _zero_(self):
     """Fill with zeros in place."""
