@@ -4,7 +4,8 @@ matmul on fp16/bf16/fp32 uses ``triton_kernels.matmul``; other dtypes and every 
 a generated contraction kernel: each operand is read through strides laid over the
 (output letters + summed letters) iteration space and the product is summed over the
 summed letters. Indexing kernels are generated with the shapes baked in and strides as
-arguments; the index tensors are bounds-checked before launch.
+arguments; the index tensors are bounds-checked before launch. ``scatter_reduce`` is
+computed on the host by the CPU kernel (see :func:`_scatter_reduce`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from .. import dtypes
 from ..errors import FwIndexError
 from ..ops.indexing import TensorSlot, _key_shape
-from .cuda import IMPLS, CudaBuffer, contiguous, empty, fw_dtype
+from .cuda import IMPLS, CudaBuffer, contiguous, empty, from_numpy, fw_dtype
 from .cuda_ops import _alloc_like, _clone, _dev, _ev, _expand, _reshape, impl, view_strides
 
 _TK = ("float16", "bfloat16", "float32")
@@ -355,6 +356,22 @@ def _index_put(x, v, *idx, key, accumulate):
         kernel(bufs, sizes, {} if isinstance(v, CudaBuffer) else
                {"sc0": int(v) if isinstance(v, bool) else v})
     return out if work_dt is dt else out.astype(dt.np)
+
+
+# -- scatter_reduce ------------------------------------------------------------------------
+@impl("scatter_reduce")
+def _scatter_reduce(x, index, src, dim, reduce, include_self):
+    """``scatter_reduce`` computed on the host: ``x``, ``index`` and ``src`` are copied to
+    host memory, reduced by the CPU kernel (``cpu_scatter_reduce.scatter_reduce_numpy``:
+    ``ufunc.at``, NaN-propagating amax/amin, floor-division mean for integers, the same
+    index range check) and the result is copied back to ``x``'s device. A device kernel
+    (atomic add/mul/max/min per dtype, a count pass for mean) is future work; the op has a
+    static output shape, so ``fw.compile`` still captures it whole (a backend step)."""
+    from .cpu_scatter_reduce import scatter_reduce_numpy
+    from .cuda import _DeviceIndex
+    host = scatter_reduce_numpy(x.to_numpy(), index.to_numpy(), src.to_numpy(), dim, reduce,
+                                include_self)
+    return from_numpy(host, _DeviceIndex(_dev(x)))
 
 
 __all__ = ["contraction", "IMPLS"]
