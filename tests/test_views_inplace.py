@@ -164,6 +164,8 @@ _INPLACE_ARGS = {  # name -> extra args (the tensor itself comes first)
     "masked_fill": ((fw.tensor([True, False, True]), 9.0), {}),
     "index_add": ((0, fw.tensor([1, 1]), fw.ones(2, 3)), {}),
     "scatter": ((1, _IDX, fw.zeros(2, 3)), {}), "scatter_add": ((1, _IDX, fw.ones(2, 3)), {}),
+    "scatter_reduce": ((1, _IDX, fw.ones(2, 3), "amax"), {}),
+    "index_reduce": ((1, fw.tensor([0, 2]), fw.full((2, 2), 2.0), "prod"), {}),
     "index_put": (((fw.tensor([0, 1]), fw.tensor([2, 0])), fw.tensor(5.0)), {}),
     "tril": ((), {}), "triu": ((1,), {}), "nan_to_num": ((), {}),
     "pow": ((2,), {}), "fmod": ((0.3,), {}), "remainder": ((0.3,), {}),

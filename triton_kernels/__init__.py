@@ -6,7 +6,7 @@ and ``aot_specs(dtype)`` describing what it compiles on a GPU). Buffers follow t
 in :mod:`triton_kernels.buffers`; run on the CPU with ``TRITON_INTERPRET=1`` set before import.
 """
 
-from . import copy, cross_entropy, embedding, layer_norm, matmul, softmax
+from . import copy, cross_entropy, embedding, layer_norm, matmul, softmax, sort
 from .buffers import HostBuffer, host_empty, interpreter_enabled
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "layer_norm",
     "matmul",
     "softmax",
+    "sort",
 ]
 
 OPS = {
@@ -30,6 +31,7 @@ OPS = {
     "cross_entropy": cross_entropy,
     "embedding": embedding,
     "copy": copy,
+    "sort": sort,
 }
 
 

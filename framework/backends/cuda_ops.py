@@ -114,14 +114,23 @@ def _cumprod(x, dim):
 
 @impl("argsort")
 def _argsort(x, dim, descending, stable):
-    """Sort order along ``dim``, computed on the host: the buffer is copied to host
-    memory, sorted by the CPU kernel (``cpu_sort.argsort_numpy``: stable, NaN largest)
-    and the int64 indices are copied back to ``x``'s device. A device sort kernel
-    (bitonic/radix in Triton) is future work."""
-    from .cpu_sort import argsort_numpy
-    from .cuda import _DeviceIndex
-    host = argsort_numpy(x.to_numpy(), dim, descending)
-    return from_numpy(host, _DeviceIndex(_dev(x)))
+    """Stable sort order along ``dim``: rows of values of at most 32 bits and up to
+    ``triton_kernels.sort.MAX_SORT_N`` elements sort on the device (one program a row,
+    a bitonic network over (value, column) keys); float64/int64 values and longer rows
+    are copied to the host, sorted by the CPU kernel (``cpu_sort.argsort_numpy``: the same
+    order) and the indices copied back. Every sort is stable, so ``stable`` changes
+    nothing."""
+    from triton_kernels import sort as tk_sort
+    n = x.shape[dim] if x.ndim else 1
+    if x.ndim == 0 or not tk_sort.supports(x.dtype, n):
+        from .cpu_sort import argsort_numpy
+        from .cuda import _DeviceIndex
+        return from_numpy(argsort_numpy(x.to_numpy(), dim, descending), _DeviceIndex(_dev(x)))
+    perm = [d for d in range(x.ndim) if d != dim] + [dim]
+    rows = contiguous(_permute(x, perm))  # the sorted dim last, leading dims dense
+    order = tk_sort.argsort(rows, descending=descending, empty=_alloc_like(x))
+    back = [perm.index(d) for d in range(x.ndim)]
+    return contiguous(_permute(order, back))
 
 
 # -- views ----------------------------------------------------------------------------------
