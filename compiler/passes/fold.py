@@ -4,6 +4,8 @@ and become constants of the graph. Shapes must be concrete; large results stay u
 
 from __future__ import annotations
 
+import sympy
+
 from framework.ops.registry import RANDOM
 from framework.tensor import Tensor
 
@@ -17,6 +19,14 @@ def _concrete(shape) -> bool:
     return all(isinstance(s, int) for s in shape)
 
 
+def _symbolic(x) -> bool:
+    """True for a size expression (``n - 1`` of a dynamic dim), also inside tuples/lists:
+    its value is only known per call, so the node cannot be folded."""
+    if isinstance(x, (tuple, list)):
+        return any(_symbolic(i) for i in x)
+    return isinstance(x, sympy.Basic) and not x.is_number
+
+
 def run(graph: Graph) -> Graph:
     """A copy of ``graph`` with constant subgraphs evaluated."""
     known: dict = {}  # new Value -> numpy array
@@ -26,6 +36,8 @@ def run(graph: Graph) -> Graph:
         if n.op.group == RANDOM or "cpu" not in n.op.impls:
             return None
         if any(isinstance(x, Value) and x not in known for x in ins):
+            return None
+        if _symbolic(ins) or _symbolic(list(n.attrs.values())):
             return None
         if not all(_concrete(o.shape) for o in n.outputs) or n.op.num_outputs != 1:
             return None

@@ -165,3 +165,13 @@ def test_fw_logs_prints_graph_code_and_recompiles(monkeypatch, capsys):
 
 def test_empty_graph_is_valid():
     Graph().verify()
+
+
+def test_fold_leaves_nodes_with_a_size_expression_operand():
+    """``full(()) * (n - 1)`` with n a dynamic dim is not a constant (it crashed folding)."""
+    def f(x):
+        return fw.full((), 0.5) * (x.shape[0] - 1) + x.sum()
+    cf = fw.compile(f, fullgraph=True)
+    for n in (3, 4, 5):
+        x = fw.ones(n)
+        assert float(cf(x)) == float(f(x)) == 0.5 * (n - 1) + n
