@@ -11,7 +11,7 @@ from .sort_kernels import KIND_FLOAT, KIND_INT, argsort_rows_kernel
 
 __all__ = ["argsort", "supports", "MAX_SORT_N", "aot_specs"]
 
-MAX_SORT_N = 4096  # longest row sorted in registers by one program
+MAX_SORT_N = 8192  # longest row sorted in registers by one program (16384 spills)
 _KINDS = {np.dtype(d): KIND_FLOAT for d in ("float32", "float16")}
 _KINDS.update({np.dtype(d): KIND_INT for d in ("int32", "int16", "int8", "uint8", "bool")})
 
@@ -30,7 +30,7 @@ def supports(dtype, n: int) -> bool:
 
 
 def _warps(block_n: int) -> int:
-    return 4 if block_n <= 1024 else 8
+    return 4 if block_n <= 1024 else (8 if block_n <= 4096 else 16)
 
 
 def argsort(x, *, descending: bool = False, out=None, empty=None):
@@ -65,7 +65,7 @@ def aot_specs(dtype) -> list[KernelSpec]:
     """Specs of the row lengths the launcher compiles on a GPU: short rows and the longest."""
     specs = []
     for dt, kind in ((dtype, KIND_FLOAT), ("int32", KIND_INT)):
-        for block in (1024, MAX_SORT_N):
+        for block in (1024, 4096, MAX_SORT_N):
             specs.append(KernelSpec(
                 argsort_rows_kernel, dict(x_ptr=pointer_type(dt), out_ptr=pointer_type("int64")),
                 dict(KIND=kind, DESCENDING=True, BLOCK_N=block, stride_xn=1, stride_on=1),
