@@ -125,6 +125,10 @@ class EntryGuards:
         self.sym_locs = [locs[0] for locs in cap.sym_locs.values()]
         self.size_check = make_size_check(cap.graph, getattr(cap.graph, "sym_values", {}),
                                           list(cap.sym_locs))
+        # the graph's meta rules are re-run once for each new combination of symbolic sizes
+        # (topk's k past a shorter dim, a narrow past the end): such sizes miss the entry and
+        # the call fails as it would eagerly
+        self._graph, self._sym_names, self._sizes_ok = cap.graph, list(cap.sym_locs), set()
         self.fingerprint = structure(self.containers)
         ins = {v: i for i, v in enumerate(cap.graph.inputs)}
         read = {src[1] for src in cap.graph.sources.values() if src[0] == "arg_grad"}
@@ -137,10 +141,19 @@ class EntryGuards:
 
     def check(self, args, kwargs, tensors):
         """None when the entry applies, else the failing guard in words."""
-        if self.size_check is not None and not self.size_check(
-                *[tensors[i].shape[d] for i, d in self.sym_locs]):
+        sizes = tuple(tensors[i].shape[d] for i, d in self.sym_locs)
+        if self.size_check is not None and not self.size_check(*sizes):
             return ("a relation between symbolic sizes that held at capture time "
                     f"({self.size_check.pairs}) no longer holds")
+        if sizes and sizes not in self._sizes_ok:
+            from framework.errors import ShapeError
+
+            from .symbolic import check_assumptions
+            try:
+                check_assumptions(self._graph, dict(zip(self._sym_names, sizes)))
+            except ShapeError as e:
+                return f"the sizes {list(sizes)} break the capture's shape rules ({e})"
+            self._sizes_ok.add(sizes)
         for where, obj in self.bindings:
             if not binding_holds(where, obj):
                 return f"a name the function reads was rebound ({where[0]} {where[-1]!r})"

@@ -175,3 +175,14 @@ def test_fold_leaves_nodes_with_a_size_expression_operand():
     for n in (3, 4, 5):
         x = fw.ones(n)
         assert float(cf(x)) == float(f(x)) == 0.5 * (n - 1) + n
+
+
+def test_new_sizes_that_break_a_shape_rule_fail_as_eagerly():
+    """A dynamic entry re-runs the shape rules for new sizes: topk's k past a shorter dim
+    raises the eager error instead of returning fewer elements."""
+    f = fw.compile(lambda x: x.topk(3).values * 2)
+    for n in (5, 6, 7):
+        assert f(fw.arange(float(n))).tolist() == [2.0 * (n - 1 - i) for i in range(3)]
+    with pytest.raises(fw.FwIndexError, match="topk"):
+        f(fw.arange(2.0))
+    assert f(fw.arange(8.0)).tolist() == [14.0, 12.0, 10.0]
