@@ -2,7 +2,16 @@
 PyTorch's parameter names (``weight_ih_l0``, ``bias_hh_l1_reverse``, ...), gate order and
 initialisation ``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` for every parameter.
 
-The computation is :mod:`framework.nn.functional_rnn` (ops only, unrolled over time)."""
+The computation is :mod:`framework.nn.functional_rnn` (ops only, unrolled over time).
+
+RNN, LSTM and GRU also take a :class:`~framework.nn.utils.rnn.PackedSequence` (as PyTorch):
+each layer/direction runs the recurrent op once per run of time steps with the same batch
+size, on the rows of the packed data that are live during that run (the batch is sorted by
+decreasing length, so the live sequences are always the first ``b``). A sequence that ends
+leaves its state in ``h_n``/``c_n``; in the reverse direction a sequence joins (from its
+``h_0``) at its own last step. ``h_0`` is given and ``h_n`` returned in the original batch
+order. The runs are read from ``batch_sizes`` on the host, so a packed forward graph-breaks
+under ``fw.compile`` and is not exported to ONNX."""
 
 from __future__ import annotations
 
@@ -11,10 +20,12 @@ import math
 from ... import dtypes, ops as F
 from ...autograd import no_grad
 from ...creation import empty
-from ...errors import ArgumentError, ShapeError
+from ...ops import rnn_ops
+from ...errors import ArgumentError, FwTypeError, ShapeError
 from ...tensor import Tensor
 from .. import functional_rnn as FR
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -89,8 +100,8 @@ class RNNBase(Module):
     def _prepare(self, input, hx):
         name = type(self).__name__
         if not isinstance(input, Tensor):
-            raise NotImplementedError(f"{name}: only Tensor inputs are supported (packed "
-                                      f"sequences are not implemented)")
+            raise FwTypeError(f"{name}: input must be a Tensor or a PackedSequence, got "
+                              f"{type(input).__name__}")
         if input.ndim not in (2, 3):
             raise ShapeError(f"{name}: expected input to be 2-D or 3-D, got {input.ndim}-D "
                              f"(shape {list(input.shape)})")
@@ -127,7 +138,10 @@ class RNNBase(Module):
         return x, state(hx, "hidden"), batched
 
     def forward(self, input, hx=None):
-        """Run the network; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for LSTM)."""
+        """Run the network; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for LSTM).
+        A :class:`PackedSequence` input gives a :class:`PackedSequence` output."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         x, h0, batched = self._prepare(input, hx)
         out, hn = FR.rnn_layers(self.mode, x, h0, self._weight_groups(), self.num_layers,
                                 self.bidirectional, self.dropout, self.training)
@@ -137,6 +151,105 @@ class RNNBase(Module):
             out = out.squeeze(1)
             hn = tuple(h.squeeze(1) for h in hn) if isinstance(hn, tuple) else hn.squeeze(1)
         return out, hn
+
+    # -- packed input ------------------------------------------------------------------
+    def _forward_packed(self, input, hx):
+        name = type(self).__name__
+        data, batch_sizes, sorted_indices, unsorted_indices = input
+        bs = [int(v) for v in batch_sizes.tolist()]
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ShapeError(f"{name}: expected packed data of shape (sum(lengths), "
+                             f"{self.input_size}), got {list(data.shape)}")
+        if not bs or min(bs) <= 0 or any(a < b for a, b in zip(bs, bs[1:])) or \
+                sum(bs) != data.shape[0]:
+            raise ShapeError(f"{name}: invalid PackedSequence: batch_sizes {bs} must be "
+                             f"positive, non-increasing and sum to data.shape[0] = "
+                             f"{data.shape[0]}")
+        n, dirs = bs[0], 2 if self.bidirectional else 1
+        want = (self.num_layers * dirs, n, self.hidden_size)
+
+        def state(t, what):
+            if t is None:
+                return F.zeros(want, dtype=data.dtype, device=data.device)
+            if not isinstance(t, Tensor) or tuple(t.shape) != want:
+                shape = list(t.shape) if isinstance(t, Tensor) else type(t).__name__
+                raise ShapeError(f"{name}: expected {what} size {list(want)}, got {shape}")
+            return t if sorted_indices is None else \
+                t.index_select(1, sorted_indices.to(t.device))
+
+        if self.mode == "LSTM":
+            hx = (None, None) if hx is None else hx
+            if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+                raise ArgumentError(f"{name}: hx must be a tuple (h_0, c_0)")
+            h0, c0 = state(hx[0], "hidden"), state(hx[1], "cell")
+        else:
+            if isinstance(hx, (tuple, list)):
+                raise ArgumentError(f"{name}: hx must be a Tensor, got a {type(hx).__name__}")
+            h0, c0 = state(hx, "hidden"), None
+        runs, t0, row = [], 0, 0                      # (first row, steps, batch) per run
+        for t in range(1, len(bs) + 1):
+            if t == len(bs) or bs[t] != bs[t0]:
+                runs.append((row, t - t0, bs[t0]))
+                row, t0 = row + (t - t0) * bs[t0], t
+        layer_in, h_n, c_n = data, [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(dirs):
+                idx = layer * dirs + d
+                y, h, c = self._packed_direction(layer_in, runs, h0[idx],
+                                                 None if c0 is None else c0[idx],
+                                                 self._weight_groups()[idx], d == 1)
+                outs.append(y)
+                h_n.append(h)
+                c_n.append(c)
+            layer_in = outs[0] if dirs == 1 else F.cat(outs, -1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_in = FR._dropout(layer_in, self.dropout)
+        hn = [F.stack(h_n, 0)] + ([F.stack(c_n, 0)] if c0 is not None else [])
+        if unsorted_indices is not None:
+            hn = [t.index_select(1, unsorted_indices.to(t.device)) for t in hn]
+        out = PackedSequence(layer_in, batch_sizes, sorted_indices, unsorted_indices)
+        return out, (tuple(hn) if c0 is not None else hn[0])
+
+    def _packed_direction(self, x, runs, h0, c0, weights, reverse):
+        """One layer/direction over packed rows ``x``: ``(y rows, h_n, c_n or None)``."""
+        w_ih, w_hh, b_ih, b_hh = weights
+
+        def op(xs, h, c):
+            if self.mode == "LSTM":
+                return rnn_ops.lstm(xs, h, c, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+            if self.mode == "GRU":
+                return rnn_ops.gru(xs, h, w_ih, w_hh, b_ih, b_hh, reverse=reverse) + (None,)
+            return rnn_ops.rnn(xs, h, w_ih, w_hh, b_ih, b_hh, reverse=reverse,
+                               nonlinearity="relu" if self.mode == "RNN_RELU" else "tanh") \
+                + (None,)
+
+        def take(row, steps, b):
+            return x[row:row + steps * b].reshape(steps, b, x.shape[1])
+
+        ys = []
+        if not reverse:             # a sequence that ends leaves its state behind
+            h, c, done = h0, c0, []
+            for row, steps, b in runs:
+                if b < h.shape[0]:
+                    done.append((h[b:], None if c is None else c[b:]))
+                    h, c = h[:b], (None if c is None else c[:b])
+                y, h, c = op(take(row, steps, b), h, c)
+                ys.append(y.reshape(steps * b, y.shape[2]))
+            done.append((h, c))
+            h = F.cat([p[0] for p in reversed(done)], 0)
+            c = None if c0 is None else F.cat([p[1] for p in reversed(done)], 0)
+        else:                       # a sequence joins, from its h_0, at its last step
+            b_last = runs[-1][2]
+            h, c = h0[:b_last], (None if c0 is None else c0[:b_last])
+            for row, steps, b in reversed(runs):
+                if b > h.shape[0]:
+                    h = F.cat([h, h0[h.shape[0]:b]], 0)
+                    c = None if c0 is None else F.cat([c, c0[c.shape[0]:b]], 0)
+                y, h, c = op(take(row, steps, b), h, c)
+                ys.append(y.reshape(steps * b, y.shape[2]))
+            ys.reverse()
+        return (ys[0] if len(ys) == 1 else F.cat(ys, 0)), h, c
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
