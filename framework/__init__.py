@@ -35,7 +35,9 @@ from .backends import cpu_conv as _cpu_conv  # noqa: E402,F401  (conv/pool ops +
 from .backends import cpu_rnn as _cpu_rnn  # noqa: E402,F401  (lstm/gru/rnn ops + kernels)
 from .backends import cpu_nn as _cpu_nn  # noqa: E402,F401  (nn composites' kernels)
 from .backends import cpu_sort as _cpu_sort  # noqa: E402,F401  (the argsort kernel)
+from .backends import cpu_linalg as _cpu_linalg  # noqa: E402,F401  (fw.linalg kernels)
 from .backends import cpu_scatter_reduce as _cpu_scatter_reduce  # noqa: E402,F401
+linalg = importlib.import_module("framework.linalg")  # torch.linalg, not ops.linalg
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
 cfloat = None  # complex dtypes are not supported

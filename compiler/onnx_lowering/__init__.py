@@ -31,6 +31,7 @@ def lowering(*names: str):
 def _load() -> None:
     from . import elementwise, indexing, movement, nn, reduce, rnn, sort  # noqa: F401
     from . import scatter_reduce  # noqa: F401
+    from . import linalg  # noqa: F401
 
 
 _load()

@@ -405,3 +405,25 @@ def _embedding(weight, indices, padding_idx, **extra):
 from . import cuda_conv, cuda_index  # noqa: E402,F401  (conv/pool, matmul, einsum, indexing)
 
 __all__ = ["impl", "view_strides", "can_view", "SIMULATED"]
+
+
+# -- linalg (framework/ops/linalg_ops.py): LAPACK on a host copy ----------------------------
+def _linalg_on_host(name):
+    def run(*args, **attrs):
+        """The CPU (NumPy/LAPACK) kernel on host copies of the buffers; the results are
+        copied back to the device (device kernels are future work)."""
+        from .cpu import IMPLS as CPU_IMPLS
+        from .cuda import _DeviceIndex
+        dev = _DeviceIndex(_dev(_first_buf(args)))
+        res = CPU_IMPLS[name](*[a.to_numpy() if isinstance(a, CudaBuffer) else a
+                                for a in args], **attrs)
+        if isinstance(res, tuple):
+            return tuple(from_numpy(np.array(r, order="C"), dev) for r in res)
+        return from_numpy(np.array(res, order="C"), dev)
+    run.__name__ = f"cuda_{name}"
+    return run
+
+
+for _n in ("linalg_det", "linalg_slogdet", "linalg_inv", "linalg_solve", "linalg_cholesky",
+           "linalg_qr", "linalg_eigh", "linalg_svd"):
+    IMPLS[_n] = _linalg_on_host(_n)
