@@ -191,14 +191,14 @@ class RNNBase(Module):
             if t == len(bs) or bs[t] != bs[t0]:
                 runs.append((row, t - t0, bs[t0]))
                 row, t0 = row + (t - t0) * bs[t0], t
-        layer_in, h_n, c_n = data, [], []
+        layer_in, h_n, c_n, groups = data, [], [], self._weight_groups()
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
                 idx = layer * dirs + d
                 y, h, c = self._packed_direction(layer_in, runs, h0[idx],
                                                  None if c0 is None else c0[idx],
-                                                 self._weight_groups()[idx], d == 1)
+                                                 groups[idx], d == 1)
                 outs.append(y)
                 h_n.append(h)
                 c_n.append(c)
