@@ -25,7 +25,7 @@ from .ops.linalg_ops import (LinAlgError, check_matrix, cholesky, det, eigh, eig
                              qr, slogdet, solve_matrix, svd, svdvals)
 from .ops.math_extra import cross as _cross
 from .ops.math_extra import diagonal as _diagonal
-from .ops.movement import movedim
+from .ops.movement import broadcast_tensors, movedim
 from .ops.pointwise import where
 from .ops.reduce import amax, amin
 from .ops.reduce import norm as _pnorm
@@ -333,6 +333,8 @@ def vecdot(x, y, *, dim=-1) -> Tensor:
 def cross(input, other, *, dim=-1) -> Tensor:
     """Cross product of 3-vectors along ``dim`` (default the last dim; batch dims
     broadcast); ``fw.cross`` with ``torch.linalg.cross``'s default."""
+    if isinstance(input, Tensor) and isinstance(other, Tensor) and input.shape != other.shape:
+        input, other = broadcast_tensors(input, other)
     return _cross(input, other, dim=dim)
 
 
