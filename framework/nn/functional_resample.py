@@ -168,10 +168,31 @@ def _linear_matrix(n, o, scale, align_corners):
     return mat
 
 
+def _cubic_matrix(n, o, scale, align_corners):
+    """UpSample.h's bicubic taps along one dim: source index (not clamped below), fraction
+    clamped to [0, 1], cubic-convolution weights (A = -0.75) on 4 border-clamped taps."""
+    dst = np.arange(o, dtype=np.float64)
+    if align_corners:
+        src = dst * ((n - 1) / (o - 1)) if o > 1 else np.zeros(o)
+    else:
+        src = (dst + 0.5) * scale - 0.5
+    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    t = np.clip(src - i0, 0.0, 1.0)
+    a = -0.75
+    near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # noqa: E731
+    far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # noqa: E731
+    weights = (far(t + 1), near(t), near(1 - t), far(2 - t))
+    mat = np.zeros((o, n))
+    for k, w in enumerate(weights):
+        np.add.at(mat, (np.arange(o), np.clip(i0 - 1 + k, 0, n - 1)), w)
+    return mat
+
+
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False) -> Tensor:
     """Resize the spatial dims of ``(N, C, *spatial)``: modes nearest, nearest-exact,
-    linear, bilinear, trilinear, area (PyTorch's index formulas and ``align_corners``)."""
+    linear, bilinear, trilinear, bicubic (4-D), area (PyTorch's index formulas and
+    ``align_corners``; ``antialias=True`` is not implemented)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate: expected a Tensor input, got {type(input).__name__}")
     nd = input.ndim - 2
@@ -179,7 +200,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ShapeError(f"interpolate: expected a 3-D, 4-D or 5-D input, got shape "
                          f"{list(input.shape)}")
     if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not implemented")
+        raise NotImplementedError("interpolate: antialias=True is not implemented (only "
+                                  "antialias=False)")
     if mode in _LINEAR:
         if _LINEAR[mode] != nd:
             raise ArgumentError(f"interpolate: mode {mode!r} expects a {_LINEAR[mode] + 2}-D "
@@ -189,7 +211,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             raise ArgumentError("interpolate: align_corners option can only be set with the "
                                 "interpolating modes: linear | bilinear | bicubic | trilinear")
     elif mode == "bicubic":
-        raise NotImplementedError("interpolate: mode 'bicubic' is not implemented")
+        if nd != 2:
+            raise ArgumentError(f"interpolate: mode 'bicubic' expects a 4-D input, got "
+                                f"{input.ndim}-D")
     else:
         raise ArgumentError(f"interpolate: unknown mode {mode!r}")
     sizes = _spatial(input, nd, "interpolate")
@@ -210,12 +234,15 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ArgumentError(f"interpolate: output size {list(out)} must be positive")
     if mode == "area":
         return _adaptive_avg(nd, input, out)
-    if not input.dtype.is_floating_point and mode in _LINEAR:
+    if not input.dtype.is_floating_point and (mode in _LINEAR or mode == "bicubic"):
         raise ArgumentError(f"interpolate: mode {mode!r} needs a floating-point input")
     x = input
     for i, (n, o, sc) in enumerate(zip(sizes, out, scales)):
         if mode in _LINEAR:
             x = _along(x, 2 + i, _linear_matrix(n, o, sc, bool(align_corners)))
+            continue
+        if mode == "bicubic":
+            x = _along(x, 2 + i, _cubic_matrix(n, o, sc, bool(align_corners)))
             continue
         dst = np.arange(o, dtype=np.float64)
         shift = 0.5 if mode == "nearest-exact" else 0.0
