@@ -38,6 +38,7 @@ from .backends import cpu_sort as _cpu_sort  # noqa: E402,F401  (the argsort ker
 from .backends import cpu_linalg as _cpu_linalg  # noqa: E402,F401  (fw.linalg kernels)
 from .backends import cpu_scatter_reduce as _cpu_scatter_reduce  # noqa: E402,F401
 linalg = importlib.import_module("framework.linalg")  # torch.linalg, not ops.linalg
+special = importlib.import_module("framework.special")  # torch.special
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
 cfloat = None  # complex dtypes are not supported

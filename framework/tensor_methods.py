@@ -14,6 +14,7 @@ from .tensor import Tensor
 
 # Methods that call the op function of the same name with the tensor first.
 _SAME_NAME = """
+lgamma digamma erfinv erfc i0 xlogy
 add sub mul div pow matmul clamp clip nan_to_num maximum minimum atan2 remainder fmod
 floor_divide bitwise_and bitwise_or bitwise_xor bitwise_not eq ne lt le gt ge logical_and
 logical_or logical_xor logical_not neg negative exp exp2 log log2 log1p expm1 sqrt rsqrt sin cos

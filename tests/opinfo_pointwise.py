@@ -322,3 +322,106 @@ register_opinfo(
            lambda dt: [Sample((np.array([math.nan, math.inf, -math.inf, 1.25], dt.np),))],
            dtypes=FLOATS, differentiable=False),
 )
+
+
+# ---------------------------------------------------------------------------------------
+# special functions (fw.special); references from mpmath, pole/IEEE values as PyTorch
+def _mp_ref(fn, edge):
+    import mpmath
+
+    def one(x):
+        x = float(x)
+        e = edge(x)
+        if e is not None:
+            return e
+        with mpmath.workdps(30):
+            return float(fn(mpmath, mpmath.mpf(x)))
+    vec = np.vectorize(one, otypes=[np.float64])
+    return lambda x: vec(np.asarray(x, np.float64))
+
+
+def _is_pole(x):
+    return x <= 0 and (math.isinf(x) or x == math.floor(x))
+
+
+def _edge_lgamma(x):
+    return math.inf if math.isinf(x) or _is_pole(x) else (math.nan if math.isnan(x) else None)
+
+
+def _edge_digamma(x):
+    if math.isnan(x) or x == -math.inf:
+        return math.nan
+    if x == 0:
+        return math.copysign(math.inf, -x)
+    return math.nan if _is_pole(x) else (math.inf if x == math.inf else None)
+
+
+def _edge_polygamma(n):
+    def edge(x):
+        if math.isnan(x):
+            return math.nan
+        if _is_pole(x):
+            return (1.0 if n % 2 else -1.0) * math.inf
+        return 0.0 if x == math.inf else None
+    return edge
+
+
+def _edge_erfinv(x):
+    if math.isnan(x) or abs(x) > 1:
+        return math.nan
+    return math.copysign(math.inf, x) if abs(x) == 1 else (x if x == 0 else None)
+
+
+def _edge_bessel(odd, scaled):
+    def edge(x):
+        if math.isnan(x):
+            return math.nan
+        if math.isinf(x):
+            return (0.0 if scaled else (x if odd else math.inf))
+        return None
+    return edge
+
+
+_SPECIAL_REFS = {
+    "lgamma": (fw.lgamma, lambda m, x: m.log(abs(m.gamma(x))), _edge_lgamma, {"low": -4.5,
+                                                                              "high": 6}),
+    "digamma": (fw.digamma, lambda m, x: m.digamma(x), _edge_digamma, {"low": -3.5, "high": 6}),
+    "erfinv": (fw.erfinv, lambda m, x: m.erfinv(x), _edge_erfinv, {"low": -0.95, "high": 0.95}),
+    "erfc": (fw.erfc, lambda m, x: m.erfc(x), lambda x: None, {"low": -4, "high": 9}),
+    "i0": (fw.i0, lambda m, x: m.besseli(0, x), _edge_bessel(False, False),
+           {"low": -12, "high": 12}),
+    "i0e": (fw.special.i0e, lambda m, x: m.besseli(0, x) * m.exp(-abs(x)),
+            _edge_bessel(False, True), {"low": -12, "high": 12}),
+    "i1": (fw.special.i1, lambda m, x: m.besseli(1, x), _edge_bessel(True, False),
+           {"low": -12, "high": 12}),
+    "i1e": (fw.special.i1e, lambda m, x: m.besseli(1, x) * m.exp(-abs(x)),
+            _edge_bessel(True, True), {"low": -12, "high": 12}),
+}
+
+
+def _special_samples(kw):
+    def samples(dt):
+        out = unary_samples(dt, **kw)
+        if dt.is_floating_point:  # poles, large arguments
+            big = 30.5 if dt in (fw.float32, fw.float64) else 7.5
+            poles = np.array([-3.0, -1.0, 0.0, 1.0, 2.0, big, -2.5, 0.999], dt.np)
+            out.append(Sample((poles,), name="poles", grad=False))
+        return out
+    return samples
+
+
+def _special_records():
+    recs = []
+    for name, (fn, mp_fn, edge, kw) in _SPECIAL_REFS.items():
+        recs.append(OpInfo(name, fn, _mp_ref(mp_fn, edge), _special_samples(kw),
+                           dtypes=FLOAT_INT, op=name, out_dtype=float_out))
+    for n in (1, 2):
+        recs.append(OpInfo(f"polygamma_{n}", lambda x, n=n: fw.polygamma(n, x),
+                           _mp_ref(lambda m, x, n=n: m.polygamma(n, x), _edge_polygamma(n)),
+                           _special_samples({"low": 0.3, "high": 6}),
+                           dtypes=(fw.float32, fw.float64, fw.int64), op="polygamma",
+                           out_dtype=float_out))
+    return recs
+
+
+register_opinfo(*_special_records())

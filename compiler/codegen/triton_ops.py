@@ -117,6 +117,61 @@ UNARY = {
 }
 
 
+# -- special functions: backends/special_math.py's algorithms rendered as @triton.jit helpers
+def _kit_bin(op):
+    return lambda self, a, b: self._emit(f"{self._v(a)} {op} {self._v(b)}")
+
+
+def _kit_fn(fn):
+    return lambda self, a: self._emit(f"{fn}({self._v(a)})")
+
+
+class _TritonKit:
+    """special_math's kit emitting one Triton statement per operation (constants in the
+    argument's dtype, so fp64 kernels keep fp64 coefficients)."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def _v(self, a):
+        if isinstance(a, str):
+            return a
+        text = repr(float(a)) if a == a and abs(a) != float("inf") else f"float('{a}')"
+        return f"tl.full([], {text}, x.dtype)"
+
+    def _emit(self, expr):
+        name = f"v{len(self.lines)}"
+        self.lines.append(f"    {name} = {expr}")
+        return name
+
+
+    add, sub, mul, div = _kit_bin("+"), _kit_bin("-"), _kit_bin("*"), _kit_bin("/")
+    lt, le, eq = _kit_bin("<"), _kit_bin("<="), _kit_bin("==")
+    and_, or_ = _kit_bin("&"), _kit_bin("|")
+    exp, log, sqrt = _kit_fn("tl.exp"), _kit_fn("tl.log"), _kit_fn("tl.sqrt")
+    sin, cos = _kit_fn("tl.sin"), _kit_fn("tl.cos")
+    floor, abs = _kit_fn("tl.floor"), _kit_fn("tl.abs")
+
+    def neg(self, a):
+        return self._emit(f"-{self._v(a)}")
+
+    def where(self, c, a, b):
+        return self._emit(f"tl.where({c}, {self._v(a)}, {self._v(b)})")
+
+
+def _special_helper(name: str) -> str:
+    from framework.backends import special_math
+    kit = _TritonKit()
+    out = getattr(special_math, name)(kit, "x")
+    body = "\n".join(kit.lines)
+    return f"\n@triton.jit\ndef _fw_{name}(x):\n{body}\n    return {out}\n"
+
+
+_SPECIAL = ("lgamma", "digamma", "erfinv", "erfc", "i0", "i0e", "i1", "i1e")
+for _name in _SPECIAL:
+    UNARY[_name] = (lambda n: lambda x, c: f"_fw_{n}({x})")(_name)
+
+
 # -- binary --------------------------------------------------------------------------------
 def _maxmin(op):
     def render(a, b, c):
@@ -311,6 +366,9 @@ def _argmin(v1, i1, v2, i2):
     return tl.where(take, v2, v1), tl.where(take, i2, i1)
 ''',
 }
+
+
+HELPERS.update({f"_fw_{n}": _special_helper(n) for n in _SPECIAL})
 
 
 def helpers_used(source: str) -> list[str]:

@@ -108,6 +108,46 @@ _UNARY = {
     "bitwise_not": _bitwise_not,
 }
 
+def _kit_bin(op_type):
+    return lambda self, a, b: self.ctx.emit(op_type, [self._v(a), self._v(b)])
+
+
+def _kit_fn(op_type):
+    return lambda self, a: self.ctx.emit(op_type, [self._v(a)])
+
+
+class _OnnxKit:
+    """backends/special_math.py's kit emitting elementary ONNX nodes in dtype ``dt``."""
+
+    def __init__(self, ctx, dt):
+        self.ctx, self.dt = ctx, dt
+
+    def _v(self, a):
+        return a if isinstance(a, str) else _c(self.ctx, float(a), self.dt)
+
+
+    add, sub, mul, div = _kit_bin("Add"), _kit_bin("Sub"), _kit_bin("Mul"), _kit_bin("Div")
+    lt, le, eq = _kit_bin("Less"), _kit_bin("LessOrEqual"), _kit_bin("Equal")
+    and_, or_ = _kit_bin("And"), _kit_bin("Or")
+    neg, exp, log, sqrt, sin, cos, floor, abs = _kit_fn("Neg"), _kit_fn("Exp"), _kit_fn("Log"), \
+        _kit_fn("Sqrt"), _kit_fn("Sin"), _kit_fn("Cos"), _kit_fn("Floor"), _kit_fn("Abs")
+
+    def where(self, c, a, b):
+        return self.ctx.emit("Where", [c, self._v(a), self._v(b)])
+
+
+def _special(name):
+    """The special function ``name`` decomposed into elementary ONNX ops: the same
+    algorithm as the CPU kernel (erfc by Cody's rational approximations, not 1 - Erf)."""
+    def rule(ctx, x, dt):
+        from framework.backends import special_math
+        return getattr(special_math, name)(_OnnxKit(ctx, dt), x)
+    return rule
+
+
+for _n in ("lgamma", "digamma", "erfinv", "erfc", "i0", "i0e", "i1", "i1e"):
+    _UNARY[_n] = _special(_n)
+
 _PREDICATES = {
     "isnan": lambda ctx, x: ctx.emit("IsNaN", [x]),
     "isinf": lambda ctx, x: ctx.emit("IsInf", [x]),
@@ -309,3 +349,10 @@ def _where(ctx, node):
 def _cast(ctx, node):
     # ONNX Cast matches NumPy's astype: float -> int truncates, nonzero -> True
     return [ctx.emit("Cast", [ctx.name_of(node.inputs[0])], to=onnx_dtype(node.attrs["dtype"]))]
+
+
+@lowering("polygamma")
+def _polygamma(ctx, node):
+    """polygamma(n, x): its decomposition (the special_math algorithm in public ops)."""
+    from . import DECOMPOSE
+    return DECOMPOSE

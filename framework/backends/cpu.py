@@ -12,6 +12,7 @@ from ..errors import FwIndexError, FwZeroDivisionError
 from ..ops.indexing import TensorSlot
 from ..ops.registry import OPS
 from ..random import resolve as resolve_generator
+from . import special_math
 from .erf import erf_f64
 
 IMPLS: dict = {}
@@ -55,6 +56,25 @@ _UNARY_NP = {
     "logical_not": np.logical_not,
 }
 
+
+def _special(name):
+    fn = getattr(special_math, name)
+
+    def run(x):
+        return special_math.evaluate(fn, x)
+    run.__name__ = f"_{name}"
+    return run
+
+
+for _name in ("lgamma", "digamma", "erfinv", "erfc", "i0", "i0e", "i1", "i1e"):
+    _UNARY_NP[_name] = _special(_name)
+
+
+def _polygamma(x, n):
+    return special_math.evaluate(special_math.polygamma, x, n)
+
+
+_UNARY_NP["polygamma"] = _polygamma
 
 # Plain ufuncs: no np.errstate per call (it costs more than a small op). IEEE results
 # (inf, nan) are the defined behaviour (integer division by zero raises, below), and

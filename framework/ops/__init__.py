@@ -17,6 +17,7 @@ from .movement import (broadcast_tensors, broadcast_to, cat, chunk, clone, conca
                        tril, triu, unbind, unflatten, unsqueeze, view, vstack)
 from .pointwise import (add, binary, cast, clamp, div, mul, nan_to_num, pow, sub,  # noqa: F401
                         unary, where)
+from .pointwise import digamma, erfc, erfinv, i0, lgamma, polygamma, xlogy  # noqa: F401
 from .reduce import (all, amax, amin, any, argmax, argmin, cumprod, cumsum,  # noqa: F401
                      logsumexp, max, mean, min, norm, prod, std, std_mean, sum, var,
                      var_mean)

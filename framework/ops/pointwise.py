@@ -13,7 +13,7 @@ from .. import dtypes
 from ..dtypes import BOOL, FLOAT, INT
 from ..errors import DTypeError, FwZeroDivisionError
 from ..tensor import Tensor
-from .registry import BINARY, CAST, TERNARY, UNARY, apply, register
+from .registry import BINARY, CAST, COMPOSITE, TERNARY, UNARY, apply, register
 from .shapes import broadcast_shapes
 
 _SCALARS = (bool, int, float)
@@ -118,7 +118,28 @@ _UNARY = {
     "erf": (lambda g, a, o: (g * (a[0] * a[0] * -1.0).exp() * (2.0 / math.sqrt(math.pi)),),
             True, False),
     "bitwise_not": (None, False, False),
+    # special functions (kernels: backends/special_math.py)
+    "lgamma": (lambda g, a, o: (g * unary("digamma", a[0]),), True, False),
+    "digamma": (lambda g, a, o: (g * polygamma(1, a[0]),), True, False),
+    "erfinv": (lambda g, a, o: (g * (o * o).exp() * (math.sqrt(math.pi) / 2),), True, True),
+    "erfc": (lambda g, a, o: (g * (a[0] * a[0] * -1.0).exp() * (-2.0 / math.sqrt(math.pi)),),
+             True, False),
+    "i0": (lambda g, a, o: (g * unary("i1", a[0]),), True, False),
+    "i0e": (lambda g, a, o: (g * (unary("i1e", a[0]) - a[0].sign() * unary("i0e", a[0])),),
+            True, False),
+    "i1": (lambda g, a, o: (g * _i1_slope(a[0], "i0", "i1", False),), True, False),
+    "i1e": (lambda g, a, o: (g * _i1_slope(a[0], "i0e", "i1e", True),), True, False),
 }
+
+
+def _i1_slope(x, i0name, i1name, scaled):
+    """d/dx i1 = i0 - i1 / x (1/2 at 0); the scaled form also subtracts sign(x) * i1e."""
+    safe = where(x == 0, 1.0, x)
+    v1 = unary(i1name, x)
+    slope = unary(i0name, x) - v1 / safe
+    if scaled:
+        slope = slope - x.sign() * v1
+    return where(x == 0, 0.5, slope)
 _PREDICATES = ("isnan", "isinf", "isfinite", "logical_not")
 
 UNARY_OPS = {}
@@ -493,3 +514,80 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None) -> Tensor:
     out = where(input.isnan(), nan, input)
     out = where(out == math.inf, posinf, out)
     return where(out == -math.inf, neginf, out)
+
+
+# ---------------------------------------------------------------------------------------
+# special functions (torch.special's primitives; algorithms in backends/special_math.py)
+def lgamma(input) -> Tensor:
+    """log|Gamma(input)| (+inf at the non-positive integers)."""
+    return unary("lgamma", input)
+
+
+def digamma(input) -> Tensor:
+    """The digamma function psi = Gamma'/Gamma (-inf at 0, NaN at negative integers)."""
+    return unary("digamma", input)
+
+
+def erfinv(input) -> Tensor:
+    """The inverse error function (+-inf at +-1, NaN outside [-1, 1])."""
+    return unary("erfinv", input)
+
+
+def erfc(input) -> Tensor:
+    """The complementary error function ``1 - erf(input)``, accurate for large input."""
+    return unary("erfc", input)
+
+
+def i0(input) -> Tensor:
+    """The modified Bessel function of the first kind, order 0."""
+    return unary("i0", input)
+
+
+def _polygamma_meta(x, n):
+    return x.shape, x.dtype
+
+
+def _polygamma_vjp(g, args, out, n):
+    return (g * polygamma(n + 1, args[0]),)
+
+
+def _polygamma_decomp(x, n):
+    import sys
+
+    from ..backends import special_math
+    return special_math.polygamma(special_math.TensorKit(sys.modules[__name__]), n, x)
+
+
+POLYGAMMA = register("polygamma", COMPOSITE, _polygamma_meta, vjp=_polygamma_vjp,
+                     decomp=_polygamma_decomp)
+
+
+def polygamma(n, input) -> Tensor:
+    """The n-th derivative of digamma (``polygamma(0, x)`` is digamma)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"polygamma(): argument 'n' must be int, not {type(n).__name__}")
+    if n < 0:
+        from ..errors import ArgumentError
+        raise ArgumentError(f"polygamma: n must be non-negative, got {n}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"polygamma(): argument 'input' must be a Tensor, not "
+                        f"{type(input).__name__}")
+    if n == 0:
+        return digamma(input)
+    if input.dtype.category != FLOAT:
+        input = input.to(dtypes.get_default_dtype())
+    return apply(POLYGAMMA, input, n=n)
+
+
+def xlogy(input, other) -> Tensor:
+    """``input * log(other)``, 0 where input == 0 (unless other is NaN), as torch.xlogy."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("xlogy(): expected at least one Tensor argument")
+    ref = input if isinstance(input, Tensor) else other
+    if not isinstance(other, Tensor):
+        from .creation_ops import full
+        other = full((), other, dtype=dtypes.get_default_dtype(), device=ref.device)
+    prod = input * unary("log", other)
+    if not isinstance(input, Tensor):
+        return where(~other.isnan(), 0.0, prod) if input == 0 else prod
+    return where((input == 0) & ~other.isnan(), 0.0, prod)
