@@ -40,6 +40,14 @@ def _where(self, condition, other):
 
 Tensor.where = _where
 
+
+def _polygamma(self, n):
+    """``polygamma(n, self)``, as ``Tensor.polygamma`` in PyTorch."""
+    return F.polygamma(n, self)
+
+
+Tensor.polygamma = _polygamma
+
 # In-place variants: compute functionally, then commit into the tensor's storage.
 _INPLACE = """
 add sub mul div pow clamp clip clamp_min clamp_max neg exp log sqrt rsqrt sin cos tanh sigmoid

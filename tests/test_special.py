@@ -154,3 +154,10 @@ def test_onnx_export(name, tmp_path):
         name, getattr(S, name, None) or getattr(fw, name))
     x = fw.tensor([-2.6, -0.7, 0.4, 1.3, 5.2, 9.1, 30.0])
     fw.onnx.export(fn, (x,), str(tmp_path / "m.onnx"), verify=True)
+
+
+def test_polygamma_method_takes_the_order_first():
+    x = fw.tensor([0.5, 2.0], dtype=fw.float64)
+    np.testing.assert_allclose(x.polygamma(1).numpy(), fw.polygamma(1, x).numpy())
+    np.testing.assert_allclose(x.polygamma(1).numpy(), [np.pi ** 2 / 2, np.pi ** 2 / 6 - 1],
+                               rtol=1e-12)
