@@ -67,18 +67,23 @@ class _KernelStep(_Step):
         self.outputs = list(group.outputs)
         self.smap = smap
         self._group = group
-        self._variants: dict[tuple, object] = {}
+        self._variants: dict[tuple, tuple] = {}  # layout -> (kernel, its runtime scalars)
         self._contig = tuple(contiguous_strides(_shape(v, smap)) for v in self.inputs)
         self._names = [f"in{i}" for i in range(len(self.inputs))]
         self._contig_ints = [None if any(e.free_symbols for e in st) else tuple(map(int, st))
                              for st in self._contig]
-        self.kernel = self._variant((True,) * len(self.inputs))
+        self.kernel = self._variant((True,) * len(self.inputs))[0]
 
-    def _variant(self, contiguous: tuple):
-        kernel = self._variants.get(contiguous)
-        if kernel is None:
-            kernel = self._variants[contiguous] = self._render(contiguous)
-        return kernel
+    def variants(self) -> list:
+        """The kernels made so far (one per input layout seen)."""
+        return [kernel for kernel, _ in self._variants.values()]
+
+    def _variant(self, contiguous: tuple) -> tuple:
+        """(kernel, {scalar Value: RuntimeScalar}) for inputs of this layout."""
+        made = self._variants.get(contiguous)
+        if made is None:
+            made = self._variants[contiguous] = self._render(contiguous)
+        return made
 
     def _render(self, contiguous: tuple):
         group, smap = self._group, self.smap
@@ -107,15 +112,14 @@ class _KernelStep(_Step):
         roots = [nodes[o] for o in self.outputs]
         reds = [n for n in group.nodes if n.op.name in REDUCTIONS]
         label = "_".join(n.op.name for n in group.nodes)[:40]
-        self.scalars = scalars
         if reds:
             src = reds[0].inputs[0]
             dims = tuple(reds[0].attrs["dims"])
             for r in reds[1:]:
                 if tuple(r.attrs["dims"]) != dims or r.inputs[0].shape != src.shape:
                     raise UnsupportedError("reductions over different dims in one group")
-            return render_reduction(roots, _shape(src, smap), dims, label=label)
-        return render_pointwise(roots, label=label)
+            return render_reduction(roots, _shape(src, smap), dims, label=label), scalars
+        return render_pointwise(roots, label=label), scalars
 
     def _is_contiguous(self, i: int, buf, sizes) -> bool:
         want = self._contig_ints[i] or _concrete(self._contig[i], sizes, self.smap)
@@ -132,13 +136,13 @@ class _KernelStep(_Step):
             if not contiguous[-1]:  # the variant reads this input through its strides
                 for d, s in enumerate(b.stride()):
                     args[f"in{i}_st{d}"] = s
-        kernel = self._variant(tuple(contiguous))
+        kernel, runtime_scalars = self._variant(tuple(contiguous))
         for k, v in enumerate(self.outputs):
             shape = _concrete(v.shape, sizes, self.smap)
             env[v] = bufs[f"out{k}"] = empty(shape, v.dtype.np, device)
         scalars = {k: _size_scalar(x, sizes) if isinstance(x, sympy.Basic) else x
                    for k, x in kernel.kb.scalars.items()}
-        for v, rs in self.scalars.items():
+        for v, rs in runtime_scalars.items():
             scalars[rs.argname] = env[v]
         kernel(bufs, args, scalars)
 

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 
-
 from .triton_expr import RSYM, XSYM, KernelBuilder, emit_pointwise, emit_reduction
 from .triton_index import as_expr
 from .triton_ops import HELPERS, helpers_used

@@ -156,10 +156,15 @@ def _row_sweep(sms: int) -> list[dict]:
     return plain + strided + looped
 
 
+def _step_kernels(step) -> list:
+    """The generated kernels of a plan step (none for matmul, view and backend steps)."""
+    return step.variants() if hasattr(step, "variants") else []
+
+
 def _launch_configs(step) -> str:
     """The launch constants each kernel of ``step`` last used (autotuned or heuristic)."""
     out = []
-    for k in getattr(step, "_variants", {}).values():
+    for k in _step_kernels(step):
         for (_, _, _, *_), (_, grid, kw) in k._launches.items():
             keep = {n: v for n, v in kw.items() if n not in ("INDEX64", "RBLOCK")}
             out.append(f"grid {grid[0]}, {keep}")
@@ -171,7 +176,7 @@ def _sweep(timer, run, plan, nbytes: int, copy_bw: float) -> None:
     sweep (steps touching fewer than 2**20 elements are only timed)."""
     from compiler.codegen.triton_launch import sm_count
     for i, step in enumerate(plan.steps):
-        kernels = list(getattr(step, "_variants", {}).values())
+        kernels = _step_kernels(step)
         if not kernels:
             continue
         alone, _, host = timer.time(lambda: run(i))
@@ -242,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     n = rows * args.cols
     timer = GpuTimer(fw, args.launches, args.repeat)
     pairs = [(empty((n,), np.float32), empty((n,), np.float32)) for _ in range(args.sets)]
-    t_copy, e2e_copy, host_copy = timer.time(_cycle([lambda p=p: tk_copy.copy(*p)
+    t_copy, _, host_copy = timer.time(_cycle([lambda p=p: tk_copy.copy(*p)
                                                      for p in pairs]))
     copy_bw = 2 * n * 4 / t_copy
     report = Report(f"Kernel bandwidth vs device-to-device copy on {fw.cuda.get_device_name()}"
