@@ -212,6 +212,7 @@ class Emitter:
         self.persistent = persistent
         self._ids = itertools.count()
         self.carry_inits: list[str] = []
+        self.row_invariant = False  # emitting loads hoisted above the persistent row loop
         # shape of a scalar: Triton broadcasts only between tensors of equal rank
         self._one = "[1, 1]" if kb.reduction else "[1]"
 
@@ -219,12 +220,14 @@ class Emitter:
         return f"{prefix}{next(self._ids)}"
 
     def _mask(self, deps_r: bool) -> str:
+        if self.row_invariant:
+            return "rmask"
         return "xmask & rmask" if (deps_r and self.kb.reduction) else "xmask"
 
     def _pad(self, addr, deps_r) -> str:
         """Terms making a pointer as wide as its mask (a constant address is a scalar)."""
         syms = addr.free_symbols
-        if syms & set(self.kb._dyn):
+        if syms & set(self.kb._dyn) or self.row_invariant:
             return ""
         out = "" if XSYM in syms else " + 0 * xindex"
         if deps_r and self.kb.reduction and RSYM not in syms:
@@ -417,22 +420,45 @@ def _loop(lines) -> list[str]:
     return head + ["    " + line for line in lines]
 
 
+def _row_invariant(e: E) -> bool:
+    """A direct load along the row whose address ignores the row index (layer norm's
+    weight and bias): the same values for every row a program handles."""
+    return e.kind == "load" and not e.args and e.deps_r and XSYM not in e.data[1].free_symbols
+
+
+def emit_persistent_rows(kb: KernelBuilder) -> tuple[list[str], list[str]]:
+    """Statements of a reduction kernel whose block holds whole rows: ``(head, body)``.
+
+    ``head`` runs once per program (``rindex``, ``rmask`` and the row-invariant loads);
+    ``body`` runs for each block of rows the program strides over (``xindex``/``xmask``
+    defined). Hoisting the row-invariant loads matters when a capped grid strides over
+    many rows: layer norm would otherwise read its weight and bias again for every row."""
+    em = Emitter(kb, persistent=True)
+    head, root = _Scope(), _Scope()
+    head.lines += ["rindex = tl.arange(0, RBLOCK)[None, :]", "if INDEX64:",
+                   "    rindex = rindex.to(tl.int64)", "rmask = rindex < rnumel"]
+    loads = _needed(kb, ("load",))
+    em.row_invariant = True
+    for e in filter(_row_invariant, loads):
+        root.cache[e._key] = em.emit(e, head)
+    em.row_invariant = False
+    for e in [e for e in loads if e.deps_r] + [e for e in loads if not e.deps_r] + \
+            _needed(kb, ("gather",)) + _needed(kb, ("reduce",)):
+        em.emit(e, root)
+    for st in kb.stores:
+        root.lines.append(_store_line(em, st, root))
+    return head.lines, root.lines
+
+
 def emit_reduction(kb: KernelBuilder, persistent: bool) -> list[str]:
     """Body statements of a reduction/scan kernel (``xindex``/``xmask`` defined): one block
     holding the whole row (``persistent``), or one loop over the row per reduction level
     followed by a loop computing and storing the row-sized outputs."""
+    if persistent:
+        head, body = emit_persistent_rows(kb)
+        return head + body
     em = Emitter(kb, persistent)
     root = _Scope()
-    if persistent:
-        root.lines += ["rindex = tl.arange(0, RBLOCK)[None, :]", "if INDEX64:",
-                       "    rindex = rindex.to(tl.int64)", "rmask = rindex < rnumel"]
-        loads = _needed(kb, ("load",))
-        for e in [e for e in loads if e.deps_r] + [e for e in loads if not e.deps_r] + \
-                _needed(kb, ("gather",)) + _needed(kb, ("reduce",)):
-            em.emit(e, root)
-        for st in kb.stores:
-            root.lines.append(_store_line(em, st, root))
-        return root.lines
     reductions = [n for n in kb._nodes.values() if n.kind == "reduce"]
     idx = "tl.broadcast_to(rindex, [XBLOCK, RBLOCK]).to(tl.int64)"
     for level in sorted({n.level for n in reductions}):

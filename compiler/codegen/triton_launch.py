@@ -16,7 +16,8 @@ import os
 import sys
 import tempfile
 
-from .triton_expr import RSYM, XSYM, KernelBuilder, emit_pointwise, emit_reduction
+from .triton_expr import (RSYM, XSYM, KernelBuilder, emit_persistent_rows, emit_pointwise,
+                          emit_reduction)
 from .triton_index import as_expr
 from .triton_ops import HELPERS, helpers_used
 
@@ -181,12 +182,13 @@ class TritonKernel:
         if self.reduction:
             # persistent rows: each program strides over blocks of rows, so a grid capped
             # at XPROGS programs can prefetch the next rows while reducing these (XSTAGES)
-            body += ["if RPERSIST:",
-                     "    for xstart in tl.range(pid * XBLOCK, xnumel, XBLOCK * "
+            head, rows = emit_persistent_rows(self.kb)
+            body += ["if RPERSIST:"] + ["    " + line for line in head]
+            body += ["    for xstart in tl.range(pid * XBLOCK, xnumel, XBLOCK * "
                      "tl.num_programs(0), num_stages=XSTAGES):",
                      "        xindex = xstart + tl.arange(0, XBLOCK)[:, None]",
                      "        xmask = xindex < xnumel"]
-            body += ["        " + line for line in emit_reduction(self.kb, True)]
+            body += ["        " + line for line in rows]
             body += ["else:", "    xindex = pid * XBLOCK + tl.arange(0, XBLOCK)[:, None]",
                      "    xmask = xindex < xnumel"]
             body += ["    " + line for line in emit_reduction(self.kb, False)]

@@ -66,10 +66,13 @@ def test_non_contiguous_inputs_get_their_own_variant(monkeypatch):
 
 @pytest.mark.parametrize("progs,stages", [(0, 1), (2, 2), (3, 1)])
 def test_row_kernels_with_a_capped_grid_cover_every_row(progs, stages):
-    """Programs striding over rows (XPROGS) compute every row, prefetching or not."""
-    a = np.random.default_rng(1).standard_normal((7, 33)).astype(np.float32)
+    """Programs striding over rows (XPROGS) compute every row, prefetching or not, with
+    the weight and bias loaded once per program."""
+    rng = np.random.default_rng(1)
+    a, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((7, 33), 33, 33))
     x = fw.tensor(a, device="cuda")
-    f = fw.compile(lambda t: nn.functional.layer_norm(t, (33,)))
+    wt, bt = fw.tensor(w, device="cuda"), fw.tensor(b, device="cuda")
+    f = fw.compile(lambda t: nn.functional.layer_norm(t, (33,), wt, bt))
     f(x)
     step = f._entry_for((x,), {}).plan.steps[0]
     kernel = step.variants()[0]
@@ -78,5 +81,16 @@ def test_row_kernels_with_a_capped_grid_cover_every_row(progs, stages):
         got = f(x).cpu().numpy()
     finally:
         kernel.force = None
-    ref = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5)
+    ref = (a - a.mean(1, keepdims=True)) / np.sqrt(a.var(1, keepdims=True) + 1e-5) * w + b
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_row_invariant_loads_are_hoisted_above_the_row_loop():
+    """Layer norm's weight and bias are read once per program, not once per row."""
+    x = fw.randn(4, 16, device="cuda")
+    w, b = fw.randn(16, device="cuda"), fw.randn(16, device="cuda")
+    code = fw.compile(lambda t: nn.functional.layer_norm(t, (16,), w, b)).code(x)
+    persistent = code.split("if RPERSIST:", 1)[1].split("else:", 1)[0]
+    head, rows = persistent.split("for xstart in", 1)
+    assert head.count("tl.load(") == 2 and "mask=rmask," in head
+    assert rows.count("tl.load(") == 1  # the row of x
