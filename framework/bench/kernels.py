@@ -2,15 +2,16 @@
 kernels (softmax, layer norm, cross-entropy, a 5-op pointwise chain) and of the
 hand-written ones, as a fraction of a device-to-device copy measured in the same run.
 
-Each case moves at least ``--mb`` MB (default 64); consecutive calls read ``--sets``
-different input sets (default 4), so the data comes from memory rather than the L2 cache
-(50-60 MB on Hopper). Kernels are timed with CUDA events over back-to-back launches of
-the compiled graph's kernel steps, enqueued while the GPU is kept busy by earlier copies,
-so the events measure GPU time alone; the host's time per call (Python dispatch and
-launch) and the end-to-end rate without that cover are printed beside it. The table's
-ratio is copy bandwidth / kernel bandwidth (target <= 1/0.85, i.e. the kernel reaches 85%
-of the copy's bandwidth). ``--sweep`` also times each kernel step under a range of launch
-geometries (block sizes, warps, persistent or looped rows).
+Each case moves ``--mb`` MB per input (default 64 and 256); consecutive calls read
+``--sets`` different input sets (default 4), so the data comes from memory rather than the
+L2 cache (50-60 MB on Hopper). The table's GPU time comes from a CUDA graph replaying the
+kernel launches of many calls (the host's Python and launch cost drop out); where a graph
+cannot be captured, from CUDA events over back-to-back launches enqueued while the GPU is
+kept busy by earlier copies. Both are printed, with the host's time per call and the
+end-to-end rate without cover. The table's ratio is copy time / kernel time at the same
+bytes (target <= 1/0.85, i.e. the kernel reaches 85% of the copy's bandwidth). ``--sweep``
+also times each kernel step under a range of launch geometries (block sizes, warps,
+persistent or looped rows).
 
 On the simulated device (Triton interpreter) bandwidth means nothing: the command says so
 and runs each case once at a small size, checked against NumPy.
@@ -26,6 +27,7 @@ import numpy as np
 
 from compiler.codegen.triton_launch import next_pow2
 
+from .cuda_graph import graph_seconds, record_launches, replay
 from .report import Report, Row, add_report_args, finish
 
 TARGET = 1 / 0.85
@@ -101,6 +103,7 @@ class GpuTimer:
         from framework.backends.cuda import empty
         from triton_kernels import copy as tk_copy
         self.fw, self.launches, self.repeat = fw, launches, repeat
+        self.graph_error: str | None = None
         n = 64 * 2 ** 20  # 256 MB of float32
         src, dst = empty((n,), np.float32), empty((n,), np.float32)
         self._busy_one = lambda: tk_copy.copy(src, dst)
@@ -139,6 +142,18 @@ class GpuTimer:
         e2e = min(self._events(fn, self.launches, 0) for _ in range(self.repeat))
         return gpu / self.launches * 1e-3, e2e / self.launches * 1e-3, host
 
+    def graph(self, fn) -> float | None:
+        """GPU seconds per call of the launch-only ``fn`` by CUDA-graph replay, or None
+        (with the reason printed once) where the graph cannot be captured."""
+        if self.graph_error is not None:
+            return None
+        try:
+            return graph_seconds(self.fw, fn, 4 * self.launches, self.repeat)
+        except Exception as e:  # a driver or launcher refusing capture: fall back to events
+            self.graph_error = f"{type(e).__name__}: {e}"
+            print(f"CUDA-graph timing unavailable ({self.graph_error}); using events only")
+            return None
+
 
 MIN_SWEEP = 2 ** 20  # elements: smaller steps are timed but not swept
 POINTWISE_SWEEP = [dict(XBLOCK=b, num_warps=w) for b, w in
@@ -171,7 +186,32 @@ def _launch_configs(step) -> str:
     return "; ".join(out) or "-"
 
 
-def _sweep(timer, run, plan, nbytes: int, copy_bw: float) -> None:
+def _replayed(run, kernels, sets: int, launches: int, only=None):
+    """A launch-only callable cycling through the recorded kernel launches of ``sets``
+    calls of ``run(only)`` (one per input set), or None when a call made other launches
+    than ``launches`` generated ones (a step the replay would miss)."""
+    replays = []
+    for _ in range(sets):
+        calls = record_launches(lambda: run(only), kernels)
+        if calls is None or len(calls) != launches:
+            return None
+        replays.append(replay(calls))
+    return _cycle(replays)
+
+
+def _gpu_time(timer, run, kernels, sets: int, launches: int, only=None):
+    """(GPU seconds per call, how they were measured, end-to-end s, host s): a CUDA-graph
+    replay of the recorded launches where possible, else events under a busy GPU."""
+    events, e2e, host = timer.time(lambda: run(only))
+    replayed = _replayed(run, kernels, sets, launches, only)
+    graph = timer.graph(replayed) if replayed is not None else None
+    if graph is None:
+        return events, "events", e2e, host
+    print(f"    graph replay {graph * 1e6:.1f} us, events under a busy GPU {events * 1e6:.1f} us")
+    return graph, "graph", e2e, host
+
+
+def _sweep(timer, run, plan, sets: int) -> None:
     """Time each kernel step of ``plan`` alone, then under each launch geometry of the
     sweep (steps touching fewer than 2**20 elements are only timed)."""
     from compiler.codegen.triton_launch import sm_count
@@ -179,9 +219,9 @@ def _sweep(timer, run, plan, nbytes: int, copy_bw: float) -> None:
         kernels = _step_kernels(step)
         if not kernels:
             continue
-        alone, _, host = timer.time(lambda: run(i))
-        print(f"  step {i} ({step.label[:50]}): {alone * 1e6:.1f} us GPU, host {host * 1e6:.0f}"
-              f" us; launch: {_launch_configs(step)}")
+        alone, how, _, host = _gpu_time(timer, run, kernels, sets, 1, i)
+        print(f"  step {i} ({step.label[:50]}): {alone * 1e6:.1f} us GPU ({how}), host "
+              f"{host * 1e6:.0f} us; launch: {_launch_configs(step)}")
         extents = [key[:2] for k in kernels for key in k._launches]
         if max(x * r for x, r in extents) < MIN_SWEEP:
             continue
@@ -192,8 +232,8 @@ def _sweep(timer, run, plan, nbytes: int, copy_bw: float) -> None:
             for k in kernels:
                 k.force = cfg
             try:
-                gpu, _, _ = timer.time(lambda: run(i))
-                print(f"    {cfg}: {gpu * 1e6:8.1f} us")
+                gpu, how, _, _ = _gpu_time(timer, run, kernels, sets, 1, i)
+                print(f"    {cfg}: {gpu * 1e6:8.1f} us ({how})")
             except Exception as e:  # a config the compiler rejects (resources)
                 print(f"    {cfg}: failed: {type(e).__name__}: {str(e)[:80]}")
             finally:
@@ -212,11 +252,61 @@ def _smoke(fw) -> int:
     return 0 if worst < 1e-3 else 1
 
 
+def _sizes(text: str) -> list[int]:
+    """``--mb`` values: a comma-separated list of MB per input."""
+    try:
+        sizes = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MB values like 64,256, got {text!r}") \
+            from None
+    if not sizes or min(sizes) <= 0:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _bench_size(fw, timer, report, args, mb: int) -> None:
+    """Measure the copy and every case with ``mb`` MB per input; add rows to ``report``."""
+    from triton_kernels import copy as tk_copy
+    from framework.backends.cuda import empty
+    rows = max(1, mb * 2 ** 20 // (4 * args.cols))
+    n = rows * args.cols
+    size = f"{n * 4 / 2 ** 20:.0f} MB"
+    pairs = [(empty((n,), np.float32), empty((n,), np.float32)) for _ in range(args.sets)]
+    copies = _cycle([lambda p=p: tk_copy.copy(*p) for p in pairs])
+    t_copy, _, host_copy = timer.time(copies)
+    graph_copy = timer.graph(copies)  # the copy launches one kernel and allocates nothing
+    t_copy = graph_copy if graph_copy is not None else t_copy
+    copy_bw = 2 * n * 4 / t_copy
+    print(f"[{size} per input] copy: {copy_bw / 1e9:.0f} GB/s "
+          f"({'graph replay' if graph_copy is not None else 'events'})")
+    report.add(Row(f"[{size}] copy (triton_kernels) [{copy_bw / 1e9:.0f} GB/s; host "
+                   f"{host_copy * 1e6:.0f} us/call]", t_copy, t_copy, None, f"copy {mb}"))
+    sets = [_cases(fw, rows, args.cols) for _ in range(args.sets)]
+    for j, (name, f, fargs, nbytes, _) in enumerate(sets[0]):
+        cf = fw.compile(f)
+        cf(*fargs)
+        runners = [_step_runner(cf, cases[j][2]) for cases in sets]
+        plan = runners[0][1]
+        run = _cycle([r for r, _ in runners])
+        kernels = [k for st in plan.steps for k in _step_kernels(st)]
+        print(f"[{size}] {name}: " + " | ".join(_launch_configs(st) for st in plan.steps))
+        t, how, e2e, host = _gpu_time(timer, run, kernels, args.sets, plan.kernel_count)
+        frac = nbytes / t / copy_bw
+        report.add(Row(f"[{size}] {name} [{plan.kernel_count} kernel(s), {frac:.2f} of copy "
+                       f"bw ({how}); host {host * 1e6:.0f} us/call, end-to-end "
+                       f"{nbytes / e2e / copy_bw:.2f}]", t, nbytes / copy_bw, TARGET,
+                       f"generated {mb}"))
+        if args.sweep:
+            print(f"[{size}] {name}: launch geometries")
+            _sweep(timer, run, plan, args.sets)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the kernel bandwidth benchmark and print the table."""
     p = argparse.ArgumentParser(prog="python -m framework.bench kernels", description=__doc__)
     p.add_argument("--device", default="cuda", help="only 'cuda' is meaningful")
-    p.add_argument("--mb", type=int, default=64, help="MB of input per case (>= 64)")
+    p.add_argument("--mb", type=_sizes, default=[64, 256],
+                   help="MB of input per case, comma-separated (default 64,256)")
     p.add_argument("--cols", type=int, default=4096, help="row length of the row kernels")
     p.add_argument("--launches", type=int, default=20, help="launches per timed loop")
     p.add_argument("--repeat", type=int, default=5, help="timed loops (best is kept)")
@@ -241,36 +331,12 @@ def main(argv: list[str] | None = None) -> int:
               "\nbandwidth figures need a real GPU. Checking each benchmarked kernel at a "
               "small size instead:")
         return _smoke(fw)
-    from triton_kernels import copy as tk_copy
-    from framework.backends.cuda import empty
-    rows = max(1, args.mb * 2 ** 20 // (4 * args.cols))
-    n = rows * args.cols
     timer = GpuTimer(fw, args.launches, args.repeat)
-    pairs = [(empty((n,), np.float32), empty((n,), np.float32)) for _ in range(args.sets)]
-    t_copy, _, host_copy = timer.time(_cycle([lambda p=p: tk_copy.copy(*p)
-                                                     for p in pairs]))
-    copy_bw = 2 * n * 4 / t_copy
-    report = Report(f"Kernel bandwidth vs device-to-device copy on {fw.cuda.get_device_name()}"
-                    f" ({n * 4 / 2 ** 20:.0f} MB per input; copy {copy_bw / 1e9:.0f} GB/s)",
-                    ref_name="copy @ same bytes", clock="cuda events, GPU time")
-    report.add(Row(f"copy (triton_kernels) [host {host_copy * 1e6:.0f} us/call]", t_copy,
-                   t_copy, None, "reference"))
-    sets = [_cases(fw, rows, args.cols) for _ in range(args.sets)]
-    for j, (name, f, fargs, nbytes, _) in enumerate(sets[0]):
-        cf = fw.compile(f)
-        cf(*fargs)
-        runners = [_step_runner(cf, cases[j][2]) for cases in sets]
-        plan = runners[0][1]
-        run = _cycle([r for r, _ in runners])
-        t, e2e, host = timer.time(run)
-        frac = nbytes / t / copy_bw
-        print(f"{name}: " + " | ".join(_launch_configs(st) for st in plan.steps))
-        report.add(Row(f"{name} [{plan.kernel_count} kernel(s), {frac:.2f} of copy bw; "
-                       f"host {host * 1e6:.0f} us/call, end-to-end {nbytes / e2e / copy_bw:.2f}]",
-                       t, nbytes / copy_bw, TARGET, "generated"))
-        if args.sweep:
-            print(f"{name}: launch geometries")
-            _sweep(timer, run, plan, nbytes, copy_bw)
+    report = Report(f"Kernel bandwidth vs device-to-device copy on {fw.cuda.get_device_name()}",
+                    ref_name="copy @ same bytes",
+                    clock="GPU time: CUDA-graph replay (else events under a busy GPU)")
+    for mb in args.mb:
+        _bench_size(fw, timer, report, args, mb)
     return finish(report, args)
 
 
