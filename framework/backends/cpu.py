@@ -321,7 +321,10 @@ def _einsum(*ops, equation):
     if dt == np.float16 or dt.name == "bfloat16":  # no NumPy loops: accumulate in float32
         ops = [o.astype(np.float32) for o in ops]
         return np.einsum(equation, *ops, optimize=len(ops) > 2).astype(dt)
-    return np.einsum(equation, *ops, optimize=len(ops) > 2)
+    out = np.einsum(equation, *ops, optimize=len(ops) > 2)
+    # one operand ("ij->ji", "ii->i") comes back as a view of it; an op's result must own
+    # its memory (in-place ops on the input, and the compiler's buffer reuse, assume so)
+    return out.copy() if len(ops) == 1 and np.may_share_memory(out, ops[0]) else out
 
 
 # -- creation and random ----------------------------------------------------------------

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from ..errors import ArgumentError, DTypeError, ShapeError
+import string
+
+from ..errors import ArgumentError, DTypeError, FwTypeError, ShapeError
 from ..tensor import Tensor
 from .pointwise import promote, sum_to_shape
 from .registry import MATMUL, apply, register
@@ -98,35 +100,152 @@ def outer(input, vec2) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------
-def _parse_einsum(equation, n):
+# einsum. The registered op only ever sees letters: ``einsum()`` rewrites '...' into fresh
+# letters first (it needs the operand shapes), so backends and the ONNX lowering never do.
+# torch's label order, which is also the order of an implicit output: 'A'..'Z', 'a'..'z'.
+_LABELS = string.ascii_uppercase + string.ascii_lowercase
+
+
+def _split_einsum(equation, n):
+    """``equation`` -> (operand terms, output term or None when implicit), spaces dropped,
+    with the operand count and the characters checked ('.' only as one '...' per term)."""
+    if not isinstance(equation, str):
+        raise FwTypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
     eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise NotImplementedError("einsum: ellipsis ('...') in the equation is not supported")
-    if "->" in eq:
-        lhs, rhs = eq.split("->")
-    else:
-        lhs = eq
-        letters = lhs.replace(",", "")
-        rhs = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if eq.count("->") > 1:
+        raise ArgumentError(f"einsum: equation {equation!r} has more than one '->'")
+    lhs, rhs = eq.split("->") if "->" in eq else (eq, None)
     terms = lhs.split(",")
     if len(terms) != n:
         raise ArgumentError(f"einsum: equation {equation!r} has {len(terms)} operands but "
                             f"{n} tensors were given")
+    for k, term in enumerate(terms + ([rhs] if rhs is not None else [])):
+        where = "the output" if k == len(terms) else f"operand {k}"
+        if term.count("...") > 1:
+            raise ArgumentError(f"einsum: {where} of {equation!r} has more than one '...'")
+        bad = [c for c in term.replace("...", "", 1) if c not in _LABELS]
+        if bad:
+            raise ArgumentError(f"einsum: invalid subscript {bad[0]!r} for {where} of "
+                                f"{equation!r}: subscripts must be letters [a-zA-Z] (and at "
+                                f"most one '...')")
     return terms, rhs
+
+
+def _parse_einsum(equation, n):
+    """Letters-only ``equation`` -> (operand terms, explicit output term)."""
+    terms, rhs = _split_einsum(equation, n)
+    if any("..." in t for t in terms) or (rhs is not None and "..." in rhs):
+        raise ArgumentError(f"einsum: {equation!r} still holds '...' (einsum() rewrites it "
+                            f"into letters before the op runs)")
+    letters = "".join(terms)
+    if rhs is None:
+        return terms, "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for c in rhs:
+        if c not in letters:
+            raise ArgumentError(f"einsum: output subscript {c!r} of {equation!r} does not "
+                                f"appear in any operand")
+        if rhs.count(c) > 1:
+            raise ArgumentError(f"einsum: output subscript {c!r} appears more than once in "
+                                f"{equation!r}")
+    return terms, rhs
+
+
+def _ellipsis_to_letters(equation, operands):
+    """Rewrite '...' into fresh letters: (letters-only explicit equation, operands).
+
+    The dims each '...' covers are right-aligned and broadcast across operands. A size-1
+    ellipsis dim that broadcasts against a larger one is squeezed out of its operand (its
+    letter dropped there), so no backend has to broadcast a letter."""
+    terms, rhs = _split_einsum(equation, len(operands))
+    if not any("..." in t for t in terms) and (rhs is None or "..." not in rhs):
+        return equation, operands
+    shapes = []  # the dims covered by each operand's '...' (None where it has none)
+    for k, (term, t) in enumerate(zip(terms, operands)):
+        nlab = len(term.replace("...", ""))
+        if "..." not in term:
+            shapes.append(None)
+        elif nlab > t.ndim:
+            raise ShapeError(f"einsum: operand {k} of {equation!r} has {nlab} subscripts "
+                             f"besides '...' but only {t.ndim} dims (shape {list(t.shape)})")
+        else:
+            pos = term.index("...")
+            shapes.append(tuple(t.shape[pos:pos + t.ndim - nlab]))
+    ell = ()
+    for sh in shapes:
+        try:
+            ell = broadcast_shapes(ell, sh, "einsum") if sh is not None else ell
+        except ShapeError:
+            listed = "; ".join(f"operand {k} {terms[k]!r} shape {list(t.shape)} "
+                               f"('...' covers {list(sh)})"
+                               for k, (t, sh) in enumerate(zip(operands, shapes))
+                               if sh is not None)
+            raise ShapeError(f"einsum: the dims covered by '...' in {equation!r} do not "
+                             f"broadcast: {listed}") from None
+    used = set(equation)
+    fresh = [c for c in string.ascii_lowercase + string.ascii_uppercase if c not in used]
+    if len(fresh) < len(ell):
+        raise ArgumentError(f"einsum: {equation!r} uses too many letters to name the "
+                            f"{len(ell)} dims covered by '...' (52 letters in all)")
+    ell_letters = "".join(fresh[:len(ell)])
+    new_terms, new_ops = [], []
+    for term, t, sh in zip(terms, operands, shapes):
+        if sh is None:
+            new_terms.append(term)
+            new_ops.append(t)
+            continue
+        pos, k = term.index("..."), len(sh)
+        letters = ell_letters[len(ell) - k:]
+        full = ell[len(ell) - k:]
+        keep = [i for i in range(k) if not (sh[i] == 1 and full[i] != 1)]
+        new_terms.append(term[:pos] + "".join(letters[i] for i in keep) + term[pos + 3:])
+        if len(keep) < k:
+            t = t.reshape(t.shape[:pos] + tuple(sh[i] for i in keep) + t.shape[pos + k:])
+        new_ops.append(t)
+    if rhs is None:
+        letters = "".join(terms).replace("...", "")
+        rhs = ell_letters + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    else:
+        # torch: without '...' in an explicit output the ellipsis dims are summed
+        rhs = rhs.replace("...", ell_letters)
+    return ",".join(new_terms) + "->" + rhs, new_ops
 
 
 def _einsum_meta(*ops, equation):
     terms, rhs = _parse_einsum(equation, len(ops))
     sizes = {}
-    for term, t in zip(terms, ops):
+    for k, (term, t) in enumerate(zip(terms, ops)):
         if len(term) != t.ndim:
-            raise ShapeError(f"einsum: operand with subscripts {term!r} has {t.ndim} dims "
-                             f"(shape {list(t.shape)})")
+            raise ShapeError(f"einsum: operand {k} with subscripts {term!r} has {t.ndim} dims "
+                             f"(shape {list(t.shape)}); give one subscript per dim or use "
+                             f"'...'")
+        for c in set(term):
+            own = {t.shape[p] for p, x in enumerate(term) if x == c}
+            if len(own) > 1 and all(isinstance(s, int) for s in own):
+                raise ShapeError(f"einsum: subscript {c!r} is repeated in operand {k} "
+                                 f"({term!r}, shape {list(t.shape)}) with different sizes")
         for c, s in zip(term, t.shape):
             if c in sizes and sizes[c] != s and 1 not in (s, sizes[c]):
-                raise ShapeError(f"einsum: subscript {c!r} has sizes {sizes[c]} and {s}")
+                raise ShapeError(f"einsum: subscript {c!r} has sizes {sizes[c]} and {s} "
+                                 f"in {equation!r} (operand {k} has shape {list(t.shape)})")
             sizes[c] = s if c not in sizes or sizes[c] == 1 else sizes[c]
     return tuple(sizes[c] for c in rhs), ops[0].dtype
+
+
+def _onto_diagonals(gi, term, sizes):
+    """``gi`` (one dim per distinct letter of ``term``, in first-seen order) -> a tensor
+    laid out as ``term``, zero wherever a repeated letter's indices differ."""
+    from .creation_ops import arange
+    from .pointwise import cast
+    first = {c: term.index(c) for c in term}
+    out = gi.reshape(tuple(sizes[c] if first[c] == p else 1 for p, c in enumerate(term)))
+    for p, c in enumerate(term):
+        if first[c] != p:
+            idx = arange(sizes[c], device=gi.device)
+            eye = cast(idx.unsqueeze(-1) == idx, gi.dtype)
+            shape = [1] * len(term)
+            shape[first[c]] = shape[p] = sizes[c]
+            out = out * eye.reshape(tuple(shape))
+    return out
 
 
 def _einsum_vjp(g, args, out, equation):
@@ -138,17 +257,21 @@ def _einsum_vjp(g, args, out, equation):
             continue
         others = [rhs] + [tm for j, tm in enumerate(terms) if j != i]
         available = set("".join(others))
-        kept = "".join(c for c in dict.fromkeys(term) if c in available)
-        eq = ",".join(others) + "->" + kept
-        gi = einsum(eq, g, *[a for j, a in enumerate(args) if j != i])
-        if kept != term:
-            if len(set(term)) != len(term):
-                raise NotImplementedError("einsum: gradient of repeated subscripts within one "
-                                          "operand (diagonals) is not supported")
-            shape = [t.shape[term.index(c)] if c in kept else 1 for c in term]
-            order = [kept.index(c) for c in term if c in kept]
-            gi = gi.permute(order) if order != list(range(len(order))) else gi
-            gi = gi.reshape(shape).expand(t.shape)
+        uniq = "".join(dict.fromkeys(term))
+        sizes = {c: t.shape[term.index(c)] for c in uniq}
+        kept = "".join(c for c in uniq if c in available)
+        gi = einsum(",".join(others) + "->" + kept, g, *[a for j, a in enumerate(args) if j != i])
+        # letter broadcasting (size 1 against a larger size): sum the gradient back where
+        # this operand has the 1; expand it where only other operands had one
+        target = tuple(sizes[c] for c in kept)
+        gi = sum_to_shape(gi, target)
+        gi = gi if gi.shape == target else gi.expand(target)
+        if kept != uniq:
+            # letters only this operand has were summed: the gradient is constant along them
+            shape = tuple(sizes[c] if c in kept else 1 for c in uniq)
+            gi = gi.reshape(shape).expand(tuple(sizes[c] for c in uniq))
+        if uniq != term:
+            gi = _onto_diagonals(gi, term, sizes)
         grads.append(gi)
     return tuple(grads)
 
@@ -156,11 +279,47 @@ def _einsum_vjp(g, args, out, equation):
 EINSUM = register("einsum", MATMUL, _einsum_meta, vjp=_einsum_vjp)
 
 
+def _from_sublists(args):
+    """torch's sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` -> (equation, operands);
+    ints 0..51 name the labels ('A'..'Z', 'a'..'z'), ``...`` (Ellipsis) is allowed."""
+    def term(sub):
+        if not isinstance(sub, (list, tuple)):
+            raise FwTypeError(f"einsum: sublist format expects a list of subscripts after "
+                              f"each operand, got {type(sub).__name__}")
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, int) and not isinstance(s, bool) and 0 <= s < len(_LABELS):
+                out.append(_LABELS[s])
+            else:
+                raise ArgumentError(f"einsum: subscript {s!r} in sublist {list(sub)} must "
+                                    f"be an int in [0, 52) or Ellipsis")
+        return "".join(out)
+    ops, subs = list(args[0::2]), [term(s) for s in args[1::2]]
+    rhs = None
+    if len(args) % 2:  # a trailing output sublist
+        rhs, ops = term(args[-1]), ops[:-1]
+    eq = ",".join(subs) + ("->" + rhs if rhs is not None else "")
+    return eq, tuple(ops)
+
+
 def einsum(equation, *operands) -> Tensor:
-    """Einstein summation over the operands (``"ij,jk->ik"``)."""
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+    """Einstein summation over the operands (``"ij,jk->ik"``), as ``torch.einsum``:
+    ``'...'`` stands for the dims no letter names (broadcast across operands), letters
+    repeated in one operand take its diagonal, and the sublist form
+    ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` is accepted too."""
+    if isinstance(equation, Tensor):
+        equation, operands = _from_sublists((equation,) + operands)
+    elif len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if not operands:
+        raise ArgumentError("einsum: expected at least one operand")
+    for k, o in enumerate(operands):
+        if not isinstance(o, Tensor):
+            raise FwTypeError(f"einsum: operand {k} must be a Tensor, got {type(o).__name__}")
     from .. import dtypes
     from .pointwise import cast
     dt = dtypes.result_type(*[o.dtype for o in operands])
-    return apply(EINSUM, *[cast(o, dt) for o in operands], equation=equation)
+    equation, operands = _ellipsis_to_letters(equation, [cast(o, dt) for o in operands])
+    return apply(EINSUM, *operands, equation=equation)
