@@ -1,5 +1,6 @@
 """OpInfo records: the recurrent layer ops ``lstm``, ``gru``, ``rnn`` (one layer and
-direction over a sequence), against a NumPy loop over PyTorch's cell equations."""
+direction over a sequence), against a NumPy loop over PyTorch's cell equations; the LSTM
+also with a projection ``w_hr`` (``proj_size``)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ def _ref(kind):
     def ref(x, *rest, reverse=False, nonlinearity="tanh"):
         n_states = 2 if kind == "lstm" else 1
         states, (w_ih, w_hh, *b) = list(rest[:n_states]), rest[n_states:]
+        w_hr = b.pop() if len(b) % 2 else None      # lstm(..., b_ih, b_hh, w_hr)
         b_ih, b_hh = b if b else (0.0, 0.0)
         h = states[0]
         c = states[1] if kind == "lstm" else None
-        hs = h.shape[-1]
+        hs = w_hh.shape[0] // rnn_ops.GATES[kind]
         ys = [None] * x.shape[0]
         for t in (range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])):
             gi, gh = x[t] @ w_ih.T + b_ih, h @ w_hh.T + b_hh
@@ -31,6 +33,7 @@ def _ref(kind):
                 a = gi + gh
                 c = _sig(a[:, hs:2 * hs]) * c + _sig(a[:, :hs]) * np.tanh(a[:, 2 * hs:3 * hs])
                 h = _sig(a[:, 3 * hs:]) * np.tanh(c)
+                h = h if w_hr is None else h @ w_hr.T
             elif kind == "gru":
                 r = _sig(gi[:, :hs] + gh[:, :hs])
                 z = _sig(gi[:, hs:2 * hs] + gh[:, hs:2 * hs])
@@ -57,7 +60,11 @@ def _samples(kind, seed):
         w = (m(g_count * hs, i, scale=0.5), m(g_count * hs, hs, scale=0.5))
         b = (m(g_count * hs, scale=0.5), m(g_count * hs, scale=0.5))
         extra = {"nonlinearity": "relu"} if kind == "rnn" else {}
-        return [Sample((m(t, n, i),) + states + w + b, name="bias"),
+        proj = []
+        if kind == "lstm":      # proj_size 2: h0 (N, 2), w_hh (4*H, 2), w_hr (2, H)
+            proj = [Sample((m(t, n, i), m(n, 2), states[1], w[0], m(g_count * hs, 2, scale=0.5))
+                           + b + (m(2, hs, scale=0.5),), {"reverse": True}, name="proj")]
+        return proj + [Sample((m(t, n, i),) + states + w + b, name="bias"),
                 Sample((m(t, n, i),) + states + w, {"reverse": True, **extra},
                        name="reverse-nobias", grad=kind != "rnn"),  # relu: kinks
                 Sample((m(1, 1, i),) + tuple(s[:1] for s in states) + w, name="one-step")]

@@ -5,7 +5,9 @@ ONNX orders the gate blocks differently from PyTorch (LSTM ``i o f c`` vs ``i f 
 GRU ``z r h`` vs ``r z n``), so the weight and bias rows are permuted with one Gather each.
 PyTorch's GRU applies the reset gate after the recurrent matmul: ONNX
 ``linear_before_reset=1``. float64 layers use the decomposition (onnxruntime has no double
-kernels for these ops).
+kernels for these ops), and so do projected LSTMs (PyTorch's ``proj_size``: ONNX's LSTM
+has no output projection); the decomposition is unrolled, so it needs a static sequence
+length.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ def _lower(ctx, node, kind):
     x, *rest = node.inputs
     states, (w_ih, w_hh, *biases) = rest[:n_states], rest[n_states:]
     dt = x.dtype
+    if node.attrs.get("proj"):
+        if not isinstance(x.shape[0], int):
+            raise NotImplementedError(
+                "onnx export: LSTM with proj_size: ONNX's LSTM node has no output projection "
+                "(W_hr), and the unrolled form it is exported as needs a static sequence "
+                "length; drop the dynamic axis on the sequence dimension")
+        return DECOMPOSE
     if dt is dtypes.float64:
         # valid ONNX, but onnxruntime's LSTM/GRU/RNN kernels are float32-only: keep the
         # model runnable (and exact) with the unrolled decomposition instead

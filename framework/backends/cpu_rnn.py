@@ -29,13 +29,15 @@ def _steps(t_len, reverse):
 
 
 @impl("lstm")
-def lstm(x, h0, c0, w_ih, w_hh, *biases, reverse):
-    """LSTM layer: returns (y, h_T, c_T)."""
+def lstm(x, h0, c0, w_ih, w_hh, *rest, reverse, proj=False):
+    """LSTM layer: returns (y, h_T, c_T); with ``proj`` the last operand is ``w_hr``."""
+    biases, w_hr = (rest[:-1], rest[-1]) if proj else (rest, None)
     cd, xg, b_hh = _prepare(x, w_ih, biases)
     w = w_hh.astype(cd, copy=False).T
+    w_r = None if w_hr is None else w_hr.astype(cd, copy=False).T
     h, c = h0.astype(cd), c0.astype(cd)
-    hs = h.shape[-1]
-    y = np.empty(x.shape[:2] + (hs,), cd)
+    hs = c.shape[-1]
+    y = np.empty(x.shape[:2] + (h.shape[-1],), cd)
     for t in _steps(x.shape[0], reverse):
         a = xg[t] + h @ w
         if b_hh is not None:
@@ -44,6 +46,8 @@ def lstm(x, h0, c0, w_ih, w_hh, *biases, reverse):
         g, o = np.tanh(a[:, 2 * hs:3 * hs]), _sigmoid(a[:, 3 * hs:])
         c = f * c + i * g
         h = o * np.tanh(c)
+        if w_r is not None:
+            h = h @ w_r
         y[t] = h
     dt = x.dtype
     return y.astype(dt, copy=False), h.astype(dt, copy=False), c.astype(dt, copy=False)

@@ -84,7 +84,8 @@ def rnn_layers(mode, input, hx, weights, num_layers, bidirectional=False, dropou
     mode: ``"LSTM"``, ``"GRU"``, ``"RNN_TANH"`` or ``"RNN_RELU"``.
     input: ``(T, N, I)``; hx: ``(L*D, N, H)`` (a ``(h, c)`` pair for LSTM).
     weights: per layer and direction (forward first), ``(w_ih, w_hh, b_ih, b_hh)`` with
-    ``None`` biases allowed.
+    ``None`` biases allowed, and for LSTM optionally a fifth ``w_hr (P, H)`` (a projection,
+    PyTorch's ``proj_size``; then ``h`` and the output have size ``P``).
     Returns ``(output (T, N, D*H), h_n)`` with ``h_n = (h, c)`` for LSTM.
     """
     if mode not in GATES:
@@ -102,10 +103,13 @@ def rnn_layers(mode, input, hx, weights, num_layers, bidirectional=False, dropou
         outs = []
         for d in range(dirs):
             idx = layer * dirs + d
-            w_ih, w_hh, b_ih, b_hh = weights[idx]
+            w_ih, w_hh, b_ih, b_hh, *w_hr = weights[idx]
+            if w_hr and w_hr[0] is not None and mode != "LSTM":
+                raise ArgumentError(f"rnn: a projection weight is only supported for LSTM, "
+                                    f"not {mode}")
             if mode == "LSTM":
                 out, h, c = rnn_ops.lstm(layer_in, h0[idx], c0[idx], w_ih, w_hh, b_ih, b_hh,
-                                         reverse=d == 1)
+                                         w_hr[0] if w_hr else None, reverse=d == 1)
                 c_n.append(c)
             elif mode == "GRU":
                 out, h = rnn_ops.gru(layer_in, h0[idx], w_ih, w_hh, b_ih, b_hh, reverse=d == 1)

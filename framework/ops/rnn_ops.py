@@ -8,8 +8,11 @@ loop (``backends/cpu_rnn.py``), and an exporter can map it to ONNX's native LSTM
 Operands: ``x (T, N, I)``, ``h0 (N, H)`` (and ``c0 (N, H)`` for LSTM), ``w_ih (G*H, I)``,
 ``w_hh (G*H, H)``, then optionally ``b_ih, b_hh (G*H,)``. Outputs: ``y (T, N, H)`` (the
 hidden state at every step, in time order), ``h_T`` (and ``c_T``). ``reverse=True`` runs
-from the last step to the first. Gate orders are PyTorch's (LSTM i, f, g, o; GRU r, z, n
-with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``).
+from the last step to the first. An LSTM with a projection (attribute ``proj=True``) takes
+one more operand, last (PyTorch's flat-weight order), ``w_hr (P, H)``: then
+``h_t = (o_t * tanh(c_t)) W_hr^T``, so ``h0``, ``y`` and ``h_T`` have size ``P`` and
+``w_hh`` is ``(4*H, P)``; ``c0``/``c_T`` keep ``H``. Gate orders are PyTorch's (LSTM
+i, f, g, o; GRU r, z, n with ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``).
 
 The VJP rules are backpropagation through time written with public ops: everything that
 does not depend on the incoming gradient is computed for all steps at once (the hidden
@@ -28,8 +31,9 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 
 # ---------------------------------------------------------------------------------------
 # meta rules
-def _check(name, x, states, w_ih, w_hh, biases):
-    ts = (x,) + tuple(states) + (w_ih, w_hh) + tuple(biases)
+def _check(name, x, states, w_ih, w_hh, biases, w_hr=None):
+    ts = (x,) + tuple(states) + (w_ih, w_hh) + tuple(biases) + \
+        (() if w_hr is None else (w_hr,))
     for t in ts:
         if not t.dtype.is_floating_point or t.dtype is not x.dtype:
             raise DTypeError(f"{name}: expected floating-point operands of one dtype, got "
@@ -40,31 +44,43 @@ def _check(name, x, states, w_ih, w_hh, biases):
         raise ShapeError(f"{name}: expected a (T, N, I) input, got shape {list(x.shape)}")
     t_len, n, i = x.shape
     g = GATES[name]
-    h = w_hh.shape[1] if w_hh.ndim == 2 else None
-    want = {"w_ih": (g * h, i), "w_hh": (g * h, h), "bias": (g * h,), "state": (n, h)}
-    for what, t in [("w_ih", w_ih), ("w_hh", w_hh)] + [("bias", b) for b in biases] + \
-            [("state", s) for s in states]:
+    # h: the gate width; r: the size of the recurrent state h (the projection's, if any)
+    h = r = w_hh.shape[1] if w_hh.ndim == 2 else None
+    if w_hr is not None and h is not None:
+        h = w_hh.shape[0] // g
+    want = {"w_ih": (g * h, i), "w_hh": (g * h, r), "bias": (g * h,), "state": (n, r),
+            "cell": (n, h), "w_hr": (r, h)}
+    named = [("w_ih", w_ih), ("w_hh", w_hh)] + [("bias", b) for b in biases] + \
+        [("state", states[0])] + [("cell", c) for c in states[1:]] + \
+        ([] if w_hr is None else [("w_hr", w_hr)])
+    for what, t in named:
         if h is None or tuple(t.shape) != want[what]:
             raise ShapeError(f"{name}: {what} has shape {list(t.shape)}, expected "
                              f"{list(want[what]) if h is not None else '(G*H, H)'} for input "
                              f"{list(x.shape)} and w_hh {list(w_hh.shape)}")
-    return (t_len, n, h), (n, h)
+    return (t_len, n, r), (n, r), (n, h)
 
 
-def _lstm_meta(x, h0, c0, w_ih, w_hh, *biases, reverse):
-    ys, hs = _check("lstm", x, (h0, c0), w_ih, w_hh, biases)
-    return (ys, x.dtype), (hs, x.dtype), (hs, x.dtype)
+def _split(rest, proj):
+    """``(biases, w_hr)`` from the operands after ``w_hh``."""
+    return (rest[:-1], rest[-1]) if proj else (rest, None)
+
+
+def _lstm_meta(x, h0, c0, w_ih, w_hh, *rest, reverse, proj=False):
+    biases, w_hr = _split(rest, proj)
+    ys, hs, cs = _check("lstm", x, (h0, c0), w_ih, w_hh, biases, w_hr)
+    return (ys, x.dtype), (hs, x.dtype), (cs, x.dtype)
 
 
 def _gru_meta(x, h0, w_ih, w_hh, *biases, reverse):
-    ys, hs = _check("gru", x, (h0,), w_ih, w_hh, biases)
+    ys, hs, _ = _check("gru", x, (h0,), w_ih, w_hh, biases)
     return (ys, x.dtype), (hs, x.dtype)
 
 
 def _rnn_meta(x, h0, w_ih, w_hh, *biases, nonlinearity, reverse):
     if nonlinearity not in ("tanh", "relu"):
         raise ArgumentError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    ys, hs = _check("rnn", x, (h0,), w_ih, w_hh, biases)
+    ys, hs, _ = _check("rnn", x, (h0,), w_ih, w_hh, biases)
     return (ys, x.dtype), (hs, x.dtype)
 
 
@@ -87,7 +103,8 @@ def _biases(biases):
     return (biases[0], biases[1]) if biases else (None, None)
 
 
-def _lstm_decomp(x, h0, c0, w_ih, w_hh, *biases, reverse):
+def _lstm_decomp(x, h0, c0, w_ih, w_hh, *rest, reverse, proj=False):
+    biases, w_hr = _split(rest, proj)
     b_ih, b_hh = _biases(biases)
     xg = _lin(x, w_ih, b_ih)
     h, c, outs = h0, c0, []
@@ -95,6 +112,8 @@ def _lstm_decomp(x, h0, c0, w_ih, w_hh, *biases, reverse):
         i, f, g, o = chunk(xg[t] + _lin(h, w_hh, b_hh), 4, -1)
         c = f.sigmoid() * c + i.sigmoid() * g.tanh()
         h = o.sigmoid() * c.tanh()
+        if w_hr is not None:
+            h = matmul(h, w_hr.t())
         outs.append(h)
     return _in_order(outs, reverse), h, c
 
@@ -144,9 +163,10 @@ def _param_grads(x, h_prev, dxg, dhg, w_ih, w_hh, has_bias):
     return gx, gw_ih, gw_hh, biases
 
 
-def _lstm_vjp(grads, args, out, reverse):
+def _lstm_vjp(grads, args, out, reverse, proj=False):
     gy, gh, gc = grads
-    x, h0, c0, w_ih, w_hh, *biases = args
+    x, h0, c0, w_ih, w_hh, *rest = args
+    biases, w_hr = _split(rest, proj)
     b_ih, b_hh = _biases(biases)
     y = out[0]
     h_prev = _previous_states(y, h0, reverse)
@@ -164,9 +184,12 @@ def _lstm_vjp(grads, args, out, reverse):
     k_c = o * (1 - tc * tc)
     p_i, p_f, p_g = g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)
     p_o = tc * o * (1 - o)
-    dh, dc, das = gh, gc, [None] * x.shape[0]
+    dh, dc, das, dhs = gh, gc, [None] * x.shape[0], [None] * x.shape[0]
     for t in reversed(list(_steps(x.shape[0], reverse))):
         dh = dh + gy[t]
+        if w_hr is not None:        # through h_t = m_t W_hr^T to m_t = o_t * tanh(c_t)
+            dhs[t] = dh
+            dh = matmul(dh, w_hr)
         dct = dc + dh * k_c[t]
         da = cat([dct * p_i[t], dct * p_f[t], dct * p_g[t], dh * p_o[t]], -1)
         das[t] = da
@@ -174,7 +197,12 @@ def _lstm_vjp(grads, args, out, reverse):
         dh = matmul(da, w_hh)
     da_all = stack(das, 0)
     gx, gw_ih, gw_hh, gb = _param_grads(x, h_prev, da_all, da_all, w_ih, w_hh, bool(biases))
-    return (gx, dh, dc, gw_ih, gw_hh) + gb
+    if w_hr is None:
+        return (gx, dh, dc, gw_ih, gw_hh) + gb
+    rows = x.shape[0] * x.shape[1]
+    m = (o * tc).reshape(rows, tc.shape[2])
+    gw_hr = matmul(stack(dhs, 0).reshape(rows, w_hr.shape[0]).t(), m)
+    return (gx, dh, dc, gw_ih, gw_hh) + gb + (gw_hr,)
 
 
 def _gru_vjp(grads, args, out, reverse):
@@ -236,10 +264,14 @@ def _bias_args(b_ih, b_hh, name):
     return () if b_ih is None else (b_ih, b_hh)
 
 
-def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, *, reverse=False):
-    """One LSTM layer/direction over ``x (T, N, I)``: returns ``(y, h_T, c_T)``."""
-    return apply(LSTM, x, h0, c0, w_ih, w_hh, *_bias_args(b_ih, b_hh, "lstm"),
-                 reverse=bool(reverse))
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, *, reverse=False):
+    """One LSTM layer/direction over ``x (T, N, I)``: returns ``(y, h_T, c_T)``.
+    ``w_hr (P, H)`` projects the hidden state (PyTorch's ``proj_size``)."""
+    biases = _bias_args(b_ih, b_hh, "lstm")
+    if w_hr is None:    # no ``proj`` attribute: unprojected graphs read as before
+        return apply(LSTM, x, h0, c0, w_ih, w_hh, *biases, reverse=bool(reverse))
+    return apply(LSTM, x, h0, c0, w_ih, w_hh, *biases, w_hr, reverse=bool(reverse),
+                 proj=True)
 
 
 def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, *, reverse=False):

@@ -1,20 +1,23 @@
 """Packed sequences on device "cuda": PackedSequence.cuda()/.to()/.cpu() (batch_sizes stays
 on the CPU), pack/pad on the device, and a bidirectional LSTM on packed input matching
-the CPU run (outputs, h_n, c_n in the original batch order, and gradients)."""
+the CPU run (outputs, h_n, c_n in the original batch order, and gradients), also with
+``proj_size``."""
 
 import numpy as np
+import pytest
 
 import framework as fw
 from framework import nn
 from framework.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
 
-def test_packed_lstm_on_cuda_matches_cpu():
+@pytest.mark.parametrize("proj_size", [0, 2])
+def test_packed_lstm_on_cuda_matches_cpu(proj_size):
     rng = np.random.default_rng(2)
     raw = [rng.standard_normal((n, 2)).astype(np.float32) for n in (2, 3, 1)]
     fw.manual_seed(0)
-    cpu = nn.LSTM(2, 3, bidirectional=True)
-    gpu = nn.LSTM(2, 3, bidirectional=True).cuda()
+    cpu = nn.LSTM(2, 3, bidirectional=True, proj_size=proj_size)
+    gpu = nn.LSTM(2, 3, bidirectional=True, proj_size=proj_size).cuda()
     gpu.load_state_dict(cpu.state_dict())
 
     results = []

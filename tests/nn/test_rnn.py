@@ -196,8 +196,8 @@ def test_errors():
         nn.LSTM(3, 4)(fw.randn(5, 2, 3), fw.zeros(1, 2, 4))
     with pytest.raises(ArgumentError, match="nonlinearity"):
         nn.RNN(3, 4, nonlinearity="gelu")
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ArgumentError, match="proj_size"):
+        nn.LSTM(3, 4, proj_size=4)
     with pytest.raises(ArgumentError, match="dropout"):
         nn.LSTM(3, 4, dropout=1.5)
 

@@ -11,7 +11,13 @@ decreasing length, so the live sequences are always the first ``b``). A sequence
 leaves its state in ``h_n``/``c_n``; in the reverse direction a sequence joins (from its
 ``h_0``) at its own last step. ``h_0`` is given and ``h_n`` returned in the original batch
 order. The runs are read from ``batch_sizes`` on the host, so a packed forward graph-breaks
-under ``fw.compile`` and is not exported to ONNX."""
+under ``fw.compile`` and is not exported to ONNX.
+
+LSTM's ``proj_size = P > 0`` adds ``weight_hr_l{k}`` ``(P, hidden_size)`` per layer and
+direction (after the biases, PyTorch's order) and projects the hidden state,
+``h_t = W_hr (o_t * tanh(c_t))``: ``h_0``, ``h_n`` and the output have size ``P`` (``P * D``
+for the output), ``c_0``/``c_n`` keep ``hidden_size``, ``weight_hh`` is
+``(4 * hidden_size, P)`` and layers after the first take ``P * D`` inputs."""
 
 from __future__ import annotations
 
@@ -50,8 +56,15 @@ class RNNBase(Module):
             raise ArgumentError(f"{name}: dropout should be a number in range [0, 1] "
                                 f"representing the probability of an element being zeroed, "
                                 f"got {dropout!r}")
-        if proj_size:
-            raise NotImplementedError(f"{name}: proj_size is not implemented")
+        if not isinstance(proj_size, int) or isinstance(proj_size, bool) or proj_size < 0:
+            raise ArgumentError(f"{name}: proj_size should be a positive integer or zero to "
+                                f"disable projections, got {proj_size!r}")
+        if proj_size and mode != "LSTM":
+            raise ArgumentError(f"{name}: proj_size argument is only supported for LSTM, not "
+                                f"RNN or GRU")
+        if proj_size >= hidden_size:
+            raise ArgumentError(f"{name}: proj_size has to be smaller than hidden_size, got "
+                                f"proj_size={proj_size}, hidden_size={hidden_size}")
         self.mode = mode
         self.input_size = input_size
         self.hidden_size = hidden_size
@@ -64,14 +77,17 @@ class RNNBase(Module):
         dirs = 2 if bidirectional else 1
         gate = FR.GATES[mode] * hidden_size
         dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+        real = proj_size or hidden_size     # the size of h (and of each layer's output)
         self._flat_weights_names = []
         for layer in range(num_layers):
             for d in range(dirs):
-                size_in = input_size if layer == 0 else hidden_size * dirs
+                size_in = input_size if layer == 0 else real * dirs
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = [("weight_ih", (gate, size_in)), ("weight_hh", (gate, hidden_size))]
+                shapes = [("weight_ih", (gate, size_in)), ("weight_hh", (gate, real))]
                 if bias:
                     shapes += [("bias_ih", (gate,)), ("bias_hh", (gate,))]
+                if proj_size:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
                 for pname, shape in shapes:
                     setattr(self, pname + sfx, Parameter(empty(shape, dtype=dt, device=device)))
                     self._flat_weights_names.append(pname + sfx)
@@ -87,15 +103,21 @@ class RNNBase(Module):
     @property
     def all_weights(self):
         """Per layer/direction lists of parameters (PyTorch's ``all_weights``)."""
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         ws = [getattr(self, n) for n in self._flat_weights_names]
         return [ws[i:i + per] for i in range(0, len(ws), per)]
 
     def _weight_groups(self):
+        """``(w_ih, w_hh, b_ih, b_hh, w_hr)`` per layer/direction, absent ones ``None``."""
         groups = []
         for w in self.all_weights:
-            groups.append((w[0], w[1], w[2], w[3]) if self.bias else (w[0], w[1], None, None))
+            b_ih, b_hh = (w[2], w[3]) if self.bias else (None, None)
+            groups.append((w[0], w[1], b_ih, b_hh, w[-1] if self.proj_size else None))
         return groups
+
+    def _state_sizes(self):
+        """Sizes of ``h`` and of ``c``: ``proj_size`` (if set) and ``hidden_size``."""
+        return self.proj_size or self.hidden_size, self.hidden_size
 
     def _prepare(self, input, hx):
         name = type(self).__name__
@@ -109,14 +131,15 @@ class RNNBase(Module):
             raise ShapeError(f"{name}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]}")
         batched = input.ndim == 3
+        sizes = self._state_sizes()
         x = input if batched else input.unsqueeze(1)
         if batched and self.batch_first:
             x = x.transpose(0, 1)
         n = x.shape[1]
         dirs = 2 if self.bidirectional else 1
-        want = (self.num_layers * dirs, n, self.hidden_size)
 
         def state(t, what):
+            want = (self.num_layers * dirs, n, sizes[what == "cell"])
             if t is None:  # broadcast zeros: the batch size may be symbolic when traced
                 return F.zeros((want[0], 1, want[2]), dtype=x.dtype,
                                device=x.device).expand(want)
@@ -166,9 +189,10 @@ class RNNBase(Module):
                              f"positive, non-increasing and sum to data.shape[0] = "
                              f"{data.shape[0]}")
         n, dirs = bs[0], 2 if self.bidirectional else 1
-        want = (self.num_layers * dirs, n, self.hidden_size)
+        sizes = self._state_sizes()
 
         def state(t, what):
+            want = (self.num_layers * dirs, n, sizes[what == "cell"])
             if t is None:
                 return F.zeros(want, dtype=data.dtype, device=data.device)
             if not isinstance(t, Tensor) or tuple(t.shape) != want:
@@ -213,11 +237,11 @@ class RNNBase(Module):
 
     def _packed_direction(self, x, runs, h0, c0, weights, reverse):
         """One layer/direction over packed rows ``x``: ``(y rows, h_n, c_n or None)``."""
-        w_ih, w_hh, b_ih, b_hh = weights
+        w_ih, w_hh, b_ih, b_hh, w_hr = weights
 
         def op(xs, h, c):
             if self.mode == "LSTM":
-                return rnn_ops.lstm(xs, h, c, w_ih, w_hh, b_ih, b_hh, reverse=reverse)
+                return rnn_ops.lstm(xs, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, reverse=reverse)
             if self.mode == "GRU":
                 return rnn_ops.gru(xs, h, w_ih, w_hh, b_ih, b_hh, reverse=reverse) + (None,)
             return rnn_ops.rnn(xs, h, w_ih, w_hh, b_ih, b_hh, reverse=reverse,
@@ -263,14 +287,25 @@ class RNNBase(Module):
             s += f", dropout={self.dropout}"
         if self.bidirectional is not False:
             s += f", bidirectional={self.bidirectional}"
+        if self.proj_size != 0:
+            s += f", proj_size={self.proj_size}"
         return s
+
+
+def _no_proj(name, proj_size):
+    # PyTorch rejects the keyword itself on RNN and GRU, whatever its value
+    if proj_size is not None:
+        raise ArgumentError(f"{name}: proj_size argument is only supported for LSTM, not RNN "
+                            f"or GRU")
 
 
 class RNN(RNNBase):
     """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None,
+                 *, proj_size=None):
+        _no_proj("RNN", proj_size)
         if nonlinearity not in ("tanh", "relu"):
             raise ArgumentError(f"RNN: unknown nonlinearity {nonlinearity!r}; select from "
                                 f"'tanh' or 'relu'")
@@ -293,7 +328,8 @@ class GRU(RNNBase):
     """Gated recurrent unit (gates r, z, n, as PyTorch)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+                 dropout=0.0, bidirectional=False, device=None, dtype=None, *, proj_size=None):
+        _no_proj("GRU", proj_size)
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional, device=device, dtype=dtype)
 
