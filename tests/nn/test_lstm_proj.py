@@ -14,6 +14,7 @@ from framework.errors import ArgumentError, ShapeError
 from framework.nn.utils.rnn import pack_sequence, pad_packed_sequence
 from framework.ops import rnn_ops
 from framework.ops.registry import OPS
+from tests.param_grad import numeric_param_grad
 
 R = np.random.default_rng(7)
 IN, H, P = 3, 4, 2         # input, hidden and projection sizes
@@ -138,19 +139,7 @@ def test_gradients_match_finite_differences():
     loss().backward()
     for name in ("weight_hr_l0", "weight_hr_l1_reverse", "weight_hh_l1"):
         p = getattr(m, name)
-        base = p.detach().numpy().copy()
-        num = np.zeros(base.shape)
-        for i in range(base.size):
-            vals = []
-            for sgn in (1, -1):
-                pert = base.copy()
-                pert.reshape(-1)[i] += sgn * 1e-6
-                with fw.no_grad():
-                    p.copy_(t64(pert))
-                    vals.append(loss().item())
-            num.reshape(-1)[i] = (vals[0] - vals[1]) / 2e-6
-        with fw.no_grad():
-            p.copy_(t64(base))
+        num = numeric_param_grad(p, lambda: loss().item())
         np.testing.assert_allclose(p.grad.numpy(), num, rtol=1e-5, atol=1e-7, err_msg=name)
 
 

@@ -10,6 +10,7 @@ import pytest
 import framework as fw
 from framework import nn
 from framework.errors import ArgumentError, ShapeError
+from tests.param_grad import numeric_param_grad
 
 R = np.random.default_rng(5)
 
@@ -121,19 +122,7 @@ def test_recurrent_gradcheck(cls):
     loss = (m(x)[0] ** 2).sum()
     loss.backward()
     for p in params:
-        base = p.detach().numpy().copy()
-        num = np.zeros(base.shape)
-        for i in range(base.size):
-            vals = []
-            for sgn in (1, -1):
-                pert = base.copy()
-                pert.reshape(-1)[i] += sgn * 1e-6
-                with fw.no_grad():
-                    p.copy_(t64(pert))
-                    vals.append((m(x)[0] ** 2).sum().item())
-            num.reshape(-1)[i] = (vals[0] - vals[1]) / 2e-6
-        with fw.no_grad():
-            p.copy_(t64(base))
+        num = numeric_param_grad(p, lambda: (m(x)[0] ** 2).sum().item())
         np.testing.assert_allclose(p.grad.numpy(), num, rtol=1e-5, atol=1e-7)
 
 
