@@ -292,8 +292,8 @@ def test_constructor_errors():
         optim.SGD({x}, lr=0.1)
     with pytest.raises(TypeError, match="can only optimize Tensors"):
         optim.SGD([x, 3.0], lr=0.1)
-    with pytest.raises(NotImplementedError, match="fused"):
-        optim.Adam([x], fused=True)
+    with pytest.raises(ArgumentError, match="`fused` and `foreach` cannot be `True`"):
+        optim.Adam([x], fused=True, foreach=True)
     with pytest.raises(NotImplementedError, match="differentiable"):
         optim.RMSprop([x], differentiable=True)
 

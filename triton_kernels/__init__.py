@@ -6,7 +6,7 @@ and ``aot_specs(dtype)`` describing what it compiles on a GPU). Buffers follow t
 in :mod:`triton_kernels.buffers`; run on the CPU with ``TRITON_INTERPRET=1`` set before import.
 """
 
-from . import copy, cross_entropy, embedding, layer_norm, matmul, softmax, sort
+from . import copy, cross_entropy, embedding, layer_norm, matmul, optim, softmax, sort
 from .buffers import HostBuffer, host_empty, interpreter_enabled
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "embedding",
     "layer_norm",
     "matmul",
+    "optim",
     "softmax",
     "sort",
 ]
@@ -32,6 +33,7 @@ OPS = {
     "embedding": embedding,
     "copy": copy,
     "sort": sort,
+    "optim": optim,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import ops as F
+from . import _fused
 from .optimizer import Optimizer, _check_range, _hypers, _new_step, _step_scalar
 
 
@@ -14,6 +15,7 @@ class Adagrad(Optimizer):
         sum += g^2;  p -= clr * g / (sqrt(sum) + eps)
 
     State (``step``, ``sum``) is created in the constructor, as in PyTorch.
+    ``fused=True``: the same update in one pass per parameter (see ``Adam``).
     """
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
@@ -23,28 +25,35 @@ class Adagrad(Optimizer):
         _check_range("weight_decay", weight_decay)
         _check_range("initial_accumulator_value", initial_accumulator_value)
         _check_range("epsilon", eps)
-        if fused:
-            raise NotImplementedError("Adagrad(fused=True): fused optimizer kernels are not "
-                                      "implemented; use the default implementation")
+        _fused.check_options("Adagrad", fused, foreach, differentiable)
         defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, foreach=foreach,
                         maximize=maximize, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
+        if fused:
+            _fused.check_params(self)
         for group in self.param_groups:
             for p in group["params"]:
-                state = self.state[p]
-                state["step"] = _new_step(p)
-                state["sum"] = F.full_like(p, group["initial_accumulator_value"])
+                self._init_state(p, group)
+
+    def _init_state(self, p, group) -> dict:
+        """The state of ``p``, created (``step`` 0, ``sum`` filled with
+        ``initial_accumulator_value``) when empty: at construction, or for a parameter
+        added later with ``add_param_group``."""
+        state = self.state[p]
+        if not state:
+            state["step"] = _new_step(p)
+            state["sum"] = F.full_like(p, group["initial_accumulator_value"])
+        return state
 
     def _update_group(self, group, params):
+        if group.get("fused"):
+            params = _fused.adagrad(self, group, params)
         lr, lr_decay, eps, weight_decay = _hypers(group, "lr", "lr_decay", "eps",
                                                   "weight_decay")
         for p in params:
             g = self._grad(p, group)
-            state = self.state[p]
-            if not state:  # a parameter added after construction (add_param_group)
-                state["step"] = _new_step(p)
-                state["sum"] = F.full_like(p, group["initial_accumulator_value"])
+            state = self._init_state(p, group)
             state["step"].add_(1)
             if weight_decay != 0:
                 g = g.add(p, alpha=weight_decay)

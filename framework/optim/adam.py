@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import ops as F
+from . import _fused
 from .optimizer import (Optimizer, _apply_weight_decay, _check_adam_args, _hypers,
                         _step_scalar)
 
@@ -16,22 +17,28 @@ class Adam(Optimizer):
         m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g^2
         v_max = max(v_max, v)               (amsgrad; used in place of v below)
         p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    ``fused=True`` runs the same update as one pass per parameter (NumPy on "cpu", one Triton
+    kernel on "cuda"; see ``framework/optim/_fused.py``, which also says when it falls back
+    to this rule, e.g. while ``fw.compile`` captures the step).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, *, foreach=None, maximize=False, capturable=False,
                  differentiable=False, fused=None, decoupled_weight_decay=False):
         _check_adam_args(lr, eps, betas, weight_decay)
-        if fused:
-            raise NotImplementedError(f"{type(self).__name__}(fused=True): fused optimizer "
-                                      "kernels are not implemented; use the default")
+        _fused.check_options(type(self).__name__, fused, foreach, differentiable)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         amsgrad=amsgrad, maximize=maximize, foreach=foreach,
                         capturable=capturable, differentiable=differentiable, fused=fused,
                         decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults)
+        if fused:
+            _fused.check_params(self)
 
     def _update_group(self, group, params):
+        if group.get("fused"):
+            params = _fused.adam(self, group, params)
         lr, (beta1, beta2), eps, weight_decay = _hypers(group, "lr", "betas", "eps",
                                                         "weight_decay")
         amsgrad = group["amsgrad"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ArgumentError
+from . import _fused
 from .optimizer import Optimizer, _check_range, _hypers
 
 
@@ -13,6 +14,8 @@ class SGD(Optimizer):
         buf = g (first step) | momentum * buf + (1 - dampening) * g
         g = g + momentum * buf if nesterov else buf         (when momentum != 0)
         p -= lr * g
+
+    ``fused=True``: the same update in one pass per parameter (see ``Adam``).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
@@ -23,15 +26,17 @@ class SGD(Optimizer):
         _check_range("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ArgumentError("SGD: Nesterov momentum requires a momentum and zero dampening")
-        if fused:
-            raise NotImplementedError("SGD(fused=True): fused optimizer kernels are not "
-                                      "implemented; use the default implementation")
+        _fused.check_options("SGD", fused, foreach, differentiable)
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize,
                         foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
+        if fused:
+            _fused.check_params(self)
 
     def _update_group(self, group, params):
+        if group.get("fused"):
+            params = _fused.sgd(self, group, params)
         lr, momentum, dampening, weight_decay = _hypers(group, "lr", "momentum", "dampening",
                                                         "weight_decay")
         for p in params:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import triton_kernels
-from triton_kernels import aot, copy, matmul
+from triton_kernels import aot, copy, matmul, optim
 
 pytestmark = pytest.mark.aot
 ARCHS = (80, 90)
@@ -18,6 +18,7 @@ SPECS = (
     triton_kernels.all_aot_specs("bfloat16")
     + matmul.aot_specs(np.float32)
     + matmul.aot_specs(np.float16)
+    + optim.aot_specs(np.float32)  # fp32 parameters: the common case of fused optimizers
 )
 
 
