@@ -275,10 +275,13 @@ def _register_leaves(kb, roots):
             stack.extend(n.inputs)
 
 
-def render_pointwise(outputs, label="pointwise", out_bufs=None) -> TritonKernel:
+def render_pointwise(outputs, label="pointwise", out_bufs=None,
+                     fixed_constants=False) -> TritonKernel:
     """A kernel computing every node in ``outputs`` (same numel, or broadcastable to the
-    largest output's shape) into new contiguous buffers ``out0, out1, ...``."""
-    kb = KernelBuilder(reduction=False)
+    largest output's shape) into new contiguous buffers ``out0, out1, ...``.
+    ``fixed_constants``: every launch passes the scalars their built values (equal
+    constants then share one argument; see :class:`KernelBuilder`)."""
+    kb = KernelBuilder(reduction=False, fixed_constants=fixed_constants)
     _register_leaves(kb, outputs)
     sizes = [product(n.shape) for n in outputs]
     big = outputs[max(range(len(outputs)),
@@ -313,10 +316,12 @@ def _numel_key(n):
     return int(n) if not n.free_symbols else 0
 
 
-def render_reduction(outputs, in_shape, dims, label="reduction", out_bufs=None) -> TritonKernel:
+def render_reduction(outputs, in_shape, dims, label="reduction", out_bufs=None,
+                     fixed_constants=False) -> TritonKernel:
     """A kernel for reductions of ``in_shape`` over ``dims`` and the pointwise work around
-    them; every output has the kept numel (one value per row) or the full numel."""
-    kb = KernelBuilder(reduction=True)
+    them; every output has the kept numel (one value per row) or the full numel
+    (``fixed_constants`` as in :func:`render_pointwise`)."""
+    kb = KernelBuilder(reduction=True, fixed_constants=fixed_constants)
     _register_leaves(kb, outputs)
     in_shape = tuple(as_expr(s) for s in in_shape)
     dims = tuple(dims)

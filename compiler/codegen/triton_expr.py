@@ -61,11 +61,16 @@ class E:
 class KernelBuilder:
     """Builds the value DAG and the list of stores of one kernel."""
 
-    def __init__(self, reduction: bool = False):
+    def __init__(self, reduction: bool = False, fixed_constants: bool = False):
         self.reduction = reduction
         self._nodes: dict = {}
         self.bufs: dict[str, Buf] = {}
         self.scalars: dict[str, object] = {}
+        # With ``fixed_constants`` every call passes each scalar the value it was built
+        # with (a compiled graph's constants and size expressions), so equal constants can
+        # share one argument and the values computed from them are computed once. Eager
+        # kernels are cached by operand kinds and get other values per call: never shared.
+        self._constants: dict | None = {} if fixed_constants else None
         self.stores: list = []
         self._dyn: dict = {}  # sympy symbol -> E (loaded values used inside addresses)
         self._ids = itertools.count()
@@ -98,9 +103,18 @@ class KernelBuilder:
         if c is dtypes.float64 and not force_arg and value == value and \
                 abs(value) != float("inf"):
             return self._node("lit", (), (float(value),), dtype)
+        key = None
+        if self._constants is not None and not force_arg:
+            # repr keeps -0.0 apart from 0.0; the type keeps True apart from 1
+            key = (type(value), value if isinstance(value, sympy.Basic) else repr(value), dtype)
+            if key in self._constants:
+                return self._constants[key]
         name = f"sc{len(self.scalars)}"
         self.scalars[name] = value
-        return self._node("scalar", (), (name,), dtype)
+        e = self._node("scalar", (), (name,), dtype)
+        if key is not None:
+            self._constants[key] = e
+        return e
 
     def rand(self, seed: E, offset, normal: bool, dtype) -> E:
         """Philox uniform [0, 1) (or standard normal) numbers at ``offset``."""

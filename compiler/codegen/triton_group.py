@@ -118,8 +118,9 @@ class _KernelStep(_Step):
             for r in reds[1:]:
                 if tuple(r.attrs["dims"]) != dims or r.inputs[0].shape != src.shape:
                     raise UnsupportedError("reductions over different dims in one group")
-            return render_reduction(roots, _shape(src, smap), dims, label=label), scalars
-        return render_pointwise(roots, label=label), scalars
+            return render_reduction(roots, _shape(src, smap), dims, label=label,
+                                    fixed_constants=True), scalars
+        return render_pointwise(roots, label=label, fixed_constants=True), scalars
 
     def _is_contiguous(self, i: int, buf, sizes) -> bool:
         want = self._contig_ints[i] or _concrete(self._contig[i], sizes, self.smap)
