@@ -268,8 +268,8 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a ``state_dict()``: groups must match in number and sizes. State tensors are
-        copied and cast to their parameter's dtype and device (the 0-d counters ``step`` and
-        ``mu_product`` keep their float32 dtype)."""
+        copied and cast to their parameter's dtype and device (the 0-d counters ``step``,
+        ``mu_product``, ``eta`` and ``mu`` keep their float32 dtype)."""
         name = type(self).__name__
         if not isinstance(state_dict, dict) or "state" not in state_dict or \
                 "param_groups" not in state_dict:
@@ -326,8 +326,9 @@ class Optimizer:
         self._patch_step()
 
 
-# 0-d counters kept in their own dtype (float32), not cast to the parameter's dtype.
-_SCALAR_STATE = ("step", "mu_product")
+# 0-d counters kept in their own dtype (float32), not cast to the parameter's dtype
+# (ASGD's eta and mu included, so a resumed run rounds them as an uninterrupted one).
+_SCALAR_STATE = ("step", "mu_product", "eta", "mu")
 
 
 def _cast_state(p: Tensor, key, value):
