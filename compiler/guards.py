@@ -1,12 +1,13 @@
 """Guards: the signature of a call, and the checks a cached entry needs beyond it.
 
-The *static key* of a call is cheap to compute and exact: grad mode, and for every leaf of
-the arguments its kind — a tensor's shape (a dynamic dim shows as ``*k``, equal dynamic
-sizes share ``k``), dtype, device, requires_grad and whether ``.grad`` is set; a Python
-int/bool/str's value; a float's type only (floats are runtime inputs); any other object's
-identity. The per-entry checks cover what the trace read from outside the arguments:
-external tensors' shapes and dtypes, which leaves had a ``.grad``, optimizer hyper-parameters
-that were baked (ints, bools) and the answers of comparisons on runtime scalars.
+The *static key* of a call is cheap to compute and exact: grad mode (with the autocast
+state inside an autocast region), and for every leaf of the arguments its kind — a tensor's
+shape (a dynamic dim shows as ``*k``, equal dynamic sizes share ``k``), dtype, device,
+requires_grad and whether ``.grad`` is set; a Python int/bool/str's value; a float's type
+only (floats are runtime inputs); any other object's identity. The per-entry checks cover
+what the trace read from outside the arguments: external tensors' shapes and dtypes, which
+leaves had a ``.grad``, optimizer hyper-parameters that were baked (ints, bools) and the
+answers of comparisons on runtime scalars.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def _leaves(obj, out):
 
 def static_key(args, kwargs, dyn: set, marks: set):
     """(key, tensors) for a call; ``marks`` collects ``mark_dynamic`` dims seen."""
-    parts = [tls.grad_enabled]
+    ac = tls.autocast  # an autocast region changes the graph (casts): part of the mode
+    parts = [tls.grad_enabled if ac is None else (tls.grad_enabled, ac.key)]
     tensors = []
     sizes: dict = {}
     leaves: list = []
@@ -64,7 +66,10 @@ def static_key(args, kwargs, dyn: set, marks: set):
 def describe_difference(old_key, new_key, names) -> str:
     """Which guard failed between two static keys, in words."""
     if old_key[0] != new_key[0]:
-        return f"grad mode changed ({old_key[0]} -> {new_key[0]})"
+        (g0, a0), (g1, a1) = (_mode(old_key[0]), _mode(new_key[0]))
+        if g0 != g1:
+            return f"grad mode changed ({g0} -> {g1})"
+        return f"autocast changed ({_fmt_autocast(a0)} -> {_fmt_autocast(a1)})"
     if len(old_key) != len(new_key):
         return "number of arguments changed"
     ti = 0
@@ -80,6 +85,15 @@ def describe_difference(old_key, new_key, names) -> str:
         if is_t:
             ti += 1
     return "unknown"
+
+
+def _mode(part):
+    """(grad mode, autocast key) of a static key's first part."""
+    return part if isinstance(part, tuple) else (part, ())
+
+
+def _fmt_autocast(key) -> str:
+    return ", ".join(f"{dev} {dt}" for dev, dt in key) or "off"
 
 
 def _fmt(x):

@@ -16,6 +16,7 @@ from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  #
                        set_grad_enabled)
 from .autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
 from .device import device  # noqa: F401
+from .dtype_info import finfo, iinfo, typename  # noqa: F401
 from .dtypes import (bfloat16, float16, float32, float64, get_default_dtype,  # noqa: F401
                      int8, int16, int32, int64, promote_types, result_type, set_default_dtype,
                      uint8)
@@ -28,7 +29,10 @@ from .ops import OPS  # noqa: F401
 from .printing import set_printoptions  # noqa: F401
 from .random import (Generator, default_generator, get_rng_state, initial_seed,  # noqa: F401
                      manual_seed, seed, set_rng_state)
-from .tensor import Tensor, is_tensor  # noqa: F401
+from .settings import (are_deterministic_algorithms_enabled, get_num_threads,  # noqa: F401
+                       is_deterministic_algorithms_warn_only_enabled, set_num_threads,
+                       use_deterministic_algorithms)
+from .tensor import Size, Tensor, is_tensor  # noqa: F401
 from . import tensor_methods  # noqa: F401,E402
 from .backends import cpu as _cpu_backend  # noqa: E402
 from .backends import cpu_conv as _cpu_conv  # noqa: E402,F401  (conv/pool ops + kernels)
@@ -49,7 +53,7 @@ __version__ = "0.1.0"
 
 # Submodules and functions loaded on first use, so `import framework` stays light.
 _LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
-                 "serialization", "testing", "func"}
+                 "serialization", "testing", "func", "amp"}
 _LAZY_ATTRS = {
     "compile": ("framework.compile_api", "compile"),
     "mark_dynamic": ("framework.compile_api", "mark_dynamic"),
@@ -59,6 +63,11 @@ _LAZY_ATTRS = {
     "jvp": ("framework.func", "jvp"),
     "save": ("framework.serialization", "save"),
     "load": ("framework.serialization", "load"),
+    "autocast": ("framework.amp", "autocast"),
+    "is_autocast_enabled": ("framework.amp", "is_autocast_enabled"),
+    "get_autocast_dtype": ("framework.amp", "get_autocast_dtype"),
+    "is_autocast_cache_enabled": ("framework.amp", "is_autocast_cache_enabled"),
+    "clear_autocast_cache": ("framework.amp", "clear_autocast_cache"),
 }
 
 

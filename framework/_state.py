@@ -1,4 +1,4 @@
-"""Thread-local dispatch state: grad mode and the active tracer (if any)."""
+"""Thread-local dispatch state: grad mode, the active tracer and autocast (if any)."""
 
 import threading
 
@@ -7,6 +7,7 @@ class _DispatchState(threading.local):
     grad_enabled = True
     inference_mode = False
     tracer = None  # set by compiler.capture while a function is being traced
+    autocast = None  # framework.amp's state inside an autocast region, else None
 
 
 tls = _DispatchState()

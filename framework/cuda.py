@@ -19,6 +19,13 @@ __all__ = ["is_available", "device_count", "synchronize", "memory_allocated",
            "empty_cache", "install_triton_driver"]
 
 
+def __getattr__(name):
+    if name == "amp":  # torch.cuda.amp's spellings: autocast, GradScaler, custom_fwd/bwd
+        from .amp import device_namespace
+        return device_namespace("cuda")
+    raise AttributeError(f"module 'framework.cuda' has no attribute {name!r}")
+
+
 def is_simulated() -> bool:
     """True when "cuda" is the interpreter-backed simulated device."""
     return _rt.SIMULATED

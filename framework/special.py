@@ -21,6 +21,7 @@ from .errors import ArgumentError
 from .ops import composite as _composite
 from .ops import pointwise as _pw
 from .ops import reduce as _reduce
+from .ops.torch_extra import logit, sinc  # noqa: F401  (torch.logit, torch.sinc)
 from .tensor import Tensor
 
 _SQRT2 = math.sqrt(2.0)
@@ -57,14 +58,6 @@ def erfinv(input):
 def expit(input):
     """The logistic sigmoid ``1 / (1 + exp(-input))``."""
     return _pw.unary("sigmoid", input)
-
-
-def logit(input, eps=None):
-    """``log(p / (1 - p))``, with ``p`` clamped to ``[eps, 1 - eps]`` when eps is given."""
-    x = _float(input, "logit")
-    if eps is not None:
-        x = _pw.clamp(x, eps, 1.0 - eps)
-    return (x / (1.0 - x)).log()
 
 
 def xlogy(input, other):
@@ -163,14 +156,6 @@ def log_ndtr(input):
         10395.0 + z * (-135135.0 + z * 2027025.0)))))))
     tail = xs * xs * -0.5 - (-xs).log() - _LOG_SQRT_2PI + series.log()
     return _pw.where(x < -20.0, tail, direct)
-
-
-def sinc(input):
-    """The normalized sinc ``sin(pi x) / (pi x)`` (1 at 0)."""
-    x = _float(input, "sinc")
-    px = x * math.pi
-    safe = _pw.where(x == 0, 1.0, px)
-    return _pw.where(x == 0, 1.0, safe.sin() / safe)
 
 
 def entr(input):

@@ -25,6 +25,32 @@ class Storage:
         self.version = 0
 
 
+class Size(tuple):
+    """A shape: a tuple of dims with ``numel()``, as ``torch.Size`` (``Tensor.size()``
+    returns one; ``Tensor.shape`` stays a plain tuple, which it equals)."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        """The number of elements of a tensor of this shape."""
+        n = 1
+        for s in self:
+            n = n * s
+        return n
+
+    def __getitem__(self, key):
+        out = tuple.__getitem__(self, key)
+        return Size(out) if isinstance(key, slice) else out
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(self, other))
+
+    def __repr__(self) -> str:
+        return f"framework.Size({list(self)})"
+
+
 class Tensor:
     """An n-dimensional array with autograd, on a device ("cpu", "cuda" or "meta")."""
 
@@ -63,9 +89,9 @@ class Tensor:
         return len(self.shape)
 
     def size(self, dim: int | None = None):
-        """The shape, or one dimension of it."""
+        """The shape as a :class:`Size`, or one dimension of it."""
         if dim is None:
-            return self.shape
+            return Size(self.shape)
         from .ops.shapes import normalize_dim
         return self.shape[normalize_dim(dim, len(self.shape), "size")]
 

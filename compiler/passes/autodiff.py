@@ -15,6 +15,7 @@ whole, and that can be differentiated again.
 
 from __future__ import annotations
 
+from framework._state import tls
 from framework.autograd import enable_grad
 from framework.autograd import grad as autograd_grad
 from framework.ops.registry import apply
@@ -30,15 +31,19 @@ def interpret(graph: Graph, inputs, constants=None):
     env: dict = dict(zip(graph.inputs, inputs))
     for v, t in graph.constants.items():
         env[v] = t if constants is None else constants[v]
-    for n in graph.nodes:
-        args = [env[x] if isinstance(x, Value) else x for x in n.inputs]
-        if n.op.name == "reshape":  # traced on data-less tensors: may need a copy here
-            out = args[0].reshape(n.attrs["shape"])
-        else:
-            out = apply(n.op, *args, **n.attrs)
-        outs = out if n.op.num_outputs > 1 else (out,)
-        for v, t in zip(n.outputs, outs):
-            env[v] = t
+    saved, tls.autocast = tls.autocast, None  # the graph holds autocast's casts already
+    try:
+        for n in graph.nodes:
+            args = [env[x] if isinstance(x, Value) else x for x in n.inputs]
+            if n.op.name == "reshape":  # traced on data-less tensors: may need a copy here
+                out = args[0].reshape(n.attrs["shape"])
+            else:
+                out = apply(n.op, *args, **n.attrs)
+            outs = out if n.op.num_outputs > 1 else (out,)
+            for v, t in zip(n.outputs, outs):
+                env[v] = t
+    finally:
+        tls.autocast = saved
     return [env[o] if isinstance(o, Value) else o for o in graph.outputs]
 
 

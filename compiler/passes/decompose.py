@@ -6,6 +6,7 @@ ones included) and inlined; repeated until no decomposable composite is left."""
 
 from __future__ import annotations
 
+from framework._state import tls
 from framework.tensor import meta_tensor
 
 from ..ir import Graph, Value
@@ -30,7 +31,13 @@ def _inline(g: Graph, n, ins):
     def body(*xs):
         return op.decomp(*xs, **attrs)
 
-    cap = trace(body, examples, specialize_floats=True)
+    # autocast applied to the composite as a whole when it was traced, and decompositions
+    # run without it eagerly too (registry._run_decomposition)
+    saved, tls.autocast = tls.autocast, None
+    try:
+        cap = trace(body, examples, specialize_floats=True)
+    finally:
+        tls.autocast = saved
     sub = cap.graph
     vmap = dict(zip(sub.inputs, [x for x in ins if isinstance(x, Value)]))
     for v, t in sub.constants.items():

@@ -181,8 +181,10 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 capture_nodes[(t.grad_fn, t._output_nr)] = i
     captured = [None] * (len(capture) if capture is not None else 0)
 
-    prev_mode = tls.grad_enabled
-    tls.grad_enabled = create_graph
+    prev_mode, prev_autocast = tls.grad_enabled, tls.autocast
+    # backward ops run in the dtypes autocast chose for their forward ops (as documented
+    # for PyTorch), so autocast is off while the engine runs
+    tls.grad_enabled, tls.autocast = create_graph, None
     try:
         while heap:
             _, _, node = heapq.heappop(heap)
@@ -247,7 +249,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                     g = g.detach()
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
     finally:
-        tls.grad_enabled = prev_mode
+        tls.grad_enabled, tls.autocast = prev_mode, prev_autocast
     if capture is not None and not allow_unused:
         for i, g in enumerate(captured):
             if g is None:

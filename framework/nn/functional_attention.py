@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 
 from .. import dtypes, ops as F
+from .._state import tls
+from ..amp.autocast import autocast_args, autocast_op
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..ops.creation_ops import uniform
 from ..tensor import Tensor
@@ -50,6 +52,7 @@ def _mask_to_bias(mask, dtype, allowed_when_true, name):
     return mask.to(dtype) if mask.dtype is not dtype else mask
 
 
+@autocast_op("scaled_dot_product_attention")
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
                                  is_causal=False, scale=None, enable_gqa=False) -> Tensor:
     """``softmax(q @ k^T * scale + mask) @ v`` over ``(..., L, E)`` / ``(..., S, E)`` /
@@ -98,6 +101,8 @@ def _repeat_heads(x, n):
 
 
 def _linear(x, w, b):
+    if tls.autocast is not None:
+        x, w, b = autocast_args("linear", x, w, b)
     out = F.matmul(x, w.t())
     return out if b is None else out + b
 

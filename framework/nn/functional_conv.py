@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops as F
+from .._state import tls
+from ..amp.autocast import autocast_args
 from ..errors import ArgumentError, ShapeError
 from ..ops import conv_ops
 from ..tensor import Tensor
@@ -35,6 +37,8 @@ def _add_bias(out, bias, op):
 
 def _conv(nd, input, weight, bias, stride, padding, dilation, groups):
     op = f"conv{nd}d"
+    if tls.autocast is not None:
+        input, weight, bias = autocast_args(op, input, weight, bias)
     x, unbatched = batched(input, nd, op)
     if not isinstance(weight, Tensor) or weight.ndim != nd + 2:
         raise ShapeError(f"{op}: expected a {nd + 2}-D weight, got "
@@ -64,6 +68,8 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
 def _conv_transpose(nd, input, weight, bias, stride, padding, output_padding, groups,
                     dilation):
     op = f"conv_transpose{nd}d"
+    if tls.autocast is not None:
+        input, weight, bias = autocast_args(op, input, weight, bias)
     x, unbatched = batched(input, nd, op)
     if not isinstance(weight, Tensor) or weight.ndim != nd + 2:
         raise ShapeError(f"{op}: expected a {nd + 2}-D weight (C_in, C_out/groups, *kernel)")

@@ -24,6 +24,7 @@ import itertools
 import numpy as np
 
 from .. import dtypes, ops as F
+from ..amp.autocast import autocast_op
 from ..errors import ArgumentError, DTypeError, ShapeError
 from ..tensor import Tensor
 
@@ -208,6 +209,7 @@ def _check_grid_sample(input, grid, mode, padding_mode):
     return nd, sizes, outs
 
 
+@autocast_op("grid_sample")
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros",
                 align_corners=None) -> Tensor:
     """Sample ``input`` ``(N, C, H, W)`` at the normalized ``(x, y)`` locations of ``grid``

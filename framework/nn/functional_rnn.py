@@ -10,6 +10,7 @@ Gate orders are PyTorch's: LSTM ``i, f, g, o``; GRU ``r, z, n`` with
 from __future__ import annotations
 
 from .. import ops as F
+from ..amp.autocast import autocast_op
 from ..errors import ArgumentError, ShapeError
 from ..ops import rnn_ops
 from ..ops.creation_ops import uniform
@@ -50,22 +51,26 @@ def _gru_step(xg, h, w_hh, b_hh):
 
 # ---------------------------------------------------------------------------------------
 # cells (one time step, PyTorch's RNNCell/LSTMCell/GRUCell functional forms)
+@autocast_op("rnn_tanh_cell")
 def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """``h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``."""
     return _rnn_step(_lin(input, w_ih, b_ih), hx, w_hh, b_hh, relu=False)
 
 
+@autocast_op("rnn_relu_cell")
 def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """``h' = relu(x W_ih^T + b_ih + h W_hh^T + b_hh)``."""
     return _rnn_step(_lin(input, w_ih, b_ih), hx, w_hh, b_hh, relu=True)
 
 
+@autocast_op("lstm_cell")
 def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One LSTM step; ``hx = (h, c)``; returns ``(h', c')``."""
     h, c = hx
     return _lstm_step(_lin(input, w_ih, b_ih), h, c, w_hh, b_hh)
 
 
+@autocast_op("gru_cell")
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step."""
     return _gru_step(_lin(input, w_ih, b_ih), hx, w_hh, b_hh)

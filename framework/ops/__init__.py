@@ -26,6 +26,9 @@ from .sort_ops import argsort, sort, topk  # noqa: F401
 from .math_extra import *  # noqa: F401,F403,E402
 from .order_stats import *  # noqa: F401,F403,E402
 from .scatter_reduce_ops import *  # noqa: F401,F403,E402
+from .torch_extra import *  # noqa: F401,F403,E402
+from .torch_misc import *  # noqa: F401,F403,E402
+from .torch_products import *  # noqa: F401,F403,E402
 from ..creation import *  # noqa: F401,F403,E402
 
 

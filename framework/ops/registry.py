@@ -61,6 +61,8 @@ class Op:
 
 OPS: dict[str, Op] = {}
 _profile_hook = None  # the open framework.profiler.profile (op_begin/op_end), else None
+# framework.amp's cast hook, (op, args) -> args, while any thread is in an autocast region
+_autocast_hook = None
 Node = None  # framework.autograd.Node, bound on first use (autograd imports this module)
 
 
@@ -93,6 +95,8 @@ def get_op(name: str) -> Op:
 
 def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
+    if _autocast_hook is not None:  # autocast casts operands with the public cast op
+        args = _autocast_hook(op, args)
     meta = op.meta(*args, **attrs)
     hook = _profile_hook  # after the meta rule: an op rejected there is not an event
     if hook is not None:
@@ -168,12 +172,13 @@ def _run_decomposition(op, dev, args, attrs):
     if op.decomp is None:
         raise NotImplementedError(f"op {op.name!r} has no implementation for device "
                                   f"{dev.type!r}")
-    saved = tls.tracer, tls.grad_enabled
-    tls.tracer, tls.grad_enabled = None, False
+    saved = tls.tracer, tls.grad_enabled, tls.autocast
+    # the composite was autocast as a whole (as PyTorch's excluded dispatch key)
+    tls.tracer, tls.grad_enabled, tls.autocast = None, False, None
     try:
         res = op.decomp(*args, **attrs)
     finally:
-        tls.tracer, tls.grad_enabled = saved
+        tls.tracer, tls.grad_enabled, tls.autocast = saved
     return tuple(r._data for r in res) if op.num_outputs > 1 else res._data
 
 

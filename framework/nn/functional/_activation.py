@@ -8,6 +8,7 @@ discards never sends ``0 * inf = nan`` into the gradient.
 from __future__ import annotations
 
 from ... import ops
+from ...amp.autocast import autocast_op
 from ...errors import ArgumentError, ShapeError
 from ...ops.inplace import commit, mark
 from ...ops.nn_ops import gelu as _gelu_op
@@ -56,6 +57,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     return _run(input, inplace, "leaky_relu", lambda x: ops.where(x > 0, x, x * negative_slope))
 
 
+@autocast_op("prelu")
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
     """Leaky ReLU with a learnable slope per channel (dim 1) or one shared slope."""
     w = weight
@@ -110,6 +112,7 @@ def _softplus1(t: Tensor) -> Tensor:
     return ops.relu(t) + ops.log1p(ops.exp(ops.where(t > 0, -t, t)))
 
 
+@autocast_op("softplus")
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``."""
     bx = input * beta if beta != 1 else input
@@ -180,6 +183,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
     return ops.log_softmax(input, dim, dtype)
 
 
+@autocast_op("softmin")
 def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
     """``softmax(-x)``."""
     return ops.softmax(-input, dim, dtype)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ... import dtypes, ops
+from ...amp.autocast import autocast_op
 from ...dtypes import INT
 from ...errors import ArgumentError, DTypeError, ShapeError
 from ...tensor import Tensor
@@ -59,6 +60,7 @@ def _shift(x: Tensor, k: int) -> Tensor:
     return ops.pad(x, (k, 0), value=_NEG)[:, :x.shape[1]]
 
 
+@autocast_op("ctc_loss")
 def ctc_loss(log_probs: Tensor, targets: Tensor, input_lengths, target_lengths,
              blank: int = 0, reduction: str = "mean", zero_infinity: bool = False) -> Tensor:
     """CTC loss of ``log_probs`` (T, N, C) (or (T, C) unbatched; log-softmax outputs)

@@ -8,6 +8,7 @@ import warnings
 
 from ... import ops
 from ..._state import tls
+from ...amp.autocast import autocast_op
 from ...autograd import no_grad
 from ...dtypes import FLOAT, INT
 from ...errors import ArgumentError, DTypeError, ShapeError
@@ -56,7 +57,7 @@ def _pair(input, target, name):
         warnings.warn(f"{name}: using a target size ({_size(target.shape)}) that is different "
                       f"to the input size ({_size(input.shape)}). This will likely lead to "
                       "incorrect results due to broadcasting. Please ensure they have the "
-                      "same size.", UserWarning, stacklevel=3)
+                      "same size.", UserWarning, stacklevel=4)  # + the autocast_op frame
     return input, target
 
 
@@ -64,6 +65,7 @@ def _size(shape):
     return f"fw.Size({list(shape)})"
 
 
+@autocast_op("mse_loss")
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean") -> Tensor:
     """Mean squared error ``(x - y)^2``."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -72,6 +74,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean") ->
     return _reduce(d * d, reduction, "mse_loss")
 
 
+@autocast_op("l1_loss")
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean") -> Tensor:
     """Mean absolute error ``|x - y|``."""
     reduction = _legacy_reduction(size_average, reduce, reduction)
@@ -79,6 +82,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean") -> 
     return _reduce(ops.abs(input - target), reduction, "l1_loss")
 
 
+@autocast_op("smooth_l1_loss")
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean",
                    beta: float = 1.0) -> Tensor:
     """``0.5 d^2 / beta`` where ``|d| < beta``, else ``|d| - beta / 2``."""
@@ -93,6 +97,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
+@autocast_op("huber_loss")
 def huber_loss(input, target, reduction="mean", delta: float = 1.0,
                weight=None) -> Tensor:
     """``0.5 d^2`` where ``|d| < delta``, else ``delta * (|d| - delta / 2)``."""
@@ -146,6 +151,7 @@ def _weighted_nll(logp2, target1, weight, ignore_index, reduction, name):
     return loss, w
 
 
+@autocast_op("nll_loss")
 def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
              reduce=None, reduction="mean") -> Tensor:
     """Negative log-likelihood of class indices; ``input`` holds log-probabilities
@@ -167,6 +173,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     return loss.reshape(target.shape)
 
 
+@autocast_op("cross_entropy")
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
                   reduce=None, reduction="mean", label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy between logits ``input`` ((C,), (N, C) or (N, C, d1, ...)) and class
@@ -234,6 +241,7 @@ def _cross_entropy_probs(input, target, weight, reduction, label_smoothing, c):
     return loss.sum() / n
 
 
+@autocast_op("binary_cross_entropy")
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
                          reduction="mean") -> Tensor:
     """``-w (y log x + (1 - y) log(1 - x))`` on probabilities (logs clamped at -100)."""
@@ -257,6 +265,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return _reduce(loss, reduction, "binary_cross_entropy")
 
 
+@autocast_op("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
                                      reduce=None, reduction="mean", pos_weight=None) -> Tensor:
     """Sigmoid + binary cross-entropy in one stable formula, with ``pos_weight`` for the
@@ -277,6 +286,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
+@autocast_op("kl_div")
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
            log_target: bool = False) -> Tensor:
     """KL divergence with ``input`` as log-probabilities: ``y (log y - x)``
@@ -286,7 +296,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
     if reduction == "mean":
         warnings.warn("kl_div: reduction: 'mean' divides the total loss by both the batch size "
                       "and the support size. 'batchmean' divides only by the batch size, and "
-                      "aligns with the KL div math definition.", UserWarning, stacklevel=2)
+                      "aligns with the KL div math definition.", UserWarning, stacklevel=3)
     if log_target:
         loss = ops.exp(target) * (target - input)
     else:
@@ -299,6 +309,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean",
 
 
 # -- embedding / ranking losses ---------------------------------------------------------
+@autocast_op("cosine_embedding_loss")
 def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_average=None,
                           reduce=None, reduction="mean") -> Tensor:
     """``1 - cos(x1, x2)`` for ``y = 1``, ``max(0, cos(x1, x2) - margin)`` for ``y = -1``."""
@@ -317,6 +328,7 @@ def cosine_embedding_loss(input1, input2, target, margin: float = 0.0, size_aver
     return _reduce(pos + neg, reduction, "cosine_embedding_loss")
 
 
+@autocast_op("margin_ranking_loss")
 def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_average=None,
                         reduce=None, reduction="mean") -> Tensor:
     """``max(0, -y (x1 - x2) + margin)``."""
@@ -325,6 +337,7 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0, size_averag
     return _reduce(loss, reduction, "margin_ranking_loss")
 
 
+@autocast_op("triplet_margin_loss")
 def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: float = 2,
                         eps: float = 1e-6, swap: bool = False, size_average=None,
                         reduce=None, reduction="mean") -> Tensor:
@@ -342,6 +355,7 @@ def triplet_margin_loss(anchor, positive, negative, margin: float = 1.0, p: floa
     return _reduce(loss, reduction, "triplet_margin_loss")
 
 
+@autocast_op("soft_margin_loss")
 def soft_margin_loss(input, target, size_average=None, reduce=None,
                      reduction="mean") -> Tensor:
     """``log(1 + exp(-y x))``."""
@@ -349,6 +363,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None,
     return _reduce(_softplus1(-target * input), reduction, "soft_margin_loss")
 
 
+@autocast_op("poisson_nll_loss")
 def poisson_nll_loss(input, target, log_input: bool = True, full: bool = False,
                      size_average=None, eps: float = 1e-8, reduce=None,
                      reduction="mean") -> Tensor:
@@ -389,6 +404,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     return _reduce(loss, reduction, "gaussian_nll_loss")
 
 
+@autocast_op("hinge_embedding_loss")
 def hinge_embedding_loss(input, target, margin: float = 1.0, size_average=None, reduce=None,
                          reduction="mean") -> Tensor:
     """``x`` where ``y = 1``, ``max(0, margin - x)`` where ``y = -1``."""
@@ -409,6 +425,7 @@ def multilabel_soft_margin_loss(input, target, weight=None, size_average=None, r
     return _reduce(loss, reduction, "multilabel_soft_margin_loss")
 
 
+@autocast_op("multi_margin_loss")
 def multi_margin_loss(input, target, p: int = 1, margin: float = 1.0, weight=None,
                       size_average=None, reduce=None, reduction="mean") -> Tensor:
     """Multi-class hinge: ``sum_{j != y} max(0, margin - x[y] + x[j])^p / C``."""

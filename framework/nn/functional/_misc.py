@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 
 from ... import ops
+from ..._state import tls
+from ...amp.autocast import autocast_args, autocast_op
 from ...errors import ArgumentError, DTypeError, ShapeError
 from ...ops.creation_ops import uniform
 from ...ops.inplace import commit, mark
@@ -15,6 +17,8 @@ from ...tensor import Tensor
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias`` (weight is ``(out_features, in_features)``)."""
+    if tls.autocast is not None:
+        input, weight, bias = autocast_args("linear", input, weight, bias)
     if weight.ndim not in (1, 2):
         raise ShapeError(f"linear: weight must be 1-D or 2-D, got shape {list(weight.shape)}")
     if input.ndim == 0 or input.shape[-1] != weight.shape[-1]:
@@ -228,6 +232,7 @@ def _vector_norm(x: Tensor, p, dim: int, keepdim: bool) -> Tensor:
     return ops.norm(x, p, dim, keepdim)
 
 
+@autocast_op("normalize")
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
               out=None) -> Tensor:
     """``x / max(||x||_p, eps)`` along ``dim``."""
@@ -238,6 +243,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,
     return input / denom
 
 
+@autocast_op("cosine_similarity")
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
     """``sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps))`` along ``dim`` (broadcasting)."""
     a, b = ops.broadcast_tensors(x1, x2)

@@ -7,9 +7,10 @@ new buffer values written back at the end of a captured step.
 
 from __future__ import annotations
 
-import numpy as np
+import ml_dtypes
 
 from ... import ops
+from ...amp.autocast import autocast_op
 from ...autograd import no_grad
 from ...errors import ArgumentError, ShapeError
 from ...ops.nn_ops import layer_norm as _layer_norm_op
@@ -44,6 +45,7 @@ def _check_channels(name, input, tensors):
                              f"{c} channels of input shape {list(input.shape)}")
 
 
+@autocast_op("batch_norm")
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -115,6 +117,7 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     return _affine(xc * (var + eps).rsqrt(), weight, bias, shape)
 
 
+@autocast_op("layer_norm")
 def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing ``normalized_shape`` dims, then scale and shift
@@ -122,6 +125,7 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
     return _layer_norm_op(input, normalized_shape, weight, bias, eps)
 
 
+@autocast_op("group_norm")
 def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over groups of channels (and the spatial dims) per sample."""
@@ -146,7 +150,7 @@ def rms_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
         raise ShapeError(f"rms_norm: input of shape {list(input.shape)} does not end with "
                          f"normalized_shape {list(shape)}")
     if eps is None:
-        eps = float(np.finfo(input.dtype.np).eps)
+        eps = float(ml_dtypes.finfo(input.dtype.np).eps)  # NumPy's finfo lacks bfloat16
     dims = tuple(range(input.ndim - k, input.ndim))
     out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
     return out if weight is None else out * weight
