@@ -1,8 +1,10 @@
-"""``nn.Parameter``: a tensor that a Module registers as a learnable parameter, and
-``nn.Buffer`` (a tensor a Module registers as a buffer when assigned as an attribute)."""
+"""``nn.Parameter``: a tensor that a Module registers as a learnable parameter,
+``nn.Buffer`` (a tensor a Module registers as a buffer when assigned as an attribute) and
+the lazy placeholders ``UninitializedParameter`` / ``UninitializedBuffer``."""
 
 from __future__ import annotations
 
+from ..errors import ArgumentError
 from ..tensor import Tensor, _init
 
 
@@ -64,6 +66,83 @@ class Buffer(Tensor):
         self.persistent = persistent
 
 
+class UninitializedTensorMixin:
+    """Shared behaviour of the lazy placeholders: no shape until ``materialize(shape)``,
+    which gives the tensor its data and turns it into ``cls_to_become`` in place (so
+    anything holding the object, an optimizer included, sees the real tensor)."""
+
+    cls_to_become: type = Tensor
+
+    @property
+    def shape(self):
+        raise ArgumentError(f"Attempted to use an uninitialized parameter "
+                            f"({type(self).__name__}). This error happens when you are using "
+                            "a `LazyModule` or explicitly manipulating "
+                            f"`nn.parameter.{type(self).__name__}` objects. When using "
+                            "LazyModules call `forward` with a dummy batch to initialize the "
+                            "parameters before calling framework functions")
+
+    @shape.setter
+    def shape(self, value) -> None:
+        Tensor.shape.__set__(self, value)
+
+    def materialize(self, shape, device=None, dtype=None) -> None:
+        """Allocate an uninitialized tensor of ``shape`` (on this placeholder's device and
+        dtype unless given) and become ``cls_to_become``."""
+        from ..creation import empty
+        if isinstance(shape, int):
+            shape = (shape,)
+        data = empty(tuple(shape), device=self.device if device is None else device,
+                     dtype=self.dtype if dtype is None else dtype)
+        self.__class__ = self.cls_to_become
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    def __reduce_ex__(self, protocol):
+        return (type(self), (self.requires_grad,))
+
+    def __deepcopy__(self, memo):
+        copy = type(self)(self.requires_grad, self.device, self.dtype)
+        memo[id(self)] = copy
+        return copy
+
+
+class UninitializedParameter(UninitializedTensorMixin, Parameter):
+    """A parameter whose shape is not known yet (used by the ``Lazy*`` modules); it becomes
+    a regular :class:`Parameter` on ``materialize``."""
+
+    cls_to_become = Parameter
+
+    def __new__(cls, requires_grad: bool = True, device=None, dtype=None):
+        return object.__new__(cls)
+
+    def __init__(self, requires_grad: bool = True, device=None, dtype=None):
+        from ..creation import empty
+        Parameter.__init__(self, empty(0, device=device, dtype=dtype), requires_grad)
+
+
+class UninitializedBuffer(UninitializedTensorMixin, Tensor):
+    """A buffer whose shape is not known yet; it becomes a regular tensor on
+    ``materialize``."""
+
+    cls_to_become = Tensor
+
+    def __new__(cls, requires_grad: bool = False, device=None, dtype=None,
+                persistent: bool = True):
+        return object.__new__(cls)
+
+    def __init__(self, requires_grad: bool = False, device=None, dtype=None,
+                 persistent: bool = True):
+        from ..creation import empty
+        data = empty(0, device=device, dtype=dtype)
+        _init(self, data._data, data.shape, data.dtype, data.device, data._storage)
+        self.persistent = persistent
+        if requires_grad:
+            self.requires_grad_(True)
+
+
 def is_lazy(param) -> bool:
-    """Lazy (uninitialised) parameters are not supported; always False."""
-    return False
+    """True for a lazy placeholder (an uninitialized parameter or buffer)."""
+    return isinstance(param, UninitializedTensorMixin)
