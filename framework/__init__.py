@@ -61,6 +61,7 @@ _LAZY_ATTRS = {
     "value_and_grad": ("framework.func", "value_and_grad"),
     "vjp": ("framework.func", "vjp"),
     "jvp": ("framework.func", "jvp"),
+    "vmap": ("framework.func_vmap", "vmap"),
     "save": ("framework.serialization", "save"),
     "load": ("framework.serialization", "load"),
     "autocast": ("framework.amp", "autocast"),

@@ -44,3 +44,8 @@ class DeviceError(FrameworkError, RuntimeError):
 
 class GraphBreak(FrameworkError, RuntimeError):  # noqa: N818  (named like Dynamo's)
     """Something a trace cannot capture (``.item()``, ``bool(t)``, ``.numpy()``, ...)."""
+
+
+class TransformError(FrameworkError, RuntimeError):
+    """Misuse of a functional transform at run time (a random op inside
+    ``vmap(randomness='error')``)."""

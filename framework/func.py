@@ -1,4 +1,7 @@
-"""Functional transforms: ``fw.grad``, ``fw.value_and_grad``, ``fw.vjp``, ``fw.jvp``.
+"""Functional transforms: ``fw.grad``, ``fw.value_and_grad``, ``fw.vjp``, ``fw.jvp``
+(and, as ``torch.func``: ``grad_and_value`` here; ``vmap`` from :mod:`framework.func_vmap`;
+``jacrev``, ``jacfwd``, ``hessian``, ``linearize`` from :mod:`framework.func_jacobian`;
+``functional_call`` from :mod:`framework.nn.utils.stateless`).
 
 Each transform captures ``f`` into a Graph (once per argument signature), builds the
 gradient graph with :mod:`compiler.passes.autodiff` (the registry's VJP rules run over the
@@ -208,18 +211,46 @@ def grad(f, argnums=0, has_aux=False):
     return wrapped
 
 
+def _match_outputs(tree, value, into: dict) -> None:
+    """Record into ``into`` the value of each graph output leaf of a capture's out tree."""
+    if isinstance(tree, (tuple, list)):
+        for t, v in zip(tree, value):
+            _match_outputs(t, v, into)
+    elif isinstance(tree, dict):
+        for k, t in tree.items():
+            _match_outputs(t, value[k], into)
+    elif getattr(tree, "kind", None) == "v":
+        into[tree.x] = value
+
+
 def vjp(f, *primals, has_aux=False):
-    """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` returns one gradient per primal."""
+    """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` returns one gradient per primal.
+    With ``has_aux=True`` f returns ``(output, aux)``, the result is
+    ``(output, vjp_fn, aux)`` and ``vjp_fn`` takes cotangents for ``output`` only."""
     tr = _Transform(f, "vjp")
     from compiler.capture import flatten
+    from .creation import zeros_like
     nums = tuple(range(len(primals)))
     out, _, cap = tr.run(primals)
+    if has_aux and not (isinstance(cap.out_tree, (tuple, list)) and len(cap.out_tree) == 2):
+        raise ArgumentError("vjp(f, *primals, has_aux=True): f must return a tuple "
+                            "(output, aux)")
+    n_outs = len(cap.graph.outputs)
+    main = [leaf.x for _, leaf in flatten(cap.out_tree[0] if has_aux else cap.out_tree)
+            if getattr(leaf, "kind", None) == "v"]
+    values: dict = {}  # graph output index -> its value (aux outputs get zero cotangents)
+    _match_outputs(cap.out_tree, out, values)
 
     def vjp_fn(*cotangents):
         cots = [c for _, c in flatten(cotangents) if isinstance(c, Tensor)]
-        if len(cots) != len(cap.graph.outputs):
-            raise ArgumentError(f"vjp_fn: expected {len(cap.graph.outputs)} cotangent "
+        if len(cots) != len(main):
+            raise ArgumentError(f"vjp_fn: expected {len(main)} cotangent "
                                 f"tensor(s), got {len(cots)}")
+        if len(main) != n_outs:
+            full = [zeros_like(values[k]) for k in range(n_outs)]
+            for k, c in zip(main, cots):
+                full[k] = c
+            cots = full
         _, grads, _ = tr.run(primals, nums, cot=tuple(cots))
         return tuple(grads)
 
@@ -247,4 +278,37 @@ def jvp(f, primals, tangents):
     return out, (res[0] if single else tuple(res))
 
 
-__all__ = ["grad", "value_and_grad", "vjp", "jvp"]
+def grad_and_value(f, argnums=0, has_aux=False):
+    """``torch.func.grad_and_value``: ``(gradient, value)`` of scalar-valued ``f`` (with
+    ``has_aux=True``: ``(gradient, (value, aux))``). :func:`value_and_grad` is the same
+    transform with the pair in JAX's order, ``(value, gradient)``."""
+    vg = value_and_grad(f, argnums, has_aux)
+
+    def wrapped(*args):
+        value, g = vg(*args)
+        return g, value
+
+    return wrapped
+
+
+# torch.func's other transforms live in their own modules (loaded on first use)
+_REEXPORTS = {
+    "vmap": "framework.func_vmap",
+    "jacrev": "framework.func_jacobian",
+    "jacfwd": "framework.func_jacobian",
+    "hessian": "framework.func_jacobian",
+    "linearize": "framework.func_jacobian",
+    "functional_call": "framework.nn.utils.stateless",
+}
+
+
+def __getattr__(name):
+    if name in _REEXPORTS:
+        import importlib
+        value = getattr(importlib.import_module(_REEXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'framework.func' has no attribute {name!r}")
+
+
+__all__ = ["grad", "value_and_grad", "grad_and_value", "vjp", "jvp", *_REEXPORTS]
