@@ -201,10 +201,15 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A new tensor sharing storage, outside autograd."""
+        tracer = tls.tracer
+        if tracer is not None and tls.grad_enabled:
+            # a stop-gradient node: the trace may be differentiated as a graph later
+            from .ops.movement import DETACH
+            from .ops.registry import apply
+            return apply(DETACH, self)
         t = Tensor._wrap(self._data, self.dtype, self.device, self.shape, self._storage)
         t._base = self._base if self._base is not None else self
         t._inference = self._inference  # a view: an inference tensor's alias is one too
-        tracer = tls.tracer
         if tracer is not None:
             tracer.alias(self, t)
         return t

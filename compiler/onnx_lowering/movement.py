@@ -137,7 +137,7 @@ def _trilu(ctx, node):
     return [narrowed(ctx, out, cd, dt)]
 
 
-@lowering("clone", "to_device")
+@lowering("clone", "to_device", "detach")
 def _identity(ctx, node):
     return [_x(ctx, node)]  # ONNX values are immutable: an alias
 

@@ -16,7 +16,7 @@ whole, and that can be differentiated again.
 from __future__ import annotations
 
 from framework._state import tls
-from framework.autograd import enable_grad
+from framework.autograd import enable_grad, no_grad
 from framework.autograd import grad as autograd_grad
 from framework.ops.registry import apply
 from framework.tensor import meta_tensor
@@ -78,7 +78,10 @@ def run(graph: Graph, wrt=(0,), output: int = 0, cotangents: bool = False,
                 else [None] * len(targets)
         grads = [zeros(t.shape, dtype=t.dtype, device=t.device) if g is None else g
                  for g, t in zip(grads, targets)]
-        return tuple(o.detach() for o in outs) + tuple(g.detach() for g in grads)
+        # cut this replay's own autograd records, not a stop-gradient of the new graph: an
+        # outer differentiation still sees through it (closed-over tensors needing grad)
+        with no_grad():
+            return tuple(o.detach() for o in outs) + tuple(g.detach() for g in grads)
 
     examples = []
     scalar_values = scalar_values or {}

@@ -83,7 +83,7 @@ class Functionalizer:
     def _unview(self, base, op, attrs, value):
         """The new base after writing ``value`` into the view ``op(base, **attrs)``."""
         g = self.graph
-        if op is None:
+        if op is None or op.name == "detach":
             return value
         if op.name == "reshape":
             return g.add_node(op, (value,), {"shape": base.shape}).outputs[0]

@@ -229,6 +229,11 @@ def _trilu(x, k, upper):
     return np.triu(x, k) if upper else np.tril(x, k)
 
 
+@impl("detach")
+def _detach(x):
+    return x.view()
+
+
 @impl("clone")
 def _clone(x):
     return np.array(x, copy=True, order="C")

@@ -196,6 +196,11 @@ def _reshape(x, shape):
     return x.view(shape, st, x.offset)
 
 
+@impl("detach")
+def _detach(x):
+    return x.view(x.shape, x.stride(), x.offset)
+
+
 @impl("permute")
 def _permute(x, dims):
     st = x.stride()

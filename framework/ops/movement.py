@@ -127,6 +127,9 @@ TRILU = register("trilu", MOVEMENT, _same_meta,
                  vjp=lambda g, a, o, k, upper: (apply(TRILU, g, k=k, upper=upper),),
                  saves_args=())
 CLONE = register("clone", MOVEMENT, _same_meta, vjp=lambda g, a, o: (g,), saves_args=())
+# ``detach()`` while tracing with grad enabled: a view with no VJP, so graph autodiff
+# (fw.grad, vjp, jvp) stops where eager autograd stops. simplify drops it from compiled graphs.
+DETACH = register("detach", MOVEMENT, _same_meta, is_view=True, saves_args=())
 
 
 # ---------------------------------------------------------------------------------------

@@ -175,3 +175,26 @@ def test_grad_with_respect_to_a_dict_or_tuple_of_tensors():
 def test_grad_of_an_integer_argument_is_an_error():
     with pytest.raises(fw.errors.AutogradError, match="floating point"):
         fw.grad(lambda a: a.sum())(fw.tensor([1, 2]))
+
+
+def test_grad_stops_at_detach_like_eager_autograd():
+    """A straight-through estimator: the rounding error is detached, so d/dx is 1 (ignoring
+    the detach would give round'(x) = 0), eagerly, through fw.grad and inside fw.compile."""
+    x = fw.tensor([0.3, 1.7, -2.4])
+
+    def f(t):
+        return (t + (t.round() - t).detach()).sum()
+    xe = x.clone().requires_grad_()
+    f(xe).backward()
+    np.testing.assert_array_equal(xe.grad.numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(fw.grad(f)(x).numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(fw.compile(fw.grad(f))(x).numpy(), [1.0, 1.0, 1.0])
+    _, tangent = fw.jvp(lambda t: t * t.detach(), (x,), (fw.ones(3),))
+    np.testing.assert_allclose(tangent.numpy(), x.numpy())  # not 2x
+
+
+def test_grad_of_a_closure_tracks_what_it_reads_unless_detached():
+    w = fw.randn(3, 3, requires_grad=True)
+    x = fw.randn(2, 3)
+    assert fw.grad(lambda t: (t @ w).sin().sum())(x).requires_grad
+    assert not fw.grad(lambda t: (t @ w.detach()).sin().sum())(x).requires_grad
