@@ -143,11 +143,15 @@ def _accumulate(bucket: dict, key, g):
 
 def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                  capture: list | None = None, accumulate: bool = True,
-                 only_inputs: list | None = None, allow_unused: bool = False):
+                 only_inputs: list | None = None, allow_unused: bool = False,
+                 boundary: int | None = None):
     """The engine behind ``backward`` and ``autograd.grad``.
 
     roots: tensors to differentiate; grads: their cotangents (tensors).
     capture: tensors whose gradients to return (``autograd.grad``) instead of accumulating.
+    boundary: a node sequence number; nodes recorded before it, and leaves, are neither run
+    nor accumulated into: the gradients that reach them are returned instead, as a list of
+    ``(edge, gradient)`` (activation checkpointing runs its recomputed graph this way).
     """
     from .. import ops as F
 
@@ -157,7 +161,14 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
     heap: list = []
     queued: set = set()
 
+    outer: dict = {}                       # boundary mode: edge key -> (edge, gradient)
+
     def send(edge, g):
+        if boundary is not None and (not isinstance(edge, tuple) or edge[0].seq < boundary):
+            key = edge if isinstance(edge, tuple) else id(edge)
+            prev = outer.get(key)
+            outer[key] = (edge, g if prev is None else prev[1] + g)
+            return
         if isinstance(edge, tuple):
             node = edge[0]
             _accumulate(node_grads, edge, g)
@@ -250,6 +261,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
     finally:
         tls.grad_enabled, tls.autocast = prev_mode, prev_autocast
+    if boundary is not None:
+        return list(outer.values())
     if capture is not None and not allow_unused:
         for i, g in enumerate(captured):
             if g is None:
