@@ -1,0 +1,112 @@
+"""``Gamma(concentration, rate)`` and the standard-gamma sampler that ``Beta`` and
+``Dirichlet`` share (Marsaglia and Tsang's method on the framework's RNG)."""
+
+from __future__ import annotations
+
+from ..autograd import no_grad
+from ..creation import full, rand, randn, zeros
+from ..dtype_info import finfo
+from ..dtypes import bool_
+from ..ops.pointwise import where
+from ..tensor import Size, Tensor
+from . import constraints
+from .distribution import Distribution
+from .utils import broadcast_all
+
+__all__ = ["Gamma"]
+
+_MAX_ROUNDS = 64  # each round accepts >= 95% of what is left
+
+
+def log_standard_gamma(concentration: Tensor, shape) -> Tensor:
+    """``log`` of Gamma(concentration, 1) samples of ``shape`` (``concentration`` broadcast
+    to it), without gradient.
+
+    Marsaglia and Tsang (2000): ``d v`` with ``v = (1 + c z)^3`` for a normal ``z``,
+    accepted when ``log u < z^2/2 + d - d v + d log v``; each round draws for every element
+    and keeps the first accepted value of each. For ``a < 1`` a Gamma(a + 1) sample is
+    scaled by ``u^(1/a)``, added in log space, so tiny concentrations do not underflow.
+    """
+    with no_grad():
+        shape = tuple(shape)
+        alpha = concentration.detach().expand(shape)
+        dt, dev = alpha.dtype, alpha.device
+        boost = alpha < 1
+        a = where(boost, alpha + 1, alpha)
+        d = a - 1.0 / 3.0
+        c = (9 * d).rsqrt()
+        tiny = finfo(dt).tiny
+        out = zeros(shape, dtype=dt, device=dev)
+        done = zeros(shape, dtype=bool_, device=dev)
+        for _ in range(_MAX_ROUNDS):
+            z = randn(shape, dtype=dt, device=dev)
+            v = (1 + c * z).pow(3)
+            log_u = rand(shape, dtype=dt, device=dev).log()
+            log_v = v.clamp(min=tiny).log()
+            ok = (v > 0) & (log_u < 0.5 * z * z + d - d * v + d * log_v)
+            out = where(ok & ~done, d.log() + log_v, out)
+            done = done | ok
+            if bool(done.all()):
+                break
+        out = where(done, out, full(shape, float("nan"), dtype=dt, device=dev))
+        log_u = rand(shape, dtype=dt, device=dev).log()
+        return where(boost, out + log_u / alpha, out)
+
+
+def standard_gamma(concentration: Tensor, shape) -> Tensor:
+    """Gamma(concentration, 1) samples of ``shape``, at least ``finfo.tiny``."""
+    x = log_standard_gamma(concentration, shape).exp()
+    return x.clamp(min=finfo(x.dtype).tiny)
+
+
+class Gamma(Distribution):
+    """The gamma distribution with shape ``concentration`` and inverse scale ``rate``
+    (mean ``concentration / rate``).
+
+    Sampling uses Marsaglia and Tsang's rejection method; there is no ``rsample``
+    (PyTorch's implicit reparametrization gradient needs the derivative of the incomplete
+    gamma function), so use ``sample`` with score-function (REINFORCE) gradients.
+    """
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+
+    def __init__(self, concentration, rate, validate_args=None):
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        super().__init__(self.concentration.size(), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Gamma, _instance)
+        batch_shape = Size(batch_shape)
+        new.concentration = self.concentration.expand(batch_shape)
+        new.rate = self.rate.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self):
+        return self.concentration / self.rate
+
+    @property
+    def mode(self):
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self):
+        return self.concentration / self.rate.pow(2)
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        x = standard_gamma(self.concentration, shape) / self.rate.detach().expand(shape)
+        return x.clamp(min=finfo(x.dtype).tiny)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        c, r = self.concentration, self.rate
+        return c.xlogy(r) + (c - 1).xlogy(value) - r * value - c.lgamma()
+
+    def entropy(self):
+        c = self.concentration
+        return c - self.rate.log() + c.lgamma() + (1.0 - c) * c.digamma()
