@@ -105,7 +105,7 @@ class LazyModuleMixin:
             for table, name, t in skipped:
                 table[name] = t
 
-    def _apply(self, fn, grads: bool = True):
+    def _apply(self, fn, grads: bool = True, recurse: bool = True):
         """``.to(...)``/``.double()``... before the first forward: placeholders take the new
         device and dtype, everything else is converted as usual."""
         held = [(table, name, t) for table in (self._parameters, self._buffers)
@@ -113,7 +113,7 @@ class LazyModuleMixin:
         for table, name, _ in held:
             table[name] = None
         try:
-            super()._apply(fn, grads)
+            super()._apply(fn, grads, recurse)
         finally:
             for table, name, t in held:
                 table[name] = t

@@ -1,9 +1,10 @@
 """``nn.Module``: the base class of every layer, with PyTorch's registration semantics
-(parameters, buffers, sub-modules), state dicts, hooks, train/eval and ``repr``."""
+(parameters, buffers, sub-modules), hooks, train/eval, ``to``/``to_empty``, ``compile`` and
+``repr``. The state dict and its hooks are in :mod:`._module_state`."""
 
 from __future__ import annotations
 
-from collections import OrderedDict, namedtuple
+from collections import OrderedDict
 
 import numpy as np
 
@@ -13,19 +14,16 @@ from ...errors import ArgumentError, FrameworkError
 from ...tensor import Tensor
 from ..parameter import Buffer, Parameter
 from ._hooks import RemovableHandle, call_module
+from ._module_state import ModuleStateMixin, StateDictError  # noqa: F401
 
 
-class StateDictError(FrameworkError, RuntimeError):
-    """``load_state_dict`` found missing, unexpected or mis-shaped keys (strict mode)."""
+class ModuleAttributeError(FrameworkError, AttributeError):
+    """A dotted path (``get_submodule``, ``set_submodule``, ``get_parameter``...) names no
+    sub-module, or something that is not one."""
 
 
-class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
-    def __repr__(self):
-        if not self.missing_keys and not self.unexpected_keys:
-            return "<All keys matched successfully>"
-        return super().__repr__()
-
-    __str__ = __repr__
+_STATE_HOOK_TABLES = ("_state_dict_pre_hooks", "_state_dict_hooks",
+                      "_load_state_dict_pre_hooks", "_load_state_dict_post_hooks")
 
 
 def _addindent(s: str, num_spaces: int) -> str:
@@ -40,12 +38,13 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
-class Module:
+class Module(ModuleStateMixin):
     """Base class for all neural-network modules; subclasses define ``forward``."""
 
     training: bool
     _version = 1
     call_super_init = False
+    _compiled_call_impl = None  # set by Module.compile()
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -63,6 +62,8 @@ class Module:
         d["_forward_pre_hooks_with_kwargs"] = {}
         d["_backward_hooks"] = OrderedDict()
         d["_backward_pre_hooks"] = OrderedDict()
+        for name in _STATE_HOOK_TABLES:
+            d[name] = OrderedDict()
 
     def forward(self, *args, **kwargs):
         """Define the computation; called through ``module(...)``."""
@@ -134,16 +135,37 @@ class Module:
             return mod
         for item in target.split("."):
             if item not in mod._modules:
-                raise AttributeError(f"{mod._get_name()} has no attribute `{item}`")
+                if hasattr(mod, item):
+                    raise ModuleAttributeError(f"`{item}` is not an nn.Module")
+                raise ModuleAttributeError(f"{mod._get_name()} has no attribute `{item}`")
             mod = mod._modules[item]
+            if mod is None:
+                raise ModuleAttributeError(f"`{item}` is not an nn.Module")
         return mod
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Put ``module`` at dotted path ``target`` (``"net.0"`` replaces ``net[0]``); the
+        parent must exist, and so must the last name when ``strict``. Replacing an attribute
+        that is not a module raises, as in PyTorch."""
+        if target == "":
+            raise ArgumentError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ArgumentError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if hasattr(parent, name):
+            if not isinstance(getattr(parent, name), Module):
+                raise ModuleAttributeError(f"`{name}` is not an nn.Module")
+        elif strict:
+            raise ModuleAttributeError(f"{parent._get_name()} has no attribute `{name}`")
+        setattr(parent, name, module)
 
     def get_parameter(self, target: str) -> Parameter:
         """The parameter at dotted path ``target``."""
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
         if name not in mod._parameters:
-            raise AttributeError(f"{mod._get_name()} has no parameter `{name}`")
+            raise ModuleAttributeError(f"{mod._get_name()} has no parameter `{name}`")
         return mod._parameters[name]
 
     def get_buffer(self, target: str) -> Tensor:
@@ -151,7 +173,7 @@ class Module:
         mod_path, _, name = target.rpartition(".")
         mod = self.get_submodule(mod_path)
         if name not in mod._buffers:
-            raise AttributeError(f"{mod._get_name()} has no buffer `{name}`")
+            raise ModuleAttributeError(f"{mod._get_name()} has no buffer `{name}`")
         return mod._buffers[name]
 
     # -- attribute protocol ----------------------------------------------------------------
@@ -222,10 +244,14 @@ class Module:
         return sorted(k for k in set(keys) if not k[0].isdigit())
 
     def __getstate__(self):
-        return self.__dict__.copy()
+        state = self.__dict__.copy()
+        state.pop("_compiled_call_impl", None)  # copies run eager until compiled again
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for name in _STATE_HOOK_TABLES:  # states saved before these tables existed
+            self.__dict__.setdefault(name, OrderedDict())
 
     # -- iteration -------------------------------------------------------------------------
     def named_modules(self, memo: set | None = None, prefix: str = "",
@@ -324,11 +350,13 @@ class Module:
         fn(self)
         return self
 
-    def _apply(self, fn, grads: bool = True) -> Module:
+    def _apply(self, fn, grads: bool = True, recurse: bool = True) -> Module:
         """Replace every parameter's and buffer's data by ``fn(data)`` (in place: the
-        Parameter objects stay the same, so optimizers keep working)."""
-        for m in self.children():
-            m._apply(fn, grads)
+        Parameter objects stay the same, so optimizers keep working); the descendants'
+        too unless ``recurse`` is False."""
+        if recurse:
+            for m in self.children():
+                m._apply(fn, grads)
         for p in self._parameters.values():
             if p is None:
                 continue
@@ -362,6 +390,20 @@ class Module:
                 out = out.to(dtype)
             return out
         return self._apply(convert)
+
+    def to_empty(self, *, device, recurse: bool = True) -> Module:
+        """Give every parameter and buffer new, uninitialized storage on ``device`` (same
+        shapes, dtypes and ``requires_grad``; the Parameter objects stay): how a module
+        built on the ``meta`` device gets real memory before its weights are loaded."""
+        from ...device import cpu, to_device
+        dev = to_device(device)
+
+        def empty(t):
+            if dev is cpu:
+                return Tensor._wrap(np.empty(tuple(t.shape), dtype=t.dtype.np), t.dtype, cpu)
+            from ...creation import empty as fw_empty
+            return fw_empty(tuple(t.shape), dtype=t.dtype, device=dev)
+        return self._apply(empty, recurse=recurse)
 
     def _cast_all(self, dtype):
         return self._apply(lambda t: t.to(dtype) if t.dtype.is_floating_point else t)
@@ -446,103 +488,21 @@ class Module:
                                   "is not supported; use register_full_backward_hook")
 
     def __call__(self, *args, **kwargs):
+        compiled = self._compiled_call_impl
+        if compiled is not None:
+            return compiled(*args, **kwargs)
         return call_module(self, args, kwargs)
 
-    # -- state dict ------------------------------------------------------------------------
-    def _save_to_state_dict(self, destination, prefix, keep_vars):
-        for name, p in self._parameters.items():
-            if p is not None:
-                destination[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                destination[prefix + name] = b if keep_vars else b.detach()
+    def _call_impl(self, *args, **kwargs):
+        """``module(...)`` without the compiled path: hooks and ``forward``."""
+        return call_module(self, args, kwargs)
 
-    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
-        """An ordered dict of every parameter and persistent buffer, keyed by dotted name
-        (``"0.weight"``, ``"bn.running_mean"``), detached unless ``keep_vars``."""
-        if args:  # legacy positional (destination, prefix, keep_vars)
-            destination = args[0]
-            if len(args) > 1:
-                prefix = args[1]
-            if len(args) > 2:
-                keep_vars = args[2]
-        if destination is None:
-            destination = OrderedDict()
-        self._save_to_state_dict(destination, prefix, keep_vars)
-        for name, module in self._modules.items():
-            if module is not None:
-                module.state_dict(destination=destination, prefix=prefix + name + ".",
-                                  keep_vars=keep_vars)
-        return destination
-
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
-                              assign=False):
-        """Copy this module's own entries; record missing/unexpected keys and mismatches
-        (PyTorch always records them; ``strict`` only decides whether they raise)."""
-        local = [(n, p) for n, p in self._parameters.items() if p is not None]
-        local += [(n, b) for n, b in self._buffers.items()
-                  if b is not None and n not in self._non_persistent_buffers_set]
-        for name, target in local:
-            key = prefix + name
-            if key not in state_dict:
-                missing.append(key)
-                continue
-            value = _as_tensor_value(state_dict[key], key)
-            if tuple(value.shape) != tuple(target.shape):
-                errors.append(f"size mismatch for {key}: copying a param with shape "
-                              f"{_size(value.shape)} from checkpoint, the shape in current "
-                              f"model is {_size(target.shape)}.")
-                continue
-            if assign:
-                self._assign(name, target, value)
-                continue
-            try:
-                with no_grad():
-                    target.copy_(value)
-            except FrameworkError as e:
-                errors.append(f'While copying the parameter named "{key}", whose dimensions '
-                              f"in the model are {_size(target.shape)} and whose dimensions "
-                              f"in the checkpoint are {_size(value.shape)}, an exception "
-                              f"occurred : {e}.")
-        local_names = {n for n, _ in local}
-        for key in state_dict:
-            if key.startswith(prefix):
-                parts = key[len(prefix):].split(".", 1)
-                if (len(parts) > 1 and parts[0] not in self._modules) or \
-                        (len(parts) == 1 and parts[0] not in local_names):
-                    unexpected.append(key)
-
-    def _assign(self, name, target, value):
-        """``assign=True``: the module takes the checkpoint tensor itself (its dtype too)."""
-        if name in self._parameters:
-            self._parameters[name] = Parameter(value, requires_grad=target.requires_grad)
-        else:
-            self._buffers[name] = value
-
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
-        """Copy values from ``state_dict`` (tensors or NumPy arrays) into this module's
-        parameters and buffers. Shape mismatches raise a ``StateDictError`` naming the
-        keys, and so do missing/unexpected keys with ``strict``; returns
-        ``(missing_keys, unexpected_keys)``. ``assign=True`` makes the module hold the given
-        tensors instead of copying into its own."""
-        if not hasattr(state_dict, "keys"):
-            raise TypeError(f"Expected state_dict to be dict-like, got {_type_name(state_dict)}.")
-        missing, unexpected, errors = [], [], []
-        for prefix, module in self.named_modules(remove_duplicate=False):
-            module._load_from_state_dict(state_dict, prefix + "." if prefix else "", strict,
-                                         missing, unexpected, errors, assign)
-        unexpected = list(dict.fromkeys(unexpected))
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in unexpected)))
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: {}. ".format(
-                    ", ".join(f'"{k}"' for k in missing)))
-        if errors:
-            raise StateDictError("Error(s) in loading state_dict for {}:\n\t{}".format(
-                self._get_name(), "\n\t".join(errors)))
-        return _IncompatibleKeys(missing, unexpected)
+    def compile(self, *args, **kwargs) -> None:
+        """Compile this module's call in place with ``fw.compile(*args, **kwargs)`` (same
+        options): later ``module(...)`` calls run the compiled forward, hooks included,
+        and recompile when parameters, buffers or train/eval mode change."""
+        from ...compile_api import compile as fw_compile
+        self.__dict__["_compiled_call_impl"] = fw_compile(self._call_impl, *args, **kwargs)
 
     # -- repr ------------------------------------------------------------------------------
     def _get_name(self) -> str:
@@ -570,16 +530,3 @@ class Module:
         """A no-op on this framework (CPU tensors are already shareable by fork)."""
         return self
 
-
-def _size(shape) -> str:
-    return f"fw.Size({list(shape)})"
-
-
-def _as_tensor_value(value, key) -> Tensor:
-    if isinstance(value, Tensor):
-        return value.detach()
-    if isinstance(value, (np.ndarray, np.generic, int, float, bool, list)):
-        from ...creation import tensor
-        return tensor(np.asarray(value))
-    raise TypeError(f"load_state_dict: value for key {key!r} must be a Tensor or a NumPy "
-                    f"array, got {_type_name(value)}")

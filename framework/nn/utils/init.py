@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 
-from ...creation import empty
 from ...errors import ArgumentError, FwTypeError
 from ..modules.module import Module
 
@@ -26,5 +25,4 @@ def skip_init(module_cls, *args, **kwargs) -> Module:
     final_device = kwargs.pop("device", "cpu")
     kwargs["device"] = "meta"
     module = module_cls(*args, **kwargs)
-    # PyTorch's Module.to_empty: same shapes and dtypes, new uninitialized storage
-    return module._apply(lambda t: empty(t.shape, dtype=t.dtype, device=final_device))
+    return module.to_empty(device=final_device)

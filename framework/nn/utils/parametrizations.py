@@ -60,8 +60,20 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     ``module.parametrizations.<name>.original0`` is the magnitude ``g`` (size 1 in every
     dim but ``dim``) and ``original1`` the direction ``v``; both are new parameters, so
     build the optimizer after calling this. ``dim=None`` normalizes the whole tensor.
+
+    As in PyTorch, a load pre-hook lets ``load_state_dict`` read checkpoints of the legacy
+    ``nn.utils.weight_norm`` (keys ``<name>_g`` / ``<name>_v``).
     """
+
+    def _weight_norm_compat_hook(state_dict, prefix, local_metadata, strict, missing_keys,
+                                 unexpected_keys, error_msgs):
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state_dict and v_key in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g_key)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v_key)
+
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+    module._register_load_state_dict_pre_hook(_weight_norm_compat_hook)
     return module
 
 
