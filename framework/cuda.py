@@ -15,6 +15,7 @@ from .errors import DeviceError
 __all__ = ["is_available", "device_count", "synchronize", "memory_allocated",
            "max_memory_allocated", "reset_peak_memory_stats", "Event", "Stream",
            "current_stream", "manual_seed", "manual_seed_all", "seed", "initial_seed",
+           "get_rng_state", "set_rng_state", "get_rng_state_all", "set_rng_state_all",
            "is_simulated", "get_device_name", "get_device_capability", "current_device",
            "empty_cache", "install_triton_driver"]
 
@@ -161,6 +162,39 @@ def manual_seed(seed: int) -> None:
 
 
 manual_seed_all = manual_seed
+
+
+def get_rng_state(device=None):
+    """The CUDA random stream's state as a uint8 tensor (on the CPU, as PyTorch's): the
+    Philox seed and counter offset, 8 little-endian bytes each."""
+    import numpy as np
+
+    from .creation import tensor
+    raw = np.array([_DEFAULT.seed, _DEFAULT.offset], "<i8").view(np.uint8)
+    return tensor(raw, dtype="uint8")
+
+
+def set_rng_state(new_state, device=None) -> None:
+    """Restore a state returned by :func:`get_rng_state`."""
+    import numpy as np
+
+    from .errors import ArgumentError
+    raw = np.asarray(new_state.numpy() if hasattr(new_state, "numpy") else new_state)
+    if raw.dtype != np.uint8 or raw.shape != (16,):
+        raise ArgumentError(f"cuda.set_rng_state: expected the 16-byte uint8 tensor "
+                            f"get_rng_state() returns, got {raw.dtype} of shape {raw.shape}")
+    _DEFAULT.seed, _DEFAULT.offset = (int(v) for v in raw.view("<i8"))
+
+
+def get_rng_state_all() -> list:
+    """:func:`get_rng_state` of every device (one)."""
+    return [get_rng_state()]
+
+
+def set_rng_state_all(new_states) -> None:
+    """Restore states returned by :func:`get_rng_state_all`."""
+    for s in new_states:
+        set_rng_state(s)
 
 
 def seed() -> int:

@@ -15,7 +15,6 @@ does not change the work done.
 from __future__ import annotations
 
 import functools
-import sys
 
 from .errors import ArgumentError, FwTypeError, TransformError
 from .tensor import Tensor
@@ -112,20 +111,13 @@ def _name(f) -> str:
 # ---------------------------------------------------------------------------------------
 # random number generator state (to detect or repeat random draws per sample)
 def _rng_state():
-    from .random import default_generator
-    cuda = sys.modules.get("framework.cuda")
-    philox = getattr(cuda, "_DEFAULT", None)
-    return (default_generator.get_state(),
-            None if philox is None else (philox.seed, philox.offset))
+    from .random import snapshot_all
+    return snapshot_all()
 
 
 def _set_rng_state(state) -> None:
-    from .random import default_generator
-    cpu, philox = state
-    default_generator.set_state(cpu)
-    cuda = sys.modules.get("framework.cuda")
-    if philox is not None and cuda is not None:
-        cuda._DEFAULT.seed, cuda._DEFAULT.offset = philox
+    from .random import restore_all
+    restore_all(state)
 
 
 # ---------------------------------------------------------------------------------------

@@ -78,6 +78,26 @@ def set_rng_state(state) -> None:
     default_generator.set_state(state)
 
 
+def snapshot_all():
+    """The default random streams: (the CPU generator's state, the CUDA Philox stream's
+    (seed, offset), or None while ``framework.cuda`` is not loaded: its stream is then
+    still at its initial state). For transforms that repeat or compare random draws."""
+    import sys
+    cuda = sys.modules.get("framework.cuda")
+    return get_rng_state(), None if cuda is None else (cuda._DEFAULT.seed, cuda._DEFAULT.offset)
+
+
+def restore_all(state) -> None:
+    """Put the default random streams back to a :func:`snapshot_all`."""
+    import sys
+    cpu, philox = state
+    set_rng_state(cpu)
+    cuda = sys.modules.get("framework.cuda")
+    if cuda is not None:
+        seed, offset = philox if philox is not None else (cuda._Philox.seed, 0)
+        cuda._DEFAULT.seed, cuda._DEFAULT.offset = seed, offset
+
+
 def resolve(generator) -> Generator:
     """``generator`` or the default one."""
     return default_generator if generator is None else generator

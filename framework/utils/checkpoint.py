@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import sys
 import warnings
 
 from .. import autograd as _autograd
@@ -82,21 +81,13 @@ def _rebuild(obj, it):
 # ---------------------------------------------------------------------------------------
 # random-number state: the CPU default generator and the CUDA Philox stream
 def _rng_state():
-    from ..random import get_rng_state
-    cuda = sys.modules.get("framework.cuda")
-    philox = None if cuda is None else (cuda._DEFAULT.seed, cuda._DEFAULT.offset)
-    return get_rng_state(), philox
+    from ..random import snapshot_all
+    return snapshot_all()
 
 
 def _set_rng_state(state) -> None:
-    from ..random import set_rng_state
-    cpu, philox = state
-    set_rng_state(cpu)
-    cuda = sys.modules.get("framework.cuda")
-    if cuda is not None:
-        # not loaded at the forward: the stream was still at its initial state then
-        seed, offset = philox if philox is not None else (cuda._Philox.seed, 0)
-        cuda._DEFAULT.seed, cuda._DEFAULT.offset = seed, offset
+    from ..random import restore_all
+    restore_all(state)
 
 
 @contextlib.contextmanager

@@ -66,6 +66,17 @@ def test_random_on_device_is_seeded_and_distributed():
     assert not np.array_equal(c.cpu().numpy(), an)
 
 
+def test_cuda_rng_state_round_trips():
+    state = fw.cuda.get_rng_state()
+    assert state.dtype is fw.uint8 and state.shape == (16,) and state.device.type == "cpu"
+    a = fw.rand(64, device="cuda")
+    fw.cuda.set_rng_state(state)
+    np.testing.assert_array_equal(fw.rand(64, device="cuda").cpu().numpy(), a.cpu().numpy())
+    fw.cuda.set_rng_state_all(fw.cuda.get_rng_state_all())
+    with pytest.raises(fw.ArgumentError, match="16-byte"):
+        fw.cuda.set_rng_state(fw.zeros(3))
+
+
 def test_transfers_and_autograd_across_devices():
     x = fw.randn(3, 4, requires_grad=True)
     y = x.cuda()
