@@ -3,7 +3,9 @@
 Every function works on batches (leading dims are batch dims) of float32/float64
 matrices (complex numbers are not supported: a clear :class:`~framework.DTypeError`).
 The factorizations are registered ops with LAPACK kernels (``framework/ops/linalg_ops.py``:
-``det``, ``slogdet``, ``inv``, ``solve``, ``cholesky``, ``qr``, ``eigh``, ``svd``); on a
+``det``, ``slogdet``, ``inv``, ``solve``, ``cholesky``, ``qr``, ``eigh``, ``svd``; and
+``framework/ops/linalg_extra_ops.py``: ``solve_triangular``, ``lu_factor``, ``matrix_exp``,
+``cholesky_ex``, ``inv_ex``, ``solve_ex``); on a
 CUDA device they run on a host copy of the data and the result is copied back (device
 kernels are future work). Everything else is composed from public ops (norms through
 reductions and ``svdvals``, ``matrix_power``/``multi_dot`` through ``matmul``, ``pinv``,
@@ -21,13 +23,16 @@ import numpy as np
 
 from .errors import ArgumentError, DTypeError, FwTypeError, ShapeError
 from .ops.linalg import matmul
+from .ops.linalg_extra_ops import (cholesky_ex, inv_ex, linalg_lu, linalg_lu_solve,
+                                   lu_factor, lu_factor_ex, matrix_exp, solve_ex,
+                                   solve_triangular)
 from .ops.linalg_ops import (LinAlgError, check_matrix, cholesky, det, eigh, eigvalsh, inv,
                              qr, slogdet, solve_matrix, svd, svdvals)
 from .ops.math_extra import cross as _cross
 from .ops.math_extra import diagonal as _diagonal
-from .ops.movement import broadcast_tensors, movedim
+from .ops.movement import broadcast_tensors, cat, movedim, tril
 from .ops.pointwise import where
-from .ops.reduce import amax, amin
+from .ops.reduce import amax, amin, cumprod
 from .ops.reduce import norm as _pnorm
 from .ops.reduce import sum as _sum
 from .ops.shapes import normalize_dim
@@ -372,8 +377,109 @@ def tensorsolve(A, B, dims=None) -> Tensor:
     return solve(A.reshape(n, n), B.reshape(n)).reshape(x_shape)
 
 
+lu = linalg_lu
+lu_solve = linalg_lu_solve
+
+
+# ---------------------------------------------------------------------------------------
+# condition numbers, Vandermonde and Householder matrices, general eigenproblems
+def cond(A, p=None) -> Tensor:
+    """Condition number of each matrix of ``A`` in the matrix norm ``p``: ``None``/``2``
+    (largest over smallest singular value; any shape), ``-2`` (the inverse ratio),
+    ``'fro'``, ``'nuc'``, ``inf``, ``-inf``, ``1``, ``-1`` (``norm(A) * norm(A^-1)``; square
+    matrices; ``inf`` for a singular one, as PyTorch)."""
+    fn = "linalg.cond"
+    check_matrix(A, fn, square=False)
+    if p in (None, 2, -2):
+        if A.shape[-1] == 0 or A.shape[-2] == 0:
+            return A.new_zeros(tuple(A.shape[:-2]))
+        S = svdvals(A)
+        big, small = S[..., 0], S[..., -1]
+        return small / big if p == -2 else big / small
+    if p not in ("fro", "nuc", math.inf, -math.inf, 1, -1):
+        raise ArgumentError(f"{fn}: got an invalid norm type: {p!r} (expected None, 'fro', "
+                            f"'nuc', inf, -inf, 1, -1, 2 or -2)")
+    if A.shape[-1] != A.shape[-2]:
+        raise ShapeError(f"{fn}(ord={p}): A must be batches of square matrices, but they are "
+                         f"{A.shape[-2]} by {A.shape[-1]} matrices")
+    if A.shape[-1] == 0:
+        return A.new_zeros(tuple(A.shape[:-2]))
+    Ainv, info = inv_ex(A)
+    r = matrix_norm(A, p) * matrix_norm(Ainv, p)
+    return where(info > 0, math.inf, r)
+
+
+def vander(x, N=None) -> Tensor:
+    """Vandermonde matrix ``(*, n, N)`` of the vectors ``x (*, n)``: column ``j`` is
+    ``x**j`` (increasing powers, unlike ``fw.vander``); ``N`` defaults to ``n`` and must be
+    greater than 1. Integer inputs give int64 (a cumulative product, as PyTorch)."""
+    fn = "linalg.vander"
+    if not isinstance(x, Tensor):
+        raise FwTypeError(f"{fn}: expected a Tensor as x, got {type(x).__name__}")
+    if x.dtype.name == "bool":
+        raise DTypeError(f"{fn}: supports floating point and integer tensors, but got bool")
+    if x.ndim == 0:
+        x = x.unsqueeze(-1)
+    n = x.shape[-1] if N is None else N
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise FwTypeError(f"{fn}: N must be an int, got {type(n).__name__}")
+    if n <= 1:
+        raise ArgumentError(f"{fn}: N must be greater than 1, got {n}")
+    powers = cumprod(x.unsqueeze(-1).expand(tuple(x.shape) + (n - 1,)), -1)
+    return cat([powers.new_ones(tuple(x.shape) + (1,)), powers], -1)
+
+
+def householder_product(A, tau) -> Tensor:
+    """The first ``n`` columns of ``H_1 H_2 ... H_k`` for ``A (*, m, n)`` (``m >= n``) and
+    ``tau (*, k)`` (``k <= n``), ``H_i = I - tau_i v_i v_i^T`` with ``v_i`` column ``i`` of
+    ``A`` below the diagonal and a 1 on it (LAPACK orgqr; the Q of ``geqrf``'s output).
+    Composed of matmuls, so it differentiates in ``A`` and ``tau``."""
+    fn = "linalg.householder_product"
+    check_matrix(A, fn, square=False)
+    if not isinstance(tau, Tensor) or tau.dtype is not A.dtype:
+        raise DTypeError(f"{fn}: expected tau to be a tensor of A's dtype {A.dtype.name}")
+    m, n = A.shape[-2], A.shape[-1]
+    if m < n:
+        raise ShapeError(f"{fn}: input.shape[-2] must be greater than or equal to "
+                         f"input.shape[-1], got shape {list(A.shape)}")
+    if tau.ndim != A.ndim - 1 or tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise ShapeError(f"{fn}: expected tau of shape {list(A.shape[:-2])} + [k], got "
+                         f"{list(tau.shape)} for input {list(A.shape)}")
+    k = tau.shape[-1]
+    if k > n:
+        raise ShapeError(f"{fn}: input.shape[-1] must be greater than or equal to "
+                         f"tau.shape[-1], got {n} and {k}")
+    from .creation import eye
+    ident = eye(m, n, dtype=A.dtype, device=A.device)
+    V = tril(A, -1) + ident
+    Q = ident.expand(tuple(A.shape)).clone()
+    for i in reversed(range(k)):
+        v = V[..., :, i:i + 1]
+        Q = Q - tau[..., i:i + 1].unsqueeze(-1) * matmul(v, matmul(v.mT, Q))
+    return Q
+
+
+_NO_COMPLEX = ("the eigenvalues of a general real matrix are complex in general and the "
+               "framework has no complex dtypes; for symmetric matrices use fw.linalg.eigh / "
+               "eigvalsh (real eigenvalues, real eigenvectors)")
+
+
+def eig(A):
+    """Not supported: ``torch.linalg.eig`` returns complex tensors, which the framework
+    does not have. Raises NotImplementedError (use :func:`eigh` for symmetric matrices)."""
+    raise NotImplementedError(f"linalg.eig: {_NO_COMPLEX}")
+
+
+def eigvals(A):
+    """Not supported: ``torch.linalg.eigvals`` returns a complex tensor. Raises
+    NotImplementedError (use :func:`eigvalsh` for symmetric matrices)."""
+    raise NotImplementedError(f"linalg.eigvals: {_NO_COMPLEX}")
+
+
 __all__ = ["LinAlgError", "SlogdetResult", "QRResult", "EighResult", "SVDResult",
            "LstsqResult", "norm", "vector_norm", "matrix_norm", "det", "slogdet", "inv",
            "solve", "cholesky", "qr", "eigh", "eigvalsh", "svd", "svdvals", "pinv", "lstsq",
            "matrix_rank", "matrix_power", "cross", "vecdot", "multi_dot", "diagonal",
-           "tensorinv", "tensorsolve", "matmul"]
+           "tensorinv", "tensorsolve", "matmul", "solve_triangular", "lu_factor",
+           "lu_factor_ex", "lu", "lu_solve", "matrix_exp", "cholesky_ex", "inv_ex",
+           "solve_ex", "cond", "vander", "householder_product", "eig", "eigvals"]

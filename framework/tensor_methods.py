@@ -72,11 +72,11 @@ for _name in _INPLACE:
     setattr(Tensor, _name + "_", _make_inplace(_name))
 
 # Op modules that list their own methods (METHODS, INPLACE_METHODS).
-from .ops import (math_extra, order_stats, scatter_reduce_ops, torch_extra,  # noqa: E402
-                  torch_misc, torch_products)
+from .ops import (linalg_extra_ops, math_extra, order_stats, scatter_reduce_ops,  # noqa: E402
+                  torch_extra, torch_misc, torch_products)
 
 for _mod in (math_extra, order_stats, scatter_reduce_ops, torch_extra, torch_misc,
-             torch_products):
+             torch_products, linalg_extra_ops):
     for _name in _mod.METHODS.split():
         setattr(Tensor, _name, getattr(_mod, _name))
     for _name in _mod.INPLACE_METHODS.split():

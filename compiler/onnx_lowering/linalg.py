@@ -20,7 +20,13 @@ _NO_ONNX = {"linalg_inv": "fw.linalg.inv (also used by matrix_power with n < 0)"
             "linalg_solve": "fw.linalg.solve", "linalg_cholesky": "fw.linalg.cholesky",
             "linalg_qr": "fw.linalg.qr", "linalg_eigh": "fw.linalg.eigh / eigvalsh",
             "linalg_svd": "fw.linalg.svd / svdvals / pinv / lstsq / matrix_rank / "
-                          "matrix_norm('nuc', 2, -2)"}
+                          "matrix_norm('nuc', 2, -2)",
+            "linalg_solve_triangular": "fw.linalg.solve_triangular / lu_solve",
+            "linalg_lu_factor": "fw.linalg.lu_factor / lu_factor_ex / lu",
+            "linalg_lu_permutation": "fw.lu_unpack / fw.linalg.lu / lu_solve",
+            "linalg_matrix_exp": "fw.linalg.matrix_exp", "linalg_cholesky_ex":
+            "fw.linalg.cholesky_ex", "linalg_inv_ex": "fw.linalg.inv_ex / cond",
+            "linalg_solve_ex": "fw.linalg.solve_ex"}
 
 
 class UnsupportedOnnxOp(GraphBreak):  # noqa: N818  (a graph break, as GraphBreak is named)

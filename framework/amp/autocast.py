@@ -78,7 +78,9 @@ _OP_POLICY = {
     "cpu": _table(
         lower_precision_fp=_COMMON_LOWER,
         fp32="prod cross_entropy linalg_det linalg_slogdet linalg_inv linalg_solve "
-             "linalg_cholesky linalg_qr linalg_eigh linalg_svd",
+             "linalg_cholesky linalg_qr linalg_eigh linalg_svd linalg_solve_triangular "
+             "linalg_lu_factor linalg_matrix_exp linalg_cholesky_ex linalg_inv_ex "
+             "linalg_solve_ex",
         promote="cat scatter_add"),
 }
 _COMMON_FN_LOWER = ("linear conv1d conv2d conv3d conv_transpose1d conv_transpose2d "

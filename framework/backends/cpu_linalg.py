@@ -159,3 +159,5 @@ def _svd(A, full_matrices):
 
 
 __all__ = ["IMPLS", "first_zero_pivot", "first_bad_minor"]
+
+from . import cpu_linalg_extra  # noqa: E402,F401  (solve_triangular, lu, matrix_exp, *_ex)

@@ -430,5 +430,7 @@ def _linalg_on_host(name):
 
 
 for _n in ("linalg_det", "linalg_slogdet", "linalg_inv", "linalg_solve", "linalg_cholesky",
-           "linalg_qr", "linalg_eigh", "linalg_svd"):
+           "linalg_qr", "linalg_eigh", "linalg_svd", "linalg_solve_triangular",
+           "linalg_lu_factor", "linalg_lu_permutation", "linalg_matrix_exp",
+           "linalg_cholesky_ex", "linalg_inv_ex", "linalg_solve_ex"):
     IMPLS[_n] = _linalg_on_host(_n)

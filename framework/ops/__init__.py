@@ -24,6 +24,7 @@ from .reduce import (all, amax, amin, any, argmax, argmin, cumprod, cumsum,  # n
 from .registry import OPS, Op, apply, get_op, register  # noqa: F401
 from .sort_ops import argsort, sort, topk  # noqa: F401
 from .math_extra import *  # noqa: F401,F403,E402
+from .linalg_extra_ops import *  # noqa: F401,F403,E402
 from .order_stats import *  # noqa: F401,F403,E402
 from .scatter_reduce_ops import *  # noqa: F401,F403,E402
 from .torch_extra import *  # noqa: F401,F403,E402
