@@ -175,8 +175,28 @@ _INPLACE_ARGS = {  # name -> extra args (the tensor itself comes first)
     "floor_divide": ((0.3,), {}), "maximum": ((fw.zeros(3),), {}),
     "minimum": ((fw.zeros(3),), {}), "add": ((1.5,), {}), "sub": ((fw.ones(3),), {}),
     "mul": ((2.0,), {}), "div": ((4.0,), {}),
+    "addmm": ((fw.ones(2, 4), fw.full((4, 3), 0.5)), {"beta": 0.5, "alpha": 2}),
+    "addmv": ((fw.ones(6, 2), fw.tensor([0.5, -1.0])), {"beta": 2}),
+    "addr": ((fw.tensor([1.0, -2.0]), fw.tensor([0.5, 1.5, -1.0])), {"alpha": 3}),
+    "addbmm": ((fw.ones(2, 2, 4), fw.full((2, 4, 3), 0.25)), {"beta": -1}),
+    "baddbmm": ((fw.ones(1, 2, 4), fw.full((1, 4, 3), 0.25)), {"alpha": 0.5}),
+    "arctan2": ((fw.tensor([-1.0, 2.0, 0.5]),), {}),
+    "copysign": ((fw.tensor([-1.0, 1.0, -0.0]),), {}),
+    "heaviside": ((fw.tensor([0.5, 0.5, 0.5]),), {}),
+    "float_power": ((3,), {}), "ldexp": ((fw.tensor([1, -2, 3]),), {}),
+    "nextafter": ((fw.zeros(3),), {}), "renorm": ((2, 0, 1.0), {}),
+    "gcd": ((fw.tensor([6, 4, 0]),), {}), "lcm": ((fw.tensor([6, 4, 0]),), {}),
 }
 _POSITIVE = {"log", "sqrt", "rsqrt", "log1p", "log2"}
+# name -> the base tensor where the float32 (2, 3) one cannot be updated in place:
+# integer-only ops, float_power_ (PyTorch requires a float64 base), a batched or 1-D result
+_INPLACE_BASE = {
+    "gcd": lambda b: fw.tensor([[4, -6, 9], [0, 12, -15]]),
+    "lcm": lambda b: fw.tensor([[4, -6, 9], [0, 12, -15]]),
+    "float_power": lambda b: b.double(),
+    "baddbmm": lambda b: b.reshape(1, 2, 3),
+    "addmv": lambda b: b.reshape(6),
+}
 
 
 @pytest.mark.parametrize("name", sorted(
@@ -189,6 +209,7 @@ def test_every_in_place_method_matches_its_function(name):
     base = fw.tensor([[0.25, -1.5, 2.0], [0.75, 1.25, -0.5]])
     if name in _POSITIVE:
         base = base.abs()
+    base = _INPLACE_BASE.get(name, lambda b: b)(base)
     args, kwargs = _INPLACE_ARGS.get(name, ((), {}))
     want = getattr(base, name)(*args, **kwargs)
     x = base.clone()
@@ -229,13 +250,15 @@ def test_in_place_ops_and_leaving_the_framework_are_reported_to_the_tracer():
     try:
         y.sin_()
         y[0] = 5.0
-        d = y.detach()
+        y.detach()  # with grad enabled: a stop-gradient op the trace records
+        with fw.no_grad():
+            d = y.detach()  # no gradient to stop: an alias of y
         y.sum().item()
         repr(y)
     finally:
         tls.tracer = None
     assert [t for t, _ in rec.mutations] == [y, y]
-    assert rec.aliases == [(y, d)]
+    assert rec.aliases == [(y, d)] and "detach" in rec.ops
     assert any("item" in b for b in rec.breaks) and any("print" in b for b in rec.breaks)
     # the copies that keep sin's input for backward are not part of the user's program
     assert rec.ops.count("clone") == 0 and "sin" in rec.ops and "index_put" in rec.ops

@@ -229,7 +229,8 @@ def _non_empty(tensors, op):
 
 def dstack(tensors):
     """Concatenate depth-wise (dim 2) after ``atleast_3d``."""
-    return cat(atleast_3d(*_non_empty(tensors, "dstack")), 2)
+    # the list as one argument: atleast_3d(t) of a single tensor returns it bare
+    return cat(atleast_3d(_non_empty(tensors, "dstack")), 2)
 
 
 def column_stack(tensors):
@@ -242,7 +243,7 @@ def column_stack(tensors):
 
 def row_stack(tensors):
     """Alias of :func:`framework.vstack`."""
-    return vstack(atleast_2d(*_non_empty(tensors, "row_stack")))
+    return vstack(atleast_2d(_non_empty(tensors, "row_stack")))
 
 
 def diagflat(input, offset=0):
