@@ -46,6 +46,8 @@ BINARY_UFUNC = {
 }
 REDUCE_UFUNC = {"sum": "np.sum", "prod": "np.prod", "amax": "np.max", "amin": "np.min"}
 _BLAS = ("float32", "float64")
+_HALF = ("float16", "bfloat16")
+_KEEPS_DTYPE = frozenset({"reshape", "permute", "expand", "slice", "cast"})  # views, exact casts
 
 
 def _float(v) -> bool:
@@ -121,6 +123,17 @@ class _Renderer:
 
     # -- one node ------------------------------------------------------------------------
     def node(self, n, out) -> list[str]:
+        lines = self._node(n, out)
+        if out is None and n.op.name not in _KEEPS_DTYPE:
+            # NumPy computes float16/bfloat16 arithmetic with Python floats (and some
+            # kernels) in float32: round to the declared dtype, as eager ``apply`` does
+            for v in n.outputs:
+                if v.dtype.name in _HALF:
+                    o = self.names[v]
+                    lines.append(f"{o} = {o}.astype({self.lit(v.dtype.np)}, copy=False)")
+        return lines
+
+    def _node(self, n, out) -> list[str]:
         name = n.op.name
         a = [self.var(x) for x in n.inputs]
         o = self.names[n.outputs[0]]

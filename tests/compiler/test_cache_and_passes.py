@@ -186,3 +186,18 @@ def test_new_sizes_that_break_a_shape_rule_fail_as_eagerly():
     with pytest.raises(fw.FwIndexError, match="topk"):
         f(fw.arange(2.0))
     assert f(fw.arange(8.0)).tolist() == [14.0, 12.0, 10.0]
+
+
+@pytest.mark.parametrize("dtype", [fw.bfloat16, fw.float16])
+def test_half_precision_arithmetic_keeps_its_dtype_when_compiled(dtype):
+    """NumPy computes bfloat16 * Python float in float32: the generated code rounds to the
+    declared dtype, as eager does, whether or not the result lands in a planned buffer."""
+    x = fw.tensor([1.3, 2.7, -0.6], dtype=dtype)
+
+    def f(t):
+        return (t * 0.4343).exp() + 1.5, t.log10() if dtype is fw.bfloat16 else t * 3.0
+    got = fw.compile(f, mode="always")(x)
+    want = f(x)
+    for g, w in zip(got, want):
+        assert g.dtype is dtype and g.numpy().dtype == w.numpy().dtype
+        np.testing.assert_array_equal(g.numpy().astype(np.float32), w.numpy().astype(np.float32))
