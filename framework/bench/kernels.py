@@ -296,7 +296,7 @@ def _bench_size(fw, timer, report, args, mb: int) -> None:
                        f"bw ({how}); host {host * 1e6:.0f} us/call, end-to-end "
                        f"{nbytes / e2e / copy_bw:.2f}]", t, nbytes / copy_bw, TARGET,
                        f"generated {mb}"))
-        if args.sweep:
+        if args.sweep and mb == args.mb[0]:  # the geometries' ranking: at the first size
             print(f"[{size}] {name}: launch geometries")
             _sweep(timer, run, plan, args.sets)
 
@@ -313,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sets", type=int, default=4,
                    help="input sets read in turn (defeats the L2 cache; default 4)")
     p.add_argument("--sweep", action="store_true",
-                   help="also time every kernel step under a range of launch geometries")
+                   help="also time every kernel step under a range of launch geometries "
+                        "(at the first --mb size)")
     add_report_args(p)
     args = p.parse_args(argv)
     import framework as fw
