@@ -73,10 +73,10 @@ for _name in _INPLACE:
 
 # Op modules that list their own methods (METHODS, INPLACE_METHODS).
 from .ops import (linalg_extra_ops, math_extra, order_stats, scatter_reduce_ops,  # noqa: E402
-                  torch_extra, torch_misc, torch_products)
+                  tensor_extra, torch_extra, torch_misc, torch_products)
 
 for _mod in (math_extra, order_stats, scatter_reduce_ops, torch_extra, torch_misc,
-             torch_products, linalg_extra_ops):
+             torch_products, linalg_extra_ops, tensor_extra):
     for _name in _mod.METHODS.split():
         setattr(Tensor, _name, getattr(_mod, _name))
     for _name in _mod.INPLACE_METHODS.split():
@@ -287,3 +287,5 @@ for _op, _fn in (("add", "add"), ("sub", "sub"), ("mul", "mul"), ("truediv", "di
                  ("floordiv", "floor_divide"), ("mod", "remainder"), ("pow", "pow"),
                  ("and", "bitwise_and"), ("or", "bitwise_or"), ("xor", "bitwise_xor")):
     setattr(Tensor, f"__i{_op}__", _make_iop(_fn))
+
+from . import tensor_info  # noqa: E402,F401  (non-op properties and methods, shift operators)

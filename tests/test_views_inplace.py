@@ -186,6 +186,10 @@ _INPLACE_ARGS = {  # name -> extra args (the tensor itself comes first)
     "float_power": ((3,), {}), "ldexp": ((fw.tensor([1, -2, 3]),), {}),
     "nextafter": ((fw.zeros(3),), {}), "renorm": ((2, 0, 1.0), {}),
     "gcd": ((fw.tensor([6, 4, 0]),), {}), "lcm": ((fw.tensor([6, 4, 0]),), {}),
+    "masked_scatter": ((fw.tensor([True, False, True]), fw.arange(6.0)), {}),
+    "put": ((fw.tensor([0, -2]), fw.tensor([9.0, -9.0])), {}),
+    "bitwise_left_shift": ((2,), {}), "bitwise_right_shift": ((fw.tensor([1, 2, 70]),), {}),
+    "mvlgamma": ((2,), {}),
 }
 _POSITIVE = {"log", "sqrt", "rsqrt", "log1p", "log2"}
 # name -> the base tensor where the float32 (2, 3) one cannot be updated in place:
@@ -196,6 +200,9 @@ _INPLACE_BASE = {
     "float_power": lambda b: b.double(),
     "baddbmm": lambda b: b.reshape(1, 2, 3),
     "addmv": lambda b: b.reshape(6),
+    "bitwise_left_shift": lambda b: fw.tensor([[1, -6, 9], [0, 12, -15]]),
+    "bitwise_right_shift": lambda b: fw.tensor([[1, -6, 9], [0, 12, -15]]),
+    "mvlgamma": lambda b: b.abs() + 1,
 }
 
 
