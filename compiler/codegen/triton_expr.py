@@ -282,8 +282,11 @@ class Emitter:
         if k == "scalar":
             if e.dtype is dtypes.bool_:
                 return f"({e.data[0]} != 0)"
-            # a runtime scalar may arrive as a Python number (interpreter): add a typed zero
-            return f"(tl.zeros({self._one}, {tl_type(c)}) + {e.data[0]})"
+            # a runtime scalar may arrive as a Python number (interpreter): add a typed zero;
+            # an int argument is 32/64-bit, so narrow integer types are cast back (uint8 //
+            # int32 is refused for mixed signedness)
+            text = f"(tl.zeros({self._one}, {tl_type(c)}) + {e.data[0]})"
+            return text if is_float(c) else f"{text}.to({tl_type(c)})"
         if k == "lit":
             v = e.data[0]
             if c is dtypes.bool_:

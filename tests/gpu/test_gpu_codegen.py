@@ -78,3 +78,15 @@ def test_mode_fixture_switches_the_kernel_geometry(mode):
     fw.tensor(_x((3, 37)), device="cuda").sum(1)
     kernel = next(k for key, k in triton_eager._CACHE.items() if key[:2] == ("red", "sum"))
     assert kernel.geometry(3, 37)["RPERSIST"] == (mode == "persistent")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16])
+def test_narrow_integer_ops_with_python_ints(dtype):
+    """A Python int reaches the kernel as a 32/64-bit argument: it is cast back to the
+    tensor's type (Triton refuses uint8 // int32, mixed signedness)."""
+    a = np.array([7, 100, 13], dtype)
+    x = fw.tensor(a, device="cuda")
+    for got, want in (((x // 3), a // dtype(3)), ((x % 3), a % dtype(3)),
+                      (fw.fmod(x, 3), np.fmod(a, dtype(3))), ((x * 2), a * dtype(2))):
+        assert got.dtype.np == np.dtype(dtype)
+        np.testing.assert_array_equal(got.cpu().numpy(), want)
