@@ -23,7 +23,7 @@ from ._conv_utils import batched, conv_padding, ntuple  # noqa: F401  (used by m
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
            "conv_transpose3d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d",
            "avg_pool2d", "avg_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-           "max_unpool1d", "max_unpool2d"]
+           "max_unpool1d", "max_unpool2d", "max_unpool3d"]
 
 
 def _add_bias(out, bias, op):
@@ -270,6 +270,12 @@ def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_siz
 def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
     """Partial inverse of ``max_pool2d``: values placed at ``indices``, zeros elsewhere."""
     return _max_unpool(2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of ``max_pool3d``: values placed at ``indices`` (flat positions in
+    D*H*W), zeros elsewhere."""
+    return _max_unpool(3, input, indices, kernel_size, stride, padding, output_size)
 
 
 # adaptive pooling, interpolation and unfold/fold, re-exported so that this module holds

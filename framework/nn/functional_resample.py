@@ -26,7 +26,8 @@ from ..tensor import Tensor
 from ._conv_utils import ntuple
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
-           "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample",
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "interpolate",
+           "upsample",
            "upsample_nearest", "upsample_bilinear", "unfold", "fold", "pixel_shuffle",
            "pixel_unshuffle", "channel_shuffle"]
 
@@ -146,6 +147,12 @@ def adaptive_max_pool1d(input, output_size, return_indices=False):
 def adaptive_max_pool2d(input, output_size, return_indices=False):
     """Max over adaptive windows of ``(N, C, H, W)`` (``None`` keeps a size)."""
     return _adaptive_max(2, input, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max over adaptive windows of ``(N, C, D, H, W)`` (``None`` keeps a size; indices are
+    flat positions in D*H*W)."""
+    return _adaptive_max(3, input, output_size, return_indices)
 
 
 # ---------------------------------------------------------------------------------------

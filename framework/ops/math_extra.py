@@ -2,7 +2,7 @@
 every backend, are captured by ``fw.compile`` and export to ONNX through their parts.
 
 hypot, logaddexp, logaddexp2, diff, cross, rot90, diagonal, diag, diag_embed, trace,
-tril_indices, triu_indices, repeat_interleave, take, index_copy, index_fill, cdist,
+tril_indices, triu_indices, repeat_interleave, take, index_copy, index_fill, cdist, pdist,
 logcumsumexp, cummax, cummin. No op is registered here: autograd, capture and export come
 from the parts. The scans (cummax, cummin, logcumsumexp) are log-depth doubling scans
 (Hillis-Steele: ``ceil(log2(n))`` rounds of the combining op over shifted copies).
@@ -20,7 +20,7 @@ from ..dtypes import BOOL, FLOAT
 from ..errors import ArgumentError, DTypeError, FwIndexError, FwTypeError, ShapeError
 from ..tensor import Tensor
 from .creation_ops import arange, full
-from .indexing import gather, getitem, index_put_key, masked_fill, scatter_add
+from .indexing import gather, getitem, index_put_key, index_select, masked_fill, scatter_add
 from .movement import cat, clone, expand, flip, movedim, narrow, pad, reshape, transpose
 from .pointwise import binary, cast, promote, unary, where
 from .reduce import _ValuesIndices, amax, cumsum
@@ -29,7 +29,7 @@ from .shapes import broadcast_shapes, normalize_dim
 
 __all__ = ["hypot", "logaddexp", "logaddexp2", "diff", "cross", "rot90", "diagonal", "diag",
            "diag_embed", "trace", "tril_indices", "triu_indices", "repeat_interleave", "take",
-           "index_copy", "index_fill", "cdist", "logcumsumexp", "cummax", "cummin"]
+           "index_copy", "index_fill", "cdist", "pdist", "logcumsumexp", "cummax", "cummin"]
 METHODS = """hypot logaddexp logaddexp2 diff cross rot90 diagonal diag diag_embed trace
 repeat_interleave take index_copy index_fill logcumsumexp cummax cummin"""
 INPLACE_METHODS = "hypot index_copy index_fill"
@@ -520,6 +520,61 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         return s ** (1.0 / p)
     nz = s > 0
     return where(nz, where(nz, s, 1.0) ** (1.0 / p), 0.0)
+
+
+def _pnorm_rows(diff, p):
+    """The p-norm of each row of ``diff`` (last dim), with PyTorch's ``pdist`` backward: 0
+    where a norm (or, for p < 1, a coordinate) is 0, 0 everywhere for p=0, and for p=inf
+    the full gradient to every coordinate that attains the max."""
+    grad = diff.requires_grad
+    if p == 0:  # count of non-zeros; the discarded ``diff * 0`` keeps a zero gradient
+        return _sum(where(diff != 0, 1.0, diff * 0.0), -1)
+    a = diff.abs()
+    if p == 1:
+        return _sum(a, -1)
+    if p == 2:
+        return _zero_safe_sqrt(_sum(diff * diff, -1))
+    if p == math.inf:
+        top = amax(a, -1)
+        if not grad:
+            return top
+        # value ``top``; gradient sign(diff) * g at every tie (amax would split it)
+        t = top.detach()
+        tied = a == t.unsqueeze(-1)
+        bump = _sum(where(tied, a - a.detach(), 0.0), -1)
+        return where(unary("isfinite", t), t + bump, t)
+    if not grad:
+        return _sum(a ** p, -1) ** (1.0 / p)
+    nz = diff != 0
+    s = _sum(where(nz, where(nz, a, 1.0) ** p, 0.0), -1)
+    pos = s > 0
+    return where(pos, where(pos, s, 1.0) ** (1.0 / p), 0.0)
+
+
+def pdist(input, p=2.0):
+    """Condensed pairwise p-norm distances between the rows of ``input`` (N, M): the upper
+    triangle of ``cdist(input, input)`` read row by row, ``N * (N - 1) / 2`` values (PyTorch's
+    ``torch.pdist``). p=0 counts differing entries, p=inf is the max. The number of rows
+    must be static."""
+    _tensor_arg(input, "pdist", "input")
+    if input.ndim != 2:
+        raise ShapeError(f"pdist(): only supports 2D tensors, got: {input.ndim}D")
+    if input.dtype.category != FLOAT:
+        raise DTypeError(f"pdist(): only supports floating-point dtypes, got: "
+                         f"{input.dtype.name}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or p < 0 or math.isnan(p):
+        raise ArgumentError(f"pdist(): only supports non-negative p values, got {p!r}")
+    n = input.shape[0]
+    if not isinstance(n, int):
+        raise NotImplementedError(f"pdist(): needs a static number of rows, got shape "
+                                  f"{list(input.shape)}")
+    from ..creation import tensor
+    rows, cols = np.triu_indices(n, 1)
+    pick = [tensor(i.astype(np.int64), device=input.device) for i in (rows, cols)]
+    diff = index_select(input, 0, pick[0]) - index_select(input, 0, pick[1])
+    if input.shape[1] == 0:
+        return _sum(diff, -1)
+    return _pnorm_rows(diff, float(p))
 
 
 # ---------------------------------------------------------------------------------------

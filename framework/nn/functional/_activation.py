@@ -76,6 +76,9 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
     return _run(input, inplace, "threshold", lambda x: ops.where(x > threshold, x, value))
 
 
+_threshold = threshold  # ``threshold_``'s argument shadows the function
+
+
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``x`` for ``x > 0``, else ``alpha * (exp(x) - 1)``."""
     return _run(input, inplace, "elu", lambda x: ops.where(
@@ -94,6 +97,36 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         raise ArgumentError("celu: alpha must not be 0")
     return _run(input, inplace, "celu", lambda x: ops.where(
         x > 0, x, ops.expm1(ops.clamp(x, max=0.0) / alpha) * alpha))
+
+
+def hardtanh_(input: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """In-place ``hardtanh``."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """In-place ``leaky_relu``."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def threshold_(input: Tensor, threshold: float, value: float) -> Tensor:
+    """In-place ``threshold``."""
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def elu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place ``elu``."""
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input: Tensor) -> Tensor:
+    """In-place ``selu``."""
+    return selu(input, inplace=True)
+
+
+def celu_(input: Tensor, alpha: float = 1.0) -> Tensor:
+    """In-place ``celu``."""
+    return celu(input, alpha, inplace=True)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -202,6 +235,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
 
 
 __all__ = ["relu", "relu_", "hardtanh", "relu6", "leaky_relu", "prelu", "threshold", "elu",
-           "selu", "celu", "gelu", "silu", "softplus", "mish", "hardsigmoid", "hardswish",
+           "selu", "celu", "hardtanh_", "leaky_relu_", "threshold_", "elu_", "selu_", "celu_",
+           "gelu", "silu", "softplus", "mish", "hardsigmoid", "hardswish",
            "softsign", "logsigmoid", "tanhshrink", "softshrink", "hardshrink", "sigmoid",
            "tanh", "softmax", "log_softmax", "softmin", "glu"]

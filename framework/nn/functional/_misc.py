@@ -10,6 +10,7 @@ from ...amp.autocast import autocast_args, autocast_op
 from ...errors import ArgumentError, DTypeError, ShapeError
 from ...ops.creation_ops import uniform
 from ...ops.inplace import commit, mark
+from ...ops.math_extra import pdist  # F.pdist is torch.pdist
 from ...ops.nn_ops import embedding as _embedding_op
 from ...ops.shapes import normalize_dim
 from ...tensor import Tensor
@@ -264,4 +265,4 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,
 
 __all__ = ["linear", "bilinear", "dropout", "dropout1d", "dropout2d", "dropout3d",
            "embedding", "embedding_bag", "one_hot", "pad", "normalize", "cosine_similarity",
-           "pairwise_distance"]
+           "pairwise_distance", "pdist"]

@@ -1,5 +1,6 @@
 """Pooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, AdaptiveAvgPool1d/2d/3d,
-AdaptiveMaxPool1d/2d (PyTorch's constructor arguments, attributes and ``repr``)."""
+AdaptiveMaxPool1d/2d/3d, MaxUnpool1d/2d/3d (PyTorch's constructor arguments, attributes and
+``repr``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from .module import Module
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
            "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
-           "AdaptiveMaxPool2d", "MaxUnpool1d", "MaxUnpool2d"]
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d"]
 
 
 class _WindowNd(Module):
@@ -163,6 +164,12 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     _fn = staticmethod(FR.adaptive_max_pool2d)
 
 
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """Adaptive 3-D max pooling."""
+
+    _fn = staticmethod(FR.adaptive_max_pool3d)
+
+
 class _MaxUnpoolNd(_WindowNd):
     def forward(self, input, indices, output_size=None):
         """Scatter ``input`` to ``indices`` (from MaxPool with ``return_indices``)."""
@@ -180,3 +187,9 @@ class MaxUnpool2d(_MaxUnpoolNd):
     """Partial inverse of MaxPool2d."""
 
     _fn = staticmethod(FC.max_unpool2d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """Partial inverse of MaxPool3d."""
+
+    _fn = staticmethod(FC.max_unpool3d)
