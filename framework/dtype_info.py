@@ -19,7 +19,20 @@ def _dtype(dtype, what):
         raise DTypeError(f"{what}(): expected a dtype, got {dtype!r}") from None
 
 
-class finfo:  # noqa: N801  (torch.finfo)
+class _DtypeInfo:
+    """What finfo and iinfo share: two infos are equal (and hash alike) when they are of
+    the same kind and describe the same dtype."""
+
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return isinstance(other, type(self)) and other.dtype == self.dtype
+
+    def __hash__(self):
+        return hash((type(self).__name__, self.dtype))
+
+
+class finfo(_DtypeInfo):  # noqa: N801  (torch.finfo)
     """Limits of a floating dtype (the default dtype when none is given): ``bits``,
     ``eps`` (1.0's spacing), ``max``, ``min``, ``tiny`` = ``smallest_normal``,
     ``resolution`` (``10 ** -decimal digits``) and ``dtype`` (its name)."""
@@ -41,19 +54,13 @@ class finfo:  # noqa: N801  (torch.finfo)
         self.resolution = 10.0 ** -int(info.precision)
         self.dtype = dt.name
 
-    def __eq__(self, other):
-        return isinstance(other, finfo) and other.dtype == self.dtype
-
-    def __hash__(self):
-        return hash(("finfo", self.dtype))
-
     def __repr__(self) -> str:
         return (f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
                 f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
                 f"tiny={self.tiny:g}, dtype={self.dtype})")
 
 
-class iinfo:  # noqa: N801  (torch.iinfo)
+class iinfo(_DtypeInfo):  # noqa: N801  (torch.iinfo)
     """Limits of an integer dtype: ``bits``, ``max``, ``min`` and ``dtype``."""
 
     __slots__ = ("bits", "max", "min", "dtype")
@@ -68,12 +75,6 @@ class iinfo:  # noqa: N801  (torch.iinfo)
         info = np.iinfo(dt.np)
         self.bits, self.min, self.max = int(info.bits), int(info.min), int(info.max)
         self.dtype = dt.name
-
-    def __eq__(self, other):
-        return isinstance(other, iinfo) and other.dtype == self.dtype
-
-    def __hash__(self):
-        return hash(("iinfo", self.dtype))
 
     def __repr__(self) -> str:
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"

@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 import framework as fw
+from tests.linalg_helpers import random_matrix
 from tests.opinfo import OpInfo, Sample, register_opinfo, rng
 
 F = (fw.float32, fw.float64)
@@ -28,10 +29,7 @@ L = fw.linalg
 
 
 def _mat(shape, dtype, seed, shift=0.0):
-    a = rng(seed).standard_normal(shape)
-    if shift:
-        a = a + shift * np.eye(shape[-1])
-    return a.astype(dtype.np)
+    return random_matrix(shape, shift, dtype, seed)
 
 
 def _T(a):

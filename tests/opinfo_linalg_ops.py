@@ -15,18 +15,15 @@ import math
 import numpy as np
 
 import framework as fw
-from tests.opinfo import OpInfo, Sample, register_opinfo, rng
+from tests.linalg_helpers import random_matrix
+from tests.opinfo import OpInfo, Sample, register_opinfo
 
 F = (fw.float32, fw.float64)
 TOL = {fw.float32: (2e-4, 2e-4)}
 
 
 def _mat(shape, dtype, seed, shift=0.0):
-    g = rng(seed)
-    a = g.standard_normal(shape)
-    if shift:
-        a = a + shift * np.eye(shape[-1])
-    return a.astype(dtype.np)
+    return random_matrix(shape, shift, dtype, seed)
 
 
 def _square(dtype):

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 import framework as fw
+from tests.linalg_helpers import random_matrix
 from tests.opinfo import (ALL, FLOAT_INT, FLOATS, NUMERIC, OpInfo, Sample, float_out, make,
                           noncontig, register_opinfo, rng, transposed)
 
@@ -324,10 +325,7 @@ def _cumtrapz_ref(y, x=None, dx=None, dim=-1):
 
 # -- linalg spellings ----------------------------------------------------------------------
 def _mat(shape, dtype, seed, shift=0.0):
-    a = rng(seed).standard_normal(shape)
-    if shift:
-        a = a + shift * np.eye(shape[-1])
-    return a.astype(dtype.np)
+    return random_matrix(shape, shift, dtype, seed)
 
 
 def _square(dtype):

@@ -8,6 +8,7 @@ import framework as fw
 from framework import nn
 from framework.func import (functional_call, grad, grad_and_value, hessian, jacfwd, jacrev,
                             linearize, value_and_grad, vmap)
+from tests.param_grad import numeric_jacobian as _fd_jac
 
 
 def _t(a):
@@ -20,20 +21,6 @@ def _np(t):
 
 def _rand(*shape, seed=0):
     return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _fd_jac(f, x0, eps=1e-6):
-    """Central-difference Jacobian of numpy ``f`` at ``x0``: shape f(x0).shape + x0.shape."""
-    out0 = np.asarray(f(x0))
-    jac = np.zeros(out0.shape + x0.shape)
-    it = np.nditer(x0, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        xp, xm = x0.copy(), x0.copy()
-        xp[i] += eps
-        xm[i] -= eps
-        jac[(...,) + i] = (np.asarray(f(xp)) - np.asarray(f(xm))) / (2 * eps)
-    return jac
 
 
 # -- vmap ------------------------------------------------------------------------------------

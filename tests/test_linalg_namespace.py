@@ -13,25 +13,9 @@ import framework as fw
 from framework.autograd import gradcheck
 from framework.errors import FwTypeError
 from framework.linalg import LinAlgError
+from tests.linalg_helpers import as_tensor as _t, assert_close as _close, random_matrix as _np
 
 L = fw.linalg
-G = np.random.default_rng(0)
-
-
-def _np(shape, shift=0.0, dtype=np.float64):
-    a = G.standard_normal(shape)
-    if shift:
-        a = a + shift * np.eye(shape[-1])
-    return a.astype(dtype)
-
-
-def _t(a, grad=False):
-    return fw.tensor(a, requires_grad=grad)
-
-
-def _close(got, want, tol=1e-10):
-    got = got.detach().numpy() if isinstance(got, fw.Tensor) else np.asarray(got)
-    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 
 # ---------------------------------------------------------------------------------------

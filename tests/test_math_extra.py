@@ -9,18 +9,11 @@ import numpy as np
 import pytest
 
 import framework as fw
+from tests.function_checks import (check_compile_fullgraph, check_compiled_backward,
+                                   check_onnx_export, rand_tensor as _rand, to_np as _np)
 
 NAN, INF = math.nan, math.inf
 FLOATS = [fw.float32, fw.float64]
-
-
-def _np(t):
-    return t.detach().cpu().numpy()
-
-
-def _rand(*shape, dtype=fw.float64, seed=0, grad=False):
-    a = np.random.default_rng(seed).standard_normal(shape)
-    return fw.tensor(a, dtype=dtype, requires_grad=grad)
 
 
 def _tol(dtype):
@@ -565,28 +558,16 @@ COMPILE_CASES = {
 
 @pytest.mark.parametrize("name", sorted(COMPILE_CASES))
 def test_compile_fullgraph_matches_eager(name, monkeypatch):
-    monkeypatch.setenv("FW_COMPILE_STRICT", "1")
-    f = COMPILE_CASES[name]
-    fn = fw.compile(f, fullgraph=True, mode="always")
-    x, y = _rand(4, 5, dtype=fw.float32), _rand(4, 1, seed=1, dtype=fw.float32)
-    got, want = fn(x, y), f(x, y)
-    np.testing.assert_allclose(_np(got), _np(want), rtol=1e-5, atol=1e-6)
-    assert not fn.stats()["graph_breaks"]
+    check_compile_fullgraph(COMPILE_CASES[name], monkeypatch)
 
 
 def test_compile_backward_through_composites(monkeypatch):
-    monkeypatch.setenv("FW_COMPILE_STRICT", "1")
-
     def step(x):
         loss = (fw.logcumsumexp(x, 1) + fw.cummax(x, 1).values).sum() + fw.hypot(x, x).sum()
         loss.backward()
         return loss
 
-    fn = fw.compile(step, fullgraph=True, mode="always")
-    a = _rand(3, 5, dtype=fw.float32, grad=True)
-    b = _rand(3, 5, dtype=fw.float32, grad=True)
-    np.testing.assert_allclose(fn(a).item(), step(b).item(), rtol=1e-5)
-    np.testing.assert_allclose(_np(a.grad), _np(b.grad), rtol=1e-5, atol=1e-6)
+    check_compiled_backward(step, monkeypatch)
 
 
 def test_tensor_repeats_without_output_size_is_a_graph_break():
@@ -604,6 +585,4 @@ ONNX_CASES = ["hypot", "logaddexp", "diff", "cross", "rot90", "diagonal", "diag_
 
 @pytest.mark.parametrize("name", ONNX_CASES)
 def test_onnx_export_verify(name):
-    pytest.importorskip("onnxruntime")
-    x, y = _rand(4, 5, dtype=fw.float32), _rand(4, 1, seed=1, dtype=fw.float32)
-    fw.onnx.export(COMPILE_CASES[name], (x, y), verify=True)
+    check_onnx_export(COMPILE_CASES[name])

@@ -1,6 +1,5 @@
 """Optimizers against NumPy re-implementations of PyTorch's documented update rules."""
 
-import copy
 import math
 
 import numpy as np
@@ -8,9 +7,11 @@ import pytest
 
 import framework as fw
 from framework import optim
-from framework._state import tls
-from framework.errors import ArgumentError, GraphBreak
+from framework.errors import ArgumentError
 from framework.optim import optimizer as optimizer_mod
+from tests.optim_helpers import (case_id, check_matches_reference, check_minimizes_quadratic,
+                                 check_state_dict_resume, check_step_is_capturable,
+                                 compiled_and_eager_training)
 
 
 # -- NumPy references (one step; `s` is the per-parameter state dict) -----------------------
@@ -158,10 +159,6 @@ CASES = [
 ]
 
 
-def _ids(case):
-    return case[0].__name__ + "-" + "-".join(f"{k}" for k in case[2] if k != "lr")
-
-
 def _ref_kwargs(cls, kw):
     kw = dict(kw)
     if cls is optim.AdamW:
@@ -169,54 +166,17 @@ def _ref_kwargs(cls, kw):
     return kw
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_matches_reference(case):
     cls, ref, kw0, over1, tol = case
-    rng = np.random.default_rng(1)
-    shapes = [(3, 4), (5,), (2, 2)]
-    values = [rng.standard_normal(s) for s in shapes]
-    params = [fw.tensor(v, dtype=fw.float64, requires_grad=True) for v in values]
-    opt = cls([{"params": params[:2]}, {"params": params[2:], **over1}], **kw0)
-    kws = [kw0] * 2 + [{**kw0, **over1}]
-    states = [{} for _ in params]
-    for step in range(12):
-        grads = [rng.standard_normal(s) for s in shapes]
-        for p, g in zip(params, grads):
-            p.grad = fw.tensor(g, dtype=fw.float64)
-        opt.step()
-        for i, g in enumerate(grads):
-            values[i] = ref(values[i], g, states[i], **_ref_kwargs(cls, kws[i]))
-            np.testing.assert_allclose(params[i].detach().numpy(), values[i], rtol=tol,
-                                       atol=tol, err_msg=f"param {i} after step {step + 1}")
+    check_matches_reference(cls, ref, kw0, over1, tol=tol,
+                            ref_kwargs=lambda kw: _ref_kwargs(cls, kw))
 
 
-@pytest.mark.parametrize("case", CASES[::2], ids=[_ids(c) for c in CASES[::2]])
+@pytest.mark.parametrize("case", CASES[::2], ids=[case_id(c) for c in CASES[::2]])
 def test_state_dict_resume_is_identical(case):
     cls, _, kw0, over1, _ = case
-    rng = np.random.default_rng(2)
-    init = [rng.standard_normal((3,)), rng.standard_normal((2, 2))]
-    grads = [[rng.standard_normal(v.shape) for v in init] for _ in range(6)]
-
-    def make(values):
-        ps = [fw.tensor(v, requires_grad=True) for v in values]
-        return ps, cls([{"params": ps[:1]}, {"params": ps[1:], **over1}], **kw0)
-
-    def run(ps, opt, steps):
-        for gs in steps:
-            for p, g in zip(ps, gs):
-                p.grad = fw.tensor(g, dtype=p.dtype)
-            opt.step()
-
-    ps, opt = make(init)
-    run(ps, opt, grads[:3])
-    saved = copy.deepcopy(opt.state_dict())  # state_dict() references live state, as in torch
-    mid = [p.detach().numpy().copy() for p in ps]
-    run(ps, opt, grads[3:])
-    ps2, opt2 = make(mid)
-    opt2.load_state_dict(saved)
-    run(ps2, opt2, grads[3:])
-    for a, b in zip(ps, ps2):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    check_state_dict_resume(cls, kw0, over1, steps=3)
 
 
 def test_state_dict_format_follows_pytorch():
@@ -360,37 +320,7 @@ def test_params_without_grad_are_skipped_and_closure_returns_loss():
                                     (optim.Adadelta, dict(lr=50.0)), (optim.Adamax, dict(lr=0.1)),
                                     (optim.NAdam, dict(lr=0.1)), (optim.RAdam, dict(lr=0.1))])
 def test_minimizes_a_quadratic_with_backward(cls, kw):
-    target = fw.tensor([1.0, -2.0, 3.0])
-    w = fw.zeros(3, requires_grad=True)
-    opt = cls([w], **kw)
-    first = None
-    for _ in range(200):
-        opt.zero_grad()
-        loss = ((w - target) ** 2).sum()
-        loss.backward()
-        opt.step()
-        first = float(loss) if first is None else first
-    assert float(((w - target) ** 2).sum()) < 0.1 * first
-    assert w.dtype is fw.float32 and w.requires_grad and w.is_leaf
-
-
-class _StrictTracer:
-    """Records mutations; any graph break (.item(), .numpy(), bool(t)) fails the test."""
-
-    def __init__(self):
-        self.mutated = []
-
-    def record(self, op, args, attrs, outs):
-        pass
-
-    def mutate(self, target, value):
-        self.mutated.append(target)
-
-    def alias(self, src, dst):
-        pass
-
-    def graph_break(self, what):
-        raise GraphBreak(f"optimizer step broke the graph: {what}")
+    check_minimizes_quadratic(cls, kw, steps=200, factor=0.1)
 
 
 @pytest.mark.parametrize("cls,kw", [(optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
@@ -400,17 +330,7 @@ class _StrictTracer:
                                     (optim.Adamax, {}), (optim.NAdam, {}), (optim.RAdam, {})])
 def test_step_is_capturable(cls, kw):
     """The whole update is tensor ops and in-place writes: no graph breaks."""
-    w = fw.ones(3, requires_grad=True)
-    opt = cls([w], **kw)
-    for _ in range(2):
-        w.grad = fw.full((3,), 0.5)
-        tracer = _StrictTracer()
-        tls.tracer = tracer
-        try:
-            opt.step()
-        finally:
-            tls.tracer = None
-        assert any(t is w for t in tracer.mutated)
+    check_step_is_capturable(cls, kw, steps=2)
 
 
 def test_hyper_hook_sees_every_hyper_parameter_read():
@@ -465,29 +385,6 @@ def test_float16_params_keep_dtype():
                                     (optim.RAdam, dict(lr=0.01))])
 def test_compiled_training_step_matches_eager(cls, kw):
     """opt.step() captured by fw.compile (with a scheduled lr) follows eager exactly."""
-    import warnings
-    fw.manual_seed(0)
-    w_eager = fw.randn(4, 2).requires_grad_()
-    w_comp = w_eager.detach().clone().requires_grad_()
-    x, y = fw.randn(8, 4), fw.randn(8, 2)
-    opt_eager, opt_comp = cls([w_eager], **kw), cls([w_comp], **kw)
-    scheds = [optim.lr_scheduler.ExponentialLR(o, 0.8) for o in (opt_eager, opt_comp)]
-
-    def step(w, opt):
-        opt.zero_grad()
-        loss = ((x @ w - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        return loss
-
-    # the optimizer must be a direct closure variable for fw.compile to find its state
-    compiled = fw.compile(lambda: step(w_comp, opt_comp))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a graph break would warn and fall back to eager
-        for _ in range(4):
-            step(w_eager, opt_eager)
-            compiled()
-            for s in scheds:
-                s.step()
+    w_eager, _, w_comp, opt_comp = compiled_and_eager_training(cls, kw, steps=4)
     np.testing.assert_allclose(w_comp.detach().numpy(), w_eager.detach().numpy(), rtol=1e-6)
     assert float(opt_comp.state[w_comp].get("step", fw.tensor(4.0))) == 4.0

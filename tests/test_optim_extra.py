@@ -1,16 +1,17 @@
 """Rprop, ASGD and LBFGS against NumPy re-implementations of PyTorch's documented rules."""
 
 import copy
-import warnings
 
 import numpy as np
 import pytest
 
 import framework as fw
 from framework import optim
-from framework._state import tls
 from framework.errors import ArgumentError, GraphBreak
 from framework.optim.lbfgs import _cubic_interpolate, _strong_wolfe
+from tests.optim_helpers import (case_id, check_matches_reference, check_minimizes_quadratic,
+                                 check_state_dict_resume, check_step_is_capturable,
+                                 compiled_and_eager_training)
 
 
 # -- NumPy references (one step; `s` is the per-parameter state dict) -----------------------
@@ -50,31 +51,16 @@ CASES = [
 ]
 
 
-def _ids(case):
-    return case[0].__name__ + "-" + "-".join(k for k in case[2] if k != "lr")
+def _flipping_grad(rng, shape, step):
+    """A shared sign pattern that flips now and then: Rprop sees all three cases."""
+    return (-1.0 if step % 4 == 3 else 1.0) * (rng.standard_normal(shape) + 0.5)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[_ids(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_matches_reference(case):
     cls, ref, kw0, over1 = case
-    rng = np.random.default_rng(1)
-    shapes = [(3, 4), (5,), (2, 2)]
-    values = [rng.standard_normal(s) for s in shapes]
-    params = [fw.tensor(v, dtype=fw.float64, requires_grad=True) for v in values]
-    opt = cls([{"params": params[:2]}, {"params": params[2:], **over1}], **kw0)
-    kws = [kw0] * 2 + [{**kw0, **over1}]
-    states = [{} for _ in params]
-    for step in range(12):
-        # a shared sign pattern that flips now and then: Rprop sees all three cases
-        flip = -1.0 if step % 4 == 3 else 1.0
-        grads = [flip * (rng.standard_normal(s) + 0.5) for s in shapes]
-        for p, g in zip(params, grads):
-            p.grad = fw.tensor(g, dtype=fw.float64)
-        opt.step()
-        for i, g in enumerate(grads):
-            values[i] = ref(values[i], g, states[i], **kws[i])
-            np.testing.assert_allclose(params[i].detach().numpy(), values[i], rtol=1e-12,
-                                       atol=1e-12, err_msg=f"param {i} after step {step + 1}")
+    opt, params, states = check_matches_reference(cls, ref, kw0, over1, tol=1e-12,
+                                                  make_grad=_flipping_grad)
     for p, s in zip(params, states):
         state = opt.state[p]
         assert float(state["step"]) == 12.0
@@ -105,33 +91,10 @@ def test_state_keys_follow_pytorch():
 
 
 @pytest.mark.parametrize("dtype", [fw.float32, fw.float64])
-@pytest.mark.parametrize("case", CASES[1::2], ids=[_ids(c) for c in CASES[1::2]])
+@pytest.mark.parametrize("case", CASES[1::2], ids=[case_id(c) for c in CASES[1::2]])
 def test_state_dict_resume_is_identical(case, dtype):
     cls, _, kw0, over1 = case
-    rng = np.random.default_rng(2)
-    init = [rng.standard_normal((3,)), rng.standard_normal((2, 2))]
-    grads = [[rng.standard_normal(v.shape) for v in init] for _ in range(8)]
-
-    def make(values):
-        ps = [fw.tensor(v, dtype=dtype, requires_grad=True) for v in values]
-        return ps, cls([{"params": ps[:1]}, {"params": ps[1:], **over1}], **kw0)
-
-    def run(ps, opt, steps):
-        for gs in steps:
-            for p, g in zip(ps, gs):
-                p.grad = fw.tensor(g, dtype=p.dtype)
-            opt.step()
-
-    ps, opt = make(init)
-    run(ps, opt, grads[:4])
-    saved = copy.deepcopy(opt.state_dict())
-    mid = [p.detach().numpy().copy() for p in ps]
-    run(ps, opt, grads[4:])
-    ps2, opt2 = make(mid)
-    opt2.load_state_dict(saved)
-    run(ps2, opt2, grads[4:])
-    for a, b in zip(ps, ps2):
-        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    opt, ps, opt2, ps2 = check_state_dict_resume(cls, kw0, over1, steps=4, dtype=dtype)
     for key, value in opt2.state[ps2[0]].items():
         assert value.dtype is opt.state[ps[0]][key].dtype, key
 
@@ -164,82 +127,22 @@ def test_constructor_errors():
 @pytest.mark.parametrize("cls,kw", [(optim.Rprop, dict(lr=0.1)),
                                     (optim.ASGD, dict(lr=0.1, t0=10))])
 def test_minimizes_a_quadratic_with_backward(cls, kw):
-    target = fw.tensor([1.0, -2.0, 3.0])
-    w = fw.zeros(3, requires_grad=True)
-    opt = cls([w], **kw)
-    first = None
-    for _ in range(60):
-        opt.zero_grad()
-        loss = ((w - target) ** 2).sum()
-        loss.backward()
-        opt.step()
-        first = float(loss) if first is None else first
-    assert float(((w - target) ** 2).sum()) < 0.01 * first
-    assert w.dtype is fw.float32 and w.requires_grad and w.is_leaf
-
-
-class _StrictTracer:
-    """Records mutations; any graph break (.item(), .numpy(), bool(t)) fails the test."""
-
-    def __init__(self):
-        self.mutated = []
-
-    def record(self, op, args, attrs, outs):
-        pass
-
-    def mutate(self, target, value):
-        self.mutated.append(target)
-
-    def alias(self, src, dst):
-        pass
-
-    def graph_break(self, what):
-        raise GraphBreak(f"optimizer step broke the graph: {what}")
+    check_minimizes_quadratic(cls, kw, steps=60, factor=0.01)
 
 
 @pytest.mark.parametrize("cls,kw", [(optim.Rprop, dict(maximize=True)),
                                     (optim.ASGD, dict(weight_decay=0.1, t0=1))])
 def test_step_is_capturable(cls, kw):
     """The whole update is tensor ops and in-place writes: no graph breaks."""
-    w = fw.ones(3, requires_grad=True)
-    opt = cls([w], **kw)
-    for _ in range(3):
-        w.grad = fw.full((3,), 0.5)
-        tracer = _StrictTracer()
-        tls.tracer = tracer
-        try:
-            opt.step()
-        finally:
-            tls.tracer = None
-        assert any(t is w for t in tracer.mutated)
+    check_step_is_capturable(cls, kw, steps=3)
 
 
 @pytest.mark.parametrize("cls,kw", [(optim.Rprop, dict(lr=0.01)),
                                     (optim.ASGD, dict(lr=0.05, t0=2, weight_decay=0.1))])
 def test_compiled_training_step_matches_eager(cls, kw):
     """opt.step() captured by fw.compile (with a scheduled lr) follows eager exactly."""
-    fw.manual_seed(0)
-    w_eager = fw.randn(4, 2).requires_grad_()
-    w_comp = w_eager.detach().clone().requires_grad_()
-    x, y = fw.randn(8, 4), fw.randn(8, 2)
-    opt_eager, opt_comp = cls([w_eager], **kw), cls([w_comp], **kw)
-    scheds = [optim.lr_scheduler.ExponentialLR(o, 0.8) for o in (opt_eager, opt_comp)]
-
-    def step(w, opt):
-        opt.zero_grad()
-        loss = ((x @ w - y) ** 2).mean()
-        loss.backward()
-        opt.step()
-        return loss
-
-    compiled = fw.compile(lambda: step(w_comp, opt_comp), mode="always")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a graph break would warn and fall back to eager
-        for _ in range(5):
-            step(w_eager, opt_eager)
-            compiled()
-            for s in scheds:
-                s.step()
+    w_eager, opt_eager, w_comp, opt_comp = compiled_and_eager_training(cls, kw, steps=5,
+                                                                       mode="always")
     np.testing.assert_allclose(w_comp.detach().numpy(), w_eager.detach().numpy(), rtol=1e-6,
                                atol=1e-7)
     for key, value in opt_eager.state[w_eager].items():

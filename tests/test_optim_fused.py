@@ -185,6 +185,18 @@ def train(make_opt, compiled, steps=4, eager_after=0, device="cpu"):
     return losses, [as_np(p) for p in model.parameters()], opt, fn
 
 
+def check_same_training(first, second):
+    """Two :func:`train` results (losses, parameters, optimizer) agree to float32
+    rounding: losses, parameters and every optimizer state tensor."""
+    (l1, p1, o1), (l2, p2, o2) = first, second
+    np.testing.assert_allclose(l1, l2, rtol=1e-5, atol=1e-6)
+    for a, b in zip(p1, p2):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(o1.state.values(), o2.state.values()):
+        for k in a:
+            np.testing.assert_allclose(as_np(a[k]), as_np(b[k]), rtol=1e-5, atol=1e-6)
+
+
 OPTS = {
     "adamw_amsgrad": lambda ps: optim.AdamW(ps, lr=0.01, amsgrad=True, fused=True),
     "sgd_nesterov": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, fused=True),
@@ -200,12 +212,7 @@ def test_compiled_training_step_matches_eager(name):
     l2, p2, o2, fn = train(OPTS[name], True, eager_after=2)
     st = fn.stats()
     assert st["eager_reason"] is None and st["cache_hits"] >= 2, st
-    np.testing.assert_allclose(l1, l2, rtol=1e-5, atol=1e-6)
-    for a, b in zip(p1, p2):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for a, b in zip(o1.state.values(), o2.state.values()):
-        for k in a:
-            np.testing.assert_allclose(as_np(a[k]), as_np(b[k]), rtol=1e-5, atol=1e-6)
+    check_same_training((l1, p1, o1), (l2, p2, o2))
 
 
 @pytest.mark.parametrize("cls", [optim.Adam, optim.AdamW, optim.SGD, optim.Adagrad],

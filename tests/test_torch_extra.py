@@ -13,23 +13,15 @@ import pytest
 
 import framework as fw
 from framework.autograd import gradcheck
+from tests.function_checks import (check_compile_fullgraph, check_compiled_backward,
+                                   check_onnx_export, rand_tensor as _rand, to_np as _np)
 
 NAN, INF = math.nan, math.inf
 FLOATS = [fw.float32, fw.float64]
 
 
-def _np(t):
-    return t.detach().cpu().numpy()
-
-
 def _t(a, dtype=fw.float64, grad=False):
     return fw.tensor(np.asarray(a), dtype=dtype, requires_grad=grad)
-
-
-def _rand(*shape, seed=0, dtype=fw.float64, lo=None, hi=None, grad=False):
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal(shape) if lo is None else rng.uniform(lo, hi, shape)
-    return _t(a, dtype, grad)
 
 
 def _tol(dtype):
@@ -534,31 +526,18 @@ COMPILE_CASES = {
 
 @pytest.mark.parametrize("name", sorted(COMPILE_CASES))
 def test_compile_fullgraph_matches_eager(name, monkeypatch):
-    monkeypatch.setenv("FW_COMPILE_STRICT", "1")
-    f = COMPILE_CASES[name]
-    fn = fw.compile(f, fullgraph=True, mode="always")
-    x, y = _rand(4, 5, dtype=fw.float32), _rand(4, 1, seed=1, dtype=fw.float32)
-    np.testing.assert_allclose(_np(fn(x, y)), _np(f(x, y)), rtol=1e-5, atol=1e-6)
-    assert not fn.stats()["graph_breaks"]
+    check_compile_fullgraph(COMPILE_CASES[name], monkeypatch)
 
 
 def test_compile_backward_through_composites(monkeypatch):
-    monkeypatch.setenv("FW_COMPILE_STRICT", "1")
-
     def step(x):
         loss = (fw.asinh(x) + fw.sinc(x) + fw.logit(x.sigmoid())).sum() + fw.nanmean(x)
         loss.backward()
         return loss
 
-    fn = fw.compile(step, fullgraph=True, mode="always")
-    a = _rand(3, 5, dtype=fw.float32, grad=True)
-    b = _rand(3, 5, dtype=fw.float32, grad=True)
-    np.testing.assert_allclose(fn(a).item(), step(b).item(), rtol=1e-5)
-    np.testing.assert_allclose(_np(a.grad), _np(b.grad), rtol=1e-5, atol=1e-6)
+    check_compiled_backward(step, monkeypatch)
 
 
 @pytest.mark.parametrize("name", ["sinc", "logit", "hyperbolic", "frexp", "pointwise"])
 def test_onnx_export_verify(name):
-    pytest.importorskip("onnxruntime")
-    x, y = _rand(4, 5, dtype=fw.float32), _rand(4, 1, seed=1, dtype=fw.float32)
-    fw.onnx.export(COMPILE_CASES[name], (x, y), verify=True)
+    check_onnx_export(COMPILE_CASES[name])

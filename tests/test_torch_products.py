@@ -11,18 +11,10 @@ import pytest
 
 import framework as fw
 from framework.autograd import gradcheck
+from tests.function_checks import (check_compile_fullgraph, check_onnx_export,
+                                   rand_tensor as _rand, to_np as _np)
 
 NAN, INF = math.nan, math.inf
-
-
-def _np(t):
-    return t.detach().cpu().numpy()
-
-
-def _rand(*shape, seed=0, dtype=fw.float64, lo=None, hi=None, grad=False):
-    rng = np.random.default_rng(seed)
-    a = rng.standard_normal(shape) if lo is None else rng.uniform(lo, hi, shape)
-    return fw.tensor(a, dtype=dtype, requires_grad=grad)
 
 
 def _close(got, want, rtol=1e-12, atol=1e-12):
@@ -384,16 +376,9 @@ COMPILE_CASES = {
 
 @pytest.mark.parametrize("name", sorted(COMPILE_CASES))
 def test_compile_fullgraph_matches_eager(name, monkeypatch):
-    monkeypatch.setenv("FW_COMPILE_STRICT", "1")
-    f = COMPILE_CASES[name]
-    fn = fw.compile(f, fullgraph=True, mode="always")
-    x, y = _rand(4, 5, dtype=fw.float32), _rand(4, 1, seed=1, dtype=fw.float32)
-    np.testing.assert_allclose(_np(fn(x, y)), _np(f(x, y)), rtol=1e-5, atol=1e-5)
-    assert not fn.stats()["graph_breaks"]
+    check_compile_fullgraph(COMPILE_CASES[name], monkeypatch, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["meshgrid", "kron", "tensordot", "addmm", "cov"])
 def test_onnx_export_verify(name):
-    pytest.importorskip("onnxruntime")
-    x, y = _rand(4, 5, dtype=fw.float32), _rand(4, 1, seed=1, dtype=fw.float32)
-    fw.onnx.export(COMPILE_CASES[name], (x, y), verify=True)
+    check_onnx_export(COMPILE_CASES[name])

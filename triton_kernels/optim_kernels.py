@@ -16,6 +16,31 @@ import triton.language as tl
 
 
 @triton.jit
+def _load_f32(ptr, offs, mask):
+    """``ptr[offs]`` (masked lanes 0) upcast to fp32."""
+    return tl.load(ptr + offs, mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _store(ptr, offs, x, mask):
+    """Store fp32 ``x`` at ``ptr[offs]``, rounded to the buffer's dtype."""
+    tl.store(ptr + offs, x.to(ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _load_param_grad(param_ptr, grad_ptr, N, MAXIMIZE: tl.constexpr, BLOCK: tl.constexpr):
+    """This program's block of one parameter: ``(offs, mask, p, g)``, the parameter and the
+    gradient (negated for ``MAXIMIZE``) in fp32."""
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < N
+    p = _load_f32(param_ptr, offs, mask)
+    g = _load_f32(grad_ptr, offs, mask)
+    if MAXIMIZE:
+        g = -g
+    return offs, mask, p, g
+
+
+@triton.jit
 def adam_kernel(
     param_ptr, grad_ptr, exp_avg_ptr, exp_avg_sq_ptr, max_exp_avg_sq_ptr, step_ptr,
     N,
@@ -25,15 +50,9 @@ def adam_kernel(
     DECOUPLED: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """One Adam/AdamW step; program 0 also stores ``new_step`` into ``step_ptr``."""
-    pid = tl.program_id(0)
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    p = tl.load(param_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    g = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    m = tl.load(exp_avg_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    v = tl.load(exp_avg_sq_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    if MAXIMIZE:
-        g = -g
+    offs, mask, p, g = _load_param_grad(param_ptr, grad_ptr, N, MAXIMIZE, BLOCK)
+    m = _load_f32(exp_avg_ptr, offs, mask)
+    v = _load_f32(exp_avg_sq_ptr, offs, mask)
     if WEIGHT_DECAY:
         if DECOUPLED:
             p = p * decay                       # decay = 1 - lr * weight_decay
@@ -43,18 +62,16 @@ def adam_kernel(
     v = v * beta2 + g * g * one_minus_beta2
     second = v
     if AMSGRAD:
-        vmax = tl.load(max_exp_avg_sq_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-        vmax = tl.maximum(vmax, v)
-        tl.store(max_exp_avg_sq_ptr + offs, vmax.to(max_exp_avg_sq_ptr.dtype.element_ty),
-                 mask=mask)
+        vmax = tl.maximum(_load_f32(max_exp_avg_sq_ptr, offs, mask), v)
+        _store(max_exp_avg_sq_ptr, offs, vmax, mask)
         second = vmax
     denom = tl.fdiv(tl.sqrt_rn(second), bias_correction2_sqrt, ieee_rounding=True) + eps
     # neg_step_size = -lr / (1 - beta1 ** t)
     p = p + tl.fdiv(m, denom, ieee_rounding=True) * neg_step_size
-    tl.store(param_ptr + offs, p.to(param_ptr.dtype.element_ty), mask=mask)
-    tl.store(exp_avg_ptr + offs, m.to(exp_avg_ptr.dtype.element_ty), mask=mask)
-    tl.store(exp_avg_sq_ptr + offs, v.to(exp_avg_sq_ptr.dtype.element_ty), mask=mask)
-    if pid == 0:
+    _store(param_ptr, offs, p, mask)
+    _store(exp_avg_ptr, offs, m, mask)
+    _store(exp_avg_sq_ptr, offs, v, mask)
+    if tl.program_id(0) == 0:
         tl.store(step_ptr, new_step)  # cast to the counter's dtype on store
 
 
@@ -67,28 +84,22 @@ def sgd_kernel(
     MAXIMIZE: tl.constexpr, WEIGHT_DECAY: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """One SGD step; ``FIRST``: the momentum buffer is initialised with the gradient."""
-    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    p = tl.load(param_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    g = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    if MAXIMIZE:
-        g = -g
+    offs, mask, p, g = _load_param_grad(param_ptr, grad_ptr, N, MAXIMIZE, BLOCK)
     if WEIGHT_DECAY:
         g = g + p * weight_decay
     if MOMENTUM:
         if FIRST:
             buf = g
         else:
-            buf = tl.load(momentum_buffer_ptr + offs, mask=mask, other=0.0).to(tl.float32)
+            buf = _load_f32(momentum_buffer_ptr, offs, mask)
             buf = buf * momentum + g * one_minus_dampening
-        tl.store(momentum_buffer_ptr + offs, buf.to(momentum_buffer_ptr.dtype.element_ty),
-                 mask=mask)
+        _store(momentum_buffer_ptr, offs, buf, mask)
         if NESTEROV:
             g = g + buf * momentum
         else:
             g = buf
     p = p + g * neg_lr
-    tl.store(param_ptr + offs, p.to(param_ptr.dtype.element_ty), mask=mask)
+    _store(param_ptr, offs, p, mask)
 
 
 @triton.jit
@@ -99,21 +110,15 @@ def adagrad_kernel(
     MAXIMIZE: tl.constexpr, WEIGHT_DECAY: tl.constexpr, BLOCK: tl.constexpr,
 ):
     """One Adagrad step; program 0 also stores ``new_step`` into ``step_ptr``."""
-    pid = tl.program_id(0)
-    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < N
-    p = tl.load(param_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    g = tl.load(grad_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    s = tl.load(sum_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    if MAXIMIZE:
-        g = -g
+    offs, mask, p, g = _load_param_grad(param_ptr, grad_ptr, N, MAXIMIZE, BLOCK)
+    s = _load_f32(sum_ptr, offs, mask)
     if WEIGHT_DECAY:
         g = g + p * weight_decay
     s = s + g * g
     std = tl.sqrt_rn(s) + eps
     # neg_clr = -lr / (1 + (t - 1) * lr_decay)
     p = p + tl.fdiv(g, std, ieee_rounding=True) * neg_clr
-    tl.store(param_ptr + offs, p.to(param_ptr.dtype.element_ty), mask=mask)
-    tl.store(sum_ptr + offs, s.to(sum_ptr.dtype.element_ty), mask=mask)
-    if pid == 0:
+    _store(param_ptr, offs, p, mask)
+    _store(sum_ptr, offs, s, mask)
+    if tl.program_id(0) == 0:
         tl.store(step_ptr, new_step)  # cast to the counter's dtype on store

@@ -212,25 +212,31 @@ def _per_matrix(A, compute, find_info, out_shape):
     return out, info
 
 
-def _first_failure(info):
-    return np.unravel_index(int(np.flatnonzero(info)[0]), info.shape)
+def _ex_variant(name, A, compute, find_info, out_shape, check_errors, reason):
+    """The ``*_ex`` pattern: ``compute(...)`` on the whole batch, ``info`` all zeros; if
+    LAPACK refuses a matrix, ``compute(idx)`` per matrix (see :func:`_per_matrix`). With
+    ``check_errors`` the first failure raises ``LinAlgError("<name>: <batch
+    prefix><reason(code)>")``, ``code`` being that matrix's info."""
+    try:
+        return compute(...), np.zeros(A.shape[:-2], np.int32)
+    except np.linalg.LinAlgError:
+        pass
+    out, info = _per_matrix(A, compute, find_info, out_shape)
+    if check_errors:
+        idx = np.unravel_index(int(np.flatnonzero(info)[0]), info.shape)
+        raise LinAlgError(f"{name}: {_batch_prefix(A, idx)}{reason(int(info[idx]))}")
+    return out, info
 
 
 @impl("linalg_inv_ex")
 def _inv_ex(A, check_errors):
     """``(inverse, info)``; ``info`` is getrf's first zero pivot (the inverse of such a
     matrix is NaN-filled here)."""
-    try:
-        return np.linalg.inv(A), np.zeros(A.shape[:-2], np.int32)
-    except np.linalg.LinAlgError:
-        pass
-    out, info = _per_matrix(A, lambda i: np.linalg.inv(A[i]), first_zero_pivot, A.shape)
-    if check_errors:
-        idx = _first_failure(info)
-        raise LinAlgError(f"linalg.inv_ex: {_batch_prefix(A, idx)}The diagonal element "
-                          f"{int(info[idx])} is zero, the inversion could not be completed "
-                          f"because the input matrix is singular.")
-    return out, info
+    return _ex_variant("linalg.inv_ex", A, lambda i: np.linalg.inv(A[i]), first_zero_pivot,
+                       A.shape, check_errors,
+                       lambda code: f"The diagonal element {code} is zero, the inversion "
+                                    "could not be completed because the input matrix is "
+                                    "singular.")
 
 
 @impl("linalg_solve_ex")
@@ -240,34 +246,20 @@ def _solve_ex(A, B, check_errors):
     A, B = _broadcast_pair(A, B)
     if A.size == 0 or B.size == 0:
         return np.zeros(B.shape, A.dtype), np.zeros(A.shape[:-2], np.int32)
-    try:
-        return np.linalg.solve(A, B), np.zeros(A.shape[:-2], np.int32)
-    except np.linalg.LinAlgError:
-        pass
-    out, info = _per_matrix(A, lambda i: np.linalg.solve(A[i], B[i]), first_zero_pivot,
-                            B.shape)
-    if check_errors:
-        raise LinAlgError(f"linalg.solve_ex: {_batch_prefix(A, _first_failure(info))}The "
-                          f"solver failed because the input matrix is singular.")
-    return out, info
+    return _ex_variant("linalg.solve_ex", A, lambda i: np.linalg.solve(A[i], B[i]),
+                       first_zero_pivot, B.shape, check_errors,
+                       lambda code: "The solver failed because the input matrix is singular.")
 
 
 @impl("linalg_cholesky_ex")
 def _cholesky_ex(A, check_errors):
     """``(L, info)``: ``info`` is potrf's order of the first leading minor that is not
     positive-definite (``L`` of such a matrix is NaN-filled here)."""
-    try:
-        return np.linalg.cholesky(A), np.zeros(A.shape[:-2], np.int32)
-    except np.linalg.LinAlgError:
-        pass
-    out, info = _per_matrix(A, lambda i: np.linalg.cholesky(A[i]), first_bad_minor, A.shape)
-    if check_errors:
-        idx = _first_failure(info)
-        raise LinAlgError(f"linalg.cholesky_ex: {_batch_prefix(A, idx)}The factorization "
-                          f"could not be completed because the input is not "
-                          f"positive-definite (the leading minor of order {int(info[idx])} "
-                          f"is not positive-definite).")
-    return out, info
+    return _ex_variant("linalg.cholesky_ex", A, lambda i: np.linalg.cholesky(A[i]),
+                       first_bad_minor, A.shape, check_errors,
+                       lambda code: "The factorization could not be completed because the "
+                                    "input is not positive-definite (the leading minor of "
+                                    f"order {code} is not positive-definite).")
 
 
 __all__ = ["lu_factor_np"]

@@ -10,7 +10,8 @@ from ..ops.pointwise import where
 from ..tensor import Size
 from . import constraints
 from .distribution import Distribution
-from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits, softplus
+from .utils import (broadcast_all, expand_probs_or_logits, lazy_property, logits_to_probs,
+                    probs_to_logits, softplus)
 
 __all__ = ["Bernoulli"]
 
@@ -39,16 +40,8 @@ class Bernoulli(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Bernoulli, _instance)
-        batch_shape = Size(batch_shape)
-        if "probs" in self.__dict__:
-            new.probs = self.probs.expand(batch_shape)
-            new._param = new.probs
-        if "logits" in self.__dict__:
-            new.logits = self.logits.expand(batch_shape)
-            new._param = new.logits
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        expand_probs_or_logits(self, new, Size(batch_shape))
+        return self._expand_into(new, batch_shape)
 
     @lazy_property
     def logits(self):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..dtype_info import finfo
-from ..tensor import Size
 from . import constraints
 from .distribution import Distribution
 from .gamma import log_standard_gamma
@@ -30,12 +29,7 @@ class Beta(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Beta, _instance)
-        batch_shape = Size(batch_shape)
-        new.concentration1 = self.concentration1.expand(batch_shape)
-        new.concentration0 = self.concentration0.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_into(new, batch_shape, "concentration1", "concentration0")
 
     @property
     def mean(self):

@@ -6,7 +6,6 @@ from ..dtype_info import finfo
 from ..errors import ArgumentError
 from ..ops.indexing import one_hot
 from ..ops.pointwise import where
-from ..tensor import Size
 from . import constraints
 from .distribution import Distribution
 from .gamma import log_standard_gamma
@@ -31,11 +30,7 @@ class Dirichlet(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Dirichlet, _instance)
-        batch_shape = Size(batch_shape)
-        new.concentration = self.concentration.expand(batch_shape + self.event_shape)
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_into(new, batch_shape, "concentration")
 
     @property
     def mean(self):

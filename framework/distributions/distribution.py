@@ -195,6 +195,18 @@ class Distribution:
                 "__init__ method must also define a custom .expand() method.")
         return self.__new__(type(self)) if _instance is None else _instance
 
+    def _expand_into(self, new, batch_shape, *names):
+        """The common end of ``expand``: ``new`` (from :meth:`_get_checked_instance`) gets
+        the parameters ``names`` of this distribution expanded (not copied) to
+        ``batch_shape + event_shape``, the shapes, and this distribution's
+        ``validate_args`` (the arguments are not checked again). Returns ``new``."""
+        batch_shape = Size(batch_shape)
+        for name in names:
+            setattr(new, name, getattr(self, name).expand(batch_shape + self._event_shape))
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
     def __repr__(self) -> str:
         try:
             names = [k for k in self.arg_constraints if k in self.__dict__]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..creation import rand
-from ..tensor import Size
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all
@@ -25,11 +24,7 @@ class Exponential(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Exponential, _instance)
-        batch_shape = Size(batch_shape)
-        new.rate = self.rate.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_into(new, batch_shape, "rate")
 
     @property
     def mean(self):

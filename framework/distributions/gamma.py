@@ -8,7 +8,7 @@ from ..creation import full, rand, randn, zeros
 from ..dtype_info import finfo
 from ..dtypes import bool_
 from ..ops.pointwise import where
-from ..tensor import Size, Tensor
+from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all
@@ -77,12 +77,7 @@ class Gamma(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Gamma, _instance)
-        batch_shape = Size(batch_shape)
-        new.concentration = self.concentration.expand(batch_shape)
-        new.rate = self.rate.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_into(new, batch_shape, "concentration", "rate")
 
     @property
     def mean(self):

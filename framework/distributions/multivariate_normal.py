@@ -11,7 +11,7 @@ from ..errors import ArgumentError
 from ..linalg import cholesky, solve
 from ..tensor import Size, Tensor
 from . import constraints
-from .distribution import Distribution
+from .loc_scale import LocCentered
 from .utils import broadcast_shape, lazy_property
 
 __all__ = ["MultivariateNormal"]
@@ -53,7 +53,7 @@ def precision_to_scale_tril(P: Tensor) -> Tensor:
     return solve_lower(L_inv, identity.expand(L_inv.shape)).tril()
 
 
-class MultivariateNormal(Distribution):
+class MultivariateNormal(LocCentered):
     """A Gaussian on vectors with mean ``loc`` (``(*batch, n)``) and exactly one of
     ``covariance_matrix``, ``precision_matrix`` or ``scale_tril`` (``(*batch, n, n)``;
     batch dims broadcast with ``loc``'s). Everything works from the lower Cholesky factor
@@ -64,7 +64,6 @@ class MultivariateNormal(Distribution):
                        "precision_matrix": constraints.positive_definite,
                        "scale_tril": constraints.lower_cholesky}
     support = constraints.real_vector
-    has_rsample = True
 
     def __init__(self, loc, covariance_matrix=None, precision_matrix=None, scale_tril=None,
                  validate_args=None):
@@ -99,17 +98,12 @@ class MultivariateNormal(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(MultivariateNormal, _instance)
-        batch_shape = Size(batch_shape)
-        loc_shape = batch_shape + self.event_shape
-        cov_shape = loc_shape + self.event_shape
-        new.loc = self.loc.expand(loc_shape)
+        cov_shape = Size(batch_shape) + self.event_shape + self.event_shape
         new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril
         for name in ("covariance_matrix", "scale_tril", "precision_matrix"):
             if name in self.__dict__:
                 setattr(new, name, self.__dict__[name].expand(cov_shape))
-        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_into(new, batch_shape, "loc")
 
     def _matrix_shape(self):
         return tuple(self._batch_shape) + tuple(self._event_shape) * 2
@@ -132,14 +126,6 @@ class MultivariateNormal(Distribution):
         identity = eye(L.shape[-1], dtype=L.dtype, device=L.device)
         L_inv = solve_lower(L, identity.expand(L.shape))
         return (L_inv.mT @ L_inv).expand(self._matrix_shape())
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
 
     @property
     def variance(self):

@@ -5,42 +5,19 @@ from __future__ import annotations
 import math
 
 from ..creation import randn
-from ..tensor import Size
-from . import constraints
-from .distribution import Distribution
-from .utils import LOG_SQRT_2PI, broadcast_all
+from .loc_scale import LocScale
+from .utils import LOG_SQRT_2PI
 
 __all__ = ["Normal"]
 
 
-class Normal(Distribution):
+class Normal(LocScale):
     """The normal distribution with mean ``loc`` and standard deviation ``scale``
     (broadcast together; numbers become tensors). ``rsample`` is ``loc + scale * eps``."""
 
-    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
-    support = constraints.real
-    has_rsample = True
-
-    def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        super().__init__(self.loc.size(), validate_args=validate_args)
-
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Normal, _instance)
-        batch_shape = Size(batch_shape)
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
-
-    @property
-    def mean(self):
-        return self.loc
-
-    @property
-    def mode(self):
-        return self.loc
+        return self._expand_into(new, batch_shape, "loc", "scale")
 
     @property
     def stddev(self):

@@ -7,7 +7,7 @@ from ..autograd import no_grad
 from ..creation import rand, zeros
 from ..dtypes import bool_, float64
 from ..ops.pointwise import where
-from ..tensor import Size, Tensor
+from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all
@@ -87,11 +87,7 @@ class Poisson(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Poisson, _instance)
-        batch_shape = Size(batch_shape)
-        new.rate = self.rate.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_into(new, batch_shape, "rate")
 
     @property
     def mean(self):

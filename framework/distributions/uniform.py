@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from ..creation import rand
 from ..errors import ArgumentError
-from ..tensor import Size
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all, is_tracing
@@ -28,12 +27,7 @@ class Uniform(Distribution):
 
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Uniform, _instance)
-        batch_shape = Size(batch_shape)
-        new.low = self.low.expand(batch_shape)
-        new.high = self.high.expand(batch_shape)
-        Distribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
+        return self._expand_into(new, batch_shape, "low", "high")
 
     @constraints.dependent_property(is_discrete=False, event_dim=0)
     def support(self):

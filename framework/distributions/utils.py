@@ -90,6 +90,16 @@ class lazy_property:  # noqa: N801  (PyTorch's name)
         return value
 
 
+def expand_probs_or_logits(dist, new, shape) -> None:
+    """The parameter part of ``expand`` for ``probs``/``logits`` distributions: ``new``
+    gets whichever of ``dist``'s ``probs`` and ``logits`` exist (given or already computed)
+    expanded to ``shape``, and ``_param`` pointing at one of them."""
+    for name in ("probs", "logits"):
+        if name in dist.__dict__:
+            setattr(new, name, dist.__dict__[name].expand(shape))
+            new._param = new.__dict__[name]
+
+
 def sum_rightmost(value, dim: int):
     """Sum the rightmost ``dim`` dims of ``value`` (numbers pass through)."""
     if dim == 0 or not isinstance(value, Tensor):

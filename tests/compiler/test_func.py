@@ -5,19 +5,7 @@ import pytest
 
 import framework as fw
 from framework import nn
-
-
-def _fd_grad(f, x0, eps=1e-6):
-    """Central differences of scalar f at x0 (float64 numpy)."""
-    g = np.zeros_like(x0)
-    it = np.nditer(x0, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        xp, xm = x0.copy(), x0.copy()
-        xp[i] += eps
-        xm[i] -= eps
-        g[i] = (f(xp) - f(xm)) / (2 * eps)
-    return g
+from tests.param_grad import numeric_jacobian as _fd_grad
 
 
 FUNCS = {

@@ -46,3 +46,18 @@ def devices_of(x) -> set:
     out = set()
     map_tensors(lambda t: out.add(t.device.type), x)
     return out
+
+
+def cpu_cuda_pair(*shape, seed=0):
+    """The same seeded float32 standard-normal values of ``shape`` as a CPU tensor and a
+    "cuda" tensor: ``(cpu, cuda)``."""
+    a = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return fw.tensor(a), fw.tensor(a, device="cuda")
+
+
+def assert_same_on_cuda(got, want, **tol):
+    """``got`` is on "cuda" and matches the CPU result ``want`` (default tolerance
+    ``rtol=1e-5, atol=1e-6``; keyword arguments replace it)."""
+    assert got.device.type == "cuda"
+    np.testing.assert_allclose(got.detach().cpu().numpy(), want.detach().numpy(),
+                               **(tol or dict(rtol=1e-5, atol=1e-6)))

@@ -5,15 +5,13 @@ results (and gradients) come back to the device; ``orthogonal`` trains there."""
 import numpy as np
 
 import framework as fw
+from tests.linalg_helpers import random_matrix
 
 L = fw.linalg
 
 
 def _mat(shape, shift=0.0, seed=0):
-    a = np.random.default_rng(seed).standard_normal(shape)
-    if shift:
-        a = a + shift * np.eye(shape[-1])
-    return a.astype(np.float32)
+    return random_matrix(shape, shift, np.float32, seed)
 
 
 def test_extra_linalg_on_device_matches_cpu():

@@ -7,6 +7,7 @@ import pytest
 
 import framework as fw
 from framework.linalg import LinAlgError
+from tests.linalg_helpers import random_matrix
 
 L = fw.linalg
 
@@ -16,10 +17,7 @@ def _dev(a):
 
 
 def _mat(shape, shift=0.0, seed=0):
-    a = np.random.default_rng(seed).standard_normal(shape)
-    if shift:
-        a = a + shift * np.eye(shape[-1])
-    return a.astype(np.float32)
+    return random_matrix(shape, shift, np.float32, seed)
 
 
 def test_primitives_on_device():

@@ -8,7 +8,7 @@ import pytest
 import framework as fw
 import triton_kernels.optim as tk
 from framework import optim
-from tests.test_optim_fused import CASES, OPTS, as_np, run, train
+from tests.test_optim_fused import CASES, OPTS, as_np, check_same_training, run, train
 
 LAUNCHERS = {optim.Adam: "adam_step", optim.AdamW: "adam_step", optim.SGD: "sgd_step",
              optim.Adagrad: "adagrad_step"}
@@ -104,12 +104,7 @@ def test_compiled_training_step_matches_eager(name, launches):
     l2, p2, o2, fn = train(OPTS[name], True, steps=3, eager_after=1, device="cuda")
     assert fn.stats()["cache_hits"] >= 1 and fn.stats()["eager_reason"] is None
     assert sum(launches.values()) < 2 * sum(eager_launches.values())  # graph steps: no launcher
-    np.testing.assert_allclose(l1, l2, rtol=1e-5, atol=1e-6)
-    for a, b in zip(p1, p2):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for a, b in zip(o1.state.values(), o2.state.values()):
-        for k in a:
-            np.testing.assert_allclose(as_np(a[k]), as_np(b[k]), rtol=1e-5, atol=1e-6)
+    check_same_training((l1, p1, o1), (l2, p2, o2))
 
 
 def test_launcher_checks_buffers():

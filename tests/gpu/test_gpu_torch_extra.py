@@ -4,20 +4,9 @@ runs on the GPU path."""
 
 import math
 
-import numpy as np
 
 import framework as fw
-
-
-def _pair(*shape, seed=0):
-    a = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-    return fw.tensor(a), fw.tensor(a, device="cuda")
-
-
-def _same(got, want, **tol):
-    assert got.device.type == "cuda"
-    np.testing.assert_allclose(got.detach().cpu().numpy(), want.detach().numpy(),
-                               **(tol or dict(rtol=1e-5, atol=1e-6)))
+from tests.gpu._gpu_utils import assert_same_on_cuda as _same, cpu_cuda_pair as _pair
 
 
 def test_elementwise_on_device():

@@ -16,6 +16,7 @@ from ..functional import normalize
 from ..modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from ..modules.module import Module
 from ..parameter import Parameter, UninitializedParameter
+from ._norm_hooks import has_norm_hook, remove_norm_hook
 from .parametrize import ParametrizationError
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
@@ -80,10 +81,9 @@ class SpectralNorm:
               eps: float) -> SpectralNorm:
         """Move ``module.<name>`` to ``<name>_orig``, add the ``u``/``v`` buffers and the
         hook."""
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, SpectralNorm) and hook.name == name:
-                raise ParametrizationError(f"spectral_norm: Cannot register two spectral_norm "
-                                           f"hooks on the same parameter {name}")
+        if has_norm_hook(module, SpectralNorm, name):
+            raise ParametrizationError(f"spectral_norm: Cannot register two spectral_norm "
+                                       f"hooks on the same parameter {name}")
         fn = SpectralNorm(name, n_power_iterations, dim, eps)
         weight = module._parameters.get(name)
         if weight is None:
@@ -125,10 +125,4 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
 
 def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     """Undo :func:`spectral_norm`: ``module.<name>`` becomes one parameter again."""
-    for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            return module
-    raise ArgumentError(f"remove_spectral_norm: spectral_norm of '{name}' not found in "
-                        f"{module._get_name()}")
+    return remove_norm_hook(module, SpectralNorm, name, "spectral_norm")

@@ -17,20 +17,14 @@ _MISSING = object()
 def _swap_tensor(module: Module, name: str, tensor):
     """Put ``tensor`` at ``module.<name>`` (a parameter, buffer or plain attribute) and
     return what was there (``_MISSING`` if nothing); ``tensor=_MISSING`` deletes it."""
-    if name in module._parameters:
-        orig = module._parameters[name]
-        if tensor is _MISSING:
-            del module._parameters[name]
-        else:
-            module._parameters[name] = tensor
-        return orig
-    if name in module._buffers:
-        orig = module._buffers[name]
-        if tensor is _MISSING:
-            del module._buffers[name]
-        else:
-            module._buffers[name] = tensor
-        return orig
+    for table in (module._parameters, module._buffers):
+        if name in table:
+            orig = table[name]
+            if tensor is _MISSING:
+                del table[name]
+            else:
+                table[name] = tensor
+            return orig
     orig = getattr(module, name) if hasattr(module, name) else _MISSING
     if orig is not _MISSING and not isinstance(orig, Tensor):
         raise FwTypeError(f"functional_call: attribute `{name}` of {module._get_name()} is not a "

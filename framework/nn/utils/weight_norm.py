@@ -13,6 +13,7 @@ import warnings
 from ...errors import ArgumentError
 from ..modules.module import Module
 from ..parameter import Parameter, UninitializedParameter
+from ._norm_hooks import has_norm_hook, remove_norm_hook
 from .parametrizations import _WeightNorm, norm_except_dim
 from .parametrize import ParametrizationError
 
@@ -36,10 +37,9 @@ class WeightNorm:
     @staticmethod
     def apply(module: Module, name: str, dim: int | None) -> WeightNorm:
         """Split ``module.<name>`` into ``<name>_g`` / ``<name>_v`` and install the hook."""
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, WeightNorm) and hook.name == name:
-                raise ParametrizationError(f"weight_norm: Cannot register two weight_norm hooks "
-                                           f"on the same parameter {name}")
+        if has_norm_hook(module, WeightNorm, name):
+            raise ParametrizationError(f"weight_norm: Cannot register two weight_norm hooks "
+                                       f"on the same parameter {name}")
         fn = WeightNorm(name, dim)
         weight = module._parameters.get(name)
         if weight is None:
@@ -82,10 +82,4 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
 
 def remove_weight_norm(module: Module, name: str = "weight") -> Module:
     """Undo :func:`weight_norm`: ``module.<name>`` becomes one parameter again."""
-    for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            return module
-    raise ArgumentError(f"remove_weight_norm: weight_norm of '{name}' not found in "
-                        f"{module._get_name()}")
+    return remove_norm_hook(module, WeightNorm, name, "weight_norm")
