@@ -1,8 +1,10 @@
 """``fw.special``: torch.special's functions.
 
-The primitives (lgamma, digamma, polygamma, erfc, erfinv, i0/i0e/i1/i1e) are registered ops
-with CPU kernels, Triton formulas and ONNX lowerings (algorithms and accuracy in
-``framework/backends/special_math.py``); the rest are composites of public ops.
+The primitives (lgamma, digamma, polygamma, erfc, erfinv, i0/i0e/i1/i1e; gammainc/gammaincc,
+zeta, erfcx, bessel_j0/j1, spherical_bessel_j0, airy_ai) are registered ops with CPU
+kernels, Triton formulas and ONNX lowerings (algorithms and accuracy in
+``framework/backends/special_math.py``, ``special_gamma.py``, ``special_bessel.py``); the
+rest are composites of public ops.
 
 Tail accuracy of ``ndtri``: it is ``sqrt(2) * erfinv(2p - 1)``; ``2p - 1`` is exact for
 p >= 0.25 but for small p it rounds to the grid of 1 (spacing 2^-53 in float64), so for
@@ -21,6 +23,9 @@ from .errors import ArgumentError
 from .ops import composite as _composite
 from .ops import pointwise as _pw
 from .ops import reduce as _reduce
+from .ops import special_ops as _sp
+from .ops.special_ops import (airy_ai, bessel_j0, bessel_j1, erfcx,  # noqa: F401
+                              spherical_bessel_j0, zeta)
 from .ops.torch_extra import logit, sinc  # noqa: F401  (torch.logit, torch.sinc)
 from .tensor import Tensor
 
@@ -30,7 +35,8 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 __all__ = ["erf", "erfc", "erfinv", "expit", "logit", "xlogy", "xlog1py", "gammaln", "digamma",
            "psi", "polygamma", "multigammaln", "i0", "i0e", "i1", "i1e", "ndtr", "ndtri",
            "log_ndtr", "sinc", "entr", "exp2", "expm1", "log1p", "logsumexp", "softmax",
-           "log_softmax", "round"]
+           "log_softmax", "round", "gammainc", "gammaincc", "erfcx", "zeta", "bessel_j0",
+           "bessel_j1", "spherical_bessel_j0", "airy_ai"]
 
 
 def _float(x: Tensor, name: str) -> Tensor:
@@ -130,6 +136,18 @@ def i1(input):
 def i1e(input):
     """The exponentially scaled ``exp(-|x|) i1(x)``."""
     return _pw.unary("i1e", input)
+
+
+def gammainc(input, other):
+    """The regularized lower incomplete gamma function ``P(input, other)`` (torch.igamma);
+    differentiable in ``other`` only, as in PyTorch."""
+    return _sp.igamma(input, other)
+
+
+def gammaincc(input, other):
+    """The regularized upper incomplete gamma function ``Q(input, other) = 1 - P``
+    (torch.igammac); differentiable in ``other`` only, as in PyTorch."""
+    return _sp.igammac(input, other)
 
 
 def ndtr(input):

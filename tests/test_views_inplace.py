@@ -190,6 +190,7 @@ _INPLACE_ARGS = {  # name -> extra args (the tensor itself comes first)
     "put": ((fw.tensor([0, -2]), fw.tensor([9.0, -9.0])), {}),
     "bitwise_left_shift": ((2,), {}), "bitwise_right_shift": ((fw.tensor([1, 2, 70]),), {}),
     "mvlgamma": ((2,), {}),
+    "igamma": ((fw.full((3,), 1.5),), {}), "igammac": ((fw.full((3,), 1.5),), {}),
 }
 _POSITIVE = {"log", "sqrt", "rsqrt", "log1p", "log2"}
 # name -> the base tensor where the float32 (2, 3) one cannot be updated in place:
@@ -203,6 +204,7 @@ _INPLACE_BASE = {
     "bitwise_left_shift": lambda b: fw.tensor([[1, -6, 9], [0, 12, -15]]),
     "bitwise_right_shift": lambda b: fw.tensor([[1, -6, 9], [0, 12, -15]]),
     "mvlgamma": lambda b: b.abs() + 1,
+    "igamma": lambda b: b.abs(), "igammac": lambda b: b.abs(),
 }
 
 

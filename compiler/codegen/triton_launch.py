@@ -16,10 +16,12 @@ import os
 import sys
 import tempfile
 
+from framework import dtypes
+
 from .triton_expr import (RSYM, XSYM, KernelBuilder, emit_persistent_rows, emit_pointwise,
                           emit_reduction)
 from .triton_index import as_expr
-from .triton_ops import HELPERS, helpers_used
+from .triton_ops import HELPER_ELEMENTS, HELPER_ELEMENTS_F64, HELPERS, helpers_used
 
 GENERATED: dict[str, TritonKernel] = {}  # every kernel generated in this process, by name
 AFTER_LAUNCH: list = []  # callables(kernel_name) run after each launch (debug checks)
@@ -167,6 +169,12 @@ class TritonKernel:
         self.scan = any(n.kind == "scan" for n in kb._nodes.values())
         self.interpret = interpreting()
         self.source, self.name = self._assemble()
+        # elements a thread of a pointwise launch: fewer for the special-function helpers
+        # that keep many float64 values live (triton_ops.HELPER_ELEMENTS)
+        wide = any(b.dtype is dtypes.float64 for b in kb.bufs.values())
+        asks = [HELPER_ELEMENTS.get(h) or (wide and HELPER_ELEMENTS_F64.get(h))
+                for h in helpers_used(self.source)]
+        self.per_thread = min([4] + [n for n in asks if n])
         digest = hashlib.sha256(self.source.encode()).hexdigest()[:16]
         self.module = _load_module(self.source, digest)
         self.fn = getattr(self.module, self.name)
@@ -237,8 +245,9 @@ class TritonKernel:
             if interp:
                 return dict(XBLOCK=min(next_pow2(xnumel), 1 << 16), num_warps=4)
             # 4 elements a thread (one 16-byte access for fp32): 8 a thread spilled the
-            # local array of precise sin/cos on sm_90, and timed the same on an H200
-            return dict(XBLOCK=1024, num_warps=8)
+            # local array of precise sin/cos on sm_90, and timed the same on an H200; fewer
+            # for kernels calling igamma, zeta, or float64 Bessel/Airy (they spilled)
+            return dict(XBLOCK=256 * self.per_thread, num_warps=8)
         max_r = MAX_R_PERSIST_INTERP if interp else \
             (min(4096, MAX_R_PERSIST_GPU) if self.scan else MAX_R_PERSIST_GPU)
         tile = TILE_INTERP if interp else TILE_GPU

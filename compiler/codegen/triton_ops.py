@@ -128,10 +128,14 @@ def _kit_fn(fn):
 
 class _TritonKit:
     """special_math's kit emitting one Triton statement per operation (constants in the
-    argument's dtype, so fp64 kernels keep fp64 coefficients)."""
+    argument's dtype, so fp64 kernels keep fp64 coefficients); ``loop`` is a ``for`` loop
+    whose carried values start as blocks (``_z + init``: a loop-carried variable must keep
+    its type in compiled Triton)."""
 
     def __init__(self):
         self.lines: list[str] = []
+        self.depth = 1
+        self.count = 0
 
     def _v(self, a):
         if isinstance(a, str):
@@ -140,9 +144,23 @@ class _TritonKit:
         return f"tl.full([], {text}, x.dtype)"
 
     def _emit(self, expr):
-        name = f"v{len(self.lines)}"
-        self.lines.append(f"    {name} = {expr}")
+        name = f"v{self.count}"
+        self.count += 1
+        self._line(f"{name} = {expr}")
         return name
+
+    def _line(self, text):
+        self.lines.append("    " * self.depth + text)
+
+    def loop(self, n, body, *carry):
+        names = [self._emit(f"_z + {self._v(c)}") for c in carry]
+        self._line(f"for _ in range({int(n)}):")
+        self.depth += 1
+        for name, value in zip(names, body(*names)):
+            if value != name:
+                self._line(f"{name} = {self._v(value)}")
+        self.depth -= 1
+        return tuple(names)
 
 
     add, sub, mul, div = _kit_bin("+"), _kit_bin("-"), _kit_bin("*"), _kit_bin("/")
@@ -159,15 +177,51 @@ class _TritonKit:
         return self._emit(f"tl.where({c}, {self._v(a)}, {self._v(b)})")
 
 
-def _special_helper(name: str) -> str:
+def _special_helper(name: str, fn=None, binary: bool = False) -> str:
+    """The ``@triton.jit`` helper ``_fw_<name>`` rendered from a special_math-style
+    algorithm; binary helpers broadcast their operands to one block first. The helpers in
+    ``special_gamma.FLOAT64_COMPUTE`` compute in float64 whatever the operand dtype (their
+    float32 results then match the CPU kernels, which compute in float64, to rounding);
+    the caller casts the result to its compute dtype."""
     from framework.backends import special_math
+    from framework.backends.special_gamma import FLOAT64_COMPUTE
     kit = _TritonKit()
-    out = getattr(special_math, name)(kit, "x")
+    fn = fn or getattr(special_math, name)
+    wide = ".to(tl.float64)" if name in FLOAT64_COMPUTE else ""
+    if binary:
+        kit._line("_z = tl.zeros_like(a + x)")
+        kit._line(f"a = (a + _z){wide}")
+        kit._line(f"x = (x + _z){wide}")
+        out = fn(kit, "a", "x")
+    else:
+        if wide:
+            kit._line(f"x = x{wide}")
+        out = fn(kit, "x")
     body = "\n".join(kit.lines)
-    return f"\n@triton.jit\ndef _fw_{name}(x):\n{body}\n    return {out}\n"
+    args = "a, x" if binary else "x"
+    return f"\n@triton.jit\ndef _fw_{name}({args}):\n{body}\n    return {out}\n"
 
 
-_SPECIAL = ("lgamma", "digamma", "erfinv", "erfc", "i0", "i0e", "i1", "i1e")
+def _special_tables():
+    from framework.backends import special_bessel, special_gamma
+    unary = {n: None for n in ("lgamma", "digamma", "erfinv", "erfc", "i0", "i0e", "i1", "i1e")}
+    unary.update(erfcx=special_gamma.erfcx, bessel_j0=special_bessel.bessel_j0,
+                 bessel_j1=special_bessel.bessel_j1, airy_ai=special_bessel.airy_ai,
+                 spherical_bessel_j0=special_bessel.spherical_bessel_j0)
+    binary = {"igamma": special_gamma.gammainc, "igammac": special_gamma.gammaincc,
+              "zeta": special_gamma.zeta}
+    return unary, binary
+
+
+_SPECIAL, _SPECIAL2 = _special_tables()
+# Elements a thread for kernels calling the new special-function helpers (the default is
+# four; triton_launch.TritonKernel.geometry takes the smallest a kernel's helpers ask for).
+# Their float64 code keeps many values live, and ptxas picks a register target (80 or 128)
+# and spills rather than exceed it: the sm_80/sm_90 resource gate passes with these. The
+# looping helpers compute in float64 always, the others ask only on float64 data (a fused
+# float64 abs + add + digamma spilled 8 bytes on sm_90 at four).
+HELPER_ELEMENTS = {"_fw_igamma": 2, "_fw_igammac": 1, "_fw_zeta": 2}
+HELPER_ELEMENTS_F64 = {f"_fw_{n}": 2 for n in _SPECIAL}
 for _name in _SPECIAL:
     UNARY[_name] = (lambda n: lambda x, c: f"_fw_{n}({x})")(_name)
 
@@ -239,6 +293,8 @@ BINARY = {
     "logical_or": lambda a, b, c: f"(({a} != 0) | ({b} != 0))",
     "logical_xor": lambda a, b, c: f"(({a} != 0) ^ ({b} != 0))",
 }
+for _name in _SPECIAL2:  # igamma, igammac, zeta: _fw_<name>(a, x)
+    BINARY[_name] = (lambda n: lambda a, b, c: f"_fw_{n}({a}, {b})")(_name)
 
 # Ops whose result is bool whatever the operand dtype.
 PREDICATES = frozenset({"isnan", "isinf", "isfinite", "logical_not", "eq", "ne", "lt", "le",
@@ -368,7 +424,8 @@ def _argmin(v1, i1, v2, i2):
 }
 
 
-HELPERS.update({f"_fw_{n}": _special_helper(n) for n in _SPECIAL})
+HELPERS.update({f"_fw_{n}": _special_helper(n, fn) for n, fn in _SPECIAL.items()})
+HELPERS.update({f"_fw_{n}": _special_helper(n, fn, True) for n, fn in _SPECIAL2.items()})
 
 
 def helpers_used(source: str) -> list[str]:
@@ -378,4 +435,4 @@ def helpers_used(source: str) -> list[str]:
 
 
 __all__ = ["TL_TYPES", "tl_type", "compute_dtype", "UNARY", "BINARY", "PREDICATES", "cast",
-           "HELPERS", "helpers_used", "is_float"]
+           "HELPERS", "HELPER_ELEMENTS", "HELPER_ELEMENTS_F64", "helpers_used", "is_float"]

@@ -32,6 +32,7 @@ def _load() -> None:
     from . import elementwise, indexing, movement, nn, reduce, rnn, sort  # noqa: F401
     from . import scatter_reduce  # noqa: F401
     from . import linalg  # noqa: F401
+    from . import special  # noqa: F401
 
 
 _load()

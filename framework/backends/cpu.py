@@ -12,7 +12,7 @@ from ..errors import FwIndexError, FwZeroDivisionError
 from ..ops.indexing import TensorSlot
 from ..ops.registry import OPS
 from ..random import resolve as resolve_generator
-from . import special_math
+from . import special_bessel, special_gamma, special_math
 from .erf import erf_f64
 
 IMPLS: dict = {}
@@ -57,8 +57,8 @@ _UNARY_NP = {
 }
 
 
-def _special(name):
-    fn = getattr(special_math, name)
+def _special(name, fn=None):
+    fn = fn or getattr(special_math, name)
 
     def run(x):
         return special_math.evaluate(fn, x)
@@ -75,6 +75,21 @@ def _polygamma(x, n):
 
 
 _UNARY_NP["polygamma"] = _polygamma
+
+
+def _special2(name, fn):
+    def run(a, b):
+        return special_math.evaluate2(fn, a, b)
+    run.__name__ = f"_{name}"
+    return run
+
+
+for _fn in (special_gamma.erfcx, special_bessel.bessel_j0, special_bessel.bessel_j1,
+            special_bessel.spherical_bessel_j0, special_bessel.airy_ai):
+    _UNARY_NP[_fn.__name__] = _special(_fn.__name__, _fn)
+for _name, _fn in (("igamma", special_gamma.gammainc), ("igammac", special_gamma.gammaincc),
+                   ("zeta", special_gamma.zeta)):
+    IMPLS[_name] = _special2(_name, _fn)
 
 # Plain ufuncs: no np.errstate per call (it costs more than a small op). IEEE results
 # (inf, nan) are the defined behaviour (integer division by zero raises, below), and

@@ -8,8 +8,12 @@ framework ops (polygamma's decomposition). Every branch is evaluated for every e
 selected with ``where`` (no data-dependent control flow), so the same text works everywhere.
 
 Kit interface: ``add sub mul div`` (operands are kit values or Python floats), ``neg exp log
-sqrt sin cos floor abs``, comparisons ``lt le eq`` (-> masks), ``and_ or_`` on masks and
-``where(mask, a, b)``.
+sqrt sin cos floor abs``, comparisons ``lt le eq`` (-> masks), ``and_ or_`` on masks,
+``where(mask, a, b)`` and ``loop(n, body, *carry)``: ``n`` (a Python int) rounds of
+``carry = body(*carry)`` with a fixed count (a Triton ``for`` loop, an ONNX ``Loop``).
+
+More functions written the same way: ``special_gamma.py`` (erfcx, gammainc/gammaincc, zeta)
+and ``special_bessel.py`` (bessel_j0/j1, spherical_bessel_j0, airy_ai).
 
 Algorithms (float64 accuracy measured against mpmath in tests/test_special.py):
 
@@ -358,6 +362,13 @@ class NumpyKit:
     and_, or_, where = staticmethod(np.logical_and), staticmethod(np.logical_or), \
         staticmethod(np.where)
 
+    @staticmethod
+    def loop(n, body, *carry):
+        """``n`` rounds of ``carry = body(*carry)``; returns the final carry tuple."""
+        for _ in range(n):
+            carry = body(*carry)
+        return carry
+
 
 NP = NumpyKit()
 
@@ -368,6 +379,15 @@ def evaluate(fn, x, *extra):
     with np.errstate(all="ignore"):
         out = fn(NP, *extra, arr.astype(np.float64))
     return np.asarray(out, np.float64).astype(arr.dtype, copy=False)
+
+
+def evaluate2(fn, a, b):
+    """Run the two-operand algorithm ``fn`` on ``a`` and ``b`` (arrays or Python scalars,
+    broadcast) in float64; the result has the dtype of the array operand."""
+    ref = a if isinstance(a, np.ndarray) else b
+    with np.errstate(all="ignore"):
+        out = fn(NP, np.asarray(a).astype(np.float64), np.asarray(b).astype(np.float64))
+    return np.asarray(out, np.float64).astype(np.asarray(ref).dtype, copy=False)
 
 
 class TensorKit:
@@ -447,3 +467,9 @@ class TensorKit:
     def where(self, c, a, b):
         """where(c, a, b) (at least one of a, b is a tensor)."""
         return self.F.where(c, a, b)
+
+    def loop(self, n, body, *carry):
+        """``n`` rounds of ``carry = body(*carry)`` (unrolled into ops)."""
+        for _ in range(n):
+            carry = body(*carry)
+        return carry
