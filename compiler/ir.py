@@ -50,13 +50,17 @@ class Value:
 class Node:
     """One op application: ``outputs = op(*inputs, **attrs)``."""
 
-    __slots__ = ("op", "inputs", "attrs", "outputs")
+    __slots__ = ("op", "inputs", "attrs", "outputs", "no_grad")
 
     def __init__(self, op, inputs, attrs, outputs=()):
         self.op = op
         self.inputs = tuple(inputs)
         self.attrs = dict(attrs)
         self.outputs = tuple(outputs)
+        # recorded under no_grad in a trace that graph autodiff differentiates (fw.grad):
+        # autodiff replays it under no_grad too, so the gradient stops there as it would
+        # eagerly (torch.func.grad respects an inner no_grad)
+        self.no_grad = False
 
     def tensor_inputs(self):
         """The inputs that are Values (not Python scalars)."""

@@ -17,6 +17,7 @@ import sys
 import sympy
 
 from framework import dtypes
+from framework._state import tls
 from framework.errors import GraphBreak
 from framework.tensor import Tensor
 
@@ -86,6 +87,8 @@ class Tracer:
         ins = tuple(self.value_of(a) if isinstance(a, Tensor) else self.scalar(a)
                     for a in args)
         node = self.graph.add_node(op, ins, self._bake_attrs(attrs))
+        if not tls.grad_enabled and (self.lift_free or tls.replaying_no_grad):
+            node.no_grad = True
         for o, v in zip(outs, node.outputs):
             o._data = None
             if o.shape != v.shape:  # keep the meta rule's (possibly symbolic) shape

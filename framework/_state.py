@@ -7,6 +7,7 @@ class _DispatchState(threading.local):
     grad_enabled = True
     inference_mode = False
     tracer = None  # set by compiler.capture while a function is being traced
+    replaying_no_grad = False  # compiler autodiff replays a no_grad node (traces keep the mark)
     autocast = None  # framework.amp's state inside an autocast region, else None
 
 

@@ -43,8 +43,13 @@ class _Transform:
         key = (key, tuple(a for a in args if isinstance(a, float)))
         hit = self.cache.get(key)
         if hit is None:
+            from .autograd import enable_grad
             names, _ = discover(self.f, args)
-            cap = trace(self.f, args, names=names, specialize_floats=True, lift_free=True)
+            # grad mode on, so that only no_grad regions inside f stop gradients (an outer
+            # no_grad does not, as with torch.func.grad)
+            with enable_grad():
+                cap = trace(self.f, args, names=names, specialize_floats=True,
+                            lift_free=True)
             tensor_pos = [p[1] for p in cap.arg_paths if len(p) == 2]
             if len(tensor_pos) != len(cap.arg_paths):
                 raise NotImplementedError(f"{self.name}: nested containers of tensors as "

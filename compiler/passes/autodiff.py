@@ -35,7 +35,9 @@ def interpret(graph: Graph, inputs, constants=None):
     try:
         for n in graph.nodes:
             args = [env[x] if isinstance(x, Value) else x for x in n.inputs]
-            if n.op.name == "reshape":  # traced on data-less tensors: may need a copy here
+            if n.no_grad:  # recorded under no_grad: no gradient flows through it
+                out = _replay_no_grad(n, args)
+            elif n.op.name == "reshape":  # traced on data-less tensors: may need a copy here
                 out = args[0].reshape(n.attrs["shape"])
             else:
                 out = apply(n.op, *args, **n.attrs)
@@ -45,6 +47,17 @@ def interpret(graph: Graph, inputs, constants=None):
     finally:
         tls.autocast = saved
     return [env[o] if isinstance(o, Value) else o for o in graph.outputs]
+
+
+def _replay_no_grad(n, args):
+    saved = tls.grad_enabled, tls.replaying_no_grad
+    tls.grad_enabled, tls.replaying_no_grad = False, True
+    try:
+        if n.op.name == "reshape":
+            return args[0].reshape(n.attrs["shape"])
+        return apply(n.op, *args, **n.attrs)
+    finally:
+        tls.grad_enabled, tls.replaying_no_grad = saved
 
 
 def run(graph: Graph, wrt=(0,), output: int = 0, cotangents: bool = False,

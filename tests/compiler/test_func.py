@@ -186,3 +186,23 @@ def test_grad_of_a_closure_tracks_what_it_reads_unless_detached():
     x = fw.randn(2, 3)
     assert fw.grad(lambda t: (t @ w).sin().sum())(x).requires_grad
     assert not fw.grad(lambda t: (t @ w.detach()).sin().sum())(x).requires_grad
+
+
+def test_grad_respects_no_grad_inside_the_function_only():
+    """As torch.func.grad: a no_grad region inside f stops the gradient; a no_grad around
+    the call does not."""
+    x = fw.tensor([0.3, 1.7])
+
+    def f(t):
+        with fw.no_grad():
+            c = t * 3
+        return (t * c).sum()
+    xe = x.clone().requires_grad_()
+    f(xe).backward()
+    np.testing.assert_allclose(fw.grad(f)(x).numpy(), xe.grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(fw.compile(fw.grad(f))(x).numpy(), xe.grad.numpy(), rtol=1e-6)
+    with fw.no_grad():
+        np.testing.assert_allclose(fw.grad(lambda t: (t * t).sum())(x).numpy(),
+                                   2 * x.numpy(), rtol=1e-6)
+    second = fw.grad(lambda t: fw.grad(lambda u: (u ** 3).sum())(t).sum())(x)
+    np.testing.assert_allclose(second.numpy(), 6 * x.numpy(), rtol=1e-6)
