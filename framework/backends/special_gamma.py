@@ -35,8 +35,7 @@ from __future__ import annotations
 
 import math
 
-from .special_math import (_ERF_C, _ERF_D, _ERF_P, _ERF_Q, _HALF_LOG_2PI, _INV_SQRT_PI,
-                           INF, NAN, _erf_small)
+from .special_math import _HALF_LOG_2PI, INF, NAN, _erf_small, erfcx_pos
 from .special_tables import LGAMMA1P, TEMME, TEMME_A0
 
 #: Ops whose Triton and ONNX renderings compute in float64 for float32 operands too
@@ -71,28 +70,12 @@ def _horner(k, t, coeffs):
 
 
 # --------------------------------------------------------------------------------------
-# erfcx
-def _erfcx_pos(k, y):
-    """``exp(y^2) erfc(y)`` for y >= 0.46875: Cody's rational functions."""
-    num, den = k.mul(y, _ERF_C[8]), y
-    for c, d in zip(_ERF_C[:7], _ERF_D[:7]):
-        num, den = k.mul(k.add(num, c), y), k.mul(k.add(den, d), y)
-    mid = k.div(k.add(num, _ERF_C[7]), k.add(den, _ERF_D[7]))
-    yb = k.where(k.lt(y, 4.0), 4.0, y)
-    inv = k.div(1.0, k.mul(yb, yb))
-    num, den = k.mul(inv, _ERF_P[5]), inv
-    for p, q in zip(_ERF_P[:4], _ERF_Q[:4]):
-        num, den = k.mul(k.add(num, p), inv), k.mul(k.add(den, q), inv)
-    big = k.div(k.sub(_INV_SQRT_PI, k.div(k.mul(inv, k.add(num, _ERF_P[4])),
-                                          k.add(den, _ERF_Q[4]))), yb)
-    return k.where(k.le(y, 4.0), mid, big)
-
-
+# erfcx (Cody's rational functions, shared with erfc: special_math.erfcx_pos)
 def erfcx(k, x):
     """The scaled complementary error function ``exp(x^2) erfc(x)``."""
     y = k.abs(x)
     small = k.mul(k.exp(k.mul(x, x)), k.sub(1.0, _erf_small(k, x)))
-    pos = _erfcx_pos(k, y)
+    pos = erfcx_pos(k, y)
     neg = k.sub(k.mul(_exp_square(k, y), 2.0), pos)
     out = k.where(k.le(y, 0.46875), small, k.where(k.lt(x, 0.0), neg, pos))
     return k.where(k.eq(x, -INF), INF, out)

@@ -192,8 +192,9 @@ def _exp_neg_square(k, y):
                  k.exp(k.neg(k.mul(k.sub(y, y16), k.add(y, y16)))))
 
 
-def _erfc_pos(k, y):
-    """erfc(y) for y >= 0.46875 (Cody's two rational approximations)."""
+def erfcx_pos(k, y):
+    """``exp(y^2) erfc(y)`` for y >= 0.46875: Cody's two rational approximations (erfc
+    multiplies it by exp(-y^2); special_gamma's erfcx uses it as is)."""
     num, den = k.mul(y, _ERF_C[8]), y
     for c, d in zip(_ERF_C[:7], _ERF_D[:7]):
         num, den = k.mul(k.add(num, c), y), k.mul(k.add(den, d), y)
@@ -205,8 +206,13 @@ def _erfc_pos(k, y):
         num, den = k.mul(k.add(num, p), inv), k.mul(k.add(den, q), inv)
     big = k.div(k.sub(_INV_SQRT_PI, k.div(k.mul(inv, k.add(num, _ERF_P[4])),
                                           k.add(den, _ERF_Q[4]))), yb)
+    return k.where(k.le(y, 4.0), mid, big)
+
+
+def _erfc_pos(k, y):
+    """erfc(y) for y >= 0.46875."""
     ys = k.where(k.lt(y, 27.0), y, 0.0)  # erfc underflows beyond 26.6; keeps inf out
-    out = k.mul(_exp_neg_square(k, ys), k.where(k.le(y, 4.0), mid, big))
+    out = k.mul(_exp_neg_square(k, ys), erfcx_pos(k, y))
     return k.where(k.lt(y, 27.0), out, k.where(k.eq(y, y), 0.0, y))
 
 
