@@ -398,14 +398,19 @@ def take(input, index):
     if index.dtype is not dtypes.int64:
         raise DTypeError(f"take(): expected a long (int64) tensor for index, but got "
                          f"{index.dtype.name}")
+    flat, idx = _flat_index(input, index, "take", "take from")
+    return reshape(gather(flat, 0, reshape(idx, -1)), index.shape)
+
+
+def _flat_index(input, index, op, verb):
+    """``input`` flattened, and ``index`` into it range-checked with negative entries
+    wrapped (``take``, ``put``)."""
     flat = reshape(input, -1)
     n = flat.shape[0]
     if n == 0 and index.numel():
-        raise FwIndexError("take(): tried to take from an empty tensor")
-    _check_range(index, -n, n, "take", f"a tensor of {n} elements (shape "
-                 f"{list(input.shape)})")
-    idx = where(index < 0, index + n, index)
-    return reshape(gather(flat, 0, reshape(idx, -1)), index.shape)
+        raise FwIndexError(f"{op}(): tried to {verb} an empty tensor")
+    _check_range(index, -n, n, op, f"a tensor of {n} elements (shape {list(input.shape)})")
+    return flat, where(index < 0, index + n, index)
 
 
 def index_copy(input, dim, index, source):

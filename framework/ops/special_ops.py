@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import math
 
-from .. import dtypes
-from ..dtypes import FLOAT
 from ..tensor import Tensor
 from .pointwise import (BINARY_OPS, FLOAT_ONLY, UNARY_OPS, _binary_meta_for, _grads2,
-                        _unary_meta, cast, promote, unary)
+                        _unary_meta, unary)
 from .registry import BINARY, UNARY, apply, register
+from .torch_extra import _float_pair
 
 __all__ = ["igamma", "igammac"]
 METHODS = "igamma igammac"
@@ -78,14 +77,7 @@ for _name, _vjp in _BINARY.items():
 def _float_binary(name, a, b):
     """Promote as PyTorch's binary float ops (ints and bools compute in the default float
     dtype), then apply the primitive."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        raise TypeError(f"{name}(): expected at least one Tensor argument, got "
-                        f"{type(a).__name__} and {type(b).__name__}")
-    a, b, dt = promote(a, b, name)
-    if dt.category != FLOAT:
-        fd = dtypes.get_default_dtype()
-        a = cast(a, fd) if isinstance(a, Tensor) else float(a)
-        b = cast(b, fd) if isinstance(b, Tensor) else float(b)
+    a, b = _float_pair(a, b, name)
     return apply(BINARY_OPS[name], a, b)
 
 

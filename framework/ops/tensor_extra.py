@@ -22,7 +22,7 @@ from ..errors import ArgumentError, DTypeError, FwIndexError, ShapeError
 from ..tensor import Tensor
 from .creation_ops import arange, full
 from .indexing import gather, index_put_key, index_select, scatter, scatter_add
-from .math_extra import _check_range, _diag_len, _eager, _int_arg, _tensor_arg
+from .math_extra import _diag_len, _eager, _flat_index, _int_arg, _tensor_arg
 from .movement import clone, expand, movedim, narrow, reshape
 from .pointwise import cast, promote, where
 from .reduce import cumsum
@@ -217,15 +217,10 @@ def put(input, index, source, accumulate=False):
         raise ShapeError(f"put(): Expected source and index to have the same number of "
                          f"elements, but got source.numel() = {source.numel()}, "
                          f"index.numel() = {index.numel()}")
-    flat = reshape(input, -1)
-    n = flat.shape[0]
-    if n == 0 and index.numel():
-        raise FwIndexError("put(): tried to put into an empty tensor")
-    _check_range(index, -n, n, "put", f"a tensor of {n} elements (shape "
-                 f"{list(input.shape)})")
+    flat, idx = _flat_index(input, index, "put", "put into")
     if index.numel() == 0:
         return clone(input)
-    idx = reshape(where(index < 0, index + n, index), -1)
+    idx = reshape(idx, -1)
     src = reshape(source, -1)
     out = scatter_add(flat, 0, idx, src) if accumulate else scatter(flat, 0, idx, src)
     return reshape(out, input.shape)
