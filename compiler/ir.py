@@ -50,7 +50,7 @@ class Value:
 class Node:
     """One op application: ``outputs = op(*inputs, **attrs)``."""
 
-    __slots__ = ("op", "inputs", "attrs", "outputs", "no_grad")
+    __slots__ = ("op", "inputs", "attrs", "outputs", "no_grad", "region", "region_out")
 
     def __init__(self, op, inputs, attrs, outputs=()):
         self.op = op
@@ -61,6 +61,11 @@ class Node:
         # autodiff replays it under no_grad too, so the gradient stops there as it would
         # eagerly (torch.func.grad respects an inner no_grad)
         self.no_grad = False
+        # recorded inside ``checkpoint`` while capturing a training step: the region's
+        # number, and which outputs the region returned (passes/remat.py recomputes the
+        # others for the backward instead of keeping them alive)
+        self.region = None
+        self.region_out = ()
 
     def tensor_inputs(self):
         """The inputs that are Values (not Python scalars)."""

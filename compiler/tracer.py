@@ -11,6 +11,7 @@ the fly (see :mod:`compiler.passes.functionalize`); leaf ``.grad`` assignments m
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -80,6 +81,8 @@ class Tracer:
         self.int_guards: list = []
         self.lift_free = False           # data-less outside tensors become inputs
         self.lifted: list = []
+        self.regions = 0                 # checkpoint regions seen (passes/remat.py)
+        self.in_region = False
 
     # -- the protocol --------------------------------------------------------------------
     def record(self, op, args, attrs, outs):
@@ -106,6 +109,30 @@ class Tracer:
         v = self.value_of(src)
         self.fn.define(dst, v, (src, None, None))
         self.keep.append(dst)
+
+    @contextlib.contextmanager
+    def checkpoint_region(self):
+        """Mark the nodes recorded inside the block as one ``checkpoint`` region; yields a
+        function to call with the region's output tensors (a nested region joins the
+        outer one)."""
+        returned: list = []
+        if self.in_region:
+            yield returned.extend
+            return
+        self.in_region = True
+        start = len(self.graph.nodes)
+        try:
+            yield returned.extend
+        finally:
+            self.in_region = False
+        rid = self.regions
+        self.regions += 1
+        for n in self.graph.nodes[start:]:
+            n.region = rid
+        for t in returned:
+            v = self.fn.current(t) if isinstance(t, Tensor) else None
+            if v is not None and v.producer is not None and v.producer.region == rid:
+                v.producer.region_out += (v.index,)
 
     def graph_break(self, what):
         """Something that needs real data: stop the capture."""

@@ -11,7 +11,7 @@ import time
 
 from ..ir import Graph, Node, Value
 
-PIPELINE = ("functionalize", "simplify", "fold", "cse", "dce")
+PIPELINE = ("functionalize", "simplify", "fold", "cse", "dce", "remat")
 
 
 def _copy_value(v: Value, g: Graph) -> Value:
@@ -40,6 +40,7 @@ def rebuild(graph: Graph, visit=None) -> tuple[Graph, dict]:
         if repl is None:
             outs = tuple(_copy_value(o, g) for o in n.outputs)
             nn = Node(n.op, ins, n.attrs, outs)
+            nn.region, nn.region_out = n.region, n.region_out
             for o in outs:
                 o.producer = nn
             g.nodes.append(nn)

@@ -18,9 +18,11 @@ autocast state restored) and runs the engine over the recomputed graph with a *b
 it stops at the same edges and hands their gradients back to the outer backward, which
 sends them on as for any other node.
 
-Under ``fw.compile`` (an active trace) ``checkpoint`` simply calls ``fn``: the captured
-graph holds the forward and backward whole, the compiler plans their memory itself, and the
-values are those of the un-checkpointed step. The compiled graph does not recompute.
+Under ``fw.compile`` (an active trace) ``checkpoint`` calls ``fn`` and marks the nodes it
+records as a region (``Tracer.checkpoint_region``). The captured graph holds the forward
+and backward whole; the compiler's ``remat`` pass (compiler/passes/remat.py) gives the
+backward recomputed copies of the region's inner activations, so the originals die at the
+end of the region. Random draws inside the region are kept, not drawn again.
 
 Outputs are found in nested tuples, lists and dicts; a tensor hidden in another object
 still gets its gradient, through the region's ordinary graph, which it then keeps alive.
@@ -249,10 +251,19 @@ class _CheckpointOp:
 def _checkpoint(function, args, kwargs, *, preserve_rng_state, context_fn,
                 determinism_check, debug):
     fwd_ctx, recompute_ctx = context_fn()
-    if not tls.grad_enabled or tls.tracer is not None:
-        # nothing will differentiate this, or fw.compile is capturing: plain call
+    if not tls.grad_enabled:  # nothing will differentiate this: plain call
         with fwd_ctx:
             return function(*args, **kwargs)
+    region = getattr(tls.tracer, "checkpoint_region", None)
+    if tls.tracer is not None:
+        # fw.compile is capturing: mark the region; compiler/passes/remat.py recomputes it
+        if region is None:
+            with fwd_ctx:
+                return function(*args, **kwargs)
+        with fwd_ctx, region() as returned:
+            out = function(*args, **kwargs)
+            returned(_leaves(out))
+        return out
     rng = _rng_state() if preserve_rng_state else None
     autocast = tls.autocast
     start = next(_autograd._sequence)  # the region's nodes are recorded after this

@@ -31,3 +31,11 @@ def test_checkpoint_with_dropout_on_cuda_matches_the_plain_gradients():
     np.testing.assert_array_equal(next_plain, next_ckpt)  # the stream was forked, not advanced
     loose, _ = run(True, preserve=False)
     assert any(not np.array_equal(u, v) for u, v in zip(plain, loose))
+
+
+def test_compiled_checkpointed_step_on_cuda_recomputes_and_matches_eager():
+    from tests.compiler.test_remat import _assert_same_training, _train
+    ckpt = _train(True, True, depth=2, width=8, batch=4, steps=2, device="cuda")
+    eager = _train(False, False, depth=2, width=8, batch=4, steps=2, device="cuda")
+    _assert_same_training(ckpt, eager, rtol=1e-4)
+    assert any(p.startswith("remat (+") for p in ckpt[2].graph().passes)
