@@ -1,15 +1,14 @@
 """``fw.vmap`` (``torch.vmap`` / ``torch.func.vmap``): map a function over a batch dimension.
 
-Implementation: loop and stack. ``vmap(f)(*args)`` calls ``f`` once per index of the mapped
-dimension with that slice of every mapped argument (a view from ``unbind``) and stacks the
-per-sample outputs along ``out_dims``. There is no batching transform over the op registry
-(PyTorch itself falls back to such a loop for ops without a batching rule), so the results
-are exactly those of the explicit loop, and everything that works on one sample works
-under ``vmap``: autograd flows through the slices and the stack, ``fw.grad`` inside
-``vmap`` gives per-sample gradients (its capture is reused from the second sample on),
-``vmap`` nests, and inside ``fw.compile`` the loop is recorded into the graph (unrolled).
-The cost is one Python call of ``f`` per sample; ``chunk_size`` is accepted and checked but
-does not change the work done.
+Two ways, the same values. Batched (framework/func_batching.py): ``func`` is traced once
+on one sample and its graph runs on the whole batch, op by op, through batching rules (an
+op without a rule runs per sample and is stacked). Loop: ``func`` runs once per index of
+the mapped dimension on that slice of every mapped argument (a view from ``unbind``) and the
+per-sample outputs are stacked along ``out_dims``; it serves whatever the trace cannot:
+keyword and container arguments, Python control flow on tensor values, random draws (the
+``randomness`` modes are defined per call) and in-place updates of outside tensors. Both
+let autograd flow, nest, and record into an enclosing ``fw.compile`` capture.
+``chunk_size`` is accepted and checked but does not change the work done.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from __future__ import annotations
 import functools
 
 from .errors import ArgumentError, FwTypeError, TransformError
+from .func_batching import STATS, try_batched
 from .tensor import Tensor
 
 __all__ = ["vmap"]
@@ -169,10 +169,9 @@ def _mapped_inputs(func, in_dims, args):
     return mapped, sizes[0]
 
 
-def _stack_outputs(func, out_dims, outs):
-    """Stack the per-sample outputs ``outs`` (one tree each) along ``out_dims``."""
+def _out_leaves(func, out_dims, first):
+    """[(path, leaf, out_dim)] of one sample's output tree, checked against ``out_dims``."""
     fname = _name(func)
-    first = outs[0]
     flat = _broadcast(out_dims, first)
     if flat is None and isinstance(out_dims, tuple) and len(out_dims) == 1:
         flat = _broadcast(out_dims[0], first)  # out_dims=(0,) for a single output
@@ -181,8 +180,34 @@ def _stack_outputs(func, out_dims, outs):
                             "not compatible with the structure of `outputs`. out_dims has "
                             f"structure {_structure(out_dims)} but outputs has structure "
                             f"{_structure(first)}")
+    for _, leaf, d in flat:
+        if d is None:
+            continue
+        if not isinstance(d, int) or isinstance(d, bool):
+            raise ArgumentError(f"vmap({fname}, ..., out_dims={out_dims}): out_dims must hold "
+                                f"ints or None, got {type(d).__name__}")
+        if not isinstance(leaf, Tensor):
+            raise ArgumentError(f"vmap({fname}, ...): `{fname}` must only return Tensors, got "
+                                f"type {type(leaf).__name__}. Did you mean to set out_dims= "
+                                "to None for output?")
+    return flat
+
+
+def _check_out_dim(func, out_dims, d, rank):
+    if not -(rank + 1) <= d <= rank:
+        raise ArgumentError(f"vmap({_name(func)}, ..., out_dims={out_dims}): dimension out of "
+                            f"range (expected to be in range of [{-(rank + 1)}, {rank}], but "
+                            f"got {d}) for an output of {rank} dimensions")
+
+
+def _stack_outputs(func, out_dims, outs):
+    """Stack the per-sample outputs ``outs`` (one tree each) along ``out_dims``."""
+    from .ops import stack
+    first = outs[0]
+    flat = _out_leaves(func, out_dims, first)
     per_sample = [_leaves(o) for o in outs]
     if any(len(ls) != len(flat) for ls in per_sample):
+        fname = _name(func)
         raise ArgumentError(f"vmap({fname}, ...): `{fname}` returned outputs of different "
                             "structures for different samples")
     new = {}
@@ -190,23 +215,25 @@ def _stack_outputs(func, out_dims, outs):
         if d is None:
             new[path] = leaf  # not batched: the value of the first sample, as PyTorch's
             continue
-        if not isinstance(d, int) or isinstance(d, bool):
-            raise ArgumentError(f"vmap({fname}, ..., out_dims={out_dims}): out_dims must hold "
-                                f"ints or None, got {type(d).__name__}")
         items = [ls[k][1] for ls in per_sample]
         bad = next((x for x in items if not isinstance(x, Tensor)), None)
         if bad is not None:
-            raise ArgumentError(f"vmap({fname}, ...): `{fname}` must only return Tensors, got "
-                                f"type {type(bad).__name__}. Did you mean to set out_dims= "
-                                "to None for output?")
-        r = items[0].dim()
-        if not -(r + 1) <= d <= r:
-            raise ArgumentError(f"vmap({fname}, ..., out_dims={out_dims}): dimension out of "
-                                f"range (expected to be in range of [{-(r + 1)}, {r}], but "
-                                f"got {d}) for an output of {r} dimensions")
-        from .ops import stack
+            _out_leaves(func, out_dims, _replace(first, {path: bad}))  # raises
+        _check_out_dim(func, out_dims, d, items[0].dim())
         new[path] = stack(items, dim=d)
     return _replace(first, new)
+
+
+def _place_outputs(func, out_dims, tree):
+    """The batched outputs ``tree`` (batch first) with the batch moved to ``out_dims``."""
+    new = {}
+    for path, leaf, d in _out_leaves(func, out_dims, tree):
+        if d is None:
+            new[path] = leaf.select(0, 0) if isinstance(leaf, Tensor) else leaf
+            continue
+        _check_out_dim(func, out_dims, d, leaf.dim() - 1)
+        new[path] = leaf if d in (0, -leaf.dim()) else leaf.movedim(0, d)
+    return _replace(tree, new)
 
 
 def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
@@ -227,9 +254,10 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     ``'same'`` the same draws for every sample (the generators are rewound before each
     call). ``chunk_size`` (None or a positive int) is accepted for compatibility.
 
-    Implementation note: this is a loop over samples followed by a stack (see the module
-    docstring), not a batching transform: results match an explicit loop exactly, and
-    gradients (``backward``, ``fw.grad`` inside or outside) flow through it.
+    Implementation note: ``func`` is traced on one sample and run batched where it can
+    be, else called per sample (see the module docstring); either way the results match
+    an explicit loop, and gradients (``backward``, ``fw.grad`` inside or outside) flow
+    through it.
     """
     if randomness not in _RANDOMNESS:
         raise ArgumentError("Only allowed values for randomness are 'error', 'different', or "
@@ -240,12 +268,17 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     if not callable(func):
         raise FwTypeError(f"vmap: expected `func` to be callable, got {type(func).__name__}")
 
+    captures: dict = {}  # per argument signature: func traced on one sample
+
     def wrapped(*args, **kwargs):
         mapped, size = _mapped_inputs(func, in_dims, args)
         if size == 0:
             raise ArgumentError(f"vmap({_name(func)}, ...): the mapped dimension has size 0; "
-                                "this loop-based vmap needs at least one sample to know the "
-                                "output shapes")
+                                "vmap needs at least one sample to know the output shapes")
+        tree = try_batched(func, args, kwargs, mapped, size, captures)
+        if tree is not None:
+            return _place_outputs(func, out_dims, tree)
+        STATS["loop"] += 1
         slices = [(path, t.unbind(d)) for path, t, d in mapped]
         start = None if randomness == "different" else _rng_state()
         outs = []

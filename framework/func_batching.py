@@ -1,0 +1,332 @@
+"""Batched evaluation for ``fw.vmap``: trace ``func`` on one sample, then run the graph on
+the whole batch at once.
+
+The trace is the compiler's capture (the one ``fw.grad`` uses), so ``func`` may call
+``fw.grad``/``vjp``/``jvp`` and modules: their ops land in the graph as ordinary nodes.
+Every node is then applied once with ``apply`` on batched values, which carry the batch as
+their dim 0; a *batching rule* per op kind rewrites the node for that layout (elementwise
+ops align ranks so broadcasting still pairs the per-sample dims, reductions and scans shift
+their dims, ``matmul`` treats the batch as a broadcast dim, convolutions fold it into N,
+...). A node without a rule runs once per sample and the results are stacked, as PyTorch's
+fallback does. Values that do not depend on a mapped input stay unbatched.
+
+``try_batched`` answers None when this does not apply, and ``vmap`` then loops over the
+samples calling ``func`` itself: keyword arguments, container arguments, functions that
+cannot be traced (Python control flow on tensor values, ``.item()``), random draws (the
+``randomness`` modes are defined per call) and in-place updates of outside tensors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from ._state import tls
+from .tensor import Tensor
+
+# How vmap calls were served; read by tests and handy when profiling.
+STATS = {"batched": 0, "loop": 0, "per_sample_nodes": 0, "batched_errors": 0}
+
+_FAILED = object()
+_ELEMENTWISE_GROUPS = ("unary", "binary", "ternary", "cast")
+_ELEMENTWISE_COMPOSITES = ("gelu", "polygamma")
+
+
+# ---------------------------------------------------------------------------------------
+# tracing one sample
+def _capture(func, args, mapped, cache):
+    """The capture of ``func`` on one sample of ``args`` (cached), or None."""
+    from compiler.capture import discover, trace
+    from compiler.guards import static_key
+    from .autograd import is_grad_enabled
+    sample = list(args)
+    for (i,), t, d in mapped:
+        sample[i] = t.select(d, 0)
+    key, _ = static_key(tuple(sample), {}, set(), set())
+    key = (key, tuple((p, d) for p, _, d in mapped), is_grad_enabled(),
+           tuple(a for a in args if isinstance(a, float)))
+    hit = cache.get(key)
+    if hit is None:
+        try:
+            names, _ = discover(func, tuple(sample))
+            cap = trace(func, tuple(sample), names=names, specialize_floats=True,
+                        lift_free=True)
+        except Exception:  # noqa: BLE001  (vmap's loop calls func itself: its real error)
+            cap = None
+        hit = cache[key] = _FAILED if cap is None or not _batchable(cap) else cap
+    return None if hit is _FAILED else hit
+
+
+def _batchable(cap) -> bool:
+    from .ops.registry import RANDOM
+    g = cap.graph
+    return (not g.mutations and not g.grad_writes
+            and all(n.op.group != RANDOM for n in g.nodes)
+            and all(len(p) == 2 for p in cap.arg_paths)
+            # a Python number computed from a runtime scalar is per call
+            and all(leaf.kind != "s" for leaf in _out_leaf_list(cap.out_tree)))
+
+
+def try_batched(func, args, kwargs, mapped, size, cache):
+    """The outputs of ``func`` over the batch as a tree of batched tensors (batch first;
+    a leaf that does not depend on a mapped input is expanded), or None when the batched
+    evaluation does not apply (see the module docstring)."""
+    from compiler.capture import map_tree
+    if kwargs or any(len(p) != 1 for p, _, _ in mapped) or any(
+            isinstance(a, (tuple, list, dict)) for a in args):
+        return None
+    cap = _capture(func, args, mapped, cache)
+    if cap is None:
+        return None
+    by_pos = {p[0]: (t, d) for p, t, d in mapped}
+    inputs = []
+    for path in cap.arg_paths:
+        i = path[1]
+        if i in by_pos:
+            t, d = by_pos[i]
+            inputs.append((t.movedim(d, 0), True))
+        else:
+            inputs.append((args[i], False))
+    inputs += [(t, False) for t in cap.lifted]
+    try:
+        outs = _run(cap.graph, inputs, size)
+    except Exception:  # noqa: BLE001  (a case no rule foresaw: the loop gives the answer)
+        STATS["batched_errors"] += 1
+        return None
+    STATS["batched"] += 1
+
+    def leaf(x):
+        if x.kind != "v":
+            return x.x
+        t, batched = outs[x.x]
+        if not isinstance(t, Tensor):
+            return t
+        return t if batched else t.unsqueeze(0).expand((size,) + tuple(t.shape)).clone()
+    return map_tree(cap.out_tree, leaf)
+
+
+def _out_leaf_list(tree) -> list:
+    from compiler.capture import map_tree
+    found: list = []
+    map_tree(tree, found.append)
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# the batched interpreter
+@contextlib.contextmanager
+def _replaying_no_grad(node):
+    if not node.no_grad:
+        yield
+        return
+    saved = tls.grad_enabled, tls.replaying_no_grad
+    tls.grad_enabled, tls.replaying_no_grad = False, True
+    try:
+        yield
+    finally:
+        tls.grad_enabled, tls.replaying_no_grad = saved
+
+
+def _apply(node, args, attrs):
+    from .ops.registry import apply
+    if node.op.name == "reshape":  # traced on data-less tensors: may need a copy here
+        return args[0].reshape(attrs["shape"])
+    return apply(node.op, *args, **attrs)
+
+
+def _run(graph, inputs, size):
+    """[(value, batched)] of ``graph``'s outputs for ``inputs`` [(value, batched)]."""
+    from compiler.ir import Value
+    env: dict = dict(zip(graph.inputs, inputs))
+    for v, t in graph.constants.items():
+        env[v] = (t, False)
+    saved, tls.autocast = tls.autocast, None  # the graph holds autocast's casts already
+    try:
+        for n in graph.nodes:
+            pairs = [env[x] if isinstance(x, Value) else (x, False) for x in n.inputs]
+            args = [p[0] for p in pairs]
+            flags = [p[1] for p in pairs]
+            with _replaying_no_grad(n):
+                if not any(flags):
+                    out, batched = _apply(n, args, n.attrs), False
+                else:
+                    out, batched = _batched_node(n, args, flags, size), True
+            outs = out if n.op.num_outputs > 1 else (out,)
+            for v, t in zip(n.outputs, outs):
+                env[v] = (t, batched)
+    finally:
+        tls.autocast = saved
+    return [env[o] if isinstance(o, Value) else (o, False) for o in graph.outputs]
+
+
+def _batched_node(n, args, flags, size):
+    rule = _RULES.get(n.op.name) or _GROUP_RULES.get(n.op.group)
+    if rule is not None:
+        out = rule(n, args, flags, size)
+        if out is not None:
+            return out
+    return _per_sample(n, args, flags, size)
+
+
+def _per_sample(n, args, flags, size):
+    """The fallback: the node once per sample, outputs stacked along a new dim 0."""
+    from .ops import stack
+    STATS["per_sample_nodes"] += 1
+    results = []
+    for i in range(size):
+        sample = [a.select(0, i) if b else a for a, b in zip(args, flags)]
+        results.append(_apply(n, sample, n.attrs))
+    if n.op.num_outputs > 1:
+        return tuple(stack([r[k] for r in results]) for k in range(n.op.num_outputs))
+    return stack(results)
+
+
+# ---------------------------------------------------------------------------------------
+# batching rules: (node, args, flags, size) -> batched output(s), or None for the fallback
+def _rank(x) -> int:
+    return len(x.shape)
+
+
+def _align(t, batched, rank):
+    """A batched ``t`` with ones inserted after the batch dim, so its per-sample rank is
+    ``rank`` (broadcasting then pairs per-sample dims); unbatched values unchanged."""
+    if not batched or not isinstance(t, Tensor):
+        return t
+    extra = rank - (t.ndim - 1)
+    if extra <= 0:
+        return t
+    return t.reshape((t.shape[0],) + (1,) * extra + tuple(t.shape[1:]))
+
+
+def _expand_batch(t, batched, size):
+    """``t`` with a leading batch dim (an expanded view when it had none)."""
+    if batched:
+        return t
+    return t.unsqueeze(0).expand((size,) + tuple(t.shape))
+
+
+def _elementwise(n, args, flags, size):
+    rank = _rank(n.outputs[0])
+    aligned = [_align(a, b, rank) for a, b in zip(args, flags)]
+    return _apply(n, aligned, n.attrs)
+
+
+def _shift(n, args, flags, size, key):
+    """Ops whose attrs name per-sample dims (``dims`` tuple or ``dim`` int): add one."""
+    if not flags[0] or any(flags[1:]):
+        return None
+    value = n.attrs[key]
+    shifted = tuple(d + 1 for d in value) if isinstance(value, tuple) else value + 1
+    return _apply(n, args, dict(n.attrs, **{key: shifted}))
+
+
+def _reshape(n, args, flags, size):
+    return args[0].reshape((size,) + tuple(n.attrs["shape"]))
+
+
+def _expand(n, args, flags, size):
+    out = tuple(n.outputs[0].shape)
+    return _align(args[0], True, len(out)).expand((size,) + out)
+
+
+def _permute(n, args, flags, size):
+    return _apply(n, args, {"dims": (0,) + tuple(d + 1 for d in n.attrs["dims"])})
+
+
+def _slice(n, args, flags, size):
+    a = n.attrs
+    return _apply(n, args, {"starts": (0,) + tuple(a["starts"]),
+                            "stops": (size,) + tuple(a["stops"]),
+                            "steps": (1,) + tuple(a["steps"])})
+
+
+def _same_layout(n, args, flags, size):
+    """Ops on trailing dims only (``pad``, ``trilu``, ``clone``, ``detach``)."""
+    return _apply(n, args, n.attrs) if flags[0] and not any(flags[1:]) else None
+
+
+def _cat(n, args, flags, size):
+    tensors = [_expand_batch(a, b, size) for a, b in zip(args, flags)]
+    return _apply(n, tensors, dict(n.attrs, dim=n.attrs["dim"] + 1))
+
+
+def _index_dim(n, args, flags, size):
+    """gather / scatter / scatter_add / scatter_reduce: every tensor operand batched."""
+    tensors = [_expand_batch(a, b, size) if isinstance(a, Tensor) else a
+               for a, b in zip(args, flags)]
+    return _apply(n, tensors, dict(n.attrs, dim=n.attrs["dim"] + 1))
+
+
+def _matmul(n, args, flags, size):
+    (a, b), (fa, fb) = args, flags
+    ra, rb = _rank(n.inputs[0]), _rank(n.inputs[1])
+    if ra == 1:  # (k) as (1, k)
+        a = a.unsqueeze(-2)
+    if rb == 1:  # (k) as (k, 1)
+        b = b.unsqueeze(-1)
+    rank = max(ra, rb, 2)
+    out = _apply(n, [_align(a, fa, rank), _align(b, fb, rank)], n.attrs)
+    if rb == 1:
+        out = out.squeeze(-1)
+    if ra == 1:
+        out = out.squeeze(-1 if rb == 1 else -2)
+    return out
+
+
+def _einsum(n, args, flags, size):
+    eq = n.attrs["equation"].replace(" ", "")
+    if "->" not in eq:
+        return None
+    lhs, rhs = eq.split("->")
+    letter = next(c for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA"
+                  if c not in eq)
+    terms = [letter + t if f else t for t, f in zip(lhs.split(","), flags)]
+    return _apply(n, args, {"equation": ",".join(terms) + "->" + letter + rhs})
+
+
+def _fold_into_n(n, args, flags, size):
+    """conv / conv_transpose / max_pool: the batch joins dim N of the input."""
+    if not flags[0] or any(flags[1:]):
+        return None
+    x = args[0]
+    folded = x.reshape((size * x.shape[1],) + tuple(x.shape[2:]))
+    out = _apply(n, [folded] + list(args[1:]), n.attrs)
+
+    def unfold(t):
+        return t.reshape((size, x.shape[1]) + tuple(t.shape[1:]))
+    return tuple(unfold(t) for t in out) if n.op.num_outputs > 1 else unfold(out)
+
+
+def _fold_rows(n, args, flags, size):
+    """``cross_entropy(logits (N, C), target (N,))``: the batch joins the rows."""
+    logits, target = (_expand_batch(a, b, size) for a, b in zip(args, flags))
+    rows = size * logits.shape[1]
+    out = _apply(n, [logits.reshape((rows,) + tuple(logits.shape[2:])),
+                     target.reshape((rows,))], n.attrs)
+    return out.reshape((size, logits.shape[1]))
+
+
+def _leading_unbatched(n, args, flags, size):
+    """``embedding(weight, indices)``: per-sample indices pick rows of a shared table."""
+    return _apply(n, args, n.attrs) if not flags[0] and flags[1] and not any(flags[2:]) \
+        else None
+
+
+def _layer_norm(n, args, flags, size):
+    return _same_layout(n, args, flags, size)
+
+
+_GROUP_RULES = {g: _elementwise for g in _ELEMENTWISE_GROUPS}
+_GROUP_RULES["reduce"] = lambda n, a, f, s: _shift(n, a, f, s, "dims")
+_GROUP_RULES["scan"] = lambda n, a, f, s: _shift(n, a, f, s, "dim")
+_RULES = {name: _elementwise for name in _ELEMENTWISE_COMPOSITES}
+_RULES.update({
+    "softmax": _GROUP_RULES["scan"], "log_softmax": _GROUP_RULES["scan"],
+    "flip": lambda n, a, f, s: _shift(n, a, f, s, "dims"),
+    "reshape": _reshape, "expand": _expand, "permute": _permute, "slice": _slice,
+    "pad": _same_layout, "trilu": _same_layout, "clone": _same_layout,
+    "detach": _same_layout, "layer_norm": _layer_norm, "cat": _cat,
+    "gather": _index_dim, "scatter": _index_dim, "scatter_add": _index_dim,
+    "scatter_reduce": _index_dim, "matmul": _matmul, "einsum": _einsum,
+    "conv": _fold_into_n, "conv_transpose": _fold_into_n, "max_pool": _fold_into_n,
+    "embedding": _leading_unbatched, "cross_entropy": _fold_rows,
+})
