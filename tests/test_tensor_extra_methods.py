@@ -468,3 +468,20 @@ def test_mvlgamma():
         fw.mvlgamma(x, 4)
     with pytest.raises(fw.DTypeError):
         fw.tensor([3, 4]).mvlgamma_(1)
+
+
+def test_unfold_without_overlap_is_a_view_of_its_input():
+    base = fw.arange(24.0).reshape(2, 12)
+    windows = base.unfold(1, 3, 4)                  # step > size: gaps between windows
+    assert windows.shape == (2, 3, 3) and windows._base is not None
+    windows.fill_(-1.0)
+    expect = np.arange(24.0).reshape(2, 12)
+    expect[:, [0, 1, 2, 4, 5, 6, 8, 9, 10]] = -1.0
+    np.testing.assert_array_equal(base.numpy(), expect)
+    col = fw.arange(10.0).reshape(2, 5).t()         # a strided input
+    np.testing.assert_array_equal(col.unfold(0, 2, 2).numpy(),
+                                  [[[0, 1], [5, 6]], [[2, 3], [7, 8]]])
+    src = fw.arange(5.0)
+    overlapping = src.unfold(0, 2, 1)               # a copy: writes do not reach the input
+    overlapping.fill_(0.0)
+    assert overlapping.shape == (4, 2) and src.numpy().tolist() == [0, 1, 2, 3, 4]

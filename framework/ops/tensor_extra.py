@@ -56,7 +56,8 @@ def narrow_copy(input, dim, start, length):
 def unfold(input, dimension, size, step):
     """Every slice of length ``size`` along ``dimension``, ``step`` apart (Tensor.unfold):
     ``dimension`` becomes the number of windows ``(n - size) // step + 1`` and a last dim
-    of ``size`` is appended. A gather of the windows (PyTorch returns a view)."""
+    of ``size`` is appended. Windows that do not overlap (``step >= size``) and end within
+    the dim are a view, as in PyTorch; overlapping windows are a gather (a copy)."""
     _tensor_arg(input, "unfold", "input")
     size = _int_arg(size, "unfold", "size")
     step = _int_arg(step, "unfold", "step")
@@ -72,6 +73,11 @@ def unfold(input, dimension, size, step):
     if input.ndim == 0:
         return narrow(reshape(input, 1), 0, 0, size)  # PyTorch: shape (size,)
     windows = (n - size) // step + 1
+    if isinstance(n, int) and step >= size and windows * step <= n:
+        # split the dim into (windows, step) and keep the first `size` of each: a view
+        span = narrow(input, d, 0, windows * step)
+        split = reshape(span, input.shape[:d] + (windows, step) + input.shape[d + 1:])
+        return movedim(narrow(split, d + 1, 0, size), d + 1, -1)
     starts = reshape(arange(windows, device=input.device) * step, windows, 1)
     idx = starts + reshape(arange(size, device=input.device), 1, size)  # (windows, size)
     out = index_select(input, d, reshape(idx, -1))
