@@ -315,7 +315,14 @@ def _layer_norm(n, args, flags, size):
     return _same_layout(n, args, flags, size)
 
 
+def _batch_dims(n, args, flags, size):
+    """linalg ops: leading dims are batch dims already; every operand gets the batch."""
+    return _apply(n, [_expand_batch(a, b, size) if isinstance(a, Tensor) else a
+                      for a, b in zip(args, flags)], n.attrs)
+
+
 _GROUP_RULES = {g: _elementwise for g in _ELEMENTWISE_GROUPS}
+_GROUP_RULES["linalg"] = _batch_dims
 _GROUP_RULES["reduce"] = lambda n, a, f, s: _shift(n, a, f, s, "dims")
 _GROUP_RULES["scan"] = lambda n, a, f, s: _shift(n, a, f, s, "dim")
 _RULES = {name: _elementwise for name in _ELEMENTWISE_COMPOSITES}

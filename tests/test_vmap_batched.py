@@ -127,12 +127,37 @@ def test_outputs_that_ignore_the_mapped_input_are_repeated():
 
 
 def test_ops_without_a_rule_run_per_sample():
-    x = _t(4, 3, 3)
-    spd = x @ x.transpose(-1, -2) + 3 * fw.eye(3)
-    func = fw.linalg.cholesky
-    got, mode = _run(func, [spd], [0])
-    _close(got, _loop(func, [spd], [0]), tol=1e-4)
+    x = _t(4, 3, 5)
+    idx = fw.tensor([2, 0])
+    func = lambda t: t[idx, 1:] * 2  # noqa: E731  (advanced indexing: no rule)
+    got, mode = _run(func, [x], [0])
+    _close(got, _loop(func, [x], [0]))
     assert mode["batched"] == 1 and mode["per_sample_nodes"] >= 1
+
+
+_M = _t(5, 3, 3)
+SPD = _M @ _M.transpose(-1, -2) + 3 * fw.eye(3)
+RHS = _t(5, 3, 2)
+LINALG = {
+    "det, slogdet, inv, matrix_exp": lambda a, b: (
+        fw.linalg.det(a), *fw.linalg.slogdet(a), fw.linalg.inv(a), fw.linalg.matrix_exp(a)),
+    "solve with matrix, vector and shared right-hand sides": lambda a, b: (
+        fw.linalg.solve(a, b), fw.linalg.solve(a, b[:, 0]), fw.linalg.solve(a, RHS[0])),
+    "cholesky, qr, eigh, svd": lambda a, b: (
+        fw.linalg.cholesky(a), fw.linalg.qr(a)[1].abs(), fw.linalg.eigh(a)[0],
+        fw.linalg.svd(a)[1]),
+    "triangular solve, lu_factor, the _ex variants": lambda a, b: (
+        fw.linalg.solve_triangular(fw.linalg.cholesky(a), b, upper=False),
+        fw.linalg.lu_factor(a)[0], fw.linalg.inv_ex(a)[0], fw.linalg.cholesky_ex(a)[0],
+        fw.linalg.solve_ex(a, b)[0]),
+}
+
+
+@pytest.mark.parametrize("name", list(LINALG))
+def test_linalg_ops_treat_the_batch_as_a_batch_dim(name):
+    got, mode = _run(LINALG[name], [SPD, RHS], [0, 0])
+    _close(got, _loop(LINALG[name], [SPD, RHS], [0, 0]), tol=1e-4)
+    assert mode["batched"] == 1 and mode["per_sample_nodes"] == 0, mode
 
 
 def test_per_sample_gradients_through_fw_grad_are_batched():
