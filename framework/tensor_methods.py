@@ -73,10 +73,11 @@ for _name in _INPLACE:
 
 # Op modules that list their own methods (METHODS, INPLACE_METHODS).
 from .ops import (linalg_extra_ops, math_extra, order_stats, scatter_reduce_ops,  # noqa: E402
-                  special_ops, tensor_extra, torch_extra, torch_misc, torch_products)
+                  special_ops, tensor_extra, torch_extra, torch_gaps, torch_misc,
+                  torch_products)
 
 for _mod in (math_extra, order_stats, scatter_reduce_ops, torch_extra, torch_misc,
-             torch_products, linalg_extra_ops, tensor_extra, special_ops):
+             torch_products, linalg_extra_ops, tensor_extra, special_ops, torch_gaps):
     for _name in _mod.METHODS.split():
         setattr(Tensor, _name, getattr(_mod, _name))
     for _name in _mod.INPLACE_METHODS.split():

@@ -19,10 +19,10 @@ _MAX_STEPS = 128  # inversion steps: P(X > 128 | rate < 10) is below 1e-60
 _MAX_ROUNDS = 64  # PTRS rounds: each accepts ~90% of what is left
 
 
-def _invert(lam: Tensor) -> Tensor:
+def _invert(lam: Tensor, generator=None) -> Tensor:
     """Inversion by sequential search: the count ``k`` with ``F(k - 1) < u <= F(k)``,
     advancing all elements one ``k`` per step (float64, rates < 10)."""
-    u = rand(lam.shape, dtype=float64, device=lam.device)
+    u = rand(lam.shape, dtype=float64, device=lam.device, generator=generator)
     p = (-lam).exp()
     cdf = p
     k = zeros(lam.shape, dtype=float64, device=lam.device)
@@ -36,7 +36,7 @@ def _invert(lam: Tensor) -> Tensor:
     return k
 
 
-def _ptrs(lam: Tensor) -> Tensor:
+def _ptrs(lam: Tensor, generator=None) -> Tensor:
     """Hörmann's (1993) transformed rejection with squeeze (PTRS) for rates >= 10
     (float64), every element redrawn until accepted."""
     slam, loglam = lam.sqrt(), lam.log()
@@ -47,8 +47,8 @@ def _ptrs(lam: Tensor) -> Tensor:
     out = zeros(lam.shape, dtype=float64, device=lam.device)
     done = zeros(lam.shape, dtype=bool_, device=lam.device)
     for _ in range(_MAX_ROUNDS):
-        u = rand(lam.shape, dtype=float64, device=lam.device) - 0.5
-        v = rand(lam.shape, dtype=float64, device=lam.device)
+        u = rand(lam.shape, dtype=float64, device=lam.device, generator=generator) - 0.5
+        v = rand(lam.shape, dtype=float64, device=lam.device, generator=generator)
         us = 0.5 - u.abs()
         k = ((2 * a / us + b) * u + lam + 0.43).floor()
         quick = (us >= 0.07) & (v <= vr)
@@ -63,14 +63,15 @@ def _ptrs(lam: Tensor) -> Tensor:
     return out
 
 
-def sample_poisson(rate: Tensor, shape) -> Tensor:
-    """Poisson(rate) counts of ``shape`` (``rate`` broadcast to it) in ``rate``'s dtype."""
+def sample_poisson(rate: Tensor, shape, generator=None) -> Tensor:
+    """Poisson(rate) counts of ``shape`` (``rate`` broadcast to it) in ``rate``'s dtype,
+    drawn from ``generator`` (default: the framework's default generator)."""
     with no_grad():
         lam = rate.detach().expand(tuple(shape)).to(float64)
         small = lam < _SMALL
-        k = _invert(where(small, lam, 0.0))
+        k = _invert(where(small, lam, 0.0), generator)
         if not bool(small.all()):
-            k = where(small, k, _ptrs(where(small, _SMALL, lam)))
+            k = where(small, k, _ptrs(where(small, _SMALL, lam), generator))
         return k.to(rate.dtype)
 
 

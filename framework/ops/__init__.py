@@ -30,6 +30,7 @@ from .scatter_reduce_ops import *  # noqa: F401,F403,E402
 from .torch_extra import *  # noqa: F401,F403,E402
 from .torch_misc import *  # noqa: F401,F403,E402
 from .torch_products import *  # noqa: F401,F403,E402
+from .torch_gaps import *  # noqa: F401,F403,E402
 from .tensor_extra import *  # noqa: F401,F403,E402
 from .special_ops import *  # noqa: F401,F403,E402
 from ..creation import *  # noqa: F401,F403,E402

@@ -1,5 +1,5 @@
 """Lazy layers: ``LazyLinear``, ``LazyConv{1,2,3}d``, ``LazyConvTranspose{1,2,3}d``,
-``LazyBatchNorm{1,2,3}d`` and ``LazyInstanceNorm{1,2}d``.
+``LazyBatchNorm{1,2,3}d`` and ``LazyInstanceNorm{1,2,3}d``.
 
 As in PyTorch, a lazy layer holds :class:`UninitializedParameter` /
 :class:`UninitializedBuffer` placeholders and infers ``in_features`` / ``in_channels`` /
@@ -21,12 +21,13 @@ from .conv import (Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d,
                    ConvTranspose3d)
 from .linear import Linear
 from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d,
-                            InstanceNorm2d, _BatchNorm, _InstanceNorm, _NormBase)
+                            InstanceNorm2d, InstanceNorm3d, _BatchNorm, _InstanceNorm,
+                            _NormBase)
 
 __all__ = ["LazyModuleMixin", "LazyLinear", "LazyConv1d", "LazyConv2d", "LazyConv3d",
            "LazyConvTranspose1d", "LazyConvTranspose2d", "LazyConvTranspose3d",
            "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d", "LazyInstanceNorm1d",
-           "LazyInstanceNorm2d", "LazyModuleError"]
+           "LazyInstanceNorm2d", "LazyInstanceNorm3d", "LazyModuleError"]
 
 
 class LazyModuleError(FrameworkError, RuntimeError):
@@ -333,3 +334,10 @@ class LazyInstanceNorm2d(_LazyInstanceNorm):
 
     cls_to_become = InstanceNorm2d
     _no_batch_dim = InstanceNorm2d._no_batch_dim
+
+
+class LazyInstanceNorm3d(_LazyInstanceNorm):
+    """An :class:`InstanceNorm3d` whose ``num_features`` comes from the first input."""
+
+    cls_to_become = InstanceNorm3d
+    _no_batch_dim = InstanceNorm3d._no_batch_dim

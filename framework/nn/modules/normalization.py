@@ -1,4 +1,4 @@
-"""Normalization layers: BatchNorm1d/2d/3d, InstanceNorm1d/2d, LayerNorm, GroupNorm,
+"""Normalization layers: BatchNorm1d/2d/3d, InstanceNorm1d/2d/3d, LayerNorm, GroupNorm,
 RMSNorm (PyTorch's buffers, state-dict keys and default init)."""
 
 from __future__ import annotations
@@ -154,6 +154,11 @@ class InstanceNorm1d(_InstanceNorm):
 class InstanceNorm2d(_InstanceNorm):
     """Instance norm over (N, C, H, W) or (C, H, W) inputs."""
     _no_batch_dim = 3
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """Instance norm over (N, C, D, H, W) or (C, D, H, W) inputs."""
+    _no_batch_dim = 4
 
 
 def _as_shape(normalized_shape) -> tuple:
