@@ -19,7 +19,7 @@ import math
 import numpy as np
 import sympy
 
-from framework.backends.cpu import IMPLS
+from framework.backends.cpu import IMPLS, where_into
 from framework.ops.registry import ELEMENTWISE
 
 from ..ir import Graph, Value, ident
@@ -155,11 +155,11 @@ class _Renderer:
             if ok:
                 return [f"np.copyto({out}, {a[0]}, casting='unsafe')", f"{o} = {out}"]
             return [f"{o} = np.asarray({a[0]}).astype({self.lit(n.attrs['dtype'].np)})"]
-        if name == "where":
+        if name == "where":  # the CPU kernel: branch-free bit select on large arrays
             if ok:
-                return [f"np.copyto({out}, {a[2]})",
-                        f"np.copyto({out}, {a[1]}, where={a[0]})", f"{o} = {out}"]
-            return [f"{o} = np.where({a[0]}, {a[1]}, {a[2]})"]
+                self.globals["_where_into"] = where_into
+                return [f"{o} = _where_into({a[0]}, {a[1]}, {a[2]}, {out})"]
+            return [f"{o} = {self.impl('where')}({a[0]}, {a[1]}, {a[2]})"]
         if name == "matmul" and (ok or can_write_out(n)):
             return [f"{o} = np.matmul({a[0]}, {a[1]}{dst})"]
         if name in REDUCE_UFUNC and (ok or can_write_out(n)):

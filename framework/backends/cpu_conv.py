@@ -1,10 +1,13 @@
 """NumPy kernels for ``conv``, ``conv_transpose`` and ``max_pool`` (see ops/conv_ops.py).
 
-``conv`` is im2col: ``sliding_window_view`` gives every window as a strided view, one
-reshape copies it into a ``(groups, N*out, C/groups*K)`` matrix, and one batched matmul
-(BLAS) multiplies it with the weight. ``conv_transpose`` is the reverse (col2im): one
-batched matmul produces every kernel tap's contribution, then a loop over the kernel taps
-(``prod(kernel)`` strided adds) scatters them into the output.
+``conv`` is im2col: ``sliding_window_view`` gives every window as a strided view, one copy
+lays it out with the longer of the output / kernel extents innermost (so the copy runs
+along contiguous rows), and one batched matmul (BLAS) multiplies it with the weight; the
+output comes out in NCHW order without a transpose. Depthwise convs multiply-add per tap.
+``conv_transpose`` is the reverse (col2im): one batched matmul produces every kernel tap's
+contribution, then one add per kernel tap scatters them into the output (for stride 1 on
+flattened zero-padded planes, so each add is one contiguous run). ``max_pool`` without
+padding is a pairwise tournament over the strided tap views; otherwise a windowed argmax.
 """
 
 from __future__ import annotations
@@ -27,8 +30,13 @@ def pad_or_crop(x, pads, value=0):
     nd = len(pads)
     lead = x.ndim - nd
     if any(lo > 0 or hi > 0 for lo, hi in pads):
-        widths = [(0, 0)] * lead + [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
-        x = np.pad(x, widths, constant_values=value)
+        grown = np.full(x.shape[:lead] + tuple(
+            s_ + max(lo, 0) + max(hi, 0) for s_, (lo, hi) in zip(x.shape[lead:], pads)),
+            value, dtype=x.dtype)
+        grown[(slice(None),) * lead + tuple(
+            slice(max(lo, 0), max(lo, 0) + s_) for s_, (lo, _) in
+            zip(x.shape[lead:], pads))] = x
+        x = grown
     if any(lo < 0 or hi < 0 for lo, hi in pads):
         key = (slice(None),) * lead + tuple(
             slice(max(-lo, 0), x.shape[lead + i] - max(-hi, 0)) for i, (lo, hi) in
@@ -48,9 +56,24 @@ def windows(x, kernel, stride, dilation):
     return win[key]
 
 
+def _im2col(win, nd, k_major, cd):
+    """Copy the window view ``(N, C, *O, *K)`` into a contiguous ``cd`` matrix laid out
+    ``(N, C, *K, *O)`` (``k_major``) or ``(N, *O, C, *K)``; the longer of the output and
+    kernel extents goes innermost, so the copy runs along contiguous rows."""
+    n, c = win.shape[:2]
+    if k_major:
+        perm = (0, 1) + tuple(range(2 + nd, 2 + 2 * nd)) + tuple(range(2, 2 + nd))
+    else:
+        perm = (0,) + tuple(range(2, 2 + nd)) + (1,) + tuple(range(2 + nd, 2 + 2 * nd))
+    view = win.transpose(perm)
+    cols = np.empty(view.shape, dtype=cd)
+    np.copyto(cols, view)
+    return cols
+
+
 @impl("conv")
 def conv(x, w, *, stride, padding, dilation, groups):
-    """im2col + one batched matmul over the groups."""
+    """im2col + one batched matmul (BLAS) per (sample, group)."""
     out_dtype = x.dtype
     cd = _compute_dtype(x.dtype)
     nd = len(stride)
@@ -58,18 +81,21 @@ def conv(x, w, *, stride, padding, dilation, groups):
     cout = w.shape[0]
     kernel = w.shape[2:]
     cg, coutg = c // groups, cout // groups
-    if cg == 1:
+    if cg == 1 and groups > 1:
         return _conv_by_taps(x, w, stride, padding, dilation, groups, cd, out_dtype)
     win = windows(pad_or_crop(x, padding), kernel, stride, dilation)   # (N, C, *O, *K)
     o = win.shape[2:2 + nd]
-    win = win.reshape(n, groups, cg, *o, *kernel)
-    # -> (G, N, *O, cg, *K): the im2col matrix (this reshape is the one copy)
-    perm = (1, 0) + tuple(range(3, 3 + nd)) + (2,) + tuple(range(3 + nd, 3 + 2 * nd))
-    cols = win.transpose(perm).reshape(groups, n * int(np.prod(o)), cg * int(np.prod(kernel)))
-    wm = w.reshape(groups, coutg, cg * int(np.prod(kernel))).transpose(0, 2, 1)
-    res = np.matmul(cols.astype(cd, copy=False), wm.astype(cd, copy=False))  # (G, N*O, coutg)
-    res = res.reshape(groups, n, *o, coutg)
-    res = res.transpose((1, 0, nd + 2) + tuple(range(2, 2 + nd))).reshape(n, cout, *o)
+    no, nk = int(np.prod(o)), int(np.prod(kernel))
+    if no >= nk:   # the usual conv: cols (N, G, cg*K, O); W (G, coutg, cg*K) @ cols
+        cols = _im2col(win, nd, True, cd).reshape(n, groups, cg * nk, no)
+        wm = w.reshape(groups, coutg, cg * nk).astype(cd, copy=False)
+        res = np.matmul(wm, cols)                                 # (N, G, coutg, O)
+        return res.reshape((n, cout) + o).astype(out_dtype, copy=False)
+    # big kernel, small output (the weight gradient): cols (G, N*O, cg*K) @ W^T
+    cols = _im2col(win, nd, False, cd).reshape(n * no, groups, cg * nk).transpose(1, 0, 2)
+    wm = w.reshape(groups, coutg, cg * nk).transpose(0, 2, 1)
+    res = np.matmul(cols, wm.astype(cd, copy=False))              # (G, N*O, coutg)
+    res = res.reshape(groups, n, no, coutg).transpose(1, 0, 3, 2).reshape((n, cout) + o)
     return np.ascontiguousarray(res, dtype=out_dtype)
 
 
@@ -85,46 +111,81 @@ def _conv_by_taps(x, w, stride, padding, dilation, groups, cd, out_dtype):
               for i in range(nd))
     wr = w.reshape((groups, coutg) + kernel).astype(cd, copy=False)
     acc = np.zeros((n, groups, coutg) + o, dtype=cd)
+    tmp = np.empty_like(acc)
     for tap in np.ndindex(*kernel):
         key = (slice(None), slice(None)) + tuple(
             slice(t * d, t * d + (oo - 1) * st + 1, st)
             for t, d, oo, st in zip(tap, dilation, o, stride))
-        xs = xp[key].astype(cd, copy=False)[:, :, None]         # (N, G, 1, *O)
-        acc += xs * wr[(slice(None), slice(None)) + tap].reshape((1, groups, coutg) +
-                                                                  (1,) * nd)
-    return np.ascontiguousarray(acc.reshape((n, cout) + o), dtype=out_dtype)
+        xs = xp[key][:, :, None]                                  # (N, G, 1, *O)
+        wt = wr[(slice(None), slice(None)) + tap].reshape((1, groups, coutg) + (1,) * nd)
+        np.multiply(xs, wt, out=tmp, casting="same_kind")
+        acc += tmp
+    return acc.reshape((n, cout) + o).astype(out_dtype, copy=False)
 
 
 @impl("conv_transpose")
 def conv_transpose(x, w, *, stride, padding, dilation, groups, output_padding):
-    """One batched matmul for every tap, then col2im (one strided add per kernel tap)."""
+    """One batched matmul gives every tap's contribution, ``(N, G, coutg*K, S)`` with the
+    input's own layout as the right operand (no copy); col2im is one strided add per
+    kernel tap."""
     out_dtype = x.dtype
     cd = _compute_dtype(x.dtype)
-    nd = len(stride)
     n, cin = x.shape[:2]
     sp = x.shape[2:]
     coutg = w.shape[1]
     kernel = w.shape[2:]
     cing = cin // groups
     npos, nk = int(np.prod(sp)), int(np.prod(kernel))
-    xm = x.reshape(n, groups, cing, npos).transpose(1, 0, 3, 2).reshape(groups, n * npos, cing)
-    wm = w.reshape(groups, cing, coutg * nk)
-    cols = np.matmul(xm.astype(cd, copy=False), wm.astype(cd, copy=False))
-    cols = cols.reshape(groups, n, *sp, coutg, *kernel)
-    # -> (N, G, coutg, *K, *S)
-    perm = (1, 0, 2 + nd) + tuple(range(3 + nd, 3 + 2 * nd)) + tuple(range(2, 2 + nd))
-    cols = cols.transpose(perm)
+    wm = np.ascontiguousarray(w.reshape(groups, cing, coutg * nk).transpose(0, 2, 1),
+                              dtype=cd)                           # (G, coutg*K, cing)
     full_len = tuple((s_ - 1) * st + d * (k - 1) + 1
                      for s_, st, d, k in zip(sp, stride, dilation, kernel))
-    full = np.zeros((n, groups, coutg) + full_len, dtype=cd)
-    for tap in np.ndindex(*kernel):
-        key = (slice(None),) * 3 + tuple(
-            slice(t * d, t * d + (s_ - 1) * st + 1, st)
-            for t, d, s_, st in zip(tap, dilation, sp, stride))
-        full[key] += cols[(slice(None),) * 3 + tap]
+    if all(st == 1 for st in stride) and np.isfinite(wm).all():
+        full = _col2im_flat(x, wm, sp, full_len, kernel, dilation, groups, coutg, cd)
+    else:
+        xm = x.reshape(n, groups, cing, npos).astype(cd, copy=False)
+        cols = np.matmul(wm, xm).reshape((n, groups, coutg, nk) + sp)
+        full = _col2im(cols, full_len, kernel, stride, dilation, cd)
     full = full.reshape((n, groups * coutg) + full_len)
     crop = tuple((-lo, -(hi - op)) for (lo, hi), op in zip(padding, output_padding))
     return np.ascontiguousarray(pad_or_crop(full, crop), dtype=out_dtype)
+
+
+def _col2im(cols, full_len, kernel, stride, dilation, cd):
+    """Sum the per-tap contributions ``cols`` ``(N, G, coutg, K, *S)`` into the full
+    transposed-conv output: one strided add per kernel tap."""
+    n, groups, coutg = cols.shape[:3]
+    sp = cols.shape[4:]
+    full = np.zeros((n, groups, coutg) + full_len, dtype=cd)
+    for t, tap in enumerate(np.ndindex(*kernel)):
+        key = (slice(None),) * 3 + tuple(
+            slice(k * d, k * d + (s_ - 1) * st + 1, st)
+            for k, d, s_, st in zip(tap, dilation, sp, stride))
+        full[key] += cols[:, :, :, t]
+    return full
+
+
+def _col2im_flat(x, wm, sp, full_len, kernel, dilation, groups, coutg, cd):
+    """Stride-1 col2im on flattened planes: the input is zero-padded to the full output's
+    trailing extents, so every tap's contribution is one contiguous shifted add (the
+    padding's zero columns add exact zeros where rows wrap; ``wm`` must be finite)."""
+    nd = len(sp)
+    n, cin = x.shape[:2]
+    cing, nk = cin // groups, int(np.prod(kernel))
+    psp = sp[:1] + full_len[1:]
+    xp = np.zeros((n, cin) + psp, dtype=cd)
+    xp[(Ellipsis,) + tuple(slice(0, s_) for s_ in sp)] = x
+    npos = int(np.prod(psp))
+    cols = np.matmul(wm, xp.reshape(n, groups, cing, npos))      # (N, G, coutg*K, P)
+    cols = cols.reshape(n, groups, coutg, nk, npos)
+    fstr = tuple(int(np.prod(full_len[i + 1:])) for i in range(nd))
+    offs = [sum(t * d * f for t, d, f in zip(tap, dilation, fstr))
+            for tap in np.ndindex(*kernel)]
+    total = int(np.prod(full_len))
+    full = np.zeros((n, groups, coutg, max(total, max(offs) + npos)), dtype=cd)
+    for t, off in enumerate(offs):
+        full[..., off:off + npos] += cols[:, :, :, t]
+    return full[..., :total]
 
 
 def _lowest(dt):
@@ -144,6 +205,10 @@ def max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     # pad the end far enough for the last (ceil_mode) window
     pads = tuple((p, max((o - 1) * st + d * (k - 1) + 1 - s_ - p, 0))
                  for o, st, d, k, s_, p in zip(out, stride, dilation, kernel_size, sp, padding))
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        res = _max_pool_taps(x, kernel_size, stride, dilation, out)
+        if res is not None:
+            return res
     low = _lowest(x.dtype)
     win = windows(pad_or_crop(x, pads, low), kernel_size, stride, dilation)
     win = win[(Ellipsis,) + tuple(slice(0, o) for o in out) + (slice(None),) * nd]
@@ -156,6 +221,64 @@ def max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     pos_win = pos_win[tuple(slice(0, o) for o in out)].reshape(out + (nk,))
     indices = np.take_along_axis(np.broadcast_to(pos_win, flat.shape), arg, -1)[..., 0]
     return np.ascontiguousarray(values), np.ascontiguousarray(indices)
+
+
+def _pair_max(a, b):
+    """Merge two (max, first-argmax) partial results whose taps in ``a`` all precede those
+    in ``b``: ``b`` wins only if strictly greater, so ties keep the first tap."""
+    (va, ia), (vb, ib) = a, b
+    gt = np.greater(vb, va)
+    v = np.maximum(va, vb)
+    if isinstance(ia, int) and isinstance(ib, int):
+        idx = gt.astype(np.uint8 if ib < 256 else np.uint16)
+        idx *= ib - ia
+        idx += ia
+    else:
+        idx = np.asarray(ib - ia)           # ib - ia as an array, then selected by gt
+        idx = np.multiply(gt, idx, dtype=idx.dtype)
+        idx += ia
+    return v, idx
+
+
+def _max_pool_taps(x, kernel, stride, dilation, out):
+    """Max pooling whose windows need no padding, without the window matrix: a pairwise
+    tournament over the ``prod(kernel)`` strided tap views (``np.maximum`` for the value, a
+    strict ``>`` for which tap, so the first maximal tap wins as in PyTorch); a table maps
+    the winning tap to its flat offset. None (use the general path) when a window holds a
+    NaN, for more than 255 taps and for dtypes other than float16/32/64 and ints."""
+    nk = int(np.prod(kernel))
+    if nk > 255 or x.dtype.kind not in "fiu":
+        return None
+    nd = len(kernel)
+    lead = x.shape[:x.ndim - nd]
+    sp = x.shape[x.ndim - nd:]
+    parts = [(x[(Ellipsis,) + tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
+                                    for t, d, o, s in zip(tap, dilation, out, stride))], i)
+             for i, tap in enumerate(np.ndindex(*kernel))]
+    if nk == 1:
+        parts = [(parts[0][0].copy(), np.zeros(parts[0][0].shape, dtype=np.uint8))]
+    while len(parts) > 1:
+        parts = [_pair_max(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+                 for i in range(0, len(parts), 2)]
+    vals, local = parts[0]
+    if vals.dtype.kind == "f" and np.isnan(vals).any():
+        return None
+    plane = tuple(int(np.prod(sp[i + 1:])) for i in range(nd))      # flat strides
+    offsets = np.array([sum(t * d * p for t, d, p in zip(tap, dilation, plane))
+                        for tap in np.ndindex(*kernel)], dtype=np.int64)
+    indices = np.take(offsets, local)
+    origin = np.zeros(out, dtype=np.int64)     # flat position of each window's corner
+    for i in range(nd):
+        origin += (np.arange(out[i], dtype=np.int64) * (stride[i] * plane[i])).reshape(
+            (-1,) + (1,) * (nd - 1 - i))
+    indices += origin
+    # values read back at the index: the first maximal element, bit for bit (np.maximum
+    # may return either of two equal zeros)
+    nplane, size = int(np.prod(lead)), int(np.prod(sp))
+    flat = indices.reshape(nplane, int(np.prod(out))) + \
+        (np.arange(nplane, dtype=np.int64) * size)[:, None]
+    values = np.take(x.reshape(-1), flat).reshape(indices.shape)
+    return values, indices
 
 
 def install() -> None:
