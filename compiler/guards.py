@@ -219,10 +219,22 @@ def structure(containers) -> tuple:
                     if st:
                         ids.extend(id(v) for v in st.values() if isinstance(v, Tensor))
         else:
-            ids.extend(id(p) for p in c.parameters())
-            ids.extend(id(b) for b in c.buffers())
-            ids.extend(m.training for m in c.modules())
+            _module_ids(c, ids, set())
     return tuple(ids)
+
+
+def _module_ids(m, ids: list, seen: set) -> None:
+    """Append the train flag and the parameter and buffer identities of ``m`` and its
+    submodules (one walk over the module dicts: this runs on every compiled call)."""
+    if id(m) in seen:
+        return
+    seen.add(id(m))
+    ids.append(m.training)
+    ids.extend(map(id, m._parameters.values()))
+    ids.extend(map(id, m._buffers.values()))
+    for child in m._modules.values():
+        if child is not None:
+            _module_ids(child, ids, seen)
 
 
 def read_source(src, args, kwargs):
