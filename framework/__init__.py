@@ -70,6 +70,10 @@ _LAZY_ATTRS = {
     "get_autocast_dtype": ("framework.amp", "get_autocast_dtype"),
     "is_autocast_cache_enabled": ("framework.amp", "is_autocast_cache_enabled"),
     "clear_autocast_cache": ("framework.amp", "clear_autocast_cache"),
+    "is_anomaly_enabled": ("framework.autograd.anomaly", "is_anomaly_enabled"),
+    "is_anomaly_check_nan_enabled": ("framework.autograd.anomaly",
+                                     "is_anomaly_check_nan_enabled"),
+    "set_anomaly_enabled": ("framework.autograd.anomaly", "set_anomaly_enabled"),
 }
 
 

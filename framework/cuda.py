@@ -17,7 +17,8 @@ __all__ = ["is_available", "device_count", "synchronize", "memory_allocated",
            "current_stream", "manual_seed", "manual_seed_all", "seed", "initial_seed",
            "get_rng_state", "set_rng_state", "get_rng_state_all", "set_rng_state_all",
            "is_simulated", "get_device_name", "get_device_capability", "current_device",
-           "empty_cache", "install_triton_driver"]
+           "empty_cache", "install_triton_driver", "memory_reserved", "max_memory_reserved",
+           "get_device_properties", "stream"]
 
 
 def __getattr__(name):
@@ -98,8 +99,117 @@ def max_memory_allocated(device=None) -> int:
 
 
 def reset_peak_memory_stats(device=None) -> None:
-    """Restart the peak from the current allocation."""
+    """Restart the peaks (allocated, and the pool's reserved) from the current values."""
     _rt.reset_peak_memory_stats()
+    if not _rt.SIMULATED and _rt._state:
+        cu = _rt._cu()
+        st = _rt.init(0)
+        attr = cu.CUmemPool_attribute
+        for which in (attr.CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH, attr.CU_MEMPOOL_ATTR_USED_MEM_HIGH):
+            _rt.check(cu.cuMemPoolSetAttribute(st["pool"], which, cu.cuuint64_t(0)),
+                      "cuMemPoolSetAttribute")
+
+
+def _as_int(value) -> int:
+    """A cuda-bindings integer wrapper (``cuuint64_t``, ...) as a Python int."""
+    try:
+        return int(value)
+    except TypeError:
+        return int(value.value)
+
+
+def _pool_attribute(name: str) -> int:
+    cu = _rt._cu()
+    st = _rt.init(0)
+    attr = getattr(cu.CUmemPool_attribute, name)
+    return _as_int(_rt.check(cu.cuMemPoolGetAttribute(st["pool"], attr),
+                             "cuMemPoolGetAttribute"))
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes the memory pool holds from the driver (allocated plus cached). On the
+    simulated device nothing is cached: the same as :func:`memory_allocated`."""
+    if _rt.SIMULATED:
+        return _rt.memory_allocated()
+    return _pool_attribute("CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT")
+
+
+def max_memory_reserved(device=None) -> int:
+    """Peak of :func:`memory_reserved` since the start or the last
+    :func:`reset_peak_memory_stats` (simulated device: :func:`max_memory_allocated`)."""
+    if _rt.SIMULATED:
+        return _rt.max_memory_allocated()
+    return _pool_attribute("CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH")
+
+
+def _device_index(device) -> int:
+    """The GPU index named by ``device`` (None, an int, "cuda", "cuda:N" or fw.device)."""
+    from .device import device as _device
+    from .errors import ArgumentError
+    if device is None:
+        return current_device()
+    if isinstance(device, int):
+        return device
+    d = _device(device) if isinstance(device, str) else device
+    if getattr(d, "type", None) != "cuda":
+        raise ArgumentError(f"expected a cuda device, got {device!r}")
+    return d.index if d.index is not None else current_device()
+
+
+class _CudaDeviceProperties:
+    """What :func:`get_device_properties` returns (``torch.cuda``'s fields)."""
+
+    def __init__(self, name, major, minor, total_memory, multi_processor_count,
+                 simulated=False, warp_size=32, L2_cache_size=0):  # noqa: N803
+        self.name, self.major, self.minor = name, major, minor
+        self.total_memory = total_memory
+        self.multi_processor_count = multi_processor_count
+        self.warp_size = warp_size
+        self.L2_cache_size = L2_cache_size
+        self.is_simulated = simulated
+
+    def __repr__(self) -> str:
+        return (f"_CudaDeviceProperties(name='{self.name}', major={self.major}, "
+                f"minor={self.minor}, total_memory={self.total_memory // (1024 * 1024)}MB, "
+                f"multi_processor_count={self.multi_processor_count}"
+                f"{', simulated=True' if self.is_simulated else ''})")
+
+
+def get_device_properties(device=None) -> _CudaDeviceProperties:
+    """Name, compute capability, memory and SM count of a GPU. The simulated device
+    answers with ``is_simulated=True``, its name saying so, sm_90, the host's memory and
+    its CPU count as the "multiprocessors"."""
+    index = _device_index(device)
+    count = device_count()
+    if not 0 <= index < max(count, 1):
+        raise DeviceError(f"get_device_properties: device cuda:{index} is not available "
+                          f"({count} GPU(s) found)")
+    if _rt.SIMULATED:
+        import os
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            total = 0
+        return _CudaDeviceProperties(get_device_name(), 9, 0, int(total), os.cpu_count() or 1,
+                                     simulated=True)
+    cu = _rt._cu()
+    _rt.init(0)
+    dev = _rt.check(cu.cuDeviceGet(index), "cuDeviceGet")
+    attr = cu.CUdevice_attribute
+
+    def get(a):
+        return int(_rt.check(cu.cuDeviceGetAttribute(getattr(attr, a), dev),
+                             "cuDeviceGetAttribute"))
+
+    raw = _rt.check(cu.cuDeviceGetName(256, dev), "cuDeviceGetName")
+    return _CudaDeviceProperties(
+        raw.split(b"\0", 1)[0].decode(),
+        get("CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR"),
+        get("CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR"),
+        _as_int(_rt.check(cu.cuDeviceTotalMem(dev), "cuDeviceTotalMem")),
+        get("CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT"),
+        warp_size=get("CU_DEVICE_ATTRIBUTE_WARP_SIZE"),
+        L2_cache_size=get("CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE"))
 
 
 def empty_cache() -> None:
@@ -121,8 +231,38 @@ class Stream:
         """Wait until the stream is idle."""
         _rt.synchronize()
 
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Stream) and other.cuda_stream == self.cuda_stream
+
+    def __hash__(self) -> int:
+        return hash(self.cuda_stream)
+
     def __repr__(self) -> str:
         return f"<fw.cuda.Stream cuda_stream={self.cuda_stream:#x}>"
+
+
+class stream:  # noqa: N801  (named like torch.cuda.stream)
+    """Context manager selecting the stream kernels are queued on. The runtime launches
+    every kernel and copy on one stream per process, so only that stream (or None, a
+    no-op) is accepted; another stream raises NotImplementedError."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        if stream is None:
+            return
+        handle = getattr(stream, "cuda_stream", stream)
+        _ensure()
+        if handle != _rt.current_stream():
+            raise NotImplementedError(
+                f"fw.cuda.stream: the runtime queues all work on one stream per process "
+                f"({_rt.current_stream():#x}); switching to stream {handle:#x} is not "
+                f"supported")
+
+    def __enter__(self):
+        return self.stream
+
+    def __exit__(self, *exc):
+        return False
 
 
 def current_stream(device=None) -> Stream:

@@ -266,6 +266,22 @@ class Tensor:
         self._hooks.append(hook)
         return _HookHandle(self._hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf after backward has accumulated its ``.grad``
+        (its return value is ignored). Returns a handle with ``remove()``."""
+        if not self.requires_grad:
+            raise AutogradError("register_post_accumulate_grad_hook: cannot register a hook "
+                                "on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise AutogradError("post accumulate grad hooks cannot be registered on non-leaf "
+                                "tensors")
+        from .autograd import PostAccumulateGradHook
+        entry = PostAccumulateGradHook(hook)
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(entry)
+        return _HookHandle(self._hooks, entry)
+
     # -- leaving the framework -------------------------------------------------------------
     def _host_array(self, what: str) -> np.ndarray:
         tracer = tls.tracer

@@ -22,13 +22,19 @@ from .grad_mode import (enable_grad, inference_mode, is_grad_enabled,  # noqa: F
                         no_grad, set_grad_enabled)
 
 _sequence = itertools.count()
+# The slow path (framework/autograd/extras.py): set while anomaly mode is on or a
+# saved_tensors_hooks block is open (read once per node created) ...
+_extras = None
+# ... and once either was ever used (read once per backward call).
+_slow_backward = None
 
 
 class Node:
     """A recorded differentiable op application (what ``tensor.grad_fn`` returns)."""
 
     __slots__ = ("op", "attrs", "args", "needs", "versions", "out_refs", "out_meta",
-                 "edges", "seq", "freed", "out_hooks", "retained", "__weakref__")
+                 "edges", "seq", "freed", "out_hooks", "retained", "anomaly_trace",
+                 "__weakref__")
 
     def __init__(self, op, args, attrs, outs, needs):
         self.op = op
@@ -72,6 +78,8 @@ class Node:
         self.freed = False
         self.out_hooks = None
         self.retained = None
+        if _extras is not None:  # anomaly mode / saved-tensor hooks
+            _extras.node_created(self, outs)
 
     def name(self) -> str:
         """The op's backward name, as PyTorch shows it (e.g. ``MulBackward``)."""
@@ -118,6 +126,16 @@ class Node:
                     f"by an inplace operation: input {i} of {self.op.name} "
                     f"({a.dtype.name}{list(a.shape)}) is at version {a._storage.version}; "
                     f"expected version {v}. Hint: avoid the in-place op, or clone() first")
+
+
+class PostAccumulateGradHook:
+    """A ``Tensor.register_post_accumulate_grad_hook`` entry in a leaf's hook list: called
+    with the leaf after backward has accumulated into its ``.grad``."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
 
 
 def _edge(t: Tensor):
@@ -192,6 +210,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 capture_nodes[(t.grad_fn, t._output_nr)] = i
     captured = [None] * (len(capture) if capture is not None else 0)
 
+    slow = _slow_backward
     prev_mode, prev_autocast = tls.grad_enabled, tls.autocast
     # backward ops run in the dtypes autocast chose for their forward ops (as documented
     # for PyTorch), so autocast is off while the engine runs
@@ -223,9 +242,12 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
             outs_g = [F.zeros(m[0], dtype=m[1], device=m[2]) if g is None else g
                       for g, m in zip(outs_g, node.out_meta)]
             node.check_versions()
-            out = node.saved_outputs(create_graph) if node.op.saves_output else None
             g_arg = outs_g[0] if len(outs_g) == 1 else tuple(outs_g)
-            in_grads = node.op.vjp(g_arg, node.args, out, **node.attrs)
+            if slow is None:
+                out = node.saved_outputs(create_graph) if node.op.saves_output else None
+                in_grads = node.op.vjp(g_arg, node.args, out, **node.attrs)
+            else:  # saved-tensor hooks may have packed its tensors; anomaly checks
+                in_grads = slow.run_node(node, g_arg, create_graph)
             for i, edge in enumerate(node.edges):
                 if edge is None or in_grads[i] is None:
                     continue
@@ -244,10 +266,12 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 node.out_meta = tuple(m[:3] + (None, None, None) for m in node.out_meta)
         for key, g in leaf_grads.items():
             leaf = leaves[key]
-            if leaf._hooks:
-                for hook in leaf._hooks:
-                    r = hook(g)
-                    g = r if r is not None else g
+            hooks = leaf._hooks
+            if hooks:
+                for hook in hooks:
+                    if hook.__class__ is not PostAccumulateGradHook:
+                        r = hook(g)
+                        g = r if r is not None else g
             if capture is not None:
                 for i, t in enumerate(capture):
                     if t is leaf:
@@ -259,6 +283,10 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                 if not create_graph:
                     g = g.detach()
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
+                if hooks:
+                    for hook in list(hooks):
+                        if hook.__class__ is PostAccumulateGradHook:
+                            hook.fn(leaf)
     finally:
         tls.grad_enabled, tls.autocast = prev_mode, prev_autocast
     if boundary is not None:
@@ -346,3 +374,8 @@ def zero_grads_(params, set_to_none=True) -> None:
             g.requires_grad_(False)
         with no_grad():
             g.zero_()
+
+
+from . import anomaly, functional, graph  # noqa: E402,F401  (fw.autograd.graph, ...)
+from .anomaly import (detect_anomaly, is_anomaly_check_nan_enabled,  # noqa: E402,F401
+                      is_anomaly_enabled, set_anomaly_enabled, set_detect_anomaly)

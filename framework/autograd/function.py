@@ -17,18 +17,29 @@ class FunctionCtx:
         self.materialize_grads = True
 
     def save_for_backward(self, *tensors):
-        """Keep tensors for backward; modifying them in place afterwards is an error."""
-        self._saved = tensors
+        """Keep tensors for backward; modifying them in place afterwards is an error.
+        Inside ``fw.autograd.graph.saved_tensors_hooks`` they are packed."""
         self._versions = tuple(t._storage.version if isinstance(t, Tensor) else None
                                for t in tensors)
+        from .graph import SavedTensor, current_hooks, edge_of
+        hooks = current_hooks()
+        if hooks is not None and tls.tracer is None:
+            tensors = tuple(SavedTensor(t, hooks, edge_of(t)) if isinstance(t, Tensor) else t
+                            for t in tensors)
+        self._saved = tensors
 
     @property
     def saved_tensors(self):
+        from .graph import SavedTensor
         for i, (t, v) in enumerate(zip(self._saved, self._versions)):
             if v is not None and t._storage.version != v:
                 raise AutogradError(f"one of the variables needed for gradient computation has "
                                     f"been modified by an inplace operation: saved tensor {i} "
                                     f"is at version {t._storage.version}; expected version {v}")
+        if any(t.__class__ is SavedTensor for t in self._saved):
+            return tuple(t.unpack(f"saved tensor {i}", tls.grad_enabled)
+                         if t.__class__ is SavedTensor else t
+                         for i, t in enumerate(self._saved))
         return self._saved
 
     def mark_non_differentiable(self, *tensors):

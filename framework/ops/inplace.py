@@ -177,6 +177,10 @@ def _snapshot_saved(target, node, since):
                     snap.requires_grad, snap.grad_fn = a.requires_grad, a.grad_fn
                     snap._output_nr = a._output_nr
                 args[i], versions[i] = snap, snap._storage.version
+            elif a.__class__.__name__ == "SavedTensor" and a._storage is storage and \
+                    versions[i] == version:  # packed by saved_tensors_hooks
+                args[i] = a.snapshot()
+                versions[i] = args[i].version
         node.args, node.versions = tuple(args), tuple(versions)
         stack.extend(e[0] for e in node.edges if isinstance(e, tuple))
 
