@@ -15,7 +15,7 @@ from __future__ import annotations
 from framework._state import tls
 from framework.tensor import Tensor
 
-from .capture import binding_holds, get_path
+from .capture import binding_holds, get_path, reachable
 from .scalars import expr_source
 
 
@@ -203,6 +203,27 @@ class EntryGuards:
                 return f"comparison {expr} {op} {other} changed to {not result}"
             self.last_scalars = vals
         return None
+
+
+class ClosureGuard:
+    """What a cached trace of ``fn`` read besides its arguments: closure cells, globals,
+    attributes and items it reached (and the numbers baked from them), and the parameters,
+    buffers and train modes of the modules and optimizers among them. ``holds()`` turns
+    False once any of it was rebound or replaced, so the caller traces again (``fw.grad``
+    and ``fw.vmap`` cache traces per argument signature)."""
+
+    def __init__(self, fn, args):
+        self.bindings: list = []
+        self.containers = [o for _, o in reachable(fn, args, bindings=self.bindings)
+                           if not isinstance(o, Tensor)]
+        self.fingerprint = structure(self.containers)
+
+    def holds(self) -> bool:
+        """True while every binding still holds the object (or number) it held."""
+        for where, obj in self.bindings:
+            if not binding_holds(where, obj):
+                return False
+        return not self.containers or structure(self.containers) == self.fingerprint
 
 
 def structure(containers) -> tuple:

@@ -42,7 +42,11 @@ class _Transform:
         # floats are baked into these graphs: their values are part of the key
         key = (key, tuple(a for a in args if isinstance(a, float)))
         hit = self.cache.get(key)
+        if hit is not None and not hit[3].holds():
+            hit = None  # f reads a name that was rebound since: trace again
         if hit is None:
+            from compiler.guards import ClosureGuard
+
             from .autograd import enable_grad
             names, _ = discover(self.f, args)
             # grad mode on, so that only no_grad regions inside f stop gradients (an outer
@@ -54,7 +58,7 @@ class _Transform:
             if len(tensor_pos) != len(cap.arg_paths):
                 raise NotImplementedError(f"{self.name}: nested containers of tensors as "
                                           "arguments are not supported; pass tensors directly")
-            hit = self.cache[key] = (cap, tensor_pos, {})
+            hit = self.cache[key] = (cap, tensor_pos, {}, ClosureGuard(self.f, args))
         return key, hit
 
     def run(self, args, wrt=None, cot=None):
@@ -62,7 +66,7 @@ class _Transform:
         ``wrt`` only the outputs are computed; with ``cot`` the result is a VJP."""
         from compiler.capture import map_tree
         from compiler.passes import autodiff
-        _, (cap, tensor_pos, derived) = self._trace(args)
+        _, (cap, tensor_pos, derived, _) = self._trace(args)
         inputs = [args[i] for i in tensor_pos] + list(cap.lifted)
         if wrt is None:
             g = cap.graph

@@ -45,15 +45,20 @@ def _capture(func, args, mapped, cache):
     key = (key, tuple((p, d) for p, _, d in mapped), is_grad_enabled(),
            tuple(a for a in args if isinstance(a, float)))
     hit = cache.get(key)
+    if hit is not None and not hit[1].holds():
+        hit = None  # func reads a name that was rebound since: trace again
     if hit is None:
+        from compiler.guards import ClosureGuard
         try:
             names, _ = discover(func, tuple(sample))
             cap = trace(func, tuple(sample), names=names, specialize_floats=True,
                         lift_free=True)
         except Exception:  # noqa: BLE001  (vmap's loop calls func itself: its real error)
             cap = None
-        hit = cache[key] = _FAILED if cap is None or not _batchable(cap) else cap
-    return None if hit is _FAILED else hit
+        if cap is None or not _batchable(cap):
+            cap = _FAILED
+        hit = cache[key] = (cap, ClosureGuard(func, tuple(sample)))
+    return None if hit[0] is _FAILED else hit[0]
 
 
 def _batchable(cap) -> bool:

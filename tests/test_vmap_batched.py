@@ -251,3 +251,24 @@ def test_the_trace_is_reused_across_calls():
     assert len(calls) == 1  # traced once, as torch.vmap calls func once per call
     mapped(_t(5, 2))
     assert len(calls) == 2  # a new per-sample shape is a new trace
+
+
+def test_a_rebound_closure_variable_is_traced_again():
+    # the cached trace holds the tensors and numbers it read: a rebinding must not leave
+    # vmap (or fw.grad) computing with the old ones
+    class Holder:
+        pass
+    h = Holder()
+    h.w = fw.tensor([1.0, 2.0])
+    scale = 2.0
+    mapped = fw.vmap(lambda t: t * h.w * scale)
+    np.testing.assert_array_equal(mapped(fw.ones(3, 2)).numpy(), [[2.0, 4.0]] * 3)
+    h.w = fw.tensor([3.0, 4.0])
+    np.testing.assert_array_equal(mapped(fw.ones(3, 2)).numpy(), [[6.0, 8.0]] * 3)
+    scale = 0.5  # noqa: F841  (read by the lambda through its closure cell)
+    np.testing.assert_array_equal(mapped(fw.ones(3, 2)).numpy(), [[1.5, 2.0]] * 3)
+    w = fw.tensor([1.0, 2.0])
+    g = fw.grad(lambda t: (t * w).sum())
+    np.testing.assert_array_equal(g(fw.ones(2)).numpy(), [1.0, 2.0])
+    w = fw.tensor([5.0, 7.0])  # noqa: F841
+    np.testing.assert_array_equal(g(fw.ones(2)).numpy(), [5.0, 7.0])
