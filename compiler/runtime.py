@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -131,6 +132,14 @@ def _leaf(leaf, results, args, kwargs, entry):
     return x
 
 
+_LIVE: weakref.WeakSet = weakref.WeakSet()  # for fw.compiler.reset()
+
+
+def live_compiled_functions() -> list:
+    """Every CompiledFunction still alive."""
+    return list(_LIVE)
+
+
 class CompiledFunction:
     """What ``fw.compile(fn)`` returns (see :func:`framework.compile`)."""
 
@@ -140,6 +149,17 @@ class CompiledFunction:
         self.dynamic = dynamic
         self.fullgraph = fullgraph
         self.mode = mode
+        self.reset()
+        _LIVE.add(self)
+        try:
+            self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+            self.__doc__ = fn.__doc__
+            self.__wrapped__ = fn
+        except AttributeError:
+            pass
+
+    def reset(self) -> None:
+        """Forget the graphs and what recompiles learned (``fw.compiler.reset``)."""
         self.cache: dict = {}
         self.dyn: set = set()
         self.marks: set = set()
@@ -149,12 +169,6 @@ class CompiledFunction:
                        "eager_calls": 0, "graph_breaks": [], "decisions": [],
                        "compile_time_s": []}
         self._limit_warned = False
-        try:
-            self.__name__ = getattr(fn, "__name__", type(fn).__name__)
-            self.__doc__ = fn.__doc__
-            self.__wrapped__ = fn
-        except AttributeError:
-            pass
 
     # -- public ------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
