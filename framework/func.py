@@ -1,7 +1,7 @@
 """Functional transforms: ``fw.grad``, ``fw.value_and_grad``, ``fw.vjp``, ``fw.jvp``
 (and, as ``torch.func``: ``grad_and_value`` here; ``vmap`` from :mod:`framework.func_vmap`;
 ``jacrev``, ``jacfwd``, ``hessian``, ``linearize`` from :mod:`framework.func_jacobian`;
-``functional_call`` from :mod:`framework.nn.utils.stateless`).
+``functional_call``, ``stack_module_state`` from :mod:`framework.nn.utils.stateless`).
 
 Each transform captures ``f`` into a Graph (once per argument signature), builds the
 gradient graph with :mod:`compiler.passes.autodiff` (the registry's VJP rules run over the
@@ -308,6 +308,7 @@ _REEXPORTS = {
     "hessian": "framework.func_jacobian",
     "linearize": "framework.func_jacobian",
     "functional_call": "framework.nn.utils.stateless",
+    "stack_module_state": "framework.nn.utils.stateless",
 }
 
 

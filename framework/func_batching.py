@@ -10,10 +10,12 @@ their dims, ``matmul`` treats the batch as a broadcast dim, convolutions fold it
 ...). A node without a rule runs once per sample and the results are stacked, as PyTorch's
 fallback does. Values that do not depend on a mapped input stay unbatched.
 
-``try_batched`` answers None when this does not apply, and ``vmap`` then loops over the
-samples calling ``func`` itself: keyword arguments, container arguments, functions that
-cannot be traced (Python control flow on tensor values, ``.item()``), random draws (the
-``randomness`` modes are defined per call) and in-place updates of outside tensors.
+Container and keyword arguments are flattened to their tensor leaves for the trace (a
+dict of stacked parameters for model ensembling works). ``try_batched`` answers None when
+this does not apply, and ``vmap`` then loops over the samples calling ``func`` itself:
+functions that cannot be traced (Python control flow on tensor values, ``.item()``), random
+draws (the ``randomness`` modes are defined per call) and in-place updates of outside
+tensors.
 """
 
 from __future__ import annotations
@@ -33,31 +35,49 @@ _ELEMENTWISE_COMPOSITES = ("gelu", "polygamma")
 
 # ---------------------------------------------------------------------------------------
 # tracing one sample
-def _capture(func, args, mapped, cache):
-    """The capture of ``func`` on one sample of ``args`` (cached), or None."""
+class _Flat:
+    """``func`` over the tensor leaves of its arguments: containers (a dict of stacked
+    parameters, JAX/torch.func style) and keyword arguments are rebuilt around the leaves,
+    and the other leaves (numbers, strings, modules) are baked into the trace."""
+
+    def __init__(self, func, args, kwargs):
+        from .func_vmap import _leaves
+        self.func = func
+        self.tree = (tuple(args), dict(kwargs))
+        leaves = _leaves(self.tree)
+        self.paths = [p for p, x in leaves if isinstance(x, Tensor)]
+        self.tensors = [x for _, x in leaves if isinstance(x, Tensor)]
+        # the shape of the call with its tensors left out (part of the cache key)
+        self.skeleton = repr([(p, x) for p, x in leaves if not isinstance(x, Tensor)])
+
+    def __call__(self, *tensors):
+        from .func_vmap import _replace
+        args, kwargs = _replace(self.tree, dict(zip(self.paths, tensors)))
+        return self.func(*args, **kwargs)
+
+
+def _capture(flat, mapped_dims, cache):
+    """The capture of ``flat`` on one sample (cached), or None."""
     from compiler.capture import discover, trace
     from compiler.guards import static_key
-    from .autograd import is_grad_enabled
-    sample = list(args)
-    for (i,), t, d in mapped:
-        sample[i] = t.select(d, 0)
-    key, _ = static_key(tuple(sample), {}, set(), set())
-    key = (key, tuple((p, d) for p, _, d in mapped), is_grad_enabled(),
-           tuple(a for a in args if isinstance(a, float)))
+    sample = tuple(t.select(mapped_dims[i], 0) if i in mapped_dims else t
+                   for i, t in enumerate(flat.tensors))
+    key, _ = static_key(sample, {}, set(), set())
+    key = (key, tuple(sorted(mapped_dims.items())), flat.skeleton, tuple(flat.paths))
     hit = cache.get(key)
     if hit is not None and not hit[1].holds():
         hit = None  # func reads a name that was rebound since: trace again
     if hit is None:
         from compiler.guards import ClosureGuard
         try:
-            names, _ = discover(func, tuple(sample))
-            cap = trace(func, tuple(sample), names=names, specialize_floats=True,
-                        lift_free=True)
+            names, _ = discover(flat, sample)
+            cap = trace(flat, sample, names=names, specialize_floats=True, lift_free=True)
         except Exception:  # noqa: BLE001  (vmap's loop calls func itself: its real error)
             cap = None
         if cap is None or not _batchable(cap):
             cap = _FAILED
-        hit = cache[key] = (cap, ClosureGuard(func, tuple(sample)))
+        # what func reads besides its arguments (the arguments are in the key)
+        hit = cache[key] = (cap, ClosureGuard(flat.func, ()))
     return None if hit[0] is _FAILED else hit[0]
 
 
@@ -76,21 +96,17 @@ def try_batched(func, args, kwargs, mapped, size, cache):
     a leaf that does not depend on a mapped input is expanded), or None when the batched
     evaluation does not apply (see the module docstring)."""
     from compiler.capture import map_tree
-    if kwargs or any(len(p) != 1 for p, _, _ in mapped) or any(
-            isinstance(a, (tuple, list, dict)) for a in args):
-        return None
-    cap = _capture(func, args, mapped, cache)
+    flat = _Flat(func, args, kwargs)
+    at = {(0,) + tuple(p): (t, d) for p, t, d in mapped}
+    mapped_dims = {i: at[p][1] for i, p in enumerate(flat.paths) if p in at}
+    cap = _capture(flat, mapped_dims, cache)
     if cap is None:
         return None
-    by_pos = {p[0]: (t, d) for p, t, d in mapped}
     inputs = []
     for path in cap.arg_paths:
         i = path[1]
-        if i in by_pos:
-            t, d = by_pos[i]
-            inputs.append((t.movedim(d, 0), True))
-        else:
-            inputs.append((args[i], False))
+        t = flat.tensors[i]
+        inputs.append((t.movedim(mapped_dims[i], 0), True) if i in mapped_dims else (t, False))
     inputs += [(t, False) for t in cap.lifted]
     try:
         outs = _run(cap.graph, inputs, size)

@@ -5,8 +5,8 @@ on one sample and its graph runs on the whole batch, op by op, through batching 
 op without a rule runs per sample and is stacked). Loop: ``func`` runs once per index of
 the mapped dimension on that slice of every mapped argument (a view from ``unbind``) and the
 per-sample outputs are stacked along ``out_dims``; it serves whatever the trace cannot:
-keyword and container arguments, Python control flow on tensor values, random draws (the
-``randomness`` modes are defined per call) and in-place updates of outside tensors. Both
+Python control flow on tensor values, random draws (the ``randomness`` modes are defined
+per call) and in-place updates of outside tensors. Both
 let autograd flow, nest, and record into an enclosing ``fw.compile`` capture.
 ``chunk_size`` is accepted and checked but does not change the work done.
 """

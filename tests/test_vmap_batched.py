@@ -232,11 +232,41 @@ def test_random_draws_fall_back_to_the_loop_and_keep_their_modes():
     np.testing.assert_array_equal(out.numpy()[0], out.numpy()[1])
 
 
-def test_keyword_and_container_arguments_use_the_loop():
+def test_keyword_and_container_arguments_are_batched_too():
     x = _t(5, 3)
     got, mode = _run(lambda t, pair: t * pair[0] + pair[1], [x, (V[:3], V[:3])], [0, None])
     _close(got, x * V[:3] + V[:3])
-    assert mode["loop"] == 1
+    assert mode["batched"] == 1
+    before = STATS["batched"]
+    got = fw.vmap(lambda d, bias=None: d["a"] @ d["b"] + bias,
+                  in_dims=({"a": 0, "b": None},))({"a": x, "b": W[:, :3].t()}, bias=V[:3])
+    _close(got, x @ W[:, :3].t() + V[:3])
+    assert STATS["batched"] == before + 1
+
+
+def test_model_ensembles_with_stack_module_state_run_batched():
+    from framework.func import functional_call, stack_module_state
+    fw.manual_seed(3)
+    models = [nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)) for _ in range(3)]
+    params, buffers = stack_module_state(models)
+    assert params["0.weight"].shape == (3, 8, 4) and params["0.weight"].requires_grad
+    assert params["0.weight"].grad_fn is None  # new leaves
+    x = _t(5, 4)
+    base = models[0]
+    before = STATS["batched"]
+    out = fw.vmap(lambda p, b, t: functional_call(base, (p, b), (t,)),
+                  in_dims=(0, 0, None))(params, buffers, x)
+    assert STATS["batched"] == before + 1
+    _close(out, fw.stack([m(x) for m in models]))
+    out.square().sum().backward()
+    assert params["2.bias"].grad.shape == (3, 2)
+    ref = [m(x).square().sum() for m in models]
+    for i, r in enumerate(ref):
+        r.backward()
+        np.testing.assert_allclose(params["2.bias"].grad.numpy()[i],
+                                   models[i][2].bias.grad.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(fw.errors.ArgumentError, match="same class"):
+        stack_module_state([nn.Linear(2, 2), nn.Tanh()])
 
 
 def test_the_trace_is_reused_across_calls():

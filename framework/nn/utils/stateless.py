@@ -9,7 +9,7 @@ from ...errors import ArgumentError, FwTypeError
 from ...tensor import Tensor
 from ..modules.module import Module, StateDictError
 
-__all__ = ["functional_call"]
+__all__ = ["functional_call", "stack_module_state"]
 
 _MISSING = object()
 
@@ -119,3 +119,31 @@ def functional_call(module: Module, parameter_and_buffer_dicts, args=None, kwarg
         args = (args,)
     with _reparametrize(module, values, tie_weights, strict):
         return module(*args, **(kwargs or {}))
+
+
+def stack_module_state(models) -> tuple[dict, dict]:
+    """``(params, buffers)`` of M modules of one class, each a dict name -> the M tensors
+    stacked along a new dim 0 (``torch.func.stack_module_state``), for ensembling with
+    ``vmap(lambda p, b, x: functional_call(base, (p, b), (x,)), in_dims=(0, 0, None))``.
+    The stacked parameters are new leaves (they require grad where the originals do, and
+    an optimizer can update them); buffers never require grad."""
+    from ...errors import ArgumentError
+    from ...ops import stack
+    models = list(models)
+    if not models:
+        raise ArgumentError("stack_module_state: Expected at least one model, got 0.")
+    if any(m.training != models[0].training for m in models):
+        raise ArgumentError("stack_module_state: Expected all models to have the same "
+                            "training/eval mode.")
+    if any(type(m) is not type(models[0]) for m in models):
+        raise ArgumentError("stack_module_state: Expected all models to be of the same "
+                            "class.")
+
+    def stacked(named, grad: bool) -> dict:
+        out = {}
+        for name, t in named(models[0]):
+            s = stack([dict(named(m))[name].detach() for m in models])
+            out[name] = s.requires_grad_(True) if grad and t.requires_grad else s
+        return out
+    return (stacked(lambda m: m.named_parameters(), True),
+            stacked(lambda m: m.named_buffers(), False))
