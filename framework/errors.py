@@ -49,3 +49,8 @@ class GraphBreak(FrameworkError, RuntimeError):  # noqa: N818  (named like Dynam
 class TransformError(FrameworkError, RuntimeError):
     """Misuse of a functional transform at run time (a random op inside
     ``vmap(randomness='error')``)."""
+
+
+class DistributedError(FrameworkError, RuntimeError):
+    """Something that needs a distributed process group (this framework has no distributed
+    runtime: world size and rank must be given explicitly)."""

@@ -132,29 +132,31 @@ def _crop(ctx, x, v, pads):
 
 
 @lowering("conv")
-def _conv(ctx, node):
+def _conv(ctx, node, bias=None):
+    """``Conv``; ``bias`` (a (C,) Value, from the conv + bias pattern) becomes its B."""
     x, w = node.inputs
     dt = x.dtype
     cd = float_compute(dt)
-    xn, wn = _wide_inputs(ctx, [x, w], dt, cd)
+    xn, wn, *bn = _wide_inputs(ctx, [x, w] + ([bias] if bias is not None else []), dt, cd)
     pads = node.attrs["padding"]
     xn = _crop(ctx, xn, x, pads)
     onnx_pads = [max(lo, 0) for lo, _ in pads] + [max(hi, 0) for _, hi in pads]
-    out = ctx.emit("Conv", [xn, wn], strides=list(node.attrs["stride"]), pads=onnx_pads,
+    out = ctx.emit("Conv", [xn, wn] + bn, strides=list(node.attrs["stride"]), pads=onnx_pads,
                    dilations=list(node.attrs["dilation"]), group=node.attrs["groups"],
                    kernel_shape=[int(k) for k in w.shape[2:]])
     return [narrowed(ctx, out, cd, dt)]
 
 
 @lowering("conv_transpose")
-def _conv_transpose(ctx, node):
+def _conv_transpose(ctx, node, bias=None):
+    """``ConvTranspose``; ``bias`` as for :func:`_conv` (only without negative padding)."""
     x, w = node.inputs
     dt = x.dtype
     cd = float_compute(dt)
-    xn, wn = _wide_inputs(ctx, [x, w], dt, cd)
+    xn, wn, *bn = _wide_inputs(ctx, [x, w] + ([bias] if bias is not None else []), dt, cd)
     pads = node.attrs["padding"]
     onnx_pads = [max(lo, 0) for lo, _ in pads] + [max(hi, 0) for _, hi in pads]
-    out = ctx.emit("ConvTranspose", [xn, wn], strides=list(node.attrs["stride"]),
+    out = ctx.emit("ConvTranspose", [xn, wn] + bn, strides=list(node.attrs["stride"]),
                    pads=onnx_pads, dilations=list(node.attrs["dilation"]),
                    group=node.attrs["groups"], output_padding=list(node.attrs["output_padding"]),
                    kernel_shape=[int(k) for k in w.shape[2:]])

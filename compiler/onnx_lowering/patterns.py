@@ -6,6 +6,7 @@ composite node to lower natively. Each pattern here recognises one such subgraph
 at a *head* node, whose interior values have no other reader, and emits the native op:
 
 - ``[add(]matmul(x2d, permute(W))[, b)]``                  -> Gemm(transB=1)
+- ``conv[_transpose](x, W) + reshape(b, (1, C, 1, ...))``  -> Conv / ConvTranspose with B
 - ``(x - mean) * rsqrt(var + eps) [* w] [+ b]`` over dim 1  -> BatchNormalization
 - ``conv(x, ones(1, 1, *k)) / prod(k)``                     -> AveragePool
 - means over every spatial dim by constant matmuls          -> GlobalAveragePool
@@ -144,6 +145,32 @@ def _gemm_no_bias(mm, g):
         out = ctx.emit("Gemm", names, transB=1)
         return [ctx.cast(out, dt) if cd is not dt else out]
     return Match(mm, [tr], emit)
+
+
+# ---------------------------------------------------------------------------------------
+# Conv / ConvTranspose with a bias (the layers add it as a broadcast (1, C, 1, ...) tensor)
+def _conv_bias(node, g):
+    if node.op.name != "add":
+        return None
+    for y, b in (node.inputs, node.inputs[::-1]):
+        conv = g.node(y, "conv") or g.node(y, "conv_transpose")
+        if conv is None or not _is_float(y) or len(y.shape) < 3:
+            continue
+        if conv.op.name == "conv_transpose" and any(
+                lo < 0 or hi < 0 for lo, hi in conv.attrs["padding"]):
+            continue  # lowered with a trailing Pad: the bias must not be inside it
+        nodes = [conv]
+        bias = _channel_param(b, g, y, nodes)
+        if bias is None or bias.dtype is not y.dtype or tuple(node.outputs[0].shape) != \
+                tuple(y.shape):
+            continue
+
+        def emit(ctx, conv=conv, bias=bias):
+            from .nn import _conv, _conv_transpose
+            lower = _conv if conv.op.name == "conv" else _conv_transpose
+            return lower(ctx, conv, bias)
+        return Match(node, nodes, emit)
+    return None
 
 
 # ---------------------------------------------------------------------------------------
@@ -453,7 +480,7 @@ def _attention(node, g):
     return Match(node, nodes, emit)
 
 
-_PATTERNS = [(17, _gemm), (17, _batch_norm), (17, _avg_pool), (17, _global_avg_pool),
-             (23, _rms_norm), (23, _attention)]
+_PATTERNS = [(17, _gemm), (17, _batch_norm), (17, _conv_bias), (17, _avg_pool),
+             (17, _global_avg_pool), (23, _rms_norm), (23, _attention)]
 
 __all__ = ["find_matches", "Match"]

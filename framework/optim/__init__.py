@@ -2,6 +2,7 @@
 
 from . import lr_scheduler  # noqa: F401
 from .adadelta import Adadelta  # noqa: F401
+from .adafactor import Adafactor  # noqa: F401
 from .adagrad import Adagrad  # noqa: F401
 from .adam import Adam, AdamW  # noqa: F401
 from .adamax import Adamax  # noqa: F401
@@ -16,7 +17,7 @@ from .sgd import SGD  # noqa: F401
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
            "NAdam", "RAdam", "lr_scheduler"]
-__all__ += ["Rprop", "ASGD", "LBFGS", "swa_utils"]
+__all__ += ["Rprop", "ASGD", "LBFGS", "Adafactor", "swa_utils"]
 
 
 def __getattr__(name):

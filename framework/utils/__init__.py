@@ -7,7 +7,7 @@ import sys as _sys
 
 from .. import data  # noqa: F401
 
-for _name in ("dataset", "sampler", "dataloader", "collate"):
+for _name in ("dataset", "sampler", "dataloader", "collate", "distributed"):
     _sys.modules[f"{__name__}.data.{_name}"] = _sys.modules[f"framework.data.{_name}"]
 _sys.modules[f"{__name__}.data"] = data
 
