@@ -38,6 +38,7 @@ class Capture:
     scalar_guards: list
     int_guards: list
     grad_none: list = field(default_factory=list)  # (leaf tensor, was None) at capture
+    attr_writes: list = field(default_factory=list)  # (module dict, key, output index)
 
 
 # ---------------------------------------------------------------------------------------
@@ -266,12 +267,54 @@ def _dynamic_spec(dynamic, idx, name, t):
     return spec
 
 
+def _tensor_attributes(fn, args) -> list:
+    """(``vars`` of each module ``fn`` reaches, its tensor attributes now): what a forward
+    hook may replace with a traced tensor (pruning's and legacy weight_norm's ``weight``)."""
+    snaps, seen = [], set()
+    for _, c in reachable(fn, args):
+        if not (hasattr(c, "named_parameters") and hasattr(c, "modules")):
+            continue
+        for m in c.modules():
+            if id(m) not in seen:
+                seen.add(id(m))
+                d = vars(m)
+                snaps.append((d, {k: v for k, v in d.items() if isinstance(v, Tensor)}))
+    return snaps
+
+
+def _traced_attributes(snaps) -> list:
+    """(dict, key, tensor) of the module attributes the trace set to a traced tensor."""
+    found = []
+    for d, old in snaps:
+        for k, v in list(d.items()):
+            if isinstance(v, Tensor) and v._data is None and v is not old.get(k):
+                found.append((d, k, v))
+    return found
+
+
+def _restore_tensor_attributes(snaps, found) -> None:
+    for d, k, _ in found:
+        old = next(o for dd, o in snaps if dd is d)
+        if k in old:
+            d[k] = old[k]
+        else:
+            d.pop(k, None)
+
+
 def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
           leaves=None, specialize_floats=False, grad_sentinels=False,
-          lift_free=False) -> Capture:
-    """Run ``fn(*args, **kwargs)`` under a tracer and return the :class:`Capture`."""
+          lift_free=False, attribute_outputs=False) -> Capture:
+    """Run ``fn(*args, **kwargs)`` under a tracer and return the :class:`Capture`.
+
+    Module attributes the trace set to traced tensors (a forward pre-hook's ``weight``)
+    are put back afterwards; with ``attribute_outputs`` they also become extra graph
+    outputs, listed in ``cap.attr_writes`` as (dict, key, output index), so the compiled
+    call can set them as the eager call would."""
     from framework import random as fwrandom
     kwargs = kwargs or {}
+    attr_snaps = _tensor_attributes(fn, (args, kwargs))
+    attr_found: list = []
+    attr_writes: list = []
     graph = Graph()
     tracer = Tracer(graph, names)
     tracer.lift_free = lift_free
@@ -343,6 +386,9 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         out = fn(*new_args, **new_kwargs)
         tls.tracer = prev
         out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x))
+        attr_found = _traced_attributes(attr_snaps)
+        if attribute_outputs:
+            attr_writes = [(d, k, _out_leaf(tracer, graph, v).x) for d, k, v in attr_found]
         needs_grad = tls.grad_enabled and any(
             isinstance(x, Tensor) and x.requires_grad and not _backward_done(x)
             for _, x in flatten(out))
@@ -363,6 +409,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         if optmod is not None:
             optmod._hyper_hook = prev_hook
         tracer.restore()
+        _restore_tensor_attributes(attr_snaps, attr_found or _traced_attributes(attr_snaps))
         fwrandom.set_rng_state(rng)
     graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
     scalar_exprs = [(v, e) for e, v in tracer.scalar_inputs.items()]
@@ -374,6 +421,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     cap = Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
     cap.outputs_require_grad = needs_grad
+    cap.attr_writes = attr_writes
     cap.lifted = list(tracer.lifted)
     cap.fn, cap.args = fn, args
     cap.input_requires_grad = [get_path((args, kwargs), p).requires_grad for p in arg_paths]

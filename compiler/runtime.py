@@ -109,6 +109,8 @@ class Entry:
             from .differentiable import link
             link(self, results, tensors, self.param_tensors,
                  inputs[:self.n_tensor_inputs], sizes, inputs[self.n_tensor_inputs:])
+        for d, k, i in self.cap.attr_writes:  # module attributes a forward hook sets
+            d[k] = results[i]
         tree = self.cap.out_tree
         if type(tree) is OutLeaf and tree.kind == "v":
             return results[tree.x]
@@ -348,7 +350,7 @@ class CompiledFunction:
             try:
                 cap = trace_step(self.fn, args, kwargs, names=names, leaves=leaves,
                                  on_retry=lambda: _restore_optimizers(opt_state),
-                                 dynamic=dyn or None)
+                                 dynamic=dyn or None, attribute_outputs=True)
             except GraphBreak:
                 raise
             except (FrameworkError, TypeError, ValueError):
