@@ -326,6 +326,21 @@ def _fold_rows(n, args, flags, size):
     return out.reshape((size, logits.shape[1]))
 
 
+def _recurrent(n, args, flags, size):
+    """lstm / gru / rnn ``(x (T, N, I), h0 (N, H)[, c0], weights...)``: the batch joins N.
+    Weights must be shared (unbatched)."""
+    states = 3 if n.op.name == "lstm" else 2
+    if any(flags[states:]):
+        return None
+    x, *h = (_expand_batch(a, b, size) for a, b in zip(args[:states], flags[:states]))
+    t_len, rows = x.shape[1], x.shape[2]
+    x = x.movedim(0, 1).reshape((t_len, size * rows) + tuple(x.shape[3:]))
+    h = [s.reshape((size * rows,) + tuple(s.shape[2:])) for s in h]
+    ys, *hs = _apply(n, [x, *h] + list(args[states:]), n.attrs)
+    ys = ys.reshape((t_len, size, rows) + tuple(ys.shape[2:])).movedim(1, 0)
+    return (ys, *(s.reshape((size, rows) + tuple(s.shape[1:])) for s in hs))
+
+
 def _leading_unbatched(n, args, flags, size):
     """``embedding(weight, indices)``: per-sample indices pick rows of a shared table."""
     return _apply(n, args, n.attrs) if not flags[0] and flags[1] and not any(flags[2:]) \
@@ -357,4 +372,5 @@ _RULES.update({
     "scatter_reduce": _index_dim, "matmul": _matmul, "einsum": _einsum,
     "conv": _fold_into_n, "conv_transpose": _fold_into_n, "max_pool": _fold_into_n,
     "embedding": _leading_unbatched, "cross_entropy": _fold_rows,
+    "lstm": _recurrent, "gru": _recurrent, "rnn": _recurrent,
 })

@@ -51,6 +51,10 @@ V = _t(4)
 IMG_K = _t(2, 3, 3, 3)
 TABLE = _t(6, 3)
 U3 = _t(2, 4, 5)
+fw.manual_seed(0)
+LSTM = nn.LSTM(3, 4, num_layers=2)
+GRU = nn.GRU(3, 4, bidirectional=True)
+RNN = nn.RNN(3, 4, batch_first=True)
 Z3 = _t(2, 3, 4)
 
 CASES = {
@@ -93,6 +97,9 @@ CASES = {
         lambda x, y: (nn.functional.cross_entropy(x, y), nn.functional.cross_entropy(
             x, fw.tensor([1, 0, 3]), reduction="none")),
         [_t(5, 3, 4), fw.randint(0, 4, (5, 3))], [0, 0]),
+    "LSTM, GRU and RNN layers with shared weights": (
+        lambda x: (LSTM(x)[0], LSTM(x)[1][1], GRU(x)[1], RNN(x)[0]),
+        [_t(4, 2, 5, 3)], [0]),
     "mapped dim other than 0, and an unmapped argument": (
         lambda x, y: x * y.sum(), [_t(3, 5, 4), _t(4)], [1, None]),
 }
