@@ -171,23 +171,39 @@ def _single_element_v(inputs, what: str) -> None:
                             "a single element.")
 
 
+def _prepare_v(v, like, like_is_tuple, create_graph, name, what):
+    """``v`` as a checked tuple matching ``like`` (None only for one single-element
+    tensor, ``what`` naming it in the error)."""
+    if v is None:
+        _single_element_v(like, what)
+        return None
+    _, v = _as_tuple(v, "v", name)
+    v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
+    _validate_v(v, like, like_is_tuple)
+    return v
+
+
+def _call(func, inputs, create_graph, strict, name):
+    """``func`` on fresh differentiable views of ``inputs``: (inputs were a tuple,
+    inputs, outputs were a tuple, outputs)."""
+    is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", name)
+    inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
+    outputs = func(*inputs)
+    is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
+                                          name)
+    _check_requires_grad(outputs, "outputs", strict)
+    return is_inputs_tuple, inputs, is_outputs_tuple, outputs
+
+
 # -- the public functions ------------------------------------------------------------------
 def vjp(func, inputs, v=None, create_graph=False, strict=False):
     """``(func(*inputs), v^T J)``: the vector-Jacobian product at ``inputs``. ``v`` may be
     None only for a single-element output."""
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vjp")
-        inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
-                                              "vjp")
-        _check_requires_grad(outputs, "outputs", strict)
-        if v is not None:
-            _, v = _as_tuple(v, "v", "vjp")
-            v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
-            _validate_v(v, outputs, is_outputs_tuple)
-        else:
-            _single_element_v(outputs, "user-provided function returns")
+        is_inputs_tuple, inputs, is_outputs_tuple, outputs = _call(func, inputs, create_graph,
+                                                                   strict, "vjp")
+        v = _prepare_v(v, outputs, is_outputs_tuple, create_graph, "vjp",
+                       "user-provided function returns")
     with set_grad_enabled(True if create_graph else tls.grad_enabled):
         grad_res = _autograd_grad(outputs, inputs, v, create_graph=create_graph)
         res = _fill_in_zeros(grad_res, inputs, strict, create_graph, "back")
@@ -201,12 +217,8 @@ def jvp(func, inputs, v=None, create_graph=False, strict=False):
     with enable_grad():
         is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jvp")
         inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-        if v is not None:
-            _, v = _as_tuple(v, "v", "jvp")
-            v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
-            _validate_v(v, inputs, is_inputs_tuple)
-        else:
-            _single_element_v(inputs, "input to the user-provided function is")
+        v = _prepare_v(v, inputs, is_inputs_tuple, create_graph, "jvp",
+                       "input to the user-provided function is")
         outputs = func(*inputs)
         is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
                                               "jvp")
@@ -287,12 +299,8 @@ def jacobian(func, inputs, create_graph=False, strict=False, vectorize=False,
     from .. import ops as F
     from ..creation import zeros_like
     with enable_grad():
-        is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", "jacobian")
-        inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-        outputs = func(*inputs)
-        is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
-                                              "jacobian")
-        _check_requires_grad(outputs, "outputs", strict)
+        is_inputs_tuple, inputs, is_outputs_tuple, outputs = _call(func, inputs, create_graph,
+                                                                   strict, "jacobian")
         if vectorize and strict:
             raise AutogradError("fw.autograd.functional.jacobian: `strict=True` and "
                                 "`vectorized=True` are not supported together. Please either "
@@ -364,12 +372,8 @@ def hessian(func, inputs, create_graph=False, strict=False, vectorize=False,
 def _scalar_output_and_jac(func, inputs, v, create_graph, strict, name):
     is_inputs_tuple, inputs = _as_tuple(inputs, "inputs", name)
     inputs = _grad_preprocess(inputs, create_graph=create_graph, need_graph=True)
-    if v is not None:
-        _, v = _as_tuple(v, "v", name)
-        v = _grad_preprocess(v, create_graph=create_graph, need_graph=False)
-        _validate_v(v, inputs, is_inputs_tuple)
-    else:
-        _single_element_v(inputs, "input to the user-provided function is")
+    v = _prepare_v(v, inputs, is_inputs_tuple, create_graph, name,
+                   "input to the user-provided function is")
     outputs = func(*inputs)
     is_outputs_tuple, outputs = _as_tuple(outputs, "outputs of the user-provided function",
                                           name)

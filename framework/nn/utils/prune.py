@@ -255,8 +255,8 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
-    """Prunes ``amount`` randomly chosen entries (drawn from the framework generator)."""
+class _Unstructured(BasePruningMethod):
+    """Prunes ``amount`` single entries; subclasses choose which (``_chosen``)."""
 
     PRUNING_TYPE = "unstructured"
 
@@ -265,16 +265,21 @@ class RandomUnstructured(BasePruningMethod):
         self.amount = amount
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        """``default_mask`` with ``amount`` more random entries zeroed."""
+        """``default_mask`` with ``amount`` more entries of ``t`` zeroed."""
         tensor_size = t.numel()
         nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
         _validate_pruning_amount(nparams_toprune, tensor_size)
         mask = default_mask.clone()
         if nparams_toprune != 0:
-            prob = C.rand_like(t)
-            idx = ops.topk(prob.reshape(-1), nparams_toprune).indices
-            mask.view(-1)[idx] = 0
+            mask.view(-1)[self._chosen(t.reshape(-1), nparams_toprune)] = 0
         return mask
+
+
+class RandomUnstructured(_Unstructured):
+    """Prunes ``amount`` randomly chosen entries (drawn from the framework generator)."""
+
+    def _chosen(self, flat: Tensor, k: int) -> Tensor:
+        return ops.topk(C.rand_like(flat), k).indices
 
     @classmethod
     def apply(cls, module: Module, name: str, amount):
@@ -282,26 +287,12 @@ class RandomUnstructured(BasePruningMethod):
         return super().apply(module, name, amount=amount)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_Unstructured):
     """Prunes the ``amount`` entries with the smallest absolute value (ties: the lower
     flat index first)."""
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
-        """``default_mask`` with the ``amount`` smallest-|t| entries zeroed."""
-        tensor_size = t.numel()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone()
-        if nparams_toprune != 0:
-            idx = ops.topk(t.abs().reshape(-1), nparams_toprune, largest=False).indices
-            mask.view(-1)[idx] = 0
-        return mask
+    def _chosen(self, flat: Tensor, k: int) -> Tensor:
+        return ops.topk(flat.abs(), k, largest=False).indices
 
     @classmethod
     def apply(cls, module: Module, name: str, amount, importance_scores=None):
