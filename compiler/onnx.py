@@ -69,6 +69,20 @@ def _tensor_array(t):
     return t.detach().cpu()._data
 
 
+def _refuse_complex(inputs, live) -> None:
+    """ONNX export of complex values is refused: most runtimes have no complex tensors."""
+    values = list(inputs) + list(live.constants) + [o for n in live.nodes for o in n.outputs]
+    for v in values:
+        dt = getattr(v, "dtype", None)
+        if dt is not None and dt.is_complex:
+            where = f" (computed by {v.producer.op.name})" if getattr(v, "producer", None) \
+                else ""
+            raise NotImplementedError(f"onnx export: the graph has a complex value "
+                                      f"{getattr(v, 'name', '')} of dtype {dt.name}{where}; "
+                                      "complex dtypes are not supported in ONNX export "
+                                      "(most runtimes have no complex tensors)")
+
+
 def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output_names=None,
                   constant_names=None, output_dim_names=None,
                   model_name: str = "framework_model") -> onnx.ModelProto:
@@ -90,6 +104,7 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
     if not outs:
         raise ArgumentError("onnx export: the function returns no tensors")
     live = _live(graph, outs)
+    _refuse_complex(graph.inputs, live)
     in_names = _plan_inputs(ctx, graph, input_names)
     out_names = _plan_outputs(ctx, outs, output_names)
     _plan_constants(ctx, live, constant_names or {})

@@ -19,7 +19,7 @@ from .device import device  # noqa: F401
 from .dtype_info import finfo, iinfo, typename  # noqa: F401
 from .dtypes import (bfloat16, float16, float32, float64, get_default_dtype,  # noqa: F401
                      int8, int16, int32, int64, promote_types, result_type, set_default_dtype,
-                     uint8)
+                     uint8, complex64, complex128)
 from .dtypes import bool_ as bool  # noqa: F401,A001
 from .dtypes import DType as dtype  # noqa: F401,N813  (torch.dtype)
 from .errors import (ArgumentError, AutogradError, DeviceError, DTypeError,  # noqa: F401
@@ -42,13 +42,19 @@ from .backends import cpu_nn as _cpu_nn  # noqa: E402,F401  (nn composites' kern
 from .backends import cpu_sort as _cpu_sort  # noqa: E402,F401  (the argsort kernel)
 from .backends import cpu_linalg as _cpu_linalg  # noqa: E402,F401  (fw.linalg kernels)
 from .backends import cpu_scatter_reduce as _cpu_scatter_reduce  # noqa: E402,F401
+from .backends import cpu_complex as _cpu_complex  # noqa: E402,F401  (complex op kernels)
+from .backends import cpu_fft as _cpu_fft  # noqa: E402,F401  (fw.fft kernels)
 linalg = importlib.import_module("framework.linalg")  # torch.linalg, not ops.linalg
 special = importlib.import_module("framework.special")  # torch.special
+fft = importlib.import_module("framework.fft")  # torch.fft
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
-cfloat = None  # complex dtypes are not supported
+cfloat, cdouble = complex64, complex128
 
 _cpu_backend.install()
+from .ops.complex_ops import enable_complex_ops as _enable_complex_ops  # noqa: E402
+
+_enable_complex_ops()  # the allow-list, once every op is registered
 
 __version__ = "0.1.0"
 

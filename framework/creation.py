@@ -26,6 +26,8 @@ def _infer_dtype(array: np.ndarray, data) -> dtypes.DType:
         return dtypes.int64
     if kind == "f":
         return dtypes.get_default_dtype()
+    if kind == "c":  # Python complex numbers: complex64 (float64 default: complex128)
+        return dtypes.default_complex_dtype()
     raise DTypeError(f"tensor: could not infer a dtype for data of NumPy kind {array.dtype}")
 
 

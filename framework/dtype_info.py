@@ -42,6 +42,7 @@ class finfo(_DtypeInfo):  # noqa: N801  (torch.finfo)
 
     def __init__(self, type=None):  # noqa: A002  (torch's argument name)
         dt = _dtype(type, "finfo")
+        dt = dt.to_real()  # complex dtypes: their float parts' limits, as PyTorch
         if dt.category != dtypes.FLOAT:
             raise DTypeError(f"finfo(): requires a floating point dtype, got {dt.name} (use "
                              "iinfo for integers)")
@@ -67,7 +68,7 @@ class iinfo(_DtypeInfo):  # noqa: N801  (torch.iinfo)
 
     def __init__(self, type):  # noqa: A002  (torch's argument name)
         dt = _dtype(type, "iinfo")
-        if dt.category == dtypes.FLOAT:
+        if dt.category >= dtypes.FLOAT:
             raise DTypeError(f"iinfo(): requires an integer dtype, got {dt.name} (use finfo "
                              "for floating point)")
         if dt is dtypes.bool_:
@@ -83,7 +84,8 @@ class iinfo(_DtypeInfo):  # noqa: N801  (torch.iinfo)
 _LEGACY_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor",
                  "float16": "HalfTensor", "bfloat16": "BFloat16Tensor",
                  "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-                 "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
+                 "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor",
+                 "complex64": "ComplexFloatTensor", "complex128": "ComplexDoubleTensor"}
 
 
 def typename(obj) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 from .errors import DTypeError
 
 # Categories, ordered: a higher category wins in promotion across categories.
-BOOL, INT, FLOAT = 0, 1, 2
+BOOL, INT, FLOAT, COMPLEX = 0, 1, 2, 3
 
 
 class DType:
@@ -35,8 +35,23 @@ class DType:
 
     @property
     def is_complex(self) -> bool:
-        """Always False: complex dtypes are not supported."""
-        return False
+        """True for complex64 and complex128."""
+        return self.category == COMPLEX
+
+    def to_real(self) -> DType:
+        """The real counterpart (complex64 -> float32; real dtypes return themselves)."""
+        return _TO_REAL.get(self, self)
+
+    def to_complex(self) -> DType:
+        """The complex counterpart (float32 -> complex64, float64 -> complex128)."""
+        if self.category == COMPLEX:
+            return self
+        out = _TO_COMPLEX.get(self)
+        if out is None:
+            raise DTypeError(f"to_complex: there is no complex dtype for {self.name} "
+                             "(complex64 and complex128 are supported)")
+        mark_complex_used()
+        return out
 
     def __repr__(self) -> str:
         return f"framework.{self.name}"
@@ -55,46 +70,79 @@ float16 = DType("float16", np.float16, "f16", FLOAT, True)
 bfloat16 = DType("bfloat16", ml_dtypes.bfloat16, "bf16", FLOAT, True)
 float32 = DType("float32", np.float32, "f32", FLOAT, True)
 float64 = DType("float64", np.float64, "f64", FLOAT, True)
+# Complex dtypes are kept out of ALL_DTYPES / FLOAT_DTYPES (dtype sweeps stay real).
+complex64 = DType("complex64", np.complex64, "c64", COMPLEX, True)
+complex128 = DType("complex128", np.complex128, "c128", COMPLEX, True)
+COMPLEX_DTYPES = (complex64, complex128)
+_TO_REAL = {complex64: float32, complex128: float64}
+_TO_COMPLEX = {float32: complex64, float64: complex128}
+
+# Set once the first complex dtype is resolved (a name, a NumPy dtype, a Python complex
+# scalar, a promotion): the op registry only checks operands for complex dtypes after
+# that, so the real-dtype hot path pays one flag test per op.
+_complex_listeners: list = []
+_complex_used = False
+
+
+def mark_complex_used() -> None:
+    """Record that complex dtypes are in use (turns on the registry's complex gate)."""
+    global _complex_used
+    if not _complex_used:
+        _complex_used = True
+        for fn in _complex_listeners:
+            fn()
 
 ALL_DTYPES = (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
 FLOAT_DTYPES = (float16, bfloat16, float32, float64)
 INT_DTYPES = (uint8, int8, int16, int32, int64)
 
-_BY_NAME = {d.name: d for d in ALL_DTYPES}
+_BY_NAME = {d.name: d for d in ALL_DTYPES + COMPLEX_DTYPES}
 _BY_NAME.update(half=float16, float=float32, double=float64, long=int64, int=int32,
-                short=int16, bool=bool_)
-_BY_NP = {d.np: d for d in ALL_DTYPES}
+                short=int16, bool=bool_, cfloat=complex64, cdouble=complex128)
+_BY_NP = {d.np: d for d in ALL_DTYPES + COMPLEX_DTYPES}
 
 
 def from_name(name: str) -> DType:
     """The dtype called ``name`` (``"float32"``, ``"half"``, ``"long"``, ...)."""
     try:
-        return _BY_NAME[name]
+        dt = _BY_NAME[name]
     except KeyError:
         raise DTypeError(f"unknown dtype name {name!r}") from None
+    return dt
 
 
 def from_numpy(np_dtype) -> DType:
     """The dtype matching a NumPy dtype; raises DTypeError for unsupported ones."""
     try:
-        return _BY_NP[np.dtype(np_dtype)]
+        dt = _BY_NP[np.dtype(np_dtype)]
     except (KeyError, TypeError):
         raise DTypeError(f"NumPy dtype {np_dtype} is not supported; supported: "
-                         f"{', '.join(d.name for d in ALL_DTYPES)}") from None
+                         f"{', '.join(d.name for d in ALL_DTYPES + COMPLEX_DTYPES)}") from None
+    if dt.category == COMPLEX:
+        mark_complex_used()
+    return dt
 
 
 def to_dtype(value) -> DType:
     """Coerce a DType, a name, a NumPy dtype or a Python type to a DType."""
     if isinstance(value, DType):
+        if value.category == COMPLEX:
+            mark_complex_used()
         return value
     if isinstance(value, str):
-        return from_name(value)
+        dt = from_name(value)
+        if dt.category == COMPLEX:
+            mark_complex_used()
+        return dt
     if value is float:  # as PyTorch: dtype=float is double, whatever the default dtype
         return float64
     if value is int:
         return int64
     if value is bool:
         return bool_
+    if value is complex:  # as PyTorch: dtype=complex is complex128
+        mark_complex_used()
+        return complex128
     return from_numpy(value)
 
 
@@ -123,6 +171,14 @@ _SIGNED_BY_RANK = {1: int8, 2: int16, 3: int32, 4: int64}
 def _promote_pair(a: DType, b: DType) -> DType:
     if a is b:
         return a
+    if a.category == COMPLEX or b.category == COMPLEX:
+        mark_complex_used()
+        if a.category != COMPLEX:
+            a, b = b, a
+        if b.category == COMPLEX:
+            return a if a.itemsize > b.itemsize else b
+        # a complex with a real: complex128 when the real part needs float64
+        return complex128 if a is complex128 or b is float64 else complex64
     if a.category != b.category:
         return a if a.category > b.category else b
     if a.category == FLOAT:
@@ -156,7 +212,16 @@ def scalar_dtype(value) -> DType:
         return bool_
     if isinstance(value, int):
         return int64
+    if isinstance(value, complex):
+        return default_complex_dtype()
     return get_default_dtype()
+
+
+def default_complex_dtype() -> DType:
+    """The dtype of Python complex numbers turned into tensors: the complex counterpart of
+    the default float dtype (complex64 unless the default is float64)."""
+    mark_complex_used()
+    return complex128 if _default_float[0] is float64 else complex64
 
 
 def _combine_categories(higher: DType | None, lower: DType | None) -> DType | None:
@@ -164,6 +229,11 @@ def _combine_categories(higher: DType | None, lower: DType | None) -> DType | No
         return lower
     if lower is None:
         return higher
+    if higher.category == COMPLEX:
+        return higher
+    if lower.category == COMPLEX:  # PyTorch: keep the value type of a floating higher
+        return higher.to_complex() if higher.category == FLOAT and \
+            higher in _TO_COMPLEX else lower
     if higher.category == FLOAT:
         return higher
     if higher is bool_ or lower.category == FLOAT:
@@ -185,7 +255,7 @@ def result_type(*operands) -> DType:
                 dim = dt if dim is None else promote_types(dim, dt)
             else:
                 zero = dt if zero is None else promote_types(zero, dt)
-        elif isinstance(x, (bool, int, float)):
+        elif isinstance(x, (bool, int, float, complex)):
             d = scalar_dtype(x)
             wrapped = d if wrapped is None else promote_types(wrapped, d)
         elif isinstance(x, DType):

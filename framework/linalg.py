@@ -459,14 +459,14 @@ def householder_product(A, tau) -> Tensor:
     return Q
 
 
-_NO_COMPLEX = ("the eigenvalues of a general real matrix are complex in general and the "
-               "framework has no complex dtypes; for symmetric matrices use fw.linalg.eigh / "
-               "eigvalsh (real eigenvalues, real eigenvectors)")
+_NO_COMPLEX = ("the eigenvalues of a general real matrix are complex in general and "
+               "fw.linalg has no kernels for complex dtypes; for symmetric matrices use "
+               "fw.linalg.eigh / eigvalsh (real eigenvalues, real eigenvectors)")
 
 
 def eig(A):
-    """Not supported: ``torch.linalg.eig`` returns complex tensors, which the framework
-    does not have. Raises NotImplementedError (use :func:`eigh` for symmetric matrices)."""
+    """Not supported: ``torch.linalg.eig`` returns complex tensors (fw.linalg is real-only).
+    Raises NotImplementedError (use :func:`eigh` for symmetric matrices)."""
     raise NotImplementedError(f"linalg.eig: {_NO_COMPLEX}")
 
 

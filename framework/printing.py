@@ -17,7 +17,8 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
             _OPTIONS[k] = v
 
 
-def _format_float(arr: np.ndarray) -> str:
+def _float_formatter(arr: np.ndarray):
+    """PyTorch's number format for a float array: (fmt, width) over the shown values."""
     finite = np.abs(arr[np.isfinite(arr)])
     integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
     nonzero = finite[finite != 0]
@@ -37,8 +38,28 @@ def _format_float(arr: np.ndarray) -> str:
     # Every element gets the same width (right-aligned columns), as PyTorch prints.
     shown = _shown_values(arr)
     width = max((len(fmt(v)) for v in shown), default=0)
+    return fmt, width
+
+
+def _format_float(arr: np.ndarray) -> str:
+    fmt, width = _float_formatter(arr)
     return np.array2string(arr, separator=", ", formatter={"float_kind": lambda x:
                                                             fmt(x).rjust(width)},
+                           threshold=_OPTIONS["threshold"], edgeitems=_OPTIONS["edgeitems"],
+                           max_line_width=_OPTIONS["linewidth"], prefix="tensor(")
+
+
+def _format_complex(arr: np.ndarray) -> str:
+    """PyTorch's complex format: the real and imaginary parts each formatted as a float
+    tensor would be (``1.+2.j``, ``0.5000-1.2500j``)."""
+    rfmt, rwidth = _float_formatter(arr.real)
+    ifmt, iwidth = _float_formatter(np.abs(arr.imag))
+
+    def fmt(z):
+        im = z.imag
+        sign = "-" if (im < 0 or (im == 0 and np.signbit(im))) else "+"
+        return f"{rfmt(z.real).rjust(rwidth)}{sign}{ifmt(abs(im)).ljust(iwidth)}j"
+    return np.array2string(arr, separator=", ", formatter={"complex_kind": fmt},
                            threshold=_OPTIONS["threshold"], edgeitems=_OPTIONS["edgeitems"],
                            max_line_width=_OPTIONS["linewidth"], prefix="tensor(")
 
@@ -77,12 +98,16 @@ def tensor_repr(t) -> str:
             tracer.graph_break("print(tensor)")
         if t.dtype.is_floating_point:
             body = _format_float(arr.astype(np.float64))
+        elif t.dtype.is_complex:
+            body = _format_complex(arr.astype(np.complex128))
         else:
             body = np.array2string(arr, separator=", ", threshold=_OPTIONS["threshold"],
                                    edgeitems=_OPTIONS["edgeitems"], prefix="tensor(")
         if arr.size == 0:
             suffix.insert(0, f"size={tuple(t.shape)}")
     default = {dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_}
+    if t.dtype.is_complex:
+        default.add(dtypes.default_complex_dtype())
     if t.dtype not in default:
         suffix.append(f"dtype=framework.{t.dtype.name}")
     if t.grad_fn is not None:

@@ -7,7 +7,9 @@ for an optimizer state dict). The rest of the structure -- dicts (key order and 
 keys kept, OrderedDict and Counter restored), lists, tuples, sets, numbers (inf/nan too),
 strings, bytes, None, bools, dtypes and devices -- is JSON in the file's metadata under
 ``"fw.structure"``. bfloat16 data is stored as U16 with the dtype recorded in the structure
-(``safetensors.numpy`` has no bfloat16).
+(``safetensors.numpy`` has no bfloat16); complex64/complex128 data (safetensors has no
+complex dtype) as F32/F64 with a trailing dimension of 2 (real, imaginary), likewise
+recorded, so it round-trips.
 
 Loading never executes code: there is no pickle anywhere. Pickle files (``torch.save``,
 ``pickle.dump``), zip archives, non-safetensors and truncated or corrupted files raise
@@ -131,6 +133,9 @@ class _Encoder:
     def _store(self, arr: np.ndarray, path) -> str:
         if arr.dtype.name == "bfloat16":
             arr = arr.view(np.uint16)
+        elif arr.dtype.kind == "c":  # (real, imag) pairs: the dtype is in the structure
+            arr = np.ascontiguousarray(arr)
+            arr = arr.view(arr.real.dtype).reshape(arr.shape + (2,))
         elif arr.dtype.kind not in "biuf":
             raise ArgumentError(f"fw.save: NumPy array of dtype {arr.dtype} at {_where(path)} "
                                 "cannot be stored in a safetensors file")
@@ -335,6 +340,8 @@ class _Decoder:
         arr = self.arrays[name]
         if dtype_name == "bfloat16":
             arr = arr.view(_np_dtype("bfloat16"))
+        elif dtype_name in ("complex64", "complex128"):
+            arr = np.ascontiguousarray(arr).view(np.dtype(dtype_name))[..., 0]
         return arr
 
     def _tensor(self, node):

@@ -225,9 +225,9 @@ class Tensor:
         if not self.is_leaf and not requires_grad:
             raise AutogradError("requires_grad_: you can only change requires_grad flags of "
                                 "leaf variables; use .detach() for a non-leaf tensor")
-        if requires_grad and not (self.dtype.is_floating_point):
-            raise AutogradError(f"requires_grad_: only floating point tensors can require "
-                                f"gradients, got dtype {self.dtype.name}")
+        if requires_grad and self.dtype.category < dtypes.FLOAT:
+            raise AutogradError(f"requires_grad_: only floating point and complex tensors can "
+                                f"require gradients, got dtype {self.dtype.name}")
         if requires_grad and self._inference and not tls.inference_mode:
             raise AutogradError("requires_grad_: Setting requires_grad=True on inference tensor "
                                 "outside InferenceMode is not allowed.")

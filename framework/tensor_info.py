@@ -1,9 +1,9 @@
 """Tensor properties and methods that are not ops, attached to :class:`Tensor` here as
 :mod:`framework.tensor_methods` attaches the op methods.
 
-- metadata: ``ndimension()``, ``nbytes``, ``itemsize``, ``is_signed()``, ``is_complex()``
-  (always False: there are no complex dtypes), ``is_same_size()``, ``data_ptr()``,
-  ``type()``, ``mH`` (= ``mT``: real tensors only);
+- metadata: ``ndimension()``, ``nbytes``, ``itemsize``, ``is_signed()``, ``is_complex()``,
+  ``is_same_size()``, ``data_ptr()``,
+  ``type()``, ``mH`` (the conjugate transpose);
 - memory: ``pin_memory()`` is a no-op returning the tensor (there is no page-locked host
   memory here; ``is_pinned()`` is False), ``resize_()`` / ``resize_as_()`` (CPU tensors
   that do not require grad), ``apply_()`` (a Python callable per element, CPU only);
@@ -46,8 +46,8 @@ def is_signed(input) -> bool:
 
 
 def is_complex(input) -> bool:
-    """Always False: the framework has no complex dtypes."""
-    return False
+    """True for complex64 and complex128 tensors."""
+    return input.dtype.is_complex
 
 
 def is_same_size(input, other) -> bool:
@@ -108,8 +108,8 @@ def _type(self, dtype=None, non_blocking=False, **kwargs):
 
 
 def _mH(self):
-    """The conjugate transpose of the last two dims: ``mT`` (real tensors only)."""
-    return F.transpose(self, -2, -1)
+    """The conjugate transpose of the last two dims (``mT`` for real tensors)."""
+    return F.transpose(self.conj(), -2, -1)
 
 
 Tensor.ndimension = _ndimension

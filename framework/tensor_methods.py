@@ -72,12 +72,13 @@ for _name in _INPLACE:
     setattr(Tensor, _name + "_", _make_inplace(_name))
 
 # Op modules that list their own methods (METHODS, INPLACE_METHODS).
-from .ops import (linalg_extra_ops, math_extra, order_stats, scatter_reduce_ops,  # noqa: E402
-                  special_ops, tensor_extra, torch_extra, torch_gaps, torch_misc,
-                  torch_products)
+from .ops import (complex_ops, linalg_extra_ops, math_extra, order_stats,  # noqa: E402
+                  scatter_reduce_ops, special_ops, tensor_extra, torch_extra, torch_gaps,
+                  torch_misc, torch_products)
 
 for _mod in (math_extra, order_stats, scatter_reduce_ops, torch_extra, torch_misc,
-             torch_products, linalg_extra_ops, tensor_extra, special_ops, torch_gaps):
+             torch_products, linalg_extra_ops, tensor_extra, special_ops, torch_gaps,
+             complex_ops):
     for _name in _mod.METHODS.split():
         setattr(Tensor, _name, getattr(_mod, _name))
     for _name in _mod.INPLACE_METHODS.split():
@@ -177,24 +178,28 @@ def _to(self, *args, **kwargs):
         from .transfer import transfer
         out = transfer(out, device)
     if dtype is not None and dtype is not out.dtype:
-        out = F.cast(out, dtype)
+        out = _convert(out, dtype)
     if copy and out is self:
         out = F.clone(self)
     return out
 
 
 Tensor.to = _to
-Tensor.type_as = lambda self, other: F.cast(self, other.dtype)
-Tensor.float = lambda self: F.cast(self, dtypes.float32)
-Tensor.double = lambda self: F.cast(self, dtypes.float64)
-Tensor.half = lambda self: F.cast(self, dtypes.float16)
-Tensor.bfloat16 = lambda self: F.cast(self, dtypes.bfloat16)
-Tensor.long = lambda self: F.cast(self, dtypes.int64)
-Tensor.int = lambda self: F.cast(self, dtypes.int32)
-Tensor.short = lambda self: F.cast(self, dtypes.int16)
-Tensor.char = lambda self: F.cast(self, dtypes.int8)
-Tensor.byte = lambda self: F.cast(self, dtypes.uint8)
-Tensor.bool = lambda self: F.cast(self, dtypes.bool_)
+from .ops.pointwise import convert as _convert  # noqa: E402  (complex -> real warns)
+
+Tensor.type_as = lambda self, other: _convert(self, other.dtype)
+Tensor.float = lambda self: _convert(self, dtypes.float32)
+Tensor.double = lambda self: _convert(self, dtypes.float64)
+Tensor.half = lambda self: _convert(self, dtypes.float16)
+Tensor.bfloat16 = lambda self: _convert(self, dtypes.bfloat16)
+Tensor.long = lambda self: _convert(self, dtypes.int64)
+Tensor.int = lambda self: _convert(self, dtypes.int32)
+Tensor.short = lambda self: _convert(self, dtypes.int16)
+Tensor.char = lambda self: _convert(self, dtypes.int8)
+Tensor.byte = lambda self: _convert(self, dtypes.uint8)
+Tensor.bool = lambda self: _convert(self, dtypes.bool_)
+Tensor.cfloat = lambda self: F.cast(self, dtypes.complex64)
+Tensor.cdouble = lambda self: F.cast(self, dtypes.complex128)
 Tensor.cpu = lambda self: self.to("cpu")
 Tensor.cuda = lambda self, device=None: self.to("cuda" if device is None else
                                                  to_device(device if not isinstance(device, int)

@@ -25,7 +25,8 @@ _TOLERANCES = {"float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5), "float32": (
 
 
 def _tolerances(*dts) -> tuple[float, float]:
-    pairs = [_TOLERANCES.get(d.name, (0.0, 0.0)) for d in dts]
+    # complex dtypes: their float parts' tolerances (as torch.testing)
+    pairs = [_TOLERANCES.get(d.to_real().name, (0.0, 0.0)) for d in dts]
     return max(p[0] for p in pairs), max(p[1] for p in pairs)
 
 
@@ -60,7 +61,8 @@ def _compare_arrays(a, e, rtol, atol, equal_nan, path, msg, what="Tensor-likes")
         diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
         rel = diff / np.where(e != 0, np.abs(e.astype(np.float64)), np.inf)
     else:
-        a64, e64 = a.astype(np.float64), e.astype(np.float64)
+        wide = np.complex128 if "c" in (a.dtype.kind, e.dtype.kind) else np.float64
+        a64, e64 = a.astype(wide), e.astype(wide)
         with np.errstate(invalid="ignore", over="ignore"):
             diff = np.abs(a64 - e64)
             close = diff <= atol + rtol * np.abs(e64)
@@ -112,9 +114,7 @@ def _compare_numbers(actual, expected, rtol, atol, equal_nan, check_dtype, path,
               f"{type(expected).__name__}.", path, msg)
     if rtol is None:
         kinds = {type(actual), type(expected)}
-        rtol, atol = _tolerances(dtypes.float64) if float in kinds else (0.0, 0.0)
-    if isinstance(actual, complex) or isinstance(expected, complex):
-        raise FwTypeError("assert_close: complex numbers are not supported")
+        rtol, atol = _tolerances(dtypes.float64) if kinds & {float, complex} else (0.0, 0.0)
     _compare_arrays(np.asarray(actual), np.asarray(expected), rtol, atol, equal_nan, path, msg,
                     what="Scalars")
 
@@ -123,7 +123,7 @@ def _compare(actual, expected, path, kw):
     if _is_tensor_like(actual) and _is_tensor_like(expected):
         return _compare_tensors(actual, expected, kw["rtol"], kw["atol"], kw["equal_nan"],
                                 kw["check_device"], kw["check_dtype"], path, kw["msg"])
-    numbers = (bool, int, float)
+    numbers = (bool, int, float, complex)
     if isinstance(actual, numbers) and isinstance(expected, numbers):
         return _compare_numbers(actual, expected, kw["rtol"], kw["atol"], kw["equal_nan"],
                                 kw["check_dtype"], path, kw["msg"])

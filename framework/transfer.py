@@ -21,7 +21,8 @@ def _transfer_vjp(g, args, out, device):
     return (transfer(g, args[0].device),)
 
 
-TO_DEVICE = register("to_device", TRANSFER, _transfer_meta, vjp=_transfer_vjp)
+TO_DEVICE = register("to_device", TRANSFER, _transfer_meta, vjp=_transfer_vjp,
+                     complex_ok=True)  # complex to "cuda" is refused by apply
 
 
 def transfer(x: Tensor, device) -> Tensor:

@@ -102,6 +102,13 @@ EXCLUDED = {
     "uniform": "random sampling; tests/test_tensor_creation.py (seeding, range, moments)",
     "normal": "random sampling; tests/test_tensor_creation.py (seeding, moments)",
     "to_device": "device transfer; tests/test_tensor.py (cpu/meta) and the CUDA suite",
+    **{n: "complex numbers (the record sweeps are real-dtype); tests/test_complex.py "
+              "(values vs NumPy, views, finite-difference gradients)"
+       for n in ("real", "imag", "view_as_real", "view_as_complex", "conj", "complex_angle",
+                 "complex")},
+    **{n: "the fw.fft primitives (complex results); tests/test_fft.py (values vs numpy.fft "
+              "for every norm, n/s/dim, finite-difference gradients)"
+       for n in ("fft_c2c", "fft_r2c", "fft_c2r")},
     "detach": "a stop-gradient recorded by traces; tests/compiler/test_func.py (fw.grad stops "
               "at detach) and the compile/ONNX suites (every traced detach passes through)",
 }

@@ -33,6 +33,7 @@ def _load() -> None:
     from . import scatter_reduce  # noqa: F401
     from . import linalg  # noqa: F401
     from . import special  # noqa: F401
+    from . import complex  # noqa: F401  (refusals: no complex tensors in ONNX)
 
 
 _load()

@@ -258,6 +258,8 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
                                         f"of shape {gi.shape} for input {i} of shape "
                                         f"{arg.shape}")
                 if gi.dtype is not arg.dtype:
+                    if gi.dtype.is_complex and not arg.dtype.is_complex:
+                        gi = gi.real  # a real input of a complex value: the real part
                     gi = gi.to(arg.dtype)
                 send(edge, gi)
             if not retain_graph:  # release saved inputs and output buffers (PyTorch frees them)
@@ -309,6 +311,9 @@ def _make_grads(tensors, grad_tensors):
             if t.numel() != 1:
                 raise AutogradError(f"grad can be implicitly created only for scalar outputs; "
                                     f"got an output of shape {tuple(t.shape)}: pass gradient=")
+            if t.dtype.is_complex:
+                raise AutogradError("grad can be implicitly created only for real scalar "
+                                    f"outputs; got {t.dtype.name}")
             g = F.ones_like(t)
         elif not isinstance(g, Tensor):
             g = F.full(t.shape, g, dtype=t.dtype, device=t.device)

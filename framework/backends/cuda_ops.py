@@ -434,3 +434,15 @@ for _n in ("linalg_det", "linalg_slogdet", "linalg_inv", "linalg_solve", "linalg
            "linalg_lu_factor", "linalg_lu_permutation", "linalg_matrix_exp",
            "linalg_cholesky_ex", "linalg_inv_ex", "linalg_solve_ex"):
     IMPLS[_n] = _linalg_on_host(_n)
+
+
+# -- complex ops: refused (apply() already refuses complex tensors on "cuda"; these rows
+# keep the table complete and the refusal explicit) ----------------------------------------
+def _complex_refused(*args, **attrs):
+    raise NotImplementedError("complex dtypes are not supported on cuda; keep complex "
+                              "tensors (and fw.fft) on the CPU")
+
+
+for _name in ("real", "imag", "view_as_real", "view_as_complex", "conj", "complex_angle",
+              "complex", "fft_c2c", "fft_r2c", "fft_c2r"):
+    IMPLS[_name] = _complex_refused

@@ -72,8 +72,20 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return t
 
 
+def _complex_sample(fn, shape, params, dt, device, generator, requires_grad):
+    from .complex_ops import complex as _complex
+    parts = [fn(shape, *params, dtype=dt.to_real(), device=device, generator=generator)
+             for _ in range(2)]
+    t = _complex(*parts)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
 def _float_sample_dtype(dtype, name):
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if dt.is_complex:
+        return dt
     if not dt.is_floating_point:
         raise DTypeError(f"{name}: random samples need a floating point dtype, got {dt.name} "
                          "(use randint for integers)")
@@ -84,6 +96,9 @@ def uniform(shape, low=0.0, high=1.0, *, dtype=None, device=None, generator=None
             requires_grad=False):
     """Samples from U[low, high)."""
     dt = _float_sample_dtype(dtype, "uniform")
+    if dt.is_complex:  # as PyTorch: real and imaginary parts each uniform
+        return _complex_sample(uniform, shape, (low, high), dt, device, generator,
+                               requires_grad)
     t = apply(UNIFORM, shape=tuple(shape), low=low, high=high, dtype=dt,
               device=to_device(device), generator=generator)
     if requires_grad:
@@ -95,6 +110,10 @@ def normal_(shape, mean=0.0, std=1.0, *, dtype=None, device=None, generator=None
             requires_grad=False):
     """Samples from N(mean, std^2)."""
     dt = _float_sample_dtype(dtype, "normal")
+    if dt.is_complex:  # as PyTorch: real and imaginary parts each N(mean, std^2 / 2)
+        s = std * 0.5 ** 0.5
+        return _complex_sample(normal_, shape, (mean, s), dt, device, generator,
+                               requires_grad)
     t = apply(NORMAL, shape=tuple(shape), mean=mean, std=std, dtype=dt,
               device=to_device(device), generator=generator)
     if requires_grad:

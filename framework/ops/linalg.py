@@ -7,7 +7,7 @@ import string
 
 from ..errors import ArgumentError, DTypeError, FwTypeError, ShapeError
 from ..tensor import Tensor
-from .pointwise import promote, sum_to_shape
+from .pointwise import _c, promote, sum_to_shape
 from .registry import MATMUL, apply, register
 from .shapes import broadcast_shapes
 
@@ -40,11 +40,11 @@ def _matmul_vjp(g, args, out):
     g2 = g if g.shape == shape2 else g.reshape(shape2)
     ga = gb = None
     if a.requires_grad:
-        ga = g2.matmul(b2.mT)
+        ga = g2.matmul(_c(b2).mT)  # conjugated for complex operands
         ga = sum_to_shape(ga, a2.shape) if ga.shape != a2.shape else ga
         ga = ga if ga.shape == a.shape else ga.reshape(a.shape)
     if b.requires_grad:
-        gb = a2.mT.matmul(g2)
+        gb = _c(a2).mT.matmul(g2)
         gb = sum_to_shape(gb, b2.shape) if gb.shape != b2.shape else gb
         gb = gb if gb.shape == b.shape else gb.reshape(b.shape)
     return ga, gb
@@ -260,7 +260,8 @@ def _einsum_vjp(g, args, out, equation):
         uniq = "".join(dict.fromkeys(term))
         sizes = {c: t.shape[term.index(c)] for c in uniq}
         kept = "".join(c for c in uniq if c in available)
-        gi = einsum(",".join(others) + "->" + kept, g, *[a for j, a in enumerate(args) if j != i])
+        gi = einsum(",".join(others) + "->" + kept, g,
+                    *[_c(a) for j, a in enumerate(args) if j != i])
         # letter broadcasting (size 1 against a larger size): sum the gradient back where
         # this operand has the 1; expand it where only other operands had one
         target = tuple(sizes[c] for c in kept)

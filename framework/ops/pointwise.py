@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 
 from .. import dtypes
-from ..dtypes import BOOL, FLOAT, INT
+from ..dtypes import BOOL, COMPLEX, FLOAT, INT
 from ..errors import DTypeError, FwZeroDivisionError
 from ..tensor import Tensor
 from .registry import BINARY, CAST, COMPOSITE, TERNARY, UNARY, apply, register
 from .shapes import broadcast_shapes
 
-_SCALARS = (bool, int, float)
+_SCALARS = (bool, int, float, complex)
 
 
 def _shape(x):
@@ -31,6 +31,10 @@ def _unary_meta(x):
 
 def _predicate_meta(x):
     return x.shape, dtypes.bool_
+
+
+def _abs_meta(x):
+    return x.shape, x.dtype.to_real()  # |complex| is real
 
 
 def _binary_meta_for(name, result_bool=False):
@@ -60,6 +64,9 @@ def _where_meta(cond, a, b):
 
 
 def _cast_meta(x, dtype):
+    if x.dtype.category == COMPLEX and dtype.category != COMPLEX:
+        raise DTypeError(f"cast: {x.dtype.name} to {dtype.name} would drop the imaginary "
+                         "part; take .real (or .abs()) first")
     return x.shape, dtype
 
 
@@ -79,6 +86,23 @@ def sum_to_shape(g: Tensor, shape: tuple) -> Tensor:
     return g
 
 
+def _c(x):
+    """The complex conjugate of a complex tensor or Python complex; anything else as is.
+    VJP rules multiply by the conjugate of the derivative (PyTorch's convention: the
+    gradient is the conjugate Wirtinger derivative), a no-op for real values."""
+    if isinstance(x, Tensor):
+        return x.conj() if x.dtype.category == COMPLEX else x
+    return x.conjugate() if isinstance(x, complex) else x
+
+
+def _abs_vjp(g, a, o):
+    x = a[0]
+    if x.dtype.category != COMPLEX:
+        return (g * x.sign(),)
+    safe = where(o == 0, 1.0, o)  # sgn(z) = z / |z|, 0 at 0
+    return (g * where(o == 0, 0.0, x / safe),)
+
+
 def _grads2(a, b, ga, gb):
     return (sum_to_shape(ga, a.shape) if isinstance(a, Tensor) and ga is not None else None,
             sum_to_shape(gb, b.shape) if isinstance(b, Tensor) and gb is not None else None)
@@ -94,23 +118,23 @@ _LN2 = math.log(2.0)
 
 _UNARY = {
     "neg": (lambda g, a, o: (-g,), False, False),
-    "exp": (lambda g, a, o: (g * o,), True, True),
+    "exp": (lambda g, a, o: (g * _c(o),), True, True),
     "exp2": (lambda g, a, o: (g * o * _LN2,), True, True),
-    "log": (lambda g, a, o: (g / a[0],), True, False),
+    "log": (lambda g, a, o: (g / _c(a[0]),), True, False),
     "log2": (lambda g, a, o: (g / (a[0] * _LN2),), True, False),
     "log1p": (lambda g, a, o: (g / (a[0] + 1),), True, False),
     "expm1": (lambda g, a, o: (g * (o + 1),), True, True),
-    "sqrt": (lambda g, a, o: (g / (o * 2),), True, True),
+    "sqrt": (lambda g, a, o: (g / _c(o * 2),), True, True),
     "rsqrt": (lambda g, a, o: (g * o * o * o * -0.5,), True, True),
-    "sin": (lambda g, a, o: (g * a[0].cos(),), True, False),
-    "cos": (lambda g, a, o: (-g * a[0].sin(),), True, False),
+    "sin": (lambda g, a, o: (g * _c(a[0].cos()),), True, False),
+    "cos": (lambda g, a, o: (-g * _c(a[0].sin()),), True, False),
     "tan": (lambda g, a, o: (g * (o * o + 1),), True, True),
-    "tanh": (lambda g, a, o: (g * (1 - o * o),), True, True),
-    "sigmoid": (lambda g, a, o: (g * o * (1 - o),), True, True),
+    "tanh": (lambda g, a, o: (g * _c(1 - o * o),), True, True),
+    "sigmoid": (lambda g, a, o: (g * _c(o * (1 - o)),), True, True),
     "relu": (lambda g, a, o: (where(o > 0, g, 0.0),), False, True),
-    "abs": (lambda g, a, o: (g * a[0].sign(),), False, False),
+    "abs": (_abs_vjp, False, True),
     "sign": (_no_grad_rule, False, False),
-    "reciprocal": (lambda g, a, o: (-g * o * o,), True, True),
+    "reciprocal": (lambda g, a, o: (-g * _c(o * o),), True, True),
     "floor": (_no_grad_rule, False, False),
     "ceil": (_no_grad_rule, False, False),
     "round": (_no_grad_rule, False, False),
@@ -146,11 +170,16 @@ UNARY_OPS = {}
 # VJPs that read only the output (or nothing) need no version check on the input.
 _READS_NO_INPUT = {"neg", "sign", "floor", "ceil", "round", "trunc"}
 for _name, (_vjp, _float_only, _saves) in _UNARY.items():
-    UNARY_OPS[_name] = register(_name, UNARY, _unary_meta, vjp=_vjp, saves_output=_saves,
-                                saves_args=() if _saves or _name in _READS_NO_INPUT else None)
+    UNARY_OPS[_name] = register(_name, UNARY, _abs_meta if _name == "abs" else _unary_meta,
+                                vjp=_vjp, saves_output=_saves,
+                                saves_args=(None if _name == "abs" else ()) if _saves
+                                or _name in _READS_NO_INPUT else None)
 for _name in _PREDICATES:
     UNARY_OPS[_name] = register(_name, UNARY, _predicate_meta)
 FLOAT_ONLY = {n for n, (_, f, _s) in _UNARY.items() if f}
+# unary primitives that take complex input (the rest raise a DTypeError naming the op)
+COMPLEX_UNARY = frozenset({"neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid",
+                           "abs", "reciprocal", "isnan", "isinf", "isfinite"})
 
 
 def unary(name: str, x) -> Tensor:
@@ -159,6 +188,10 @@ def unary(name: str, x) -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}(): argument 'input' must be a Tensor, not {type(x).__name__}")
     if x.dtype.category != FLOAT:
+        if x.dtype.category == COMPLEX:
+            if name not in COMPLEX_UNARY:
+                raise DTypeError(f"{name}: {x.dtype.name} tensors are not supported")
+            return apply(op, x)
         if name in FLOAT_ONLY:
             x = x.to(dtypes.get_default_dtype())
         elif name == "bitwise_not" and x.dtype is dtypes.bool_:
@@ -199,14 +232,14 @@ def _sub_vjp(g, args, out):
 
 def _mul_vjp(g, args, out):
     a, b = args
-    return _grads2(a, b, g * b if isinstance(a, Tensor) else None,
-                   g * a if isinstance(b, Tensor) else None)
+    return _grads2(a, b, g * _c(b) if isinstance(a, Tensor) else None,
+                   g * _c(a) if isinstance(b, Tensor) else None)
 
 
 def _div_vjp(g, args, out):
     a, b = args
-    ga = g / b if isinstance(a, Tensor) else None
-    gb = -g * a / (b * b) if isinstance(b, Tensor) else None
+    ga = g / _c(b) if isinstance(a, Tensor) else None
+    gb = -g * _c(a / (b * b)) if isinstance(b, Tensor) else None
     return _grads2(a, b, ga, gb)
 
 
@@ -215,18 +248,23 @@ def _pow_vjp(g, args, out):
     ga = gb = None
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
-            ga = g * b * a.pow(b - 1)
+            ga = g * _c(b * a.pow(b - 1))
         elif b == 0:
             ga = g * 0.0
         else:
-            ga = g * b * a.pow(b - 1)
+            ga = g * _c(b * a.pow(b - 1))
     if isinstance(b, Tensor):
-        base = a if isinstance(a, Tensor) else float(a)
-        log_a = base.log() if isinstance(base, Tensor) else math.log(base) if base > 0 \
-            else float("nan")
-        gb = g * out * log_a
+        if isinstance(a, complex):
+            import cmath
+            log_a = cmath.log(a) if a else float("nan")
+        else:
+            base = a if isinstance(a, Tensor) else float(a)
+            log_a = base.log() if isinstance(base, Tensor) else math.log(base) if base > 0 \
+                else float("nan")
+        gb = g * _c(out * log_a)
         if isinstance(a, Tensor):
-            gb = where((a == 0) & (b >= 0), 0.0, gb)
+            b_re = b.real if b.dtype.category == COMPLEX else b
+            gb = where((a == 0) & (b_re >= 0), 0.0, gb)
     return _grads2(a, b, ga, gb)
 
 
@@ -300,18 +338,43 @@ WHERE = register("where", TERNARY, _where_meta, vjp=_where_vjp, differentiable_a
 
 def _cast_vjp(g, args, out, dtype):
     src = args[0]
-    return (g.to(src.dtype) if src.dtype.is_floating_point else None,)
+    if src.dtype.category < FLOAT:
+        return (None,)
+    if g.dtype.category == COMPLEX and src.dtype.category != COMPLEX:
+        from .complex_ops import real  # a real input of a complex value: the real part
+        g = real(g)
+    return (g.to(src.dtype),)
 
 
 CAST_OP = register("cast", CAST, _cast_meta, vjp=_cast_vjp, saves_args=())
 
 
 def cast(x: Tensor, dtype) -> Tensor:
-    """``x`` converted to ``dtype`` (a no-op returning ``x`` when it already has it)."""
+    """``x`` converted to ``dtype`` (a no-op returning ``x`` when it already has it).
+
+    Complex to real raises a DTypeError here: ops cast their operands with this, and an op
+    that does not take complex input must not drop the imaginary part silently. The user's
+    explicit conversions (``Tensor.to``, ``.float()``, ...) use :func:`convert`."""
     dtype = dtypes.to_dtype(dtype)
     if x.dtype is dtype:
         return x
+    if x.dtype.category == COMPLEX and dtype.category != COMPLEX:
+        raise DTypeError(f"{x.dtype.name} tensors are not supported here (the op would cast "
+                         f"them to {dtype.name}, dropping the imaginary part)")
     return apply(CAST_OP, x, dtype=dtype)
+
+
+def convert(x: Tensor, dtype) -> Tensor:
+    """An explicit dtype conversion (``Tensor.to``): as :func:`cast`, and complex to real
+    keeps the real part with PyTorch's warning."""
+    dtype = dtypes.to_dtype(dtype)
+    if x.dtype.category == COMPLEX and dtype.category != COMPLEX:
+        import warnings
+        from .complex_ops import real
+        warnings.warn("Casting complex values to real discards the imaginary part",
+                      UserWarning, stacklevel=3)
+        x = real(x)
+    return cast(x, dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,7 +496,7 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
     ``rounding_mode="trunc"|"floor"``."""
     if rounding_mode is None:
         a, b, dt = promote(input, other, "div")
-        if dt.category != FLOAT:
+        if dt.category < FLOAT:
             fd = dtypes.get_default_dtype()
             a = cast(a, fd) if isinstance(a, Tensor) else a if _is_size_expr(a) else float(a)
             b = cast(b, fd) if isinstance(b, Tensor) else b if _is_size_expr(b) else float(b)
@@ -504,7 +567,12 @@ def clamp(input, min=None, max=None) -> Tensor:
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None) -> Tensor:
-    """Replace NaN, +inf and -inf with finite numbers (dtype limits by default)."""
+    """Replace NaN, +inf and -inf with finite numbers (dtype limits by default); complex
+    input has its real and imaginary parts replaced separately."""
+    if input.dtype.category == COMPLEX:
+        from .complex_ops import complex as _complex
+        return _complex(nan_to_num(input.real, nan, posinf, neginf),
+                        nan_to_num(input.imag, nan, posinf, neginf))
     if not input.dtype.is_floating_point:
         return input.clone()
     import ml_dtypes

@@ -62,7 +62,7 @@ def _prod_vjp(g, args, out, dims, keepdim):
     if len(dims) != 1:
         perm = [d for d in range(x.ndim) if d not in dims] + list(dims)
         others = others.reshape([x.shape[d] for d in perm]).permute(_inverse_perm(perm))
-    return (g * others,)
+    return (g * others.conj() if others.dtype.is_complex else g * others,)
 
 
 def _inverse_perm(perm):
@@ -114,6 +114,8 @@ def _cumsum_vjp(g, args, out, dim):
 
 def _cumprod_vjp(g, args, out, dim):
     x = args[0]
+    if x.dtype.is_complex:  # the conjugate of the derivative (PyTorch's convention)
+        return ((g * out.conj()).flip(dim).cumsum(dim).flip(dim) / x.conj(),)
     return ((g * out).flip(dim).cumsum(dim).flip(dim) / x,)
 
 
@@ -126,7 +128,7 @@ CUMPROD = register("cumprod", SCAN, _scan_meta, vjp=_cumprod_vjp, saves_output=T
 def _accumulating_input(x, dtype, name):
     if dtype is not None:
         return cast(x, dtypes.to_dtype(dtype))
-    if x.dtype.category != FLOAT:
+    if x.dtype.category < FLOAT:
         return cast(x, dtypes.int64)
     return x
 
@@ -149,10 +151,12 @@ def prod(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
     return apply(PROD, x, dims=_dims_arg(dim, x, "prod"), keepdim=keepdim)
 
 
-def _float_input(x, name, dtype=None):
+def _float_input(x, name, dtype=None, complex_ok=False):
     if dtype is not None:
         return cast(x, dtypes.to_dtype(dtype))
-    if x.dtype.category != FLOAT:
+    if x.dtype.is_complex and not complex_ok:
+        raise DTypeError(f"{name}: {x.dtype.name} tensors are not supported")
+    if x.dtype.category < FLOAT:
         raise DTypeError(f"{name}(): could not infer output dtype. Input dtype must be either a "
                          f"floating point or complex dtype. Got: {x.dtype.name}")
     return x
@@ -164,7 +168,7 @@ def _count(x, dims):
 
 def mean(input, dim=None, keepdim=False, *, dtype=None) -> Tensor:
     """Arithmetic mean over ``dim``."""
-    x = _float_input(input, "mean", dtype)
+    x = _float_input(input, "mean", dtype, complex_ok=True)
     dims = _dims_arg(dim, x, "mean")
     if x.dtype.itemsize == 2:  # float16/bfloat16: accumulate and divide in float32
         return (sum(x, dims, keepdim, dtype=dtypes.float32) / _count(x, dims)).to(x.dtype)

@@ -19,8 +19,9 @@ import numpy as np
 
 from .._state import tls
 from ..device import meta as _META
-from ..dtypes import FLOAT as _FLOAT
-from ..errors import DeviceError
+from .. import dtypes as _dtypes
+from ..dtypes import COMPLEX as _COMPLEX, FLOAT as _FLOAT
+from ..errors import DeviceError, DTypeError
 from ..tensor import Storage, Tensor, _init
 
 # Op groups (tinygrad's GroupOp): passes test membership instead of chaining ifs.
@@ -36,7 +37,8 @@ class Op:
     """One registered op: its rules and the per-backend implementation table."""
 
     __slots__ = ("name", "group", "meta", "vjp", "num_outputs", "is_view", "decomp",
-                 "impls", "differentiable_args", "saves_output", "saves_args", "__weakref__")
+                 "impls", "differentiable_args", "saves_output", "saves_args", "complex_ok",
+                 "__weakref__")
 
     def __init__(self, name, group, meta, vjp, num_outputs, is_view, decomp,
                  differentiable_args, saves_output):
@@ -50,6 +52,7 @@ class Op:
         self.differentiable_args = differentiable_args
         self.saves_output = saves_output
         self.saves_args = None
+        self.complex_ok = False  # accepts complex operands (framework/ops/complex_ops.py)
         self.impls: dict[str, Callable] = {}
 
     def __repr__(self) -> str:
@@ -64,12 +67,38 @@ _profile_hook = None  # the open framework.profiler.profile (op_begin/op_end), e
 # framework.amp's cast hook, (op, args) -> args, while any thread is in an autocast region
 _autocast_hook = None
 Node = None  # framework.autograd.Node, bound on first use (autograd imports this module)
+# True once a complex dtype has been resolved anywhere (dtypes.mark_complex_used): only
+# then does apply() look for complex operands of ops that do not accept them.
+_complex_seen = False
+
+
+def _on_complex_used():
+    global _complex_seen
+    _complex_seen = True
+
+
+_dtypes._complex_listeners.append(_on_complex_used)
+if _dtypes._complex_used:
+    _complex_seen = True
+
+
+def _reject_complex(op, args):
+    """The complex gate: a DTypeError for a complex operand of an op that does not take
+    one (instead of a NumPy error or a silently wrong number)."""
+    for a in args:
+        if isinstance(a, Tensor):
+            if a.dtype.category == _COMPLEX:
+                raise DTypeError(f"{op.name}: {a.dtype.name} tensors are not supported "
+                                 "(complex numbers are supported by a subset of ops; see "
+                                 "docs/tensors-and-autograd.md)")
+        elif isinstance(a, complex):
+            raise DTypeError(f"{op.name}: complex scalars are not supported")
 
 
 def register(name: str, group: str, meta: Callable, *, vjp: Callable | None = None,
              num_outputs: int = 1, is_view: bool = False, decomp: Callable | None = None,
              differentiable_args: tuple | None = None, saves_output: bool = False,
-             saves_args=None) -> Op:
+             saves_args=None, complex_ok: bool = False) -> Op:
     """Declare an op.
 
     meta(*args, **attrs) -> (shape, dtype), or a tuple of those for multi-output ops.
@@ -78,12 +107,15 @@ def register(name: str, group: str, meta: Callable, *, vjp: Callable | None = No
     saves_args: indices of the args whose *data* the VJP reads (None: all tensor args), or
     ``f(args, needs) -> indices``; only those are version-checked at backward, so an
     in-place update of an arg the VJP never reads is allowed (as in PyTorch).
+    complex_ok: the op accepts complex operands (else :func:`apply` raises a DTypeError
+    naming the op and the dtype).
     """
     if name in OPS:
         raise ValueError(f"op {name!r} registered twice")
     op = Op(name, group, meta, vjp, num_outputs, is_view, decomp, differentiable_args,
             saves_output)
     op.saves_args = saves_args
+    op.complex_ok = complex_ok
     OPS[name] = op
     return op
 
@@ -93,10 +125,22 @@ def get_op(name: str) -> Op:
     return OPS[name]
 
 
+def _refuse_complex_on_cuda(op, args, meta):
+    """Complex tensors stay on the CPU: the Triton backend has no complex kernels."""
+    dts = [a.dtype for a in args if isinstance(a, Tensor)]
+    dts += [m[1] for m in (meta if op.num_outputs > 1 else (meta,))]
+    for dt in dts:
+        if dt.category == _COMPLEX:
+            raise NotImplementedError(f"{op.name}: complex dtypes are not supported on cuda "
+                                      f"(got {dt.name}); keep complex tensors on the CPU")
+
+
 def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
     if _autocast_hook is not None:  # autocast casts operands with the public cast op
         args = _autocast_hook(op, args)
+    if _complex_seen and not op.complex_ok:
+        _reject_complex(op, args)
     meta = op.meta(*args, **attrs)
     hook = _profile_hook  # after the meta rule: an op rejected there is not an event
     if hook is not None:
@@ -126,6 +170,8 @@ def apply(op: Op, *args, **attrs):
         dev = attrs["device"]
         if has_data and any(not isinstance(s, int) for s in attrs.get("shape", ())):
             has_data = False  # a symbolic size (tracing a dynamic dim): metadata only
+    if _complex_seen and dev is not None and dev.type == "cuda":
+        _refuse_complex_on_cuda(op, args, meta)
     raw = None
     if has_data and dev is not _META:
         impl = op.impls.get(dev.type)
@@ -219,7 +265,7 @@ def _link_autograd(op, args, attrs, outs):
             return
     node = Node(op, args, attrs, outs, needs)
     for i, o in enumerate(outs):
-        if o.dtype.category == _FLOAT:
+        if o.dtype.category >= _FLOAT:  # floating and complex outputs
             o.requires_grad = True
             o.grad_fn = node
             o._output_nr = i

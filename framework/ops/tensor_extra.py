@@ -296,6 +296,9 @@ def angle(input):
     ``x < 0``, NaN for NaN (a float result; the gradient is zero, as for real input in
     PyTorch)."""
     _tensor_arg(input, "angle", "input")
+    if input.dtype.is_complex:
+        from .complex_ops import complex_angle
+        return complex_angle(input)
     x = input if input.dtype.is_floating_point else cast(input, dtypes.get_default_dtype())
     zero = full(x.shape, 0.0, dtype=x.dtype, device=x.device)
     return where(x != x, x, where(x < 0, zero + math.pi, zero))

@@ -225,8 +225,12 @@ def fix(input):
 
 
 def sgn(input):
-    """``sign(x)`` (PyTorch's complex-aware sign; real tensors only here)."""
-    return unary("sign", _tensor(input, "sgn"))
+    """``sign(x)`` for real input; ``z / |z|`` (0 at 0) for complex input, as PyTorch."""
+    x = _tensor(input, "sgn")
+    if x.dtype.is_complex:
+        a = x.abs()
+        return where(a == 0, 0.0, x / where(a == 0, 1.0, a))
+    return unary("sign", x)
 
 
 def _signbit_t(x):
@@ -332,18 +336,28 @@ def fmin(input, other):
 def isposinf(input):
     """True where ``input`` is +inf."""
     x = _tensor(input, "isposinf")
+    _no_complex(x, "isposinf")
     return x == math.inf if x.dtype.category == FLOAT else full_like_bool(x, False)
 
 
 def isneginf(input):
     """True where ``input`` is -inf."""
     x = _tensor(input, "isneginf")
+    _no_complex(x, "isneginf")
     return x == -math.inf if x.dtype.category == FLOAT else full_like_bool(x, False)
 
 
+def _no_complex(x, name):
+    if x.dtype.is_complex:
+        raise DTypeError(f"{name}: {x.dtype.name} tensors are not supported")
+
+
 def isreal(input):
-    """All True: complex dtypes are not supported, so every value is real."""
-    return full_like_bool(_tensor(input, "isreal"), True)
+    """True where the imaginary part is zero (all True for real dtypes)."""
+    x = _tensor(input, "isreal")
+    if x.dtype.is_complex:
+        return x.imag == 0
+    return full_like_bool(x, True)
 
 
 def positive(input):

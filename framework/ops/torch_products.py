@@ -221,7 +221,7 @@ def vdot(input, other):
     if input.dtype is not other.dtype:
         raise DTypeError(f"vdot(): expected both vectors to have the same dtype, but got "
                          f"{input.dtype.name} and {other.dtype.name}")
-    return matmul(input, other)
+    return matmul(input.conj(), other)  # the first argument conjugated
 
 
 def _matrix(x, ndim, op, name):

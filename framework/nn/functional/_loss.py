@@ -52,6 +52,9 @@ def _pair(input, target, name):
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise TypeError(f"{name}: input and target must be Tensors, got "
                         f"{type(input).__name__} and {type(target).__name__}")
+    for t in (input, target):
+        if t.dtype.is_complex:  # (x - y)^2 etc. would be complex, not a distance
+            raise DTypeError(f"{name}: {t.dtype.name} tensors are not supported")
     if input.shape != target.shape:
         broadcast_shapes(input.shape, target.shape, name)  # ShapeError naming the shapes
         warnings.warn(f"{name}: using a target size ({_size(target.shape)}) that is different "
