@@ -9,6 +9,8 @@ how to read each external, the output structure, scalar sources and guards).
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 
 
@@ -113,9 +115,15 @@ def read_binding(b):
         return _MISSING
 
 
-def _global_names(code) -> list:
+@functools.lru_cache(maxsize=4096)
+def _global_names(code) -> tuple:
     """Names ``code`` (and the code objects nested in it) loads as globals -- not the
-    attribute names that share ``co_names``."""
+    attribute names that share ``co_names``. Cached per code object (immutable): every
+    capture and every closure guard scans the functions it reaches."""
+    return tuple(_scan_global_names(code))
+
+
+def _scan_global_names(code) -> list:
     import dis
     names: list = []
     for ins in dis.get_instructions(code):

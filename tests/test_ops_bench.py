@@ -36,3 +36,13 @@ def test_report_ratio_and_targets():
     miss = r.add(Row("b", 5e-6, 1e-6, target=3))
     assert ok.ratio == 2 and ok.ok and not miss.ok
     assert "MISS" in r.render() and "2.00x" in r.render()
+
+
+def test_func_benchmark_runs(tmp_path):
+    from framework.bench import func as bench_func
+    out = tmp_path / "func.json"
+    assert bench_func.main(["--batch", "3", "--min-time", "0.0005", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["name"].split(",")[0] for r in rows] == ["per-sample grads",
+                                                       "jacrev of a 64 -> 64 map"]
+    assert all(r["seconds"] > 0 and r["ref_seconds"] > 0 for r in rows)
