@@ -47,13 +47,36 @@ class _Flat:
         leaves = _leaves(self.tree)
         self.paths = [p for p, x in leaves if isinstance(x, Tensor)]
         self.tensors = [x for _, x in leaves if isinstance(x, Tensor)]
-        # the shape of the call with its tensors left out (part of the cache key)
-        self.skeleton = repr([(p, x) for p, x in leaves if not isinstance(x, Tensor)])
+        others = [(p, x) for p, x in leaves if not isinstance(x, Tensor)]
+        # the call with its tensors left out (part of the cache key): numbers and strings
+        # by value, anything else (a module, a dtype) by identity
+        self.skeleton = tuple((p, (type(x).__name__, x) if _is_plain(x) else _Same(x))
+                              for p, x in others)
+        self.objects = tuple(x for _, x in others if not _is_plain(x))
 
     def __call__(self, *tensors):
         from .func_vmap import _replace
         args, kwargs = _replace(self.tree, dict(zip(self.paths, tensors)))
         return self.func(*args, **kwargs)
+
+
+def _is_plain(x) -> bool:
+    return x is None or isinstance(x, (bool, int, float, complex, str))
+
+
+class _Same:
+    """A key part equal only to itself's object (identity), keeping it alive."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
 
 
 def _capture(flat, mapped_dims, cache):
@@ -76,8 +99,9 @@ def _capture(flat, mapped_dims, cache):
             cap = None
         if cap is None or not _batchable(cap):
             cap = _FAILED
-        # what func reads besides its arguments (the arguments are in the key)
-        hit = cache[key] = (cap, ClosureGuard(flat.func, ()))
+        # what func reads besides its arguments, and the modules passed as arguments
+        # (their parameters are baked into the trace): the rest of the call is the key
+        hit = cache[key] = (cap, ClosureGuard(flat.func, flat.objects))
     return None if hit[0] is _FAILED else hit[0]
 
 

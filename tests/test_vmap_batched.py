@@ -309,3 +309,14 @@ def test_a_rebound_closure_variable_is_traced_again():
     np.testing.assert_array_equal(g(fw.ones(2)).numpy(), [1.0, 2.0])
     w = fw.tensor([5.0, 7.0])  # noqa: F841
     np.testing.assert_array_equal(g(fw.ones(2)).numpy(), [5.0, 7.0])
+
+
+def test_modules_passed_as_arguments_are_keyed_by_identity():
+    fw.manual_seed(0)
+    a, b = nn.Linear(3, 2), nn.Linear(3, 2)   # equal reprs, different parameters
+    mapped = fw.vmap(lambda m, t: m(t), in_dims=(None, 0))
+    x = _t(4, 3)
+    _close(mapped(a, x), a(x))
+    _close(mapped(b, x), b(x))
+    a.weight = nn.Parameter(fw.zeros(2, 3))  # a parameter replaced: traced again
+    _close(mapped(a, x), a(x))
