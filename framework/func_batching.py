@@ -350,6 +350,67 @@ def _fold_rows(n, args, flags, size):
     return out.reshape((size, logits.shape[1]))
 
 
+def _batched_key(key):
+    """``key`` for a leading batch dim, or None: a full slice in front is exact unless
+    the key's advanced entries (index tensors, and ints beside them) are split apart,
+    which would move the broadcast index dims to the front."""
+    from .ops.indexing import TensorSlot
+    if any(isinstance(k, TensorSlot) for k in key):
+        adv = [d for d, k in enumerate(key) if not isinstance(k, slice) and k is not None]
+        if adv != list(range(adv[0], adv[-1] + 1)):
+            return None
+    return (slice(None),) + tuple(key)
+
+
+def _index(n, args, flags, size):
+    """``x[key]`` with a batched ``x`` and shared index tensors."""
+    key = _batched_key(n.attrs["key"])
+    if key is None or not flags[0] or any(flags[1:]):
+        return None
+    return _apply(n, args, {"key": key})
+
+
+def _index_put(n, args, flags, size):
+    """``x[key] = v`` (``+=``) with shared index tensors; ``x`` and ``v`` may be batched."""
+    key = _batched_key(n.attrs["key"])
+    if key is None or any(flags[2:]):
+        return None
+    x, v = args[0], args[1]
+    x = _expand_batch(x, flags[0], size)
+    if isinstance(v, Tensor) and flags[1]:
+        v = _align(v, True, _target_rank(n))
+    return _apply(n, [x, v] + list(args[2:]), dict(n.attrs, key=key))
+
+
+def _target_rank(n) -> int:
+    """Rank of ``x[key]`` per sample (what ``index_put``'s value broadcasts to)."""
+    from .ops.indexing import _key_shape
+    x = n.inputs[0]
+    return len(_key_shape(x.shape, n.attrs["key"], [t.shape for t in n.inputs[2:]]))
+
+
+def _conv_per_sample_weight(n, args, flags, size):
+    """``conv`` with a batched weight (per-sample models, or the weight gradient of a
+    per-sample conv): the batch becomes groups, ``(N, B*C, ...)`` against ``(B*Co, ...)``."""
+    x, w = args[0], args[1]
+    if len(args) != 2 or not flags[1]:
+        return None
+    x = _expand_batch(x, flags[0], size)
+    groups = n.attrs["groups"]
+    rows, chans = x.shape[1], x.shape[2]
+    xg = x.movedim(0, 1).reshape((rows, size * chans) + tuple(x.shape[3:]))
+    wg = w.reshape((size * w.shape[1],) + tuple(w.shape[2:]))
+    out = _apply(n, [xg, wg], dict(n.attrs, groups=groups * size))
+    out = out.reshape((rows, size, w.shape[1]) + tuple(out.shape[2:]))
+    return out.movedim(1, 0)
+
+
+def _conv(n, args, flags, size):
+    if flags[1]:
+        return _conv_per_sample_weight(n, args, flags, size)
+    return _fold_into_n(n, args, flags, size)
+
+
 def _recurrent(n, args, flags, size):
     """lstm / gru / rnn ``(x (T, N, I), h0 (N, H)[, c0], weights...)``: the batch joins N.
     Weights must be shared (unbatched)."""
@@ -394,7 +455,8 @@ _RULES.update({
     "detach": _same_layout, "layer_norm": _layer_norm, "cat": _cat,
     "gather": _index_dim, "scatter": _index_dim, "scatter_add": _index_dim,
     "scatter_reduce": _index_dim, "matmul": _matmul, "einsum": _einsum,
-    "conv": _fold_into_n, "conv_transpose": _fold_into_n, "max_pool": _fold_into_n,
+    "conv": _conv, "conv_transpose": _fold_into_n, "max_pool": _fold_into_n,
+    "index": _index, "index_put": _index_put,
     "embedding": _leading_unbatched, "cross_entropy": _fold_rows,
     "lstm": _recurrent, "gru": _recurrent, "rnn": _recurrent,
 })

@@ -51,6 +51,8 @@ V = _t(4)
 IMG_K = _t(2, 3, 3, 3)
 TABLE = _t(6, 3)
 U3 = _t(2, 4, 5)
+IDX = fw.tensor([2, 0, 2])
+IMG = _t(2, 2, 6, 6)
 fw.manual_seed(0)
 LSTM = nn.LSTM(3, 4, num_layers=2)
 GRU = nn.GRU(3, 4, bidirectional=True)
@@ -100,6 +102,20 @@ CASES = {
     "LSTM, GRU and RNN layers with shared weights": (
         lambda x: (LSTM(x)[0], LSTM(x)[1][1], GRU(x)[1], RNN(x)[0]),
         [_t(4, 2, 5, 3)], [0]),
+    "indexing with slices, ints and shared index tensors": (
+        lambda x: (x[1:, ::2], x[IDX], x[:, IDX], x[1, IDX], x[IDX, 1:3]),
+        [_t(5, 4, 6)], [0]),
+    "index_put with slices and shared indices, plain and accumulating": (
+        lambda x, v: (fw.zeros(4, 6).index_put((IDX,), v[:3], accumulate=True),
+                      x.index_put((slice(None), IDX), v[:, :3] * 2.0),
+                      fw.zeros(8, 6).index_put((slice(2, 6),), x)),
+        [_t(5, 4, 6), _t(5, 4, 6)], [0, 0]),
+    "conv2d with per-sample weights": (
+        lambda x, w: nn.functional.conv2d(x, w, padding=1, groups=1),
+        [_t(3, 2, 3, 5, 5), _t(3, 4, 3, 3, 3)], [0, 0]),
+    "grouped conv2d with per-sample weights and a shared input": (
+        lambda w: nn.functional.conv2d(IMG, w, stride=2, groups=2),
+        [_t(3, 4, 1, 3, 3)], [0]),
     "mapped dim other than 0, and an unmapped argument": (
         lambda x, y: x * y.sum(), [_t(3, 5, 4), _t(4)], [1, None]),
 }
@@ -134,9 +150,9 @@ def test_outputs_that_ignore_the_mapped_input_are_repeated():
 
 
 def test_ops_without_a_rule_run_per_sample():
-    x = _t(4, 3, 5)
+    x = _t(4, 3, 5, 3)
     idx = fw.tensor([2, 0])
-    func = lambda t: t[idx, 1:] * 2  # noqa: E731  (advanced indexing: no rule)
+    func = lambda t: t[idx, :, idx] * 2  # noqa: E731  (split index tensors: no rule)
     got, mode = _run(func, [x], [0])
     _close(got, _loop(func, [x], [0]))
     assert mode["batched"] == 1 and mode["per_sample_nodes"] >= 1
@@ -320,3 +336,24 @@ def test_modules_passed_as_arguments_are_keyed_by_identity():
     _close(mapped(b, x), b(x))
     a.weight = nn.Parameter(fw.zeros(2, 3))  # a parameter replaced: traced again
     _close(mapped(a, x), a(x))
+
+
+def test_per_sample_gradients_of_a_cnn_are_batched():
+    fw.manual_seed(4)
+    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(3 * 2 * 2, 2))
+    from framework.func import functional_call, grad
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def loss(p, x, y):
+        return nn.functional.cross_entropy(functional_call(net, p, (x[None],)), y[None])
+    xs, ys = _t(4, 2, 4, 4), fw.randint(0, 2, (4,))
+    before = dict(STATS)
+    got = fw.vmap(grad(loss), in_dims=(None, 0, 0))(params, xs, ys)
+    assert STATS["batched"] == before["batched"] + 1
+    assert STATS["per_sample_nodes"] == before["per_sample_nodes"]
+    for i in range(4):
+        ref = grad(loss)(params, xs[i], ys[i])
+        for k in params:
+            np.testing.assert_allclose(got[k][i].numpy(), ref[k].numpy(), rtol=1e-4,
+                                       atol=1e-5)
