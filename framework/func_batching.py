@@ -13,9 +13,9 @@ fallback does. Values that do not depend on a mapped input stay unbatched.
 Container and keyword arguments are flattened to their tensor leaves for the trace (a
 dict of stacked parameters for model ensembling works). ``try_batched`` answers None when
 this does not apply, and ``vmap`` then loops over the samples calling ``func`` itself:
-functions that cannot be traced (Python control flow on tensor values, ``.item()``), random
-draws (the ``randomness`` modes are defined per call) and in-place updates of outside
-tensors.
+functions that cannot be traced (Python control flow on tensor values, ``.item()``),
+in-place updates of outside tensors, and random draws under ``randomness='error'`` (the
+loop raises PyTorch's error).
 """
 
 from __future__ import annotations
@@ -108,23 +108,25 @@ def _capture(flat, mapped_dims, cache):
 def _batchable(cap) -> bool:
     from .ops.registry import RANDOM
     g = cap.graph
+    cap.draws = any(n.op.group == RANDOM for n in g.nodes)
     return (not g.mutations and not g.grad_writes
-            and all(n.op.group != RANDOM for n in g.nodes)
             and all(len(p) == 2 for p in cap.arg_paths)
             # a Python number computed from a runtime scalar is per call
             and all(leaf.kind != "s" for leaf in _out_leaf_list(cap.out_tree)))
 
 
-def try_batched(func, args, kwargs, mapped, size, cache):
+def try_batched(func, args, kwargs, mapped, size, cache, randomness="error"):
     """The outputs of ``func`` over the batch as a tree of batched tensors (batch first;
     a leaf that does not depend on a mapped input is expanded), or None when the batched
-    evaluation does not apply (see the module docstring)."""
+    evaluation does not apply (see the module docstring). Random draws: one draw shared
+    by every sample with ``randomness='same'``, a batch of draws with ``'different'``;
+    with ``'error'`` the loop raises PyTorch's error."""
     from compiler.capture import map_tree
     flat = _Flat(func, args, kwargs)
     at = {(0,) + tuple(p): (t, d) for p, t, d in mapped}
     mapped_dims = {i: at[p][1] for i, p in enumerate(flat.paths) if p in at}
     cap = _capture(flat, mapped_dims, cache)
-    if cap is None:
+    if cap is None or (cap.draws and randomness == "error"):
         return None
     inputs = []
     for path in cap.arg_paths:
@@ -133,7 +135,7 @@ def try_batched(func, args, kwargs, mapped, size, cache):
         inputs.append((t.movedim(mapped_dims[i], 0), True) if i in mapped_dims else (t, False))
     inputs += [(t, False) for t in cap.lifted]
     try:
-        outs = _run(cap.graph, inputs, size)
+        outs = _run(cap.graph, inputs, size, randomness == "different")
     except Exception:  # noqa: BLE001  (a case no rule foresaw: the loop gives the answer)
         STATS["batched_errors"] += 1
         return None
@@ -178,9 +180,12 @@ def _apply(node, args, attrs):
     return apply(node.op, *args, **attrs)
 
 
-def _run(graph, inputs, size):
-    """[(value, batched)] of ``graph``'s outputs for ``inputs`` [(value, batched)]."""
+def _run(graph, inputs, size, draws_per_sample=False):
+    """[(value, batched)] of ``graph``'s outputs for ``inputs`` [(value, batched)]; random
+    draws are made once per sample with ``draws_per_sample``, else once for all."""
     from compiler.ir import Value
+
+    from .ops.registry import RANDOM
     env: dict = dict(zip(graph.inputs, inputs))
     for v, t in graph.constants.items():
         env[v] = (t, False)
@@ -191,7 +196,10 @@ def _run(graph, inputs, size):
             args = [p[0] for p in pairs]
             flags = [p[1] for p in pairs]
             with _replaying_no_grad(n):
-                if not any(flags):
+                if draws_per_sample and n.op.group == RANDOM:
+                    attrs = dict(n.attrs, shape=(size,) + tuple(n.attrs["shape"]))
+                    out, batched = _apply(n, args, attrs), True
+                elif not any(flags):
                     out, batched = _apply(n, args, n.attrs), False
                 else:
                     out, batched = _batched_node(n, args, flags, size), True

@@ -5,8 +5,8 @@ on one sample and its graph runs on the whole batch, op by op, through batching 
 op without a rule runs per sample and is stacked). Loop: ``func`` runs once per index of
 the mapped dimension on that slice of every mapped argument (a view from ``unbind``) and the
 per-sample outputs are stacked along ``out_dims``; it serves whatever the trace cannot:
-Python control flow on tensor values, random draws (the ``randomness`` modes are defined
-per call) and in-place updates of outside tensors. Both
+Python control flow on tensor values and in-place updates of outside tensors (and raises
+``randomness='error'``'s error for random draws). Both
 let autograd flow, nest, and record into an enclosing ``fw.compile`` capture.
 ``chunk_size`` is accepted and checked but does not change the work done.
 """
@@ -275,7 +275,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         if size == 0:
             raise ArgumentError(f"vmap({_name(func)}, ...): the mapped dimension has size 0; "
                                 "vmap needs at least one sample to know the output shapes")
-        tree = try_batched(func, args, kwargs, mapped, size, captures)
+        tree = try_batched(func, args, kwargs, mapped, size, captures, randomness)
         if tree is not None:
             return _place_outputs(func, out_dims, tree)
         STATS["loop"] += 1

@@ -247,12 +247,28 @@ def test_functions_that_cannot_be_traced_fall_back_to_the_loop():
     assert mode["loop"] == 1 and mode["batched"] == 0
 
 
-def test_random_draws_fall_back_to_the_loop_and_keep_their_modes():
-    x = _t(5, 3)
+def test_random_draws_follow_the_randomness_mode():
+    x = _t(4, 3)
     with pytest.raises(fw.errors.TransformError, match="randomness"):
         fw.vmap(lambda t: t + fw.randn(3))(x)
-    out = fw.vmap(lambda t: t * 0 + fw.randn(3), randomness="same")(x)
-    np.testing.assert_array_equal(out.numpy()[0], out.numpy()[1])
+    before = STATS["batched"]
+    # 'different': one draw per sample, the numbers the loop over samples draws
+    fw.manual_seed(5)
+    got = fw.vmap(lambda t: t * 0 + fw.randn(3), randomness="different")(x)
+    fw.manual_seed(5)
+    np.testing.assert_array_equal(got.numpy(), fw.stack([fw.randn(3) for _ in range(4)]))
+    # 'same': one draw shared by every sample; the generator advances by one draw
+    fw.manual_seed(5)
+    got = fw.vmap(lambda t: t * 0 + fw.rand(3), randomness="same")(x)
+    after = fw.rand(2)
+    fw.manual_seed(5)
+    np.testing.assert_array_equal(got.numpy(), fw.rand(3).expand(4, 3).numpy())
+    np.testing.assert_array_equal(after.numpy(), fw.rand(2).numpy())
+    assert STATS["batched"] == before + 2
+    # dropout inside a batched vmap draws a different mask per sample
+    masks = fw.vmap(lambda t: nn.functional.dropout(t * 0 + 1, 0.5),
+                    randomness="different")(fw.ones(64, 32))
+    assert not all(np.array_equal(masks.numpy()[0], m) for m in masks.numpy()[1:])
 
 
 def test_keyword_and_container_arguments_are_batched_too():
