@@ -1,7 +1,9 @@
 """``fw.linalg``: linear algebra with ``torch.linalg``'s names, defaults and semantics.
 
 Every function works on batches (leading dims are batch dims) of float32/float64
-matrices (complex numbers are not supported: a clear :class:`~framework.DTypeError`).
+matrices; complex input is taken by ``eig``/``eigvals`` (complex results,
+``framework/ops/linalg_eig.py``), the norms (real results) and ``matmul``; elsewhere it is
+a clear :class:`~framework.DTypeError`.
 The factorizations are registered ops with LAPACK kernels (``framework/ops/linalg_ops.py``:
 ``det``, ``slogdet``, ``inv``, ``solve``, ``cholesky``, ``qr``, ``eigh``, ``svd``; and
 ``framework/ops/linalg_extra_ops.py``: ``solve_triangular``, ``lu_factor``, ``matrix_exp``,
@@ -26,6 +28,7 @@ from .ops.linalg import matmul
 from .ops.linalg_extra_ops import (cholesky_ex, inv_ex, linalg_lu, linalg_lu_solve,
                                    lu_factor, lu_factor_ex, matrix_exp, solve_ex,
                                    solve_triangular)
+from .ops.linalg_eig import EigResult, eig, eigvals
 from .ops.linalg_ops import (LinAlgError, check_matrix, cholesky, det, eigh, eigvalsh, inv,
                              qr, slogdet, solve_matrix, svd, svdvals)
 from .ops.math_extra import cross as _cross
@@ -45,9 +48,11 @@ SVDResult = namedtuple("svd", ["U", "S", "Vh"])
 LstsqResult = namedtuple("lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
-def _float_tensor(x, fn, name="input"):
+def _float_tensor(x, fn, name="input", complex_ok=False):
     if not isinstance(x, Tensor):
         raise FwTypeError(f"{fn}: expected a Tensor as {name}, got {type(x).__name__}")
+    if complex_ok and x.dtype.is_complex:
+        return x
     if not x.dtype.is_floating_point:
         raise DTypeError(f"{fn}: expected a floating point tensor as {name} (complex numbers "
                          f"are not supported), got {x.dtype.name}")
@@ -59,8 +64,9 @@ def _float_tensor(x, fn, name="input"):
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None) -> Tensor:
     """Vector ``ord``-norm of ``x`` over ``dim`` (an int, a tuple, or None: every element):
     ``ord`` is any real number (``0`` counts non-zeros, ``inf``/``-inf`` are max/min of
-    ``|x|``, negative ``p`` is ``sum(|x|^p)^(1/p)``)."""
-    _float_tensor(x, "linalg.vector_norm", "x")
+    ``|x|``, negative ``p`` is ``sum(|x|^p)^(1/p)``). Complex input gives the real norm
+    of ``|x|``."""
+    _float_tensor(x, "linalg.vector_norm", "x", complex_ok=True)
     if isinstance(ord, bool) or not isinstance(ord, (int, float)):
         raise ArgumentError(f"linalg.vector_norm: ord must be a real number, got {ord!r}")
     if dtype is not None:
@@ -82,9 +88,11 @@ def _two_dims(A, dim, fn):
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None) -> Tensor:
     """Matrix norm over the two dims ``dim``: ``'fro'``, ``'nuc'`` (sum of singular
     values), ``2``/``-2`` (largest/smallest singular value), ``1``/``-1`` (max/min column
-    sum of ``|A|``), ``inf``/``-inf`` (max/min row sum)."""
+    sum of ``|A|``), ``inf``/``-inf`` (max/min row sum). Complex input (a real result)
+    takes ``'fro'`` and the ``1``/``inf`` norms (the singular values of complex matrices
+    are not implemented)."""
     fn = "linalg.matrix_norm"
-    _float_tensor(A, fn, "A")
+    _float_tensor(A, fn, "A", complex_ok=True)
     if A.ndim < 2:
         raise ShapeError(f"{fn}: A must have at least 2 dimensions, got shape {list(A.shape)}")
     if dtype is not None:
@@ -93,6 +101,10 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None) -> Ten
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord == "nuc" or ord in (2, -2):
+        if A.dtype.is_complex:
+            raise DTypeError(f"{fn}: ord={ord!r} needs the singular values of a complex "
+                             f"matrix, which are not implemented (got {A.dtype.name}); "
+                             f"'fro', 1, -1, inf and -inf are")
         S = svdvals(movedim(A, (d0, d1), (-2, -1)))
         r = _sum(S, -1) if ord == "nuc" else amax(S, -1) if ord == 2 else amin(S, -1)
         if keepdim:
@@ -112,7 +124,7 @@ def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None) -> Tensor:
     ``dim`` is a vector norm, a 2-tuple a matrix norm; with ``dim=None`` a 1-D input is a
     vector and a 2-D input a matrix (``ord=None``: the 2-norm of all elements)."""
     fn = "linalg.norm"
-    _float_tensor(A, fn, "A")
+    _float_tensor(A, fn, "A", complex_ok=True)
     if isinstance(dim, int):
         dim = (dim,)
     if dim is not None:
@@ -459,27 +471,10 @@ def householder_product(A, tau) -> Tensor:
     return Q
 
 
-_NO_COMPLEX = ("the eigenvalues of a general real matrix are complex in general and "
-               "fw.linalg has no kernels for complex dtypes; for symmetric matrices use "
-               "fw.linalg.eigh / eigvalsh (real eigenvalues, real eigenvectors)")
-
-
-def eig(A):
-    """Not supported: ``torch.linalg.eig`` returns complex tensors (fw.linalg is real-only).
-    Raises NotImplementedError (use :func:`eigh` for symmetric matrices)."""
-    raise NotImplementedError(f"linalg.eig: {_NO_COMPLEX}")
-
-
-def eigvals(A):
-    """Not supported: ``torch.linalg.eigvals`` returns a complex tensor. Raises
-    NotImplementedError (use :func:`eigvalsh` for symmetric matrices)."""
-    raise NotImplementedError(f"linalg.eigvals: {_NO_COMPLEX}")
-
-
 __all__ = ["LinAlgError", "SlogdetResult", "QRResult", "EighResult", "SVDResult",
            "LstsqResult", "norm", "vector_norm", "matrix_norm", "det", "slogdet", "inv",
            "solve", "cholesky", "qr", "eigh", "eigvalsh", "svd", "svdvals", "pinv", "lstsq",
            "matrix_rank", "matrix_power", "cross", "vecdot", "multi_dot", "diagonal",
            "tensorinv", "tensorsolve", "matmul", "solve_triangular", "lu_factor",
            "lu_factor_ex", "lu", "lu_solve", "matrix_exp", "cholesky_ex", "inv_ex",
-           "solve_ex", "cond", "vander", "householder_product", "eig", "eigvals"]
+           "solve_ex", "cond", "vander", "householder_product", "eig", "eigvals", "EigResult"]

@@ -1,6 +1,6 @@
 """The second half of ``fw.linalg`` (solve_triangular, the LU family, matrix_exp, the
-``*_ex`` variants, cond, vander, householder_product, eig/eigvals refusals), PyTorch's
-top-level spellings and Tensor methods, and ``nn.utils.parametrizations.orthogonal``:
+``*_ex`` variants, cond, vander, householder_product; eig/eigvals: test_linalg_eig.py),
+PyTorch's top-level spellings and Tensor methods, and ``nn.utils.parametrizations.orthogonal``:
 values against NumPy, PyTorch's errors, gradients (float64 finite differences), batches,
 ``fw.compile`` and the ONNX refusal. Per-op records (forward / gradcheck / compile / ONNX /
 GPU suites) are in ``tests/opinfo_linalg_extra.py``."""
@@ -327,10 +327,7 @@ def test_householder_product_is_the_product_of_reflectors():
         L.householder_product(_t(_np((5, 3))), _t(_np((4,))))
 
 
-def test_eig_and_eigvals_refuse_clearly():
-    for fn in (L.eig, L.eigvals):
-        with pytest.raises(NotImplementedError, match="complex dtypes.*eigh"):
-            fn(_t(_np((3, 3))))
+# eig / eigvals (complex results): tests/test_linalg_eig.py
 
 
 # ---------------------------------------------------------------------------------------

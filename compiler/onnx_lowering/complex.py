@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import lowering
 
 COMPLEX_OPS = ("real", "imag", "view_as_real", "view_as_complex", "conj", "complex_angle",
-               "complex", "fft_c2c", "fft_r2c", "fft_c2r")
+               "complex", "fft_c2c", "fft_r2c", "fft_c2r", "linalg_eig")
 
 
 @lowering(*COMPLEX_OPS)

@@ -144,6 +144,23 @@ def _eigh(A, UPLO):
     return w, V
 
 
+@impl("linalg_eig")
+def _eig(A):
+    """``(eigenvalues, eigenvectors)`` of general matrices (LAPACK geev), always complex."""
+    ct = np.complex64 if A.dtype in (np.float32, np.complex64) else np.complex128
+    if A.size == 0:
+        return np.zeros(A.shape[:-1], ct), np.zeros(A.shape, ct)
+    if not np.isfinite(A).all():
+        raise LinAlgError("linalg.eig: input tensor should not contain infs or NaNs.")
+    try:
+        w, V = np.linalg.eig(A)
+    except np.linalg.LinAlgError:
+        raise LinAlgError("linalg.eig: The algorithm failed to converge because the input "
+                          "matrix is ill-conditioned or has too many repeated eigenvalues "
+                          "(error code: LAPACK geev).") from None
+    return w.astype(ct, copy=False), V.astype(ct, copy=False)
+
+
 @impl("linalg_svd")
 def _svd(A, full_matrices):
     """``(U, S, Vh)`` (LAPACK gesdd)."""

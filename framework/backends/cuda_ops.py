@@ -444,5 +444,5 @@ def _complex_refused(*args, **attrs):
 
 
 for _name in ("real", "imag", "view_as_real", "view_as_complex", "conj", "complex_angle",
-              "complex", "fft_c2c", "fft_r2c", "fft_c2r"):
+              "complex", "fft_c2c", "fft_r2c", "fft_c2r", "linalg_eig"):
     IMPLS[_name] = _complex_refused

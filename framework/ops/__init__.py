@@ -34,6 +34,8 @@ from .torch_gaps import *  # noqa: F401,F403,E402
 from .tensor_extra import *  # noqa: F401,F403,E402
 from .special_ops import *  # noqa: F401,F403,E402
 from .complex_ops import *  # noqa: F401,F403,E402
+from .spectral import *  # noqa: F401,F403,E402
+from .windows import *  # noqa: F401,F403,E402
 from . import fft_ops  # noqa: F401,E402  (fw.fft's primitives; public functions: framework/fft.py)
 from ..creation import *  # noqa: F401,F403,E402
 

@@ -47,12 +47,16 @@ class LinAlgError(FrameworkError, RuntimeError):
 
 # ---------------------------------------------------------------------------------------
 # argument checks (public functions) and meta rules
-def check_matrix(A, fn: str, square: bool = True, name: str = "A") -> Tensor:
-    """``A`` must be a float32/float64 tensor of shape ``(*, m, n)`` (``m == n`` when
-    ``square``); raises a framework error naming ``fn`` otherwise."""
+def check_matrix(A, fn: str, square: bool = True, name: str = "A",
+                 complex_ok: bool = False) -> Tensor:
+    """``A`` must be a float32/float64 (``complex_ok``: or complex64/complex128) tensor of
+    shape ``(*, m, n)`` (``m == n`` when ``square``); raises a framework error naming
+    ``fn`` otherwise."""
     if not isinstance(A, Tensor):
         raise FwTypeError(f"{fn}: expected a Tensor as {name}, got {type(A).__name__}")
-    if A.dtype.name not in ("float32", "float64"):
+    if complex_ok and A.dtype.name in ("complex64", "complex128"):
+        pass
+    elif A.dtype.name not in ("float32", "float64"):
         raise DTypeError(f"{fn}: expected a float32 or float64 tensor as {name} (other "
                          f"dtypes and complex numbers are not supported), got {A.dtype.name}")
     if A.ndim < 2:
@@ -81,8 +85,9 @@ def _slogdet_meta(A):
 
 
 def _solve_meta(A, B):
-    check_matrix(A, "linalg.solve")
-    check_matrix(B, "linalg.solve", square=False, name="B")
+    # complex operands: the primitive serves linalg.eig's VJP (fw.linalg.solve refuses them)
+    check_matrix(A, "linalg.solve", complex_ok=True)
+    check_matrix(B, "linalg.solve", square=False, name="B", complex_ok=True)
     if A.dtype is not B.dtype:
         raise DTypeError(f"linalg.solve: expected A and B to have the same dtype, got "
                          f"{A.dtype.name} and {B.dtype.name}")
@@ -151,8 +156,8 @@ def _inv_vjp(g, args, out):
 
 def _solve_vjp(g, args, out):
     A, B = args
-    gB = solve_matrix(A.mT, g)
-    gA = -matmul(gB, out.mT)
+    gB = solve_matrix(A.mH, g)  # mH: the conjugate transpose (mT for real A)
+    gA = -matmul(gB, out.mH)
     return sum_to_shape(gA, A.shape), sum_to_shape(gB, B.shape)
 
 
@@ -248,7 +253,7 @@ SLOGDET = register("linalg_slogdet", LINALG, _slogdet_meta, vjp=_slogdet_vjp, nu
 INV = register("linalg_inv", LINALG, lambda A: _square_meta(A, "linalg.inv"), vjp=_inv_vjp,
                saves_output=True, saves_args=())
 SOLVE = register("linalg_solve", LINALG, _solve_meta, vjp=_solve_vjp, saves_output=True,
-                 saves_args=(0,))
+                 saves_args=(0,), complex_ok=True)
 CHOLESKY = register("linalg_cholesky", LINALG, lambda A: _square_meta(A, "linalg.cholesky"),
                     vjp=_cholesky_vjp, saves_output=True, saves_args=())
 QR = register("linalg_qr", LINALG, _qr_meta, vjp=_qr_vjp, num_outputs=2, saves_output=True,

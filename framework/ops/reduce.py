@@ -317,8 +317,11 @@ def logsumexp(input, dim=None, keepdim=False) -> Tensor:
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None) -> Tensor:
-    """Vector p-norm over ``dim`` (2 / "fro" by default; also 1, inf, -inf, 0, any p)."""
-    x = _float_input(input, "norm", dtype)
+    """Vector p-norm over ``dim`` (2 / "fro" by default; also 1, inf, -inf, 0, any p); the
+    norm of complex input is the (real) norm of ``|z|``."""
+    x = _float_input(input, "norm", dtype, complex_ok=True)
+    if x.dtype.is_complex:  # |z| is real; its gradient sends g * z / |z| (0 at 0) back
+        return norm(x.abs(), p, dim, keepdim)
     if x.dtype.itemsize == 2:  # float16/bfloat16: square and sum in float32, round once
         return norm(cast(x, dtypes.float32), p, dim, keepdim).to(x.dtype)
     dims = _dims_arg(dim, x, "norm")
