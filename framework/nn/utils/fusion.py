@@ -47,18 +47,21 @@ def fuse_conv_bn_eval(conv, bn, transpose: bool = False):
     return fused_conv
 
 
+def _defaults(layer_b, bn_rm, bn_w, bn_b):
+    """The layer's bias and BatchNorm's affine weight and bias, with zeros / ones for the
+    missing ones (a layer without bias, a BatchNorm without affine)."""
+    return (C.zeros_like(bn_rm) if layer_b is None else layer_b,
+            C.ones_like(bn_rm) if bn_w is None else bn_w,
+            C.zeros_like(bn_rm) if bn_b is None else bn_b)
+
+
 def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b,
                          transpose: bool = False):
     """``(fused_weight, fused_bias)`` as new ``Parameter`` s (``requires_grad`` copied from
     ``conv_w`` / ``conv_b``), in the conv weight's and bias's dtypes."""
     conv_weight_dtype = conv_w.dtype
     conv_bias_dtype = conv_b.dtype if conv_b is not None else conv_weight_dtype
-    if conv_b is None:
-        conv_b = C.zeros_like(bn_rm)
-    if bn_w is None:
-        bn_w = C.ones_like(bn_rm)
-    if bn_b is None:
-        bn_b = C.zeros_like(bn_rm)
+    conv_b, bn_w, bn_b = _defaults(conv_b, bn_rm, bn_w, bn_b)
     bn_var_rsqrt = (bn_rv + bn_eps).rsqrt()
     if transpose:
         shape = [1, -1] + [1] * (conv_w.ndim - 2)
@@ -90,12 +93,7 @@ def fuse_linear_bn_weights(linear_w, linear_b, bn_rm, bn_rv, bn_eps, bn_w, bn_b)
     a BatchNorm without affine.)"""
     linear_weight_dtype = linear_w.dtype
     linear_bias_dtype = linear_b.dtype if linear_b is not None else linear_weight_dtype
-    if linear_b is None:
-        linear_b = C.zeros_like(bn_rm)
-    if bn_w is None:
-        bn_w = C.ones_like(bn_rm)
-    if bn_b is None:
-        bn_b = C.zeros_like(bn_rm)
+    linear_b, bn_w, bn_b = _defaults(linear_b, bn_rm, bn_w, bn_b)
     bn_scale = bn_w * (bn_rv + bn_eps).rsqrt()
     fused_w = linear_w * bn_scale.unsqueeze(-1).to(linear_weight_dtype)
     fused_b = ((linear_b - bn_rm) * bn_scale + bn_b).to(linear_bias_dtype)
