@@ -24,6 +24,7 @@ from ..errors import ArgumentError, ShapeError
 from ..ops import conv_ops
 from ..tensor import Tensor
 from ._conv_utils import ntuple
+from .functional_antialias import antialias_matrix
 
 __all__ = ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d",
            "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "interpolate",
@@ -199,16 +200,17 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 recompute_scale_factor=None, antialias=False) -> Tensor:
     """Resize the spatial dims of ``(N, C, *spatial)``: modes nearest, nearest-exact,
     linear, bilinear, trilinear, bicubic (4-D), area (PyTorch's index formulas and
-    ``align_corners``; ``antialias=True`` is not implemented)."""
+    ``align_corners``). ``antialias=True`` (bilinear / bicubic, 4-D) applies PIL-style
+    filters widened by the downsampling factor (see ``functional_antialias``)."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate: expected a Tensor input, got {type(input).__name__}")
     nd = input.ndim - 2
     if nd < 1:
         raise ShapeError(f"interpolate: expected a 3-D, 4-D or 5-D input, got shape "
                          f"{list(input.shape)}")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not implemented (only "
-                                  "antialias=False)")
+    if antialias and not (mode in ("bilinear", "bicubic") and nd == 2):
+        raise ArgumentError("Anti-alias option is restricted to bilinear and bicubic modes "
+                            "and requires a 4-D tensor as input")
     if mode in _LINEAR:
         if _LINEAR[mode] != nd:
             raise ArgumentError(f"interpolate: mode {mode!r} expects a {_LINEAR[mode] + 2}-D "
@@ -245,6 +247,12 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         raise ArgumentError(f"interpolate: mode {mode!r} needs a floating-point input")
     x = input
     for i, (n, o, sc) in enumerate(zip(sizes, out, scales)):
+        if antialias:
+            if o != n:  # ATen copies a dim whose size is unchanged
+                if align_corners:
+                    sc = (n - 1) / (o - 1) if o > 1 else 0.0
+                x = _along(x, 2 + i, antialias_matrix(n, o, float(sc), mode))
+            continue
         if mode in _LINEAR:
             x = _along(x, 2 + i, _linear_matrix(n, o, sc, bool(align_corners)))
             continue

@@ -1,6 +1,6 @@
-"""affine_grid / grid_sample / bicubic interpolate on device "cuda" (simulated without a
-GPU): the gather composites run there and match the CPU, values and gradients, eager and
-under fw.compile."""
+"""affine_grid / grid_sample / bicubic and antialiased interpolate on device "cuda"
+(simulated without a GPU): the gather composites run there and match the CPU, values and
+gradients, eager and under fw.compile."""
 
 import numpy as np
 import pytest
@@ -61,3 +61,16 @@ def test_interpolate_bicubic_and_compile_cuda():
     fn = fw.compile(f, fullgraph=True, mode="always")
     np.testing.assert_allclose(fn(xg, gg).cpu().numpy(), f(xc, gc).numpy(),
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_interpolate_antialias_cuda_matches_cpu(mode):
+    xc, xg = _pair(R.standard_normal((2, 3, 11, 9)), True)
+    outs = []
+    for x in (xc, xg):
+        out = F.interpolate(x, scale_factor=(0.37, 0.5), mode=mode, antialias=True)
+        (out * out).sum().backward()
+        outs.append([out.detach().cpu().numpy(), x.grad.cpu().numpy()])
+    assert out.device.type == "cuda" and out.shape == (2, 3, 4, 4)
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
