@@ -91,6 +91,8 @@ POOL_CASES = [  # shape, kernel, stride, padding, dilation, ceil_mode
     ((2, 2, 6, 6), (1, 1), (1, 1), (0, 0), (1, 1), False),      # one tap
     ((2, 2, 12, 12), (4, 5), (4, 5), (0, 0), (1, 1), False),    # 20 taps
     ((0, 3, 8, 8), (2, 2), (2, 2), (0, 0), (1, 1), False),      # empty batch
+    ((1, 2, 6, 300), (2, 2), (2, 2), (0, 0), (1, 1), False),    # offsets past uint8
+    ((1, 1, 4, 9), (1, 3), (1, 3), (0, 0), (1, 1), False),      # three taps: odd bracket
 ]
 
 
@@ -133,6 +135,23 @@ def test_max_pool_matches_windowed_argmax(case, kind, dtype):
     same_bits(v, rv)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_max_pool_signed_zero_ties(dtype):
+    """ReLU-like planes (+0.0 ties) take the no-read-back path; a single -0.0 anywhere
+    switches to reading the values back at the index (np.maximum may return either zero)."""
+    x = np.maximum(RNG.standard_normal((2, 3, 8, 10)), 0).astype(dtype)
+    attrs = dict(kernel_size=(2, 2), stride=(2, 2), padding=(0, 0), dilation=(1, 1),
+                 ceil_mode=False)
+    for planted in (None, (0, 0, 0, 1), (1, 2, 7, 9)):
+        if planted is not None:
+            x[planted] = -0.0
+            x[planted[:2] + (planted[2] - 1, planted[3])] = 0.0
+        v, i = cpu_conv.max_pool(x, **attrs)
+        rv, ri = ref_max_pool(x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+        same_bits(i, ri.astype(np.int64))
+        same_bits(v, rv)
+
+
 def test_max_pool_noncontiguous_input():
     x = RNG.standard_normal((4, 3, 10, 8)).astype(np.float32).transpose(1, 0, 3, 2)
     v, i = cpu_conv.max_pool(x, kernel_size=(2, 2), stride=(2, 2), padding=(0, 0),
@@ -152,6 +171,8 @@ CONV_CASES = [  # x shape, w shape, stride, padding, dilation, groups
     ((2, 3, 11), (5, 3, 4), (3,), ((2, 1),), (2,), 1),                     # 1-d
     ((1, 2, 5, 6, 5), (3, 2, 2, 3, 2), (1, 2, 1), ((1, 0), (0, 1), (1, 1)), (1, 1, 2), 1),
     ((0, 3, 6, 6), (4, 3, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),    # empty batch
+    ((2, 32, 10, 10), (6, 32, 10, 10), (1, 1), ((1, 1), (1, 1)), (1, 1), 1),  # chunked
+    ((1, 40, 16, 16), (4, 20, 16, 16), (2, 1), ((1, 0), (0, 1)), (1, 1), 2),  # chunks+groups
 ]
 
 
@@ -166,6 +187,23 @@ def test_conv_matches_direct(case, dtype):
     tol = {np.float16: 2e-2, np.float32: 1e-4, np.float64: 1e-10}[dtype]
     np.testing.assert_allclose(out.astype(np.float64), ref_conv(x, w, s, p, d, g),
                                rtol=tol, atol=tol * 10)
+
+
+def test_conv_weight_grad_chunks():
+    """The weight-gradient branch (big kernel, small output) sums GEMMs over chunks of
+    whole channels; the kernel operand arrives as a transposed view as in the graph."""
+    assert cpu_conv._channels_per_chunk(32, 196) == 4
+    assert cpu_conv._channels_per_chunk(32, 784) == 1
+    assert cpu_conv._channels_per_chunk(7, 100) == 7
+    assert cpu_conv._channels_per_chunk(1, 5000) == 1
+    for dtype, tol in ((np.float32, 1e-4), (np.float16, 2e-2), (np.float64, 1e-10)):
+        x = RNG.standard_normal((24, 3, 9, 9)).astype(dtype).transpose(1, 0, 2, 3)
+        w = RNG.standard_normal((24, 5, 9, 9)).astype(dtype).transpose(1, 0, 2, 3)
+        out = cpu_conv.conv(x, w, stride=(1, 1), padding=((1, 1), (1, 1)), dilation=(1, 1),
+                            groups=1)
+        assert out.dtype == np.dtype(dtype) and out.flags.c_contiguous
+        ref = ref_conv(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+        np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol * 10)
 
 
 CT_CASES = [  # x shape, w shape, stride, padding, dilation, groups, output_padding

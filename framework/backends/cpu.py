@@ -372,11 +372,15 @@ def _scatter_add(x, index, src, dim):
         np.add.at(out, pos, vals)           # (NumPy raises for an oversized index)
         return out
     strides = [int(np.prod(x.shape[d + 1:])) for d in range(x.ndim)]
-    flat = index.astype(np.int64) * strides[dim] if strides[dim] != 1 else \
-        index.astype(np.int64, copy=True)
-    for d, g in enumerate(pos):
+    base = np.zeros((1,) * x.ndim, dtype=np.int64)   # the other dims' offsets, combined on
+    for d, g in enumerate(pos):                       # the small broadcast grids first
         if d != dim and index.shape[d] > 1:
-            flat += g * strides[d]
+            base = base + g * strides[d]
+    if strides[dim] != 1:
+        flat = np.multiply(index, strides[dim], dtype=np.int64)
+        flat += base
+    else:
+        flat = np.add(index, base, dtype=np.int64)
     return _add_at_flat(out, flat, vals)
 
 

@@ -6,8 +6,10 @@ along contiguous rows), and one batched matmul (BLAS) multiplies it with the wei
 output comes out in NCHW order without a transpose. Depthwise convs multiply-add per tap.
 ``conv_transpose`` is the reverse (col2im): one batched matmul produces every kernel tap's
 contribution, then one add per kernel tap scatters them into the output (for stride 1 on
-flattened zero-padded planes, so each add is one contiguous run). ``max_pool`` without
-padding is a pairwise tournament over the strided tap views; otherwise a windowed argmax.
+flattened zero-padded planes, so each add is one contiguous run). The weight gradient
+(big kernel, small output) splits its long contraction into channel chunks, one batched
+GEMM. ``max_pool`` without padding copies the tap views into one contiguous tap-major
+array and runs a pairwise tournament over it; otherwise a windowed argmax.
 """
 
 from __future__ import annotations
@@ -91,12 +93,24 @@ def conv(x, w, *, stride, padding, dilation, groups):
         wm = w.reshape(groups, coutg, cg * nk).astype(cd, copy=False)
         res = np.matmul(wm, cols)                                 # (N, G, coutg, O)
         return res.reshape((n, cout) + o).astype(out_dtype, copy=False)
-    # big kernel, small output (the weight gradient): cols (G, N*O, cg*K) @ W^T
-    cols = _im2col(win, nd, False, cd).reshape(n * no, groups, cg * nk).transpose(1, 0, 2)
-    wm = w.reshape(groups, coutg, cg * nk).transpose(0, 2, 1)
-    res = np.matmul(cols, wm.astype(cd, copy=False))              # (G, N*O, coutg)
+    # big kernel, small output (the weight gradient): cols (G, N*O, cg*K) @ W^T, the long
+    # contraction split into chunks of whole channels, one batched GEMM, chunks summed
+    # (OpenBLAS is 1.5-4x slower on one long thin product)
+    per = _channels_per_chunk(cg, nk)
+    nb = cg // per
+    cols = _im2col(win, nd, False, cd).reshape(n * no, groups, nb, per * nk)
+    wm = w.astype(cd, copy=False).reshape(groups, coutg, nb, per * nk)
+    res = np.matmul(cols.transpose(1, 2, 0, 3), wm.transpose(0, 2, 3, 1))
+    res = res.sum(axis=1) if nb > 1 else res[:, 0]                # (G, N*O, coutg)
     res = res.reshape(groups, n, no, coutg).transpose(1, 0, 3, 2).reshape((n, cout) + o)
     return np.ascontiguousarray(res, dtype=out_dtype)
+
+
+def _channels_per_chunk(cg, nk, target=1024):
+    """How many input channels (of ``nk`` taps each) one GEMM chunk of the weight-gradient
+    contraction takes: the largest divisor of ``cg`` keeping the chunk within ``target``
+    elements (one channel when a single channel is already longer)."""
+    return max((d for d in range(1, cg + 1) if cg % d == 0 and d * nk <= target), default=1)
 
 
 def _conv_by_taps(x, w, stride, padding, dilation, groups, cd, out_dtype):
@@ -223,62 +237,81 @@ def max_pool(x, *, kernel_size, stride, padding, dilation, ceil_mode):
     return np.ascontiguousarray(values), np.ascontiguousarray(indices)
 
 
-def _pair_max(a, b):
-    """Merge two (max, first-argmax) partial results whose taps in ``a`` all precede those
-    in ``b``: ``b`` wins only if strictly greater, so ties keep the first tap."""
+def _pair_max(a, b, ldt):
+    """Merge two (max, first-argmax offset) partial results whose taps in ``a`` all precede
+    those in ``b``: ``b`` wins only if strictly greater, so ties keep the first tap. Offsets
+    are Python ints (one tap) or ``ldt`` arrays; unsigned wrap-around keeps the arithmetic
+    select ``ia + gt * (ib - ia)`` exact."""
     (va, ia), (vb, ib) = a, b
     gt = np.greater(vb, va)
     v = np.maximum(va, vb)
     if isinstance(ia, int) and isinstance(ib, int):
-        idx = gt.astype(np.uint8 if ib < 256 else np.uint16)
-        idx *= ib - ia
-        idx += ia
+        idx = gt.astype(ldt)
+        idx *= ldt(ib - ia)
+        idx += ldt(ia)
     else:
-        idx = np.asarray(ib - ia)           # ib - ia as an array, then selected by gt
-        idx = np.multiply(gt, idx, dtype=idx.dtype)
-        idx += ia
+        diff = np.subtract(ib, ia, dtype=ldt)
+        diff *= gt
+        idx = np.add(diff, ia, dtype=ldt)
     return v, idx
 
 
+def _offset_dtype(n):
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if n <= np.iinfo(dt).max:
+            return dt
+    return np.uint64
+
+
+_NEG_ZERO = {2: np.int16(-2 ** 15), 4: np.int32(-2 ** 31), 8: np.int64(-2 ** 63)}
+
+
 def _max_pool_taps(x, kernel, stride, dilation, out):
-    """Max pooling whose windows need no padding, without the window matrix: a pairwise
-    tournament over the ``prod(kernel)`` strided tap views (``np.maximum`` for the value, a
-    strict ``>`` for which tap, so the first maximal tap wins as in PyTorch); a table maps
-    the winning tap to its flat offset. None (use the general path) when a window holds a
-    NaN, for more than 255 taps and for dtypes other than float16/32/64 and ints."""
+    """Max pooling whose windows need no padding, without the window matrix: the
+    ``prod(kernel)`` tap views are copied once into a contiguous tap-major array (ufuncs on
+    strided views are ~10x slower), then a pairwise tournament (``np.maximum`` for the
+    value, a strict ``>`` for which tap, so the first maximal tap wins as in PyTorch)
+    carries each winner's flat offset in the window. None (use the general path) when a
+    window holds a NaN, for more than 255 taps and for dtypes other than float16/32/64 and
+    ints."""
     nk = int(np.prod(kernel))
     if nk > 255 or x.dtype.kind not in "fiu":
         return None
     nd = len(kernel)
     lead = x.shape[:x.ndim - nd]
     sp = x.shape[x.ndim - nd:]
-    parts = [(x[(Ellipsis,) + tuple(slice(t * d, t * d + (o - 1) * s + 1, s)
-                                    for t, d, o, s in zip(tap, dilation, out, stride))], i)
-             for i, tap in enumerate(np.ndindex(*kernel))]
+    plane = tuple(int(np.prod(sp[i + 1:])) for i in range(nd))      # flat strides
+    taps = list(np.ndindex(*kernel))
+    offsets = [sum(t * d * p for t, d, p in zip(tap, dilation, plane)) for tap in taps]
+    ldt = _offset_dtype(max(offsets))
+    tm = np.empty((nk,) + lead + out, dtype=x.dtype)
+    for i, tap in enumerate(taps):
+        np.copyto(tm[i], x[(Ellipsis,) + tuple(
+            slice(t * d, t * d + (o - 1) * s + 1, s)
+            for t, d, o, s in zip(tap, dilation, out, stride))])
+    parts = [(tm[i], off) for i, off in enumerate(offsets)]
     if nk == 1:
-        parts = [(parts[0][0].copy(), np.zeros(parts[0][0].shape, dtype=np.uint8))]
+        parts = [(tm[0], np.zeros(tm[0].shape, dtype=ldt))]
     while len(parts) > 1:
-        parts = [_pair_max(parts[i], parts[i + 1]) if i + 1 < len(parts) else parts[i]
+        parts = [_pair_max(parts[i], parts[i + 1], ldt) if i + 1 < len(parts) else parts[i]
                  for i in range(0, len(parts), 2)]
     vals, local = parts[0]
     if vals.dtype.kind == "f" and np.isnan(vals).any():
         return None
-    plane = tuple(int(np.prod(sp[i + 1:])) for i in range(nd))      # flat strides
-    offsets = np.array([sum(t * d * p for t, d, p in zip(tap, dilation, plane))
-                        for tap in np.ndindex(*kernel)], dtype=np.int64)
-    indices = np.take(offsets, local)
     origin = np.zeros(out, dtype=np.int64)     # flat position of each window's corner
     for i in range(nd):
         origin += (np.arange(out[i], dtype=np.int64) * (stride[i] * plane[i])).reshape(
             (-1,) + (1,) * (nd - 1 - i))
-    indices += origin
-    # values read back at the index: the first maximal element, bit for bit (np.maximum
-    # may return either of two equal zeros)
-    nplane, size = int(np.prod(lead)), int(np.prod(sp))
-    flat = indices.reshape(nplane, int(np.prod(out))) + \
-        (np.arange(nplane, dtype=np.int64) * size)[:, None]
-    values = np.take(x.reshape(-1), flat).reshape(indices.shape)
-    return values, indices
+    indices = np.add(local, origin, dtype=np.int64)
+    if x.dtype.kind == "f" and (x.view(_NEG_ZERO[x.dtype.itemsize]) ==
+                                _NEG_ZERO[x.dtype.itemsize]).any():
+        # np.maximum may return either of two equal zeros: read the values back at the
+        # index, so the first maximal element's bits win
+        nplane, size = int(np.prod(lead)), int(np.prod(sp))
+        flat = indices.reshape(nplane, int(np.prod(out))) + \
+            (np.arange(nplane, dtype=np.int64) * size)[:, None]
+        vals = np.take(x.reshape(-1), flat).reshape(indices.shape)
+    return np.ascontiguousarray(vals), indices
 
 
 def install() -> None:
