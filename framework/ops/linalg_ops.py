@@ -54,9 +54,8 @@ def check_matrix(A, fn: str, square: bool = True, name: str = "A",
     ``fn`` otherwise."""
     if not isinstance(A, Tensor):
         raise FwTypeError(f"{fn}: expected a Tensor as {name}, got {type(A).__name__}")
-    if complex_ok and A.dtype.name in ("complex64", "complex128"):
-        pass
-    elif A.dtype.name not in ("float32", "float64"):
+    allowed = ("float32", "float64") + (("complex64", "complex128") if complex_ok else ())
+    if A.dtype.name not in allowed:
         raise DTypeError(f"{fn}: expected a float32 or float64 tensor as {name} (other "
                          f"dtypes and complex numbers are not supported), got {A.dtype.name}")
     if A.ndim < 2:
