@@ -162,18 +162,17 @@ def link(entry, outputs, tensors, param_tensors, inputs, sizes, scalars=()):
     op = _CompiledOp(bw, saved, sizes, out_meta, scalars)
     node = Node(op, tuple(diff_args), {}, tuple(outputs), [True] * len(diff_args))
     for i, o in enumerate(outputs):
-        if o.dtype.is_floating_point or o.dtype.is_complex:
+        if o.dtype.is_differentiable:
             o.requires_grad, o.grad_fn, o._output_nr = True, node, i
 
 
 def plan_backward(cap, graph, backend="auto", n_user=None):
     """A :class:`Backward` for the optimized forward ``graph`` of capture ``cap``."""
     diff_inputs = [i for i, v in enumerate(graph.inputs)
-                   if v.kind == "input" and (v.dtype.is_floating_point or v.dtype.is_complex)
+                   if v.kind == "input" and v.dtype.is_differentiable
                    and i < len(cap.input_requires_grad) and cap.input_requires_grad[i]]
     diff_consts = [v for v, t in graph.constants.items()
-                   if isinstance(t, Tensor) and t.requires_grad
-                   and (v.dtype.is_floating_point or v.dtype.is_complex)]
+                   if isinstance(t, Tensor) and t.requires_grad and v.dtype.is_differentiable]
     return Backward(graph, diff_inputs, diff_consts, getattr(graph, "sources", {}), backend,
                     n_user)
 

@@ -38,6 +38,11 @@ class DType:
         """True for complex64 and complex128."""
         return self.category == COMPLEX
 
+    @property
+    def is_differentiable(self) -> bool:
+        """True for the dtypes autograd differentiates: floating point and complex."""
+        return self.category >= FLOAT
+
     def to_real(self) -> DType:
         """The real counterpart (complex64 -> float32; real dtypes return themselves)."""
         return _TO_REAL.get(self, self)
