@@ -272,6 +272,17 @@ def _shift(n, args, flags, size, key):
     return _apply(n, args, dict(n.attrs, **{key: shifted}))
 
 
+def _shift_normalized(n, args, flags, size, key):
+    """Like :func:`_shift` for attrs that may hold negative dims (the fft primitives)."""
+    if not flags[0] or any(flags[1:]):
+        return None
+    rank = _rank(n.inputs[0])
+    value = n.attrs[key]
+    shifted = tuple(d % rank + 1 for d in value) if isinstance(value, tuple) \
+        else value % rank + 1
+    return _apply(n, args, dict(n.attrs, **{key: shifted}))
+
+
 def _reshape(n, args, flags, size):
     return args[0].reshape((size,) + tuple(n.attrs["shape"]))
 
@@ -467,4 +478,11 @@ _RULES.update({
     "index": _index, "index_put": _index_put,
     "embedding": _leading_unbatched, "cross_entropy": _fold_rows,
     "lstm": _recurrent, "gru": _recurrent, "rnn": _recurrent,
+    # complex numbers: elementwise, or acting on a trailing pair dim
+    "conj": _elementwise, "real": _elementwise, "imag": _elementwise,
+    "complex": _elementwise, "complex_angle": _elementwise,
+    "view_as_real": _same_layout, "view_as_complex": _same_layout,
+    "fft_c2c": lambda n, a, f, s: _shift_normalized(n, a, f, s, "dims"),
+    "fft_r2c": lambda n, a, f, s: _shift_normalized(n, a, f, s, "dim"),
+    "fft_c2r": lambda n, a, f, s: _shift_normalized(n, a, f, s, "dim"),
 })

@@ -116,6 +116,11 @@ CASES = {
     "grouped conv2d with per-sample weights and a shared input": (
         lambda w: nn.functional.conv2d(IMG, w, stride=2, groups=2),
         [_t(3, 4, 1, 3, 3)], [0]),
+    "complex numbers and the fft": (
+        lambda x, z: (fw.fft.rfft(x).abs(), fw.fft.fft2(z).real, fw.fft.irfft(z, n=6),
+                      fw.complex(x, x).conj().imag, fw.view_as_real(z * z).sum(-1),
+                      fw.angle(fw.fft.fftn(z, dim=(-1,)))),
+        [_t(3, 2, 6), fw.complex(_t(3, 2, 4), _t(3, 2, 4))], [0, 0]),
     "mapped dim other than 0, and an unmapped argument": (
         lambda x, y: x * y.sum(), [_t(3, 5, 4), _t(4)], [1, None]),
 }
