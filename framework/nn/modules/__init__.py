@@ -24,7 +24,7 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CTCLoss,  # 
 from .module import Module, RemovableHandle, StateDictError  # noqa: F401
 from .normalization import (BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm,  # noqa: F401
                             InstanceNorm1d, InstanceNorm2d, InstanceNorm3d, LayerNorm,
-                            LocalResponseNorm, RMSNorm)
+                            LocalResponseNorm, RMSNorm, SyncBatchNorm)
 from .sparse import Embedding, EmbeddingBag  # noqa: F401
 
 _CORE = {"activation", "container", "dropout", "flatten", "linear", "loss", "module",
