@@ -8,7 +8,7 @@ per-sample outputs are stacked along ``out_dims``; it serves whatever the trace 
 Python control flow on tensor values and in-place updates of outside tensors (and raises
 ``randomness='error'``'s error for random draws). Both
 let autograd flow, nest, and record into an enclosing ``fw.compile`` capture.
-``chunk_size`` is accepted and checked but does not change the work done.
+``chunk_size`` splits the batched evaluation into chunks of that many samples.
 """
 
 from __future__ import annotations
@@ -236,6 +236,28 @@ def _place_outputs(func, out_dims, tree):
     return _replace(tree, new)
 
 
+def _chunked(func, args, kwargs, mapped, size, chunk_size, captures, randomness):
+    """The batched outputs computed ``chunk_size`` samples at a time (bounding the memory
+    of the batched values), concatenated; None when the batched evaluation does not apply.
+    With ``randomness='same'`` every chunk starts from the same generator state."""
+    from .ops import cat
+    start_state = _rng_state() if randomness == "same" else None
+    trees = []
+    for start in range(0, size, chunk_size):
+        n = min(chunk_size, size - start)
+        part = [(p, t.narrow(d, start, n), d) for p, t, d in mapped]
+        if start_state is not None and start:
+            _set_rng_state(start_state)
+        tree = try_batched(func, _replace(tuple(args), {p: t for p, t, _ in part}), kwargs,
+                           part, n, captures, randomness)
+        if tree is None:
+            return None
+        trees.append(tree)
+    leaves = [dict(_leaves(t)) for t in trees]
+    return _replace(trees[0], {p: cat([lv[p] for lv in leaves]) if isinstance(x, Tensor)
+                               else x for p, x in leaves[0].items()})
+
+
 def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     """``func`` mapped over a dimension of its inputs (``torch.vmap``).
 
@@ -252,7 +274,8 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     (checked by comparing their state before and after each call; draws from an explicit
     ``generator=`` are not seen), ``'different'`` gives each sample its own draws and
     ``'same'`` the same draws for every sample (the generators are rewound before each
-    call). ``chunk_size`` (None or a positive int) is accepted for compatibility.
+    call). ``chunk_size`` (None or a positive int): evaluate that many samples at a time
+    and concatenate, bounding the memory of the batched values.
 
     Implementation note: ``func`` is traced on one sample and run batched where it can
     be, else called per sample (see the module docstring); either way the results match
@@ -275,7 +298,11 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
         if size == 0:
             raise ArgumentError(f"vmap({_name(func)}, ...): the mapped dimension has size 0; "
                                 "vmap needs at least one sample to know the output shapes")
-        tree = try_batched(func, args, kwargs, mapped, size, captures, randomness)
+        if chunk_size is not None and size > chunk_size:
+            tree = _chunked(func, args, kwargs, mapped, size, chunk_size, captures,
+                            randomness)
+        else:
+            tree = try_batched(func, args, kwargs, mapped, size, captures, randomness)
         if tree is not None:
             return _place_outputs(func, out_dims, tree)
         STATS["loop"] += 1

@@ -378,3 +378,18 @@ def test_per_sample_gradients_of_a_cnn_are_batched():
         for k in params:
             np.testing.assert_allclose(got[k][i].numpy(), ref[k].numpy(), rtol=1e-4,
                                        atol=1e-5)
+
+
+def test_chunk_size_evaluates_in_chunks_with_the_same_values():
+    x, y = _t(7, 4), _t(7, 3, 4)
+    func = lambda a, b: ((b @ a).tanh(), a.sum())  # noqa: E731
+    full = fw.vmap(func)(x, y)
+    before = STATS["batched"]
+    chunked = fw.vmap(func, chunk_size=3)(x, y)
+    assert STATS["batched"] == before + 3          # chunks of 3, 3 and 1 samples
+    _close(chunked, full)
+    _close(fw.vmap(func, chunk_size=1, out_dims=(1, 0))(x, y)[0], full[0].movedim(0, 1))
+    same = fw.vmap(lambda a: a * 0 + fw.rand(4), randomness="same", chunk_size=2)(x)
+    assert all(np.array_equal(same.numpy()[0], r) for r in same.numpy())
+    j = fw.func.jacrev(lambda t: (W @ t).sin(), chunk_size=2)(V)
+    _close(j, fw.func.jacrev(lambda t: (W @ t).sin())(V))
