@@ -5,8 +5,8 @@
 one JVP per input element the same way; its JVP is the transpose of the pullback (the VJP
 of ``u -> vjp_fn(u)``, linear in ``u``), built once by :func:`linearize` and run over the
 basis tangents. ``hessian`` is ``jacfwd(jacrev(f))``. ``vmap`` runs the pullback once on
-the whole basis (batched, see :mod:`framework.func_batching`); ``chunk_size`` does not
-change the work done.
+the whole basis (batched, see :mod:`framework.func_batching`), ``chunk_size`` rows at a
+time when given.
 
 Result structure, as PyTorch's: for each output leaf (f may return a tensor or a
 tuple/list/dict of tensors), the Jacobian with respect to the argument(s) ``argnums`` (a
@@ -125,7 +125,7 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
     identity). Each output's Jacobian has shape ``output.shape + input.shape``; see the
     module docstring for tuples/containers. With ``has_aux=True`` func returns
     ``(output, aux)`` and the result is ``(jacobian, aux)``. ``chunk_size`` is passed to
-    ``vmap`` (which evaluates all rows at once, so it does not change the work done)."""
+    ``vmap``: that many rows are evaluated at a time (all at once by default)."""
 
     def wrapped(*args):
         g, leaves, regroup, _ = _select(func, args, argnums, "jacrev")
