@@ -1,9 +1,17 @@
 """``fw.linalg``: linear algebra with ``torch.linalg``'s names, defaults and semantics.
 
 Every function works on batches (leading dims are batch dims) of float32/float64
-matrices; complex input is taken by ``eig``/``eigvals`` (complex results,
-``framework/ops/linalg_eig.py``), the norms (real results) and ``matmul``; elsewhere it is
-a clear :class:`~framework.DTypeError`.
+matrices, and most also on complex64/complex128 ones, as in PyTorch: ``det``, ``slogdet``
+(a complex ``sign``, a real ``logabsdet``), ``inv``, ``solve``, ``cholesky`` (Hermitian
+positive-definite, ``L L^H = A``), ``qr``, ``eigh``/``eigvalsh`` (Hermitian, real
+eigenvalues), ``svd``/``svdvals`` (real singular values), ``eig``/``eigvals``
+(``framework/ops/linalg_eig.py``), the norms and ``cond`` (real results), ``pinv``,
+``lstsq``, ``matrix_rank``, ``solve_triangular``, ``matrix_exp``, ``matrix_power``, the
+``*_ex`` variants and ``matmul``. Gradients of complex input follow PyTorch's conjugate
+Wirtinger convention (conjugate transposes where the real formulas transpose); a loss of
+complex eigenvectors / singular vectors must not depend on their phases (else an
+:class:`~framework.errors.AutogradError`, as PyTorch). The LU functions, ``vecdot`` and
+``householder_product`` take real input only (a clear :class:`~framework.DTypeError`).
 The factorizations are registered ops with LAPACK kernels (``framework/ops/linalg_ops.py``:
 ``det``, ``slogdet``, ``inv``, ``solve``, ``cholesky``, ``qr``, ``eigh``, ``svd``; and
 ``framework/ops/linalg_extra_ops.py``: ``solve_triangular``, ``lu_factor``, ``matrix_exp``,
@@ -89,8 +97,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None) -> Ten
     """Matrix norm over the two dims ``dim``: ``'fro'``, ``'nuc'`` (sum of singular
     values), ``2``/``-2`` (largest/smallest singular value), ``1``/``-1`` (max/min column
     sum of ``|A|``), ``inf``/``-inf`` (max/min row sum). Complex input (a real result)
-    takes ``'fro'`` and the ``1``/``inf`` norms (the singular values of complex matrices
-    are not implemented)."""
+    takes every order."""
     fn = "linalg.matrix_norm"
     _float_tensor(A, fn, "A", complex_ok=True)
     if A.ndim < 2:
@@ -101,10 +108,6 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None) -> Ten
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
     if ord == "nuc" or ord in (2, -2):
-        if A.dtype.is_complex:
-            raise DTypeError(f"{fn}: ord={ord!r} needs the singular values of a complex "
-                             f"matrix, which are not implemented (got {A.dtype.name}); "
-                             f"'fro', 1, -1, inf and -inf are")
         S = svdvals(movedim(A, (d0, d1), (-2, -1)))
         r = _sum(S, -1) if ord == "nuc" else amax(S, -1) if ord == 2 else amin(S, -1)
         if keepdim:
@@ -156,8 +159,8 @@ def _is_vector_rhs(A, B):
 def solve(A, B, *, left=True) -> Tensor:
     """``X`` with ``A X = B`` (``left=False``: ``X A = B``) for square ``A (*, n, n)``;
     ``B`` is ``(*, n, k)`` or a batch of vectors ``(*, n)`` (batch dims broadcast). A
-    singular ``A`` raises :class:`LinAlgError` (LAPACK gesv)."""
-    check_matrix(A, "linalg.solve")
+    singular ``A`` raises :class:`LinAlgError` (LAPACK gesv). Real or complex."""
+    check_matrix(A, "linalg.solve", complex_ok=True)
     if not isinstance(B, Tensor):
         raise FwTypeError(f"linalg.solve: expected a Tensor as B, got {type(B).__name__}")
     if B.dtype is not A.dtype:
@@ -191,23 +194,23 @@ def _eps(A):
 def pinv(A, *, atol=None, rtol=None, hermitian=False) -> Tensor:
     """Moore-Penrose pseudo-inverse through the SVD (``hermitian=True``: ``eigh``), with
     singular values at most ``max(atol, rtol * largest)`` treated as zero (default
-    ``rtol = eps * max(m, n)`` when ``atol`` is not given)."""
-    check_matrix(A, "linalg.pinv", square=hermitian)
+    ``rtol = eps * max(m, n)`` when ``atol`` is not given). Real or complex."""
+    check_matrix(A, "linalg.pinv", square=hermitian, complex_ok=True)
     if hermitian:
         L, Q = eigh(A)
         big = L.abs() > _tolerance(amax(L.abs(), -1, True), atol, rtol, _eps(A))
         Linv = where(big, 1.0 / where(big, L, 1.0), 0.0)
-        return matmul(Q * Linv.unsqueeze(-2), Q.mT)
+        return matmul(Q * Linv.unsqueeze(-2), Q.mH)
     U, S, Vh = svd(A, full_matrices=False)
     big = S > _tolerance(amax(S, -1, True), atol, rtol, _eps(A))
     Sinv = where(big, 1.0 / where(big, S, 1.0), 0.0)
-    return matmul(Vh.mT * Sinv.unsqueeze(-2), U.mT)
+    return matmul(Vh.mH * Sinv.unsqueeze(-2), U.mH)
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False) -> Tensor:
     """Number (int64) of singular values (``hermitian``: |eigenvalues|) larger than
     ``max(atol, rtol * largest)``; default ``rtol = eps * max(m, n)``."""
-    check_matrix(A, "linalg.matrix_rank", square=hermitian)
+    check_matrix(A, "linalg.matrix_rank", square=hermitian, complex_ok=True)
     S = eigvalsh(A).abs() if hermitian else svdvals(A)
     if S.shape[-1] == 0:
         return _sum(S, -1).long()
@@ -225,9 +228,10 @@ def lstsq(A, B, rcond=None, *, driver=None):
     returned for every driver but ``'gels'``; ``singular_values`` only for ``'gelsd'`` and
     ``'gelss'`` (else empty); ``residuals`` (squared column norms of ``A X - B``) only
     when ``m > n`` and every matrix has full rank (else empty) -- deciding that reads the
-    data, so under ``fw.compile`` that branch is a graph break."""
+    data, so under ``fw.compile`` that branch is a graph break. Complex ``A``/``B`` give
+    real ``residuals`` and ``singular_values``."""
     fn = "linalg.lstsq"
-    check_matrix(A, fn, square=False)
+    check_matrix(A, fn, square=False, complex_ok=True)
     if not isinstance(B, Tensor) or B.dtype is not A.dtype:
         raise DTypeError(f"{fn}: expected B to be a tensor of A's dtype {A.dtype.name}, got "
                          f"{getattr(B, 'dtype', type(B)).__str__()}")
@@ -243,11 +247,12 @@ def lstsq(A, B, rcond=None, *, driver=None):
                          f"{list(A.shape)}, B is {list(B.shape)}")
     rtol = rcond if rcond is not None and rcond >= 0 else None
     X = matmul(pinv(A, rtol=rtol), B2)
-    empty = A.new_zeros((0,))
+    empty = A.new_zeros((0,), dtype=A.dtype.to_real())
     rank = matrix_rank(A, rtol=rtol) if driver != "gels" else empty.long()
     residuals = empty
     if m > n and (driver == "gels" or bool((rank == n).all())):
-        residuals = _sum((matmul(A, X) - B2) ** 2, -2)
+        r = matmul(A, X) - B2
+        residuals = _sum((r * r.conj()).real, -2)  # |r|^2
         residuals = residuals.squeeze(-1) if vector else residuals
     sv = svdvals(A) if driver in ("gelsd", "gelss") else empty
     return LstsqResult(X.squeeze(-1) if vector else X, residuals, rank, sv)
@@ -399,12 +404,13 @@ def cond(A, p=None) -> Tensor:
     """Condition number of each matrix of ``A`` in the matrix norm ``p``: ``None``/``2``
     (largest over smallest singular value; any shape), ``-2`` (the inverse ratio),
     ``'fro'``, ``'nuc'``, ``inf``, ``-inf``, ``1``, ``-1`` (``norm(A) * norm(A^-1)``; square
-    matrices; ``inf`` for a singular one, as PyTorch)."""
+    matrices; ``inf`` for a singular one, as PyTorch). Real (also for complex ``A``)."""
     fn = "linalg.cond"
-    check_matrix(A, fn, square=False)
+    check_matrix(A, fn, square=False, complex_ok=True)
+    real = A.dtype.to_real()
     if p in (None, 2, -2):
         if A.shape[-1] == 0 or A.shape[-2] == 0:
-            return A.new_zeros(tuple(A.shape[:-2]))
+            return A.new_zeros(tuple(A.shape[:-2]), dtype=real)
         S = svdvals(A)
         big, small = S[..., 0], S[..., -1]
         return small / big if p == -2 else big / small
@@ -415,7 +421,7 @@ def cond(A, p=None) -> Tensor:
         raise ShapeError(f"{fn}(ord={p}): A must be batches of square matrices, but they are "
                          f"{A.shape[-2]} by {A.shape[-1]} matrices")
     if A.shape[-1] == 0:
-        return A.new_zeros(tuple(A.shape[:-2]))
+        return A.new_zeros(tuple(A.shape[:-2]), dtype=real)
     Ainv, info = inv_ex(A)
     r = matrix_norm(A, p) * matrix_norm(Ainv, p)
     return where(info > 0, math.inf, r)

@@ -32,7 +32,7 @@ def _batch_prefix(A, idx):
 def first_zero_pivot(M) -> int:
     """1-based index of the first exactly-zero diagonal element of ``U`` in the partial
     pivoting LU of the square matrix ``M`` (LAPACK getrf's ``info``), 0 if there is none."""
-    U = np.array(M, dtype=np.float64, copy=True)
+    U = np.array(M, dtype=np.result_type(M.dtype, np.float64), copy=True)
     n = U.shape[0]
     first = 0
     for j in range(n):
@@ -47,13 +47,14 @@ def first_zero_pivot(M) -> int:
 
 
 def first_bad_minor(M) -> int:
-    """1-based order of the first leading minor of the symmetric matrix ``M`` (lower
-    triangle read) that is not positive-definite (LAPACK potrf's ``info``), 0 if none."""
-    L = np.tril(np.array(M, dtype=np.float64, copy=True))
-    L = L + np.tril(L, -1).T
+    """1-based order of the first leading minor of the symmetric (Hermitian) matrix ``M``
+    (lower triangle read) that is not positive-definite (LAPACK potrf's ``info``), 0 if
+    none."""
+    L = np.tril(np.array(M, dtype=np.result_type(M.dtype, np.float64), copy=True))
+    L = L + np.tril(L, -1).conj().T
     n = L.shape[0]
     for j in range(n):
-        d = L[j, j] - L[j, :j] @ L[j, :j]
+        d = (L[j, j] - L[j, :j] @ L[j, :j].conj()).real
         if not d > 0:  # also NaN
             return j + 1
         L[j, j] = np.sqrt(d)
@@ -77,9 +78,11 @@ def _det(A):
 
 @impl("linalg_slogdet")
 def _slogdet(A):
-    """``(sign, logabsdet)``."""
+    """``(sign, logabsdet)`` (complex ``A``: a complex sign of modulus 1, a real
+    logabsdet)."""
     sign, logabs = np.linalg.slogdet(A)
-    return sign.astype(A.dtype, copy=False), logabs.astype(A.dtype, copy=False)
+    real = np.zeros((), A.dtype).real.dtype
+    return sign.astype(A.dtype, copy=False), logabs.astype(real, copy=False)
 
 
 @impl("linalg_inv")

@@ -151,7 +151,7 @@ _PADE = {
 
 
 def _pade(A, m):
-    """``r_m(A)`` for a batch ``A (b, n, n)`` of float64 matrices."""
+    """``r_m(A)`` for a batch ``A (b, n, n)`` of float64 (complex128) matrices."""
     b = _PADE[m]
     ident = np.broadcast_to(np.eye(A.shape[-1]), A.shape)
     A2 = A @ A
@@ -173,11 +173,12 @@ def _pade(A, m):
 
 @impl("linalg_matrix_exp")
 def _matrix_exp(A):
-    """``exp(A)`` per matrix (float64 inside); non-finite inputs give NaN matrices."""
+    """``exp(A)`` per matrix (float64 inside, complex128 for complex ``A``); non-finite
+    inputs give NaN matrices."""
     n = A.shape[-1]
     if A.size == 0:
         return np.zeros(A.shape, A.dtype)
-    X = A.astype(np.float64).reshape((-1, n, n))
+    X = A.astype(np.result_type(A.dtype, np.float64)).reshape((-1, n, n))
     norm = np.abs(X).sum(axis=-2).max(axis=-1)  # 1-norm per matrix
     finite = np.isfinite(norm)
     norm = np.where(finite, norm, 0.0)

@@ -71,7 +71,7 @@ def _same_dtype(A, B, fn, names=("A", "B")):
 
 def _rhs_check(A, B, fn, left=True):
     """``B (*, n, k)`` fits the square ``A (*, n, n)`` in ``AX = B`` (``XA = B``)."""
-    check_matrix(B, fn, square=False, name="B")
+    check_matrix(B, fn, square=False, name="B", complex_ok=True)  # A's check gates complex
     n, m = A.shape[-1], B.shape[-2] if left else B.shape[-1]
     if isinstance(n, int) and isinstance(m, int) and n != m:
         eq = "AX = B" if left else "XA = B"
@@ -85,7 +85,7 @@ def _rhs_check(A, B, fn, left=True):
 # meta rules
 def _solve_triangular_meta(A, B, *, upper, unitriangular):
     fn = "linalg.solve_triangular"
-    check_matrix(A, fn)
+    check_matrix(A, fn, complex_ok=True)
     _same_dtype(A, B, fn)
     _rhs_check(A, B, fn)
     return broadcast_shapes(A.shape[:-2], B.shape[:-2], fn) + B.shape[-2:], A.dtype
@@ -108,20 +108,20 @@ def _lu_permutation_meta(pivots, *, m):
 
 
 def _matrix_exp_meta(A):
-    check_matrix(A, "linalg.matrix_exp")
+    check_matrix(A, "linalg.matrix_exp", complex_ok=True)
     return A.shape, A.dtype
 
 
 def _ex_meta(fn):
     def meta(A, *, check_errors):
-        check_matrix(A, fn)
+        check_matrix(A, fn, complex_ok=True)
         return (A.shape, A.dtype), (A.shape[:-2], dtypes.int32)
     return meta
 
 
 def _solve_ex_meta(A, B, *, check_errors):
     fn = "linalg.solve_ex"
-    check_matrix(A, fn)
+    check_matrix(A, fn, complex_ok=True)
     _same_dtype(A, B, fn)
     _rhs_check(A, B, fn)
     batch = broadcast_shapes(A.shape[:-2], B.shape[:-2], fn)
@@ -132,9 +132,9 @@ def _solve_ex_meta(A, B, *, check_errors):
 # VJPs (public ops only)
 def _solve_triangular_vjp(g, args, out, upper, unitriangular):
     A, B = args
-    # X = T^-1 B: gB = T^-T g, gT = -gB X^T restricted to the triangle that was read
-    gB = solve_triangular(A.mT, g, upper=not upper, unitriangular=unitriangular)
-    gA = -matmul(gB, out.mT)
+    # X = T^-1 B: gB = T^-H g, gT = -gB X^H restricted to the triangle that was read
+    gB = solve_triangular(A.mH, g, upper=not upper, unitriangular=unitriangular)
+    gA = -matmul(gB, out.mH)
     off = 1 if unitriangular else 0
     gA = triu(gA, off) if upper else tril(gA, -off)
     return sum_to_shape(gA, A.shape), sum_to_shape(gB, B.shape)
@@ -168,10 +168,10 @@ def _lu_factor_vjp(grads, args, out, check_errors):
 
 
 def _matrix_exp_vjp(g, args, out):
-    # the Frechet derivative at A^T applied to g: exp([[A^T, g], [0, A^T]])[:n, n:]
+    # the Frechet derivative at A^H applied to g: exp([[A^H, g], [0, A^H]])[:n, n:]
     (A,) = args
     n = A.shape[-1]
-    At = A.mT
+    At = A.mH
     top = cat([At, g], -1)
     bottom = cat([At * 0.0, At], -1)
     return (matrix_exp(cat([top, bottom], -2))[..., :n, n:],)
@@ -186,18 +186,20 @@ def _first_vjp(vjp):
 
 
 SOLVE_TRIANGULAR = register("linalg_solve_triangular", LINALG, _solve_triangular_meta,
-                            vjp=_solve_triangular_vjp, saves_output=True, saves_args=(0,))
+                            vjp=_solve_triangular_vjp, saves_output=True, saves_args=(0,),
+                            complex_ok=True)
 LU_FACTOR = register("linalg_lu_factor", LINALG, _lu_factor_meta, vjp=_lu_factor_vjp,
                      num_outputs=3, saves_output=True, saves_args=())
 LU_PERMUTATION = register("linalg_lu_permutation", LINALG, _lu_permutation_meta)
-MATRIX_EXP = register("linalg_matrix_exp", LINALG, _matrix_exp_meta, vjp=_matrix_exp_vjp)
+MATRIX_EXP = register("linalg_matrix_exp", LINALG, _matrix_exp_meta, vjp=_matrix_exp_vjp,
+                      complex_ok=True)
 CHOLESKY_EX = register("linalg_cholesky_ex", LINALG, _ex_meta("linalg.cholesky_ex"),
                        vjp=_first_vjp(_cholesky_vjp), num_outputs=2, saves_output=True,
-                       saves_args=())
+                       saves_args=(), complex_ok=True)
 INV_EX = register("linalg_inv_ex", LINALG, _ex_meta("linalg.inv_ex"), vjp=_first_vjp(_inv_vjp),
-                  num_outputs=2, saves_output=True, saves_args=())
+                  num_outputs=2, saves_output=True, saves_args=(), complex_ok=True)
 SOLVE_EX = register("linalg_solve_ex", LINALG, _solve_ex_meta, vjp=_first_vjp(_solve_vjp),
-                    num_outputs=2, saves_output=True, saves_args=(0,))
+                    num_outputs=2, saves_output=True, saves_args=(0,), complex_ok=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -209,7 +211,7 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False) -> Tensor:
     ``left=False``); batch dims broadcast. A zero on the diagonal gives ``inf``/``nan``, as
     PyTorch (no error is raised)."""
     fn = "linalg.solve_triangular"
-    check_matrix(A, fn)
+    check_matrix(A, fn, complex_ok=True)
     _same_dtype(A, B, fn)
     _rhs_check(A, B, fn, left)
     if not left:
@@ -313,7 +315,7 @@ def matrix_exp(A) -> Tensor:
     """The matrix exponential ``sum_k A^k / k!`` of each square matrix of ``A`` (scaling and
     squaring with a Padé approximant of degree up to 13, Higham 2005, in float64). The
     gradient is the Fréchet derivative, computed as a block matrix exponential."""
-    check_matrix(A, "linalg.matrix_exp")
+    check_matrix(A, "linalg.matrix_exp", complex_ok=True)
     return apply(MATRIX_EXP, A)
 
 
@@ -321,16 +323,16 @@ def cholesky_ex(A, *, upper=False, check_errors=False):
     """``(L, info)``: :func:`~framework.linalg.cholesky` that reports a matrix that is not
     positive-definite in ``info`` (the order of the failing leading minor; 0 on success;
     that matrix's ``L`` is NaN-filled) instead of raising, unless ``check_errors``."""
-    check_matrix(A, "linalg.cholesky_ex")
+    check_matrix(A, "linalg.cholesky_ex", complex_ok=True)
     L, info = apply(CHOLESKY_EX, A, check_errors=bool(check_errors))
-    return CholeskyExResult(L.mT if upper else L, info)
+    return CholeskyExResult(L.mH if upper else L, info)
 
 
 def inv_ex(A, *, check_errors=False):
     """``(inverse, info)``: :func:`~framework.linalg.inv` that reports a singular matrix in
     ``info`` (the first zero pivot of its LU factor; 0 on success; that matrix's inverse is
     NaN-filled) instead of raising, unless ``check_errors``."""
-    check_matrix(A, "linalg.inv_ex")
+    check_matrix(A, "linalg.inv_ex", complex_ok=True)
     return InvExResult(*apply(INV_EX, A, check_errors=bool(check_errors)))
 
 
@@ -339,7 +341,7 @@ def solve_ex(A, B, *, left=True, check_errors=False):
     vectors, ``left=False`` for ``X A = B``) that reports a singular ``A`` in ``info``
     instead of raising, unless ``check_errors``."""
     fn = "linalg.solve_ex"
-    check_matrix(A, fn)
+    check_matrix(A, fn, complex_ok=True)
     _same_dtype(A, B, fn)
     ce = bool(check_errors)
     A2 = A if left else A.mT

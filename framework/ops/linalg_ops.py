@@ -17,9 +17,13 @@ op                 outputs                                    attrs
 ``linalg_svd``     ``(U, S, Vh)``                             ``full_matrices``
 =================  =========================================  ==========================
 
-Inputs are float32/float64 batches of matrices (leading dims are batch dims); the public
-functions (``fw.linalg.det`` ...) check that and name the function and the bad
-shape/dtype. On a CUDA device the kernels run on a host copy (see ``cuda_ops.py``).
+Inputs are float32/float64 or complex64/complex128 batches of matrices (leading dims are
+batch dims; eigenvalues, singular values and ``logabsdet`` are real for complex input); the
+public functions (``fw.linalg.det`` ...) check that and name the function and the bad
+shape/dtype. The VJPs of complex input are PyTorch's (conjugate Wirtinger convention:
+``mH`` where the real formulas have ``mT``); those of ``eigh``/``svd`` raise, as PyTorch,
+when the loss depends on the phases of the complex eigen/singular vectors. On a CUDA
+device the kernels run on a host copy (see ``cuda_ops.py``).
 Failures of the factorization (a singular matrix for ``inv``/``solve``, a matrix that is
 not positive-definite for ``cholesky``) raise :class:`LinAlgError` with PyTorch's message.
 """
@@ -27,7 +31,11 @@ not positive-definite for ``cholesky``) raise :class:`LinAlgError` with PyTorch'
 # ruff: noqa: N803  (PyTorch's argument names: A, B, UPLO)
 from __future__ import annotations
 
-from ..errors import ArgumentError, DTypeError, FrameworkError, FwTypeError, ShapeError
+import numpy as np
+
+from .._state import tls
+from ..errors import (ArgumentError, AutogradError, DTypeError, FrameworkError, FwTypeError,
+                      ShapeError)
 from ..tensor import Tensor
 from .linalg import matmul
 from .math_extra import diag_embed, diagonal
@@ -69,22 +77,21 @@ def check_matrix(A, fn: str, square: bool = True, name: str = "A",
 
 
 def _square_meta(A, fn):
-    check_matrix(A, fn)
+    check_matrix(A, fn, complex_ok=True)
     return A.shape, A.dtype
 
 
 def _det_meta(A):
-    check_matrix(A, "linalg.det")
+    check_matrix(A, "linalg.det", complex_ok=True)
     return A.shape[:-2], A.dtype
 
 
 def _slogdet_meta(A):
-    check_matrix(A, "linalg.slogdet")
-    return (A.shape[:-2], A.dtype), (A.shape[:-2], A.dtype)
+    check_matrix(A, "linalg.slogdet", complex_ok=True)
+    return (A.shape[:-2], A.dtype), (A.shape[:-2], A.dtype.to_real())
 
 
 def _solve_meta(A, B):
-    # complex operands: the primitive serves linalg.eig's VJP (fw.linalg.solve refuses them)
     check_matrix(A, "linalg.solve", complex_ok=True)
     check_matrix(B, "linalg.solve", square=False, name="B", complex_ok=True)
     if A.dtype is not B.dtype:
@@ -99,7 +106,7 @@ def _solve_meta(A, B):
 
 
 def _qr_meta(A, *, mode):
-    check_matrix(A, "linalg.qr", square=False)
+    check_matrix(A, "linalg.qr", square=False, complex_ok=True)
     m, n = A.shape[-2], A.shape[-1]
     k = min(m, n) if isinstance(m, int) and isinstance(n, int) else m
     b = A.shape[:-2]
@@ -113,21 +120,21 @@ def _qr_meta(A, *, mode):
 
 
 def _eigh_meta(A, *, UPLO):
-    check_matrix(A, "linalg.eigh")
+    check_matrix(A, "linalg.eigh", complex_ok=True)
     if UPLO not in ("L", "U"):
         raise ArgumentError(f"linalg.eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    return (A.shape[:-1], A.dtype), (A.shape, A.dtype)
+    return (A.shape[:-1], A.dtype.to_real()), (A.shape, A.dtype)
 
 
 def _svd_meta(A, *, full_matrices):
-    check_matrix(A, "linalg.svd", square=False)
+    check_matrix(A, "linalg.svd", square=False, complex_ok=True)
     m, n = A.shape[-2], A.shape[-1]
     if not (isinstance(m, int) and isinstance(n, int)):
         raise ShapeError(f"linalg.svd: needs static matrix dims, got shape {list(A.shape)}")
-    k, b = min(m, n), A.shape[:-2]
+    k, b, rt = min(m, n), A.shape[:-2], A.dtype.to_real()
     if full_matrices:
-        return (b + (m, m), A.dtype), (b + (k,), A.dtype), (b + (n, n), A.dtype)
-    return (b + (m, k), A.dtype), (b + (k,), A.dtype), (b + (k, n), A.dtype)
+        return (b + (m, m), A.dtype), (b + (k,), rt), (b + (n, n), A.dtype)
+    return (b + (m, k), A.dtype), (b + (k,), rt), (b + (k, n), A.dtype)
 
 
 # ---------------------------------------------------------------------------------------
@@ -139,18 +146,24 @@ def _mat(v):
 
 def _det_vjp(g, args, out):
     (A,) = args
-    # d det = det * tr(A^-1 dA): grad = g * det * A^-T
-    return (_mat(g * out) * inv(A).mT,)
+    # d det = det * tr(A^-1 dA): grad = g * conj(det) * A^-H (g * det * A^-T for real A)
+    return (_mat(g * out.conj()) * inv(A).mH,)
 
 
 def _slogdet_vjp(grads, args, out):
-    _, g_logabs = grads
+    g_sign, g_logabs = grads
     (A,) = args
-    return (_mat(g_logabs) * inv(A).mT,)
+    g = g_logabs
+    if A.dtype.is_complex:
+        # d log det = tr(A^-1 dA): logabsdet moves with its real part, the phase of sign
+        # with its imaginary part, so grad = (g_logabs + i Im(g_sign conj(sign))) A^-H
+        from .complex_ops import complex, imag
+        g = complex(g_logabs, imag(g_sign * out[0].conj()))
+    return (_mat(g) * inv(A).mH,)
 
 
 def _inv_vjp(g, args, out):
-    return (-matmul(matmul(out.mT, g), out.mT),)
+    return (-matmul(matmul(out.mH, g), out.mH),)
 
 
 def _solve_vjp(g, args, out):
@@ -166,17 +179,31 @@ def _phi(X):
 
 
 def _cholesky_vjp(g, args, out):
+    # L^-H phi(L^H gL) L^-1, made Hermitian (symmetric for real input)
     L = out
     L_inv = inv(L)
-    phi = _phi(matmul(L.mT, g))
-    gA = matmul(matmul(L_inv.mT, phi), L_inv)
-    return ((gA + gA.mT) * 0.5,)
+    phi = _phi(matmul(L.mH, g))
+    gA = matmul(matmul(L_inv.mH, phi), L_inv)
+    return ((gA + gA.mH) * 0.5,)
 
 
 def _syminvadj(X):
-    """``X + X^T`` with the diagonal halved (so the diagonal stays X's)."""
-    S = X + X.mT
+    """``X + X^H`` with the diagonal halved (so the diagonal is ``Re(diag(X))``)."""
+    S = X + X.mH
     return S - diag_embed(diagonal(S, 0, -2, -1) * 0.5)
+
+
+def _phase_check(d, fn, what):
+    """PyTorch's check that a loss of complex eigen/singular vectors does not depend on
+    their phases: ``Im(d)`` must be ~0 (``allclose(Im(d), 0, rtol=atol=1e-2)``). Skipped
+    while tracing (the values are not known)."""
+    if tls.tracer is None:
+        im = np.abs(d.imag.detach()._host_array(fn))
+        if im.size and im.max() > 1e-2:
+            raise AutogradError(
+                f"{fn}: The {what} in the complex case are specified up to multiplication "
+                f"by e^{{i phi}}. The specified loss function depends on this quantity, so "
+                f"it is ill-defined.")
 
 
 def _qr_vjp(grads, args, out, mode):
@@ -194,22 +221,24 @@ def _qr_vjp(grads, args, out, mode):
         raise NotImplementedError(f"linalg.qr: the QR decomposition is not differentiable "
                                   f"when mode='complete' and rows > columns (shape "
                                   f"{list(A.shape)})")
-    # gA = [gQ + Q syminvadj(triu(gR R^T - Q^T gQ))] R^-T
-    M = matmul(gR, R.mT) - matmul(Q.mT, gQ)
+    # gA = [gQ + Q syminvadj(triu(gR R^H - Q^H gQ))] R^-H  (^T for real A)
+    M = matmul(gR, R.mH) - matmul(Q.mH, gQ)
     gA = gQ + matmul(Q, _syminvadj(triu(M)))
-    return (matmul(gA, inv(R).mT),)
+    return (matmul(gA, inv(R).mH),)
 
 
 def _eigh_vjp(grads, args, out, UPLO):
     gL, gV = grads
     L, V = out
-    VtgV = matmul(V.mT, gV)
-    skew = (VtgV - VtgV.mT) * 0.5
+    VhgV = matmul(V.mH, gV)
+    if V.dtype.is_complex:
+        _phase_check(diagonal(VhgV, 0, -2, -1), "linalg_eigh_backward", "eigenvectors")
+    skew = (VhgV - VhgV.mH) * 0.5
     E = L.unsqueeze(-2) - L.unsqueeze(-1)  # E[i, j] = L[j] - L[i]
     off = E != 0
     F = where(off, skew / where(off, E, 1.0), 0.0)
     inner = F + diag_embed(gL)
-    return (matmul(matmul(V, inner), V.mT),)
+    return (matmul(matmul(V, inner), V.mH),)
 
 
 def _svd_vjp(grads, args, out, full_matrices):
@@ -222,20 +251,25 @@ def _svd_vjp(grads, args, out, full_matrices):
         raise NotImplementedError(
             f"linalg.svd: the backward of full_matrices=True is not implemented for "
             f"non-square inputs (shape {list(A.shape)}); use full_matrices=False")
-    V, gV = Vh.mT, gVh.mT
-    UtgU = matmul(U.mT, gU)
-    VtgV = matmul(V.mT, gV)
-    UtgU = UtgU - UtgU.mT
-    VtgV = VtgV - VtgV.mT
+    V, gV = Vh.mH, gVh.mH
+    UhgU = matmul(U.mH, gU)
+    VhgV = matmul(V.mH, gV)
+    cplx = A.dtype.is_complex
+    if cplx:  # the loss must not depend on the phases: Im(diag(U^H gU + V^H gV)) ~ 0
+        _phase_check(diagonal(UhgU + VhgV, 0, -2, -1), "svd_backward", "singular vectors")
+    UhgU = UhgU - UhgU.mH
+    VhgV = VhgV - VhgV.mH
     S2 = S * S
     E = S2.unsqueeze(-2) - S2.unsqueeze(-1)  # E[j, k] = S_k^2 - S_j^2
     off = E != 0
-    num = UtgU * S.unsqueeze(-2) + S.unsqueeze(-1) * VtgV
+    num = UhgU * S.unsqueeze(-2) + S.unsqueeze(-1) * VhgV
     gA = where(off, num / where(off, E, 1.0), 0.0) + diag_embed(gS)
+    if cplx:  # the diagonal of U^H gU - (U^H gU)^H is 2i Im(diag(U^H gU))
+        gA = gA + diag_embed(diagonal(UhgU, 0, -2, -1) / (S * 2.0))
     if m > k:
         gA = matmul(U, gA)
         gUSinv = gU / S.unsqueeze(-2)
-        gA = gA + gUSinv - matmul(U, matmul(U.mT, gUSinv))
+        gA = gA + gUSinv - matmul(U, matmul(U.mH, gUSinv))
         gA = matmul(gA, Vh)
     elif n > k:
         gA = matmul(gA, Vh)
@@ -247,20 +281,22 @@ def _svd_vjp(grads, args, out, full_matrices):
     return (gA,)
 
 
-DET = register("linalg_det", LINALG, _det_meta, vjp=_det_vjp, saves_output=True)
-SLOGDET = register("linalg_slogdet", LINALG, _slogdet_meta, vjp=_slogdet_vjp, num_outputs=2)
+DET = register("linalg_det", LINALG, _det_meta, vjp=_det_vjp, saves_output=True,
+               complex_ok=True)
+SLOGDET = register("linalg_slogdet", LINALG, _slogdet_meta, vjp=_slogdet_vjp, num_outputs=2,
+                   saves_output=True, complex_ok=True)
 INV = register("linalg_inv", LINALG, lambda A: _square_meta(A, "linalg.inv"), vjp=_inv_vjp,
-               saves_output=True, saves_args=())
+               saves_output=True, saves_args=(), complex_ok=True)
 SOLVE = register("linalg_solve", LINALG, _solve_meta, vjp=_solve_vjp, saves_output=True,
                  saves_args=(0,), complex_ok=True)
 CHOLESKY = register("linalg_cholesky", LINALG, lambda A: _square_meta(A, "linalg.cholesky"),
-                    vjp=_cholesky_vjp, saves_output=True, saves_args=())
+                    vjp=_cholesky_vjp, saves_output=True, saves_args=(), complex_ok=True)
 QR = register("linalg_qr", LINALG, _qr_meta, vjp=_qr_vjp, num_outputs=2, saves_output=True,
-              saves_args=())
+              saves_args=(), complex_ok=True)
 EIGH = register("linalg_eigh", LINALG, _eigh_meta, vjp=_eigh_vjp, num_outputs=2,
-                saves_output=True, saves_args=())
+                saves_output=True, saves_args=(), complex_ok=True)
 SVD = register("linalg_svd", LINALG, _svd_meta, vjp=_svd_vjp, num_outputs=3,
-               saves_output=True, saves_args=())
+               saves_output=True, saves_args=(), complex_ok=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -268,7 +304,7 @@ SVD = register("linalg_svd", LINALG, _svd_meta, vjp=_svd_vjp, num_outputs=3,
 def det(A) -> Tensor:
     """Determinant of each square matrix of ``A`` ``(*, n, n)`` -> ``(*)`` (LU; a singular
     matrix gives 0). The gradient is ``det * A^-T`` (needs ``A`` invertible)."""
-    check_matrix(A, "linalg.det")
+    check_matrix(A, "linalg.det", complex_ok=True)
     return apply(DET, A)
 
 
@@ -276,14 +312,14 @@ def slogdet(A):
     """``(sign, logabsdet)`` of the determinant of each matrix of ``A`` (a named tuple;
     ``sign`` is 0 and ``logabsdet`` -inf for a singular matrix)."""
     from ..linalg import SlogdetResult
-    check_matrix(A, "linalg.slogdet")
+    check_matrix(A, "linalg.slogdet", complex_ok=True)
     return SlogdetResult(*apply(SLOGDET, A))
 
 
 def inv(A) -> Tensor:
     """Inverse of each square matrix of ``A``; raises :class:`LinAlgError` for a singular
     matrix, naming the zero diagonal element of its LU factor as PyTorch does."""
-    check_matrix(A, "linalg.inv")
+    check_matrix(A, "linalg.inv", complex_ok=True)
     return apply(INV, A)
 
 
@@ -294,13 +330,13 @@ def solve_matrix(A, B) -> Tensor:
 
 
 def cholesky(A, *, upper=False) -> Tensor:
-    """Cholesky factor of each symmetric positive-definite matrix of ``A``: lower ``L`` with
-    ``A = L L^T`` (only the lower triangle of ``A`` is read), or ``U = L^T`` with
-    ``upper=True``. Raises :class:`LinAlgError` naming the leading minor that is not
-    positive-definite. The gradient is symmetric (PyTorch's convention)."""
-    check_matrix(A, "linalg.cholesky")
+    """Cholesky factor of each symmetric (complex: Hermitian) positive-definite matrix of
+    ``A``: lower ``L`` with ``A = L L^H`` (only the lower triangle of ``A`` is read), or
+    ``U = L^H`` with ``upper=True``. Raises :class:`LinAlgError` naming the leading minor
+    that is not positive-definite. The gradient is symmetric (Hermitian)."""
+    check_matrix(A, "linalg.cholesky", complex_ok=True)
     L = apply(CHOLESKY, A)
-    return L.mT if upper else L
+    return L.mH if upper else L
 
 
 def qr(A, mode="reduced"):
@@ -309,17 +345,18 @@ def qr(A, mode="reduced"):
     (Q ``(*, m, m)``) or ``'r'`` (Q empty). Differentiable for ``m >= n`` (not for
     ``'complete'`` with ``m > n``, nor ``'r'``)."""
     from ..linalg import QRResult
-    check_matrix(A, "linalg.qr", square=False)
+    check_matrix(A, "linalg.qr", square=False, complex_ok=True)
     return QRResult(*apply(QR, A, mode=mode))
 
 
 def eigh(A, UPLO="L"):
-    """``(eigenvalues, eigenvectors)`` of symmetric matrices (eigenvalues ascending,
-    eigenvectors as columns); only the ``UPLO`` triangle of ``A`` is read. The signs of the
-    eigenvectors are LAPACK's; the gradient ignores them (it is symmetric in ``A``) and
-    needs distinct eigenvalues."""
+    """``(eigenvalues, eigenvectors)`` of symmetric (complex: Hermitian) matrices
+    (eigenvalues real and ascending, eigenvectors as columns); only the ``UPLO`` triangle of
+    ``A`` is read. The signs (phases) of the eigenvectors are LAPACK's; the gradient is
+    symmetric (Hermitian) in ``A``, needs distinct eigenvalues, and raises for a loss that
+    depends on the phases of complex eigenvectors."""
     from ..linalg import EighResult
-    check_matrix(A, "linalg.eigh")
+    check_matrix(A, "linalg.eigh", complex_ok=True)
     return EighResult(*apply(EIGH, A, UPLO=UPLO))
 
 
@@ -329,17 +366,18 @@ def eigvalsh(A, UPLO="L") -> Tensor:
 
 
 def svd(A, full_matrices=True):
-    """``(U, S, Vh)`` with ``A = U diag(S) Vh`` (singular values descending). The backward
-    is implemented for ``full_matrices=False`` (or square inputs) and needs distinct
-    singular values; ``U``/``Vh`` signs are LAPACK's."""
+    """``(U, S, Vh)`` with ``A = U diag(S) Vh`` (singular values real, descending). The
+    backward is implemented for ``full_matrices=False`` (or square inputs) and needs
+    distinct singular values; ``U``/``Vh`` signs (phases) are LAPACK's, and for complex
+    ``A`` a loss that depends on them raises."""
     from ..linalg import SVDResult
-    check_matrix(A, "linalg.svd", square=False)
+    check_matrix(A, "linalg.svd", square=False, complex_ok=True)
     return SVDResult(*apply(SVD, A, full_matrices=bool(full_matrices)))
 
 
 def svdvals(A) -> Tensor:
     """Singular values (descending) of each matrix of ``A``."""
-    check_matrix(A, "linalg.svdvals", square=False)
+    check_matrix(A, "linalg.svdvals", square=False, complex_ok=True)
     return apply(SVD, A, full_matrices=False)[1]
 
 
