@@ -239,7 +239,7 @@ def test_matrix_exp_edge_cases_and_errors():
         L.matrix_exp(_t(_np((2, 3))))
     with pytest.raises(ShapeError, match="at least 2 dimensions"):
         L.matrix_exp(_t(_np((3,))))
-    with pytest.raises(DTypeError, match="float32 or float64"):
+    with pytest.raises(DTypeError, match="float32, float64, complex64 or complex128"):
         L.matrix_exp(fw.tensor([[1, 2], [3, 4]]))
 
 

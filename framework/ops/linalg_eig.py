@@ -26,28 +26,19 @@ import numpy as np
 
 from .. import dtypes
 from .._state import tls
-from ..errors import AutogradError, DTypeError, FwTypeError, ShapeError
+from ..errors import AutogradError, ShapeError
 from ..tensor import Tensor
 from .linalg import matmul
-from .linalg_ops import LINALG, solve_matrix
+from .linalg_ops import LINALG, check_matrix, solve_matrix
 from .math_extra import diag_embed, diagonal
 from .pointwise import where
 from .registry import apply, register
 
 EigResult = namedtuple("eig", ["eigenvalues", "eigenvectors"])
 
-_OK = ("float32", "float64", "complex64", "complex128")
-
-
 def _check(A, fn):
-    if not isinstance(A, Tensor):
-        raise FwTypeError(f"{fn}: expected a Tensor as A, got {type(A).__name__}")
-    if A.dtype.name not in _OK:
-        raise DTypeError(f"{fn}: expected a float32, float64, complex64 or complex128 tensor "
-                         f"as A, got {A.dtype.name}")
-    if A.ndim < 2:
-        raise ShapeError(f"{fn}: A must have at least 2 dimensions, got shape "
-                         f"{list(A.shape)}")
+    """A float or complex (batch of) square matrix, with PyTorch's message otherwise."""
+    check_matrix(A, fn, square=False, complex_ok=True)
     if isinstance(A.shape[-1], int) and isinstance(A.shape[-2], int) \
             and A.shape[-1] != A.shape[-2]:
         raise ShapeError(f"{fn}: A must be batches of square matrices, but they are "

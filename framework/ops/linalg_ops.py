@@ -62,8 +62,11 @@ def check_matrix(A, fn: str, square: bool = True, name: str = "A",
     ``fn`` otherwise."""
     if not isinstance(A, Tensor):
         raise FwTypeError(f"{fn}: expected a Tensor as {name}, got {type(A).__name__}")
-    allowed = ("float32", "float64") + (("complex64", "complex128") if complex_ok else ())
-    if A.dtype.name not in allowed:
+    if complex_ok:
+        if A.dtype.name not in ("float32", "float64", "complex64", "complex128"):
+            raise DTypeError(f"{fn}: expected a float32, float64, complex64 or complex128 "
+                             f"tensor as {name}, got {A.dtype.name}")
+    elif A.dtype.name not in ("float32", "float64"):
         raise DTypeError(f"{fn}: expected a float32 or float64 tensor as {name} (other "
                          f"dtypes and complex numbers are not supported), got {A.dtype.name}")
     if A.ndim < 2:
