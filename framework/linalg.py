@@ -346,9 +346,13 @@ def multi_dot(tensors) -> Tensor:
 
 
 def vecdot(x, y, *, dim=-1) -> Tensor:
-    """Dot product of vectors along ``dim`` (batch dims broadcast): ``sum(x * y, dim)``."""
-    _float_tensor(x, "linalg.vecdot", "x")
-    _float_tensor(y, "linalg.vecdot", "y")
+    """Dot product of vectors along ``dim`` (batch dims broadcast): ``sum(conj(x) * y,
+    dim)`` (``x`` is conjugated when complex, as PyTorch does)."""
+    _float_tensor(x, "linalg.vecdot", "x", complex_ok=True)
+    _float_tensor(y, "linalg.vecdot", "y", complex_ok=True)
+    if x.dtype.is_complex:
+        from .ops.complex_ops import conj
+        x = conj(x)
     return _sum(x * y, dim)
 
 
