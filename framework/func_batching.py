@@ -304,7 +304,8 @@ def _slice(n, args, flags, size):
 
 
 def _same_layout(n, args, flags, size):
-    """Ops on trailing dims only (``pad``, ``trilu``, ``clone``, ``detach``)."""
+    """Ops on trailing dims only (``pad``, ``trilu``, ``clone``, ``detach``, and
+    ``layer_norm`` with shared weight and bias)."""
     return _apply(n, args, n.attrs) if flags[0] and not any(flags[1:]) else None
 
 
@@ -451,10 +452,6 @@ def _leading_unbatched(n, args, flags, size):
         else None
 
 
-def _layer_norm(n, args, flags, size):
-    return _same_layout(n, args, flags, size)
-
-
 def _batch_dims(n, args, flags, size):
     """linalg ops: leading dims are batch dims already; every operand gets the batch."""
     return _apply(n, [_expand_batch(a, b, size) if isinstance(a, Tensor) else a
@@ -471,7 +468,7 @@ _RULES.update({
     "flip": lambda n, a, f, s: _shift(n, a, f, s, "dims"),
     "reshape": _reshape, "expand": _expand, "permute": _permute, "slice": _slice,
     "pad": _same_layout, "trilu": _same_layout, "clone": _same_layout,
-    "detach": _same_layout, "layer_norm": _layer_norm, "cat": _cat,
+    "detach": _same_layout, "layer_norm": _same_layout, "cat": _cat,
     "gather": _index_dim, "scatter": _index_dim, "scatter_add": _index_dim,
     "scatter_reduce": _index_dim, "matmul": _matmul, "einsum": _einsum,
     "conv": _conv, "conv_transpose": _fold_into_n, "max_pool": _fold_into_n,
