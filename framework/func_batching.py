@@ -147,7 +147,7 @@ def try_batched(func, args, kwargs, mapped, size, cache, randomness="error"):
         t, batched = outs[x.x]
         if not isinstance(t, Tensor):
             return t
-        return t if batched else t.unsqueeze(0).expand((size,) + tuple(t.shape)).clone()
+        return t if batched else _expand_batch(t, False, size).clone()
     return map_tree(cap.out_tree, leaf)
 
 
