@@ -47,6 +47,7 @@ from .backends import cpu_fft as _cpu_fft  # noqa: E402,F401  (fw.fft kernels)
 linalg = importlib.import_module("framework.linalg")  # torch.linalg, not ops.linalg
 special = importlib.import_module("framework.special")  # torch.special
 fft = importlib.import_module("framework.fft")  # torch.fft
+signal = importlib.import_module("framework.signal")  # torch.signal
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
 cfloat, cdouble = complex64, complex128
