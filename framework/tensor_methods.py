@@ -73,12 +73,12 @@ for _name in _INPLACE:
 
 # Op modules that list their own methods (METHODS, INPLACE_METHODS).
 from .ops import (complex_ops, linalg_extra_ops, math_extra, order_stats,  # noqa: E402
-                  scatter_reduce_ops, special_ops, spectral, tensor_extra, torch_extra,
-                  torch_gaps, torch_misc, torch_products)
+                  scatter_reduce_ops, special_ops, spectral, strided, tensor_extra,
+                  torch_extra, torch_gaps, torch_misc, torch_products)
 
 for _mod in (math_extra, order_stats, scatter_reduce_ops, torch_extra, torch_misc,
              torch_products, linalg_extra_ops, tensor_extra, special_ops, torch_gaps,
-             complex_ops, spectral):
+             complex_ops, spectral, strided):
     for _name in _mod.METHODS.split():
         setattr(Tensor, _name, getattr(_mod, _name))
     for _name in _mod.INPLACE_METHODS.split():

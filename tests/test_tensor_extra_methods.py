@@ -482,6 +482,7 @@ def test_unfold_without_overlap_is_a_view_of_its_input():
     np.testing.assert_array_equal(col.unfold(0, 2, 2).numpy(),
                                   [[[0, 1], [5, 6]], [[2, 3], [7, 8]]])
     src = fw.arange(5.0)
-    overlapping = src.unfold(0, 2, 1)               # a copy: writes do not reach the input
-    overlapping.fill_(0.0)
-    assert overlapping.shape == (4, 2) and src.numpy().tolist() == [0, 1, 2, 3, 4]
+    overlapping = src.unfold(0, 2, 1)               # an overlapping view, as in PyTorch
+    overlapping[1].fill_(-1.0)
+    assert overlapping.shape == (4, 2) and src.numpy().tolist() == [0, -1, -1, 3, 4]
+    assert overlapping.numpy().tolist() == [[0, -1], [-1, -1], [-1, 3], [3, 4]]

@@ -200,3 +200,14 @@ def _random(op_type, params):
 
 lowering("uniform")(_random("RandomUniform", {"low": "low", "high": "high"}))
 lowering("normal")(_random("RandomNormal", {"mean": "mean", "scale": "std"}))
+
+
+@lowering("as_strided")
+def _as_strided(ctx, node):
+    """A gather of the view's positions from the flattened (contiguous) source."""
+    a = node.attrs
+    pos = np.full((), a["offset"], dtype=np.int64)
+    for n, s in zip(a["size"], a["stride"]):
+        pos = pos[..., None] + np.arange(n, dtype=np.int64) * s
+    flat = ctx.emit("Reshape", [_x(ctx, node), ctx.ints([-1])])
+    return [ctx.emit("Gather", [flat, ctx.const(pos, "as_strided_positions")], axis=0)]

@@ -301,6 +301,17 @@ def _detach(x):
     return x.view()
 
 
+@impl("as_strided")
+def _as_strided(x, size, stride, offset):
+    # x is contiguous in eager mode (ops.strided picks such a source), so this is a view
+    flat = np.ascontiguousarray(x).reshape(-1)[offset:]
+    # a zero stride over a size > 1 repeats an element: read-only, so in-place writes
+    # raise PyTorch's "more than one element ... single memory location" (as for expand)
+    repeats = any(s == 0 and n > 1 for n, s in zip(size, stride))
+    return np.lib.stride_tricks.as_strided(flat, size, tuple(s * x.itemsize for s in stride),
+                                           writeable=not repeats)
+
+
 @impl("clone")
 def _clone(x):
     return np.array(x, copy=True, order="C")

@@ -230,6 +230,12 @@ def _slice(x, starts, stops, steps):
     return x.view(shape, new_st, offset)
 
 
+@impl("as_strided")
+def _as_strided(x, size, stride, offset):
+    x = contiguous(x)  # a no-op in eager mode: ops.strided picks a contiguous source
+    return x.view(tuple(size), tuple(stride), x.offset + offset)
+
+
 # -- copying movement ------------------------------------------------------------------------
 @impl("clone")
 def _clone(x):

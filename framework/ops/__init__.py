@@ -36,6 +36,7 @@ from .special_ops import *  # noqa: F401,F403,E402
 from .complex_ops import *  # noqa: F401,F403,E402
 from .spectral import *  # noqa: F401,F403,E402
 from .windows import *  # noqa: F401,F403,E402
+from .strided import *  # noqa: F401,F403,E402
 from . import fft_ops  # noqa: F401,E402  (fw.fft's primitives; public functions: framework/fft.py)
 from ..creation import *  # noqa: F401,F403,E402
 

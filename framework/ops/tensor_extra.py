@@ -57,7 +57,8 @@ def unfold(input, dimension, size, step):
     """Every slice of length ``size`` along ``dimension``, ``step`` apart (Tensor.unfold):
     ``dimension`` becomes the number of windows ``(n - size) // step + 1`` and a last dim
     of ``size`` is appended. Windows that do not overlap (``step >= size``) and end within
-    the dim are a view, as in PyTorch; overlapping windows are a gather (a copy)."""
+    the dim are a view, as in PyTorch; so are overlapping windows of a contiguous input
+    (an ``as_strided`` view); overlapping windows of other layouts are a gather (a copy)."""
     _tensor_arg(input, "unfold", "input")
     size = _int_arg(size, "unfold", "size")
     step = _int_arg(step, "unfold", "step")
@@ -78,6 +79,13 @@ def unfold(input, dimension, size, step):
         span = narrow(input, d, 0, windows * step)
         split = reshape(span, input.shape[:d] + (windows, step) + input.shape[d + 1:])
         return movedim(narrow(split, d + 1, 0, size), d + 1, -1)
+    if isinstance(n, int) and input.is_contiguous():
+        # overlapping windows of contiguous memory: an overlapping view, as in PyTorch
+        from .strided import as_strided
+        st = input.stride()
+        size_out = input.shape[:d] + (windows,) + input.shape[d + 1:] + (size,)
+        stride_out = st[:d] + (st[d] * step,) + st[d + 1:] + (st[d],)
+        return as_strided(input, size_out, stride_out)
     starts = reshape(arange(windows, device=input.device) * step, windows, 1)
     idx = starts + reshape(arange(size, device=input.device), 1, size)  # (windows, size)
     out = index_select(input, d, reshape(idx, -1))
