@@ -221,8 +221,8 @@ NOT_OPS = {
     "median", "nanmedian", "kthvalue", "mode", "quantile", "nanquantile", "msort",
     "searchsorted", "bucketize", "unique", "unique_consecutive", "bincount", "histc",
     # host computed with data-dependent bin edges (a graph break under fw.compile, not
-    # differentiable): tests/test_torch_extra.py (test_histogram_*)
-    "histogram",
+    # differentiable): tests/test_torch_extra.py (test_histogram_*, test_histogramdd_*)
+    "histogram", "histogramdd",
     # shape/dtype utilities, random sampling (graph break, zero gradient) and constructors
     # that share or lay out memory: tests/test_torch_gaps.py
     "broadcast_shapes", "can_cast", "poisson", "empty_strided", "asarray", "frombuffer",

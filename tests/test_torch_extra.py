@@ -452,6 +452,43 @@ def test_histogram_errors_and_graph_break():
         fn(x)
 
 
+def test_histogramdd_matches_numpy_and_pytorch_docs():
+    x = fw.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0], [2.0, 2.0]])
+    h, edges = fw.histogramdd(x, bins=[3, 3], weight=fw.tensor([1.0, 2.0, 4.0, 8.0]))
+    assert type(fw.histogramdd(x)).__name__ == "histogramdd"
+    assert h.tolist() == [[0, 1, 0], [2, 0, 0], [4, 0, 8]]
+    np.testing.assert_allclose(_np(edges[0]), [0, 2 / 3, 4 / 3, 2], rtol=1e-6)
+    h, _ = fw.histogramdd(x, bins=[2, 2], range=[0.0, 1.0, 0.0, 1.0], density=True)
+    assert h.tolist() == [[0, 2], [2, 0]]
+    pts = np.random.default_rng(7).standard_normal((3, 40, 3))
+    ex = [np.array([-2.0, 0.0, 0.3, 2.0]), np.array([-1.0, 1.0]), np.array([-3.0, 0.0, 3.0])]
+    h, edges = fw.histogramdd(fw.tensor(pts), [fw.tensor(e) for e in ex],
+                              weight=fw.tensor(np.abs(pts[..., 0])))
+    nh, _ = np.histogramdd(pts.reshape(-1, 3), ex, weights=np.abs(pts[..., 0]).reshape(-1))
+    np.testing.assert_allclose(_np(h), nh, rtol=1e-12)
+    assert [e.tolist() for e in edges] == [e.tolist() for e in ex]
+    h, _ = fw.histogramdd(fw.tensor(pts, dtype=fw.float32), 4)
+    nh, _ = np.histogramdd(pts.reshape(-1, 3).astype(np.float32), 4)
+    assert h.dtype is fw.float32
+    np.testing.assert_array_equal(_np(h), nh)
+
+
+def test_histogramdd_errors():
+    x = fw.ones(5, 2)
+    with pytest.raises(fw.ShapeError, match="at least 2 dimensions"):
+        fw.histogramdd(fw.ones(3))
+    with pytest.raises(fw.DTypeError, match="floating-point"):
+        fw.histogramdd(fw.ones(3, 2, dtype=fw.int64))
+    with pytest.raises(fw.ArgumentError, match="bins"):
+        fw.histogramdd(x, [2, 2, 2])
+    with pytest.raises(fw.ArgumentError, match="range should have 4"):
+        fw.histogramdd(x, 2, range=[0.0, 1.0])
+    with pytest.raises(fw.ShapeError, match="weight"):
+        fw.histogramdd(x, 2, weight=fw.ones(4))
+    with pytest.raises(fw.ArgumentError, match="monotonically"):
+        fw.histogramdd(x, [fw.tensor([1.0, 0.0]), fw.tensor([0.0, 1.0])])
+
+
 # -- dtype info and settings ---------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [fw.float16, fw.bfloat16, fw.float32, fw.float64])
 def test_finfo(dtype):

@@ -30,14 +30,15 @@ from .shapes import normalize_dim, normalize_dims
 
 __all__ = ["count_nonzero", "nansum", "nanmean", "aminmax", "isin", "tensor_split", "hsplit",
            "vsplit", "dsplit", "atleast_1d", "atleast_2d", "atleast_3d", "dstack",
-           "column_stack", "row_stack", "diagflat", "unravel_index", "histogram", "renorm",
-           "is_nonzero"]
+           "column_stack", "row_stack", "diagflat", "unravel_index", "histogram",
+           "histogramdd", "renorm", "is_nonzero"]
 METHODS = """count_nonzero nansum nanmean aminmax tensor_split hsplit vsplit dsplit diagflat
 histogram renorm is_nonzero"""
 INPLACE_METHODS = "renorm"
 
 AminmaxResult = namedtuple("aminmax", ["min", "max"])
 HistogramResult = namedtuple("histogram", ["hist", "bin_edges"])
+HistogramddResult = namedtuple("histogramdd", ["hist", "bin_edges"])
 
 
 def _tensor(x, op, name="input"):
@@ -332,16 +333,7 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
     if dt.category != FLOAT:
         raise DTypeError(f"{op}(): expected a floating-point input, got {dt.name}")
     x = _host_float(input, op).reshape(-1)
-    w = None
-    if weight is not None:
-        _tensor(weight, op, "weight")
-        if tuple(weight.shape) != tuple(input.shape):
-            raise ShapeError(f"{op}(): weight should have the same shape as input, got "
-                             f"{list(weight.shape)} and {list(input.shape)}")
-        if weight.dtype is not dt:
-            raise DTypeError(f"{op}(): weight should have the same dtype as input, got "
-                             f"{weight.dtype.name} and {dt.name}")
-        w = _host_float(weight, op).reshape(-1)
+    w = _host_weight(weight, input.shape, dt, op)
     if isinstance(bins, Tensor):
         if range is not None:
             raise ArgumentError(f"{op}(): range cannot be given with a tensor of bin edges")
@@ -369,6 +361,75 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
     dev = input.device
     return HistogramResult(_host_tensor(np.ascontiguousarray(hist.astype(dt.np)), dt, dev),
                            _host_tensor(np.ascontiguousarray(edges.astype(dt.np)), dt, dev))
+
+
+def _host_weight(weight, shape, dt, op):
+    """``weight`` as a flat host array after the shape and dtype checks (None stays None)."""
+    if weight is None:
+        return None
+    _tensor(weight, op, "weight")
+    if tuple(weight.shape) != tuple(shape):
+        raise ShapeError(f"{op}(): weight should have the shape {list(shape)}, got "
+                         f"{list(weight.shape)}")
+    if weight.dtype is not dt:
+        raise DTypeError(f"{op}(): weight should have the same dtype as input, got "
+                         f"{weight.dtype.name} and {dt.name}")
+    return _host_float(weight, op).reshape(-1)
+
+
+def histogramdd(input, bins=10, *, range=None, weight=None, density=False):  # noqa: A002
+    """``(hist, bin_edges)`` of the points in ``input`` (shape ``(..., D)``: the last dim
+    holds each point's D coordinates) over a D-dimensional grid of bins: ``bins`` is an
+    int (that many equal-width bins per dim), a sequence of D ints, or a sequence of D
+    increasing 1-D tensors of edges; ``range`` is the flat sequence ``[min_0, max_0, ...,
+    min_D-1, max_D-1]`` for int bins (default: each dim's data range). ``weight`` has
+    shape ``input.shape[:-1]``. Bins hold ``[left, right)``, the last one also its right
+    edge, as :func:`histogram`. Floating tensors; eager only."""
+    op = "histogramdd"
+    _tensor(input, op)
+    dt = input.dtype
+    if dt.category != FLOAT:
+        raise DTypeError(f"{op}(): expected a floating-point input, got {dt.name}")
+    if input.ndim < 2:
+        raise ShapeError(f"{op}(): input tensor should have at least 2 dimensions, but got "
+                         f"{input.ndim}")
+    dims = input.shape[-1]
+    points = _host_float(input, op).reshape(-1, dims)
+    w = _host_weight(weight, input.shape[:-1], dt, op)
+    if isinstance(bins, (list, tuple)) and bins and all(isinstance(b, Tensor) for b in bins):
+        if range is not None:
+            raise ArgumentError(f"{op}(): range cannot be given with tensors of bin edges")
+        if len(bins) != dims:
+            raise ArgumentError(f"{op}(): expected {dims} sequences of bin edges for each "
+                                f"dimension, but got {len(bins)}")
+        edges = []
+        for d, b in enumerate(bins):
+            if b.ndim != 1 or b.numel() < 1 or b.dtype is not dt:
+                raise ShapeError(f"{op}(): bins[{d}] should be a 1-D {dt.name} tensor with "
+                                 f"at least 1 element, got {b.dtype.name} shape "
+                                 f"{list(b.shape)}")
+            e = _host_float(b, op)
+            if np.any(np.diff(e) < 0):
+                raise ArgumentError(f"{op}(): bin edges of dim {d} must increase "
+                                    f"monotonically, got {e.tolist()}")
+            edges.append(e)
+    else:
+        counts = [bins] * dims if isinstance(bins, (int, np.integer)) else list(bins)
+        if len(counts) != dims or any(isinstance(n, bool) or not isinstance(
+                n, (int, np.integer)) or n <= 0 for n in counts):
+            raise ArgumentError(f"{op}(): bins must be a positive int, {dims} positive ints "
+                                f"or {dims} tensors of edges, got {bins!r}")
+        if range is not None and len(range) != 2 * dims:
+            raise ArgumentError(f"{op}(): range should have {2 * dims} elements (a min and a "
+                                f"max per dim), but got {len(range)}")
+        edges = [_linear_edges(points[:, d], int(n), None if range is None else
+                               (range[2 * d], range[2 * d + 1]), dt, op)
+                 for d, n in enumerate(counts)]
+    hist, _ = np.histogramdd(points, bins=edges, weights=w, density=density)
+    dev = input.device
+    return HistogramddResult(
+        _host_tensor(np.ascontiguousarray(hist.astype(dt.np)), dt, dev),
+        [_host_tensor(np.ascontiguousarray(e.astype(dt.np)), dt, dev) for e in edges])
 
 
 def _linear_edges(x, bins, rng, dt, op):
