@@ -85,6 +85,17 @@ def _scalar_fn(g, lifted):
     return glb["scalars"]
 
 
+def _source(name, t, entry_sources, own):
+    """How the backward reads its constant ``name`` (tensor ``t``): the forward's source
+    when it is the same tensor (a parameter, or a ``.grad`` read at call time), else the
+    backward graph's own. The two graphs name values independently: a constant folded in
+    the backward may share a name with a different forward constant."""
+    src = entry_sources.get(name)
+    if src is not None and (src[1] is t or (src[0] == "grad" and src[1].grad is t)):
+        return src
+    return own.get(name, ("tensor", t))
+
+
 class Backward:
     """The compiled backward of one forward graph."""
 
@@ -103,7 +114,8 @@ class Backward:
         from .passes import fuse
         from .runtime import generate_kernel
         self.kernel, self.source, self.plan = generate_kernel(g, fuse.run(g), backend)
-        self.consts = [entry_sources.get(v.name, ("tensor", t)) for v, t in g.constants.items()]
+        own = getattr(g, "sources", {})
+        self.consts = [_source(v.name, t, entry_sources, own) for v, t in g.constants.items()]
         self.n_out = n_user
         self.out_meta = [(o.shape, o.dtype) for o in fwd_graph.outputs[:n_user]]
         self.bufs: dict = {}

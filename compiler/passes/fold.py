@@ -62,8 +62,12 @@ def run(graph: Graph) -> Graph:
 
     g, _ = rebuild(graph, visit)
     g.sources = dict(getattr(graph, "sources", {}))
-    # re-add the folded constants' sources (rebuild copied the dict before they existed)
+    # the folded constants' sources: rebuild copied the dict before they existed, and it
+    # may still hold an entry under a reused name (a constant an earlier pass dropped)
     for v, t in g.constants.items():
-        g.sources.setdefault(v.name, ("tensor", t))
+        if v in known:
+            g.sources[v.name] = ("tensor", t)
+        else:
+            g.sources.setdefault(v.name, ("tensor", t))
     g.passes.append(f"fold ({folded[0]} nodes)")
     return g

@@ -177,3 +177,34 @@ def test_bound_method_of_a_trainer_object():
     assert st["captures"] == 1 and st["cache_hits"] >= 2 and not st["recompiles"]
     names = {v.name for v in f.graph(x, y).constants}
     assert "model.0.weight" in names and "opt.model.0.weight.exp_avg" in names
+
+
+class _PositionalLM(nn.Module):
+    """nanoGPT's shape of model: token + position embeddings (``arange(T)``, a constant the
+    forward folds) and a cross-entropy whose backward folds ``arange(V)``, V != T."""
+
+    def __init__(self, vocab=13, width=8):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, width), nn.Embedding(6, width)
+        self.head = nn.Linear(width, vocab, bias=False)
+
+    def forward(self, idx, targets):
+        pos = fw.arange(0, idx.shape[1], dtype=fw.long)
+        logits = self.head(self.wte(idx) + self.wpe(pos))
+        return nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]),
+                                           targets.view(-1), ignore_index=-1)
+
+
+def test_compiled_module_backward_reads_its_own_folded_constants():
+    """Regression: the compiled backward looked constants up by name in the forward's
+    table, so its folded ``arange(13)`` was read as the forward's ``arange(6)``."""
+    fw.manual_seed(0)
+    model = _PositionalLM()
+    compiled = fw.compile(model, mode="always")
+    idx, targets = fw.randint(0, 13, (2, 6)), fw.randint(0, 13, (2, 6))
+    compiled(idx, targets).backward()
+    got = {n: p.grad.numpy().copy() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model(idx, targets).backward()
+    for n, p in model.named_parameters():
+        np.testing.assert_allclose(got[n], p.grad.numpy(), rtol=1e-5, atol=1e-6, err_msg=n)
