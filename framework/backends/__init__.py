@@ -1,5 +1,8 @@
 """Backend lookup: one module per device type (``cpu.py``, ``cuda.py``), loaded lazily so
-the CPU path never imports Triton or CUDA."""
+the CPU path never imports Triton or CUDA.
+
+Also PyTorch's ``torch.backends`` switches (``flags.py``): ``fw.backends.cuda.matmul``,
+``fw.backends.cudnn`` and ``fw.backends.mps``."""
 
 from __future__ import annotations
 
@@ -22,3 +25,14 @@ def get_backend(device):
             mod.install()
         _LOADED[kind] = mod
     return mod
+
+
+def __getattr__(name):
+    """``fw.backends.cuda`` (the CUDA backend module, whose ``matmul`` holds the TF32
+    switch), ``fw.backends.cudnn`` and ``fw.backends.mps``, imported on first use."""
+    if name == "cuda":
+        return importlib.import_module(f"{__name__}.cuda")
+    if name in ("cudnn", "mps"):
+        from . import flags
+        return getattr(flags, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

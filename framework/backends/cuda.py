@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import dtypes
 from . import cuda_runtime as rt
+from .flags import matmul  # noqa: F401,E402  (fw.backends.cuda.matmul.allow_tf32, as torch)
 
 IMPLS: dict = {}
 
