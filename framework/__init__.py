@@ -48,6 +48,8 @@ linalg = importlib.import_module("framework.linalg")  # torch.linalg, not ops.li
 special = importlib.import_module("framework.special")  # torch.special
 fft = importlib.import_module("framework.fft")  # torch.fft
 signal = importlib.import_module("framework.signal")  # torch.signal
+distributed = importlib.import_module("framework.distributed")  # torch.distributed
+_dynamo = importlib.import_module("framework._dynamo")  # torch._dynamo (config, reset)
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
 cfloat, cdouble = complex64, complex128
