@@ -60,6 +60,7 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     from compiler.onnx import graph_to_onnx
 
     model_or_fn = _unwrap_compiled(model_or_fn)
+    model_or_fn, ep_axes = _from_exported_program(model_or_fn)
     args = _as_tuple(args)
     kwargs = dict(kwargs or {})
     if _flat_tensors(tuple(kwargs.values())):
@@ -69,6 +70,9 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     try:
         names = _input_names(model_or_fn, args, input_names)
         names = _adopt_single_input_name(names, input_names, dynamic_axes, output_names)
+        if ep_axes:  # an ExportedProgram's dynamic dims, unless dynamic_axes names them
+            dynamic_axes = {**{names[i]: a for i, a in ep_axes.items() if i < len(names)},
+                            **(dynamic_axes or {})}
         asked = _dynamic_spec(args, names, dynamic_axes, False)
         dyn = _dynamic_spec(args, names, dynamic_axes, dynamic)
         graph, dyn = _capture_specializing(model_or_fn, args, kwargs, names, dyn, asked)
@@ -116,6 +120,16 @@ def _unwrap_compiled(obj):
     if type(obj).__name__ == "CompiledFunction" and callable(getattr(obj, "fn", None)):
         return obj.fn
     return obj
+
+
+def _from_exported_program(obj):
+    """An ``fw.export`` ExportedProgram exports its ``module()``; its dynamic dims become
+    named ONNX dims: (model, {input index: {dim: name}} or None)."""
+    if type(obj).__name__ != "ExportedProgram" or not hasattr(obj, "module"):
+        return obj, None
+    axes = {i: {d: str(s) for d, s in enumerate(v.shape) if not isinstance(s, int)}
+            for i, v in enumerate(obj.graph.inputs)}
+    return obj.module(), {i: a for i, a in axes.items() if a}
 
 
 def _is_module(obj) -> bool:
