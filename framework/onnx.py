@@ -28,6 +28,8 @@ import numpy as np
 
 from .errors import ArgumentError, FrameworkError
 from .tensor import Tensor, meta_tensor
+from .onnx_options import (TrainingMode, dynamic_axes_from_shapes, place_weights,  # noqa: F401
+                           set_modes)
 
 _TWO_GB = 2 ** 31 - 1
 
@@ -36,13 +38,17 @@ class OnnxVerificationError(FrameworkError, AssertionError):
     """onnxruntime's outputs differ from eager execution (the message names the worst)."""
 
 
-def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
-           dynamic_axes=None, opset_version: int = 18, verify: bool = False, kwargs=None,
-           dynamic: bool = False, external_data: bool | None = None, rtol: float | None = None,
-           atol: float | None = None):
+def export(model_or_fn, args, path=None, *, f=None, input_names=None, output_names=None,
+           dynamic_axes=None, opset_version: int | None = None, verify: bool = False,
+           kwargs=None, dynamic: bool = False, external_data: bool | None = None,
+           rtol: float | None = None, atol: float | None = None, dynamic_shapes=None,
+           export_params: bool = True, keep_initializers_as_inputs: bool = False,
+           training=TrainingMode.EVAL, do_constant_folding: bool = True, verbose=None,
+           dynamo: bool = False):
     """Export ``model_or_fn(*args, **kwargs)`` to ONNX; return the ``onnx.ModelProto``.
 
-    path: where to write the model (nothing is written when None). input_names: names of
+    path (or PyTorch's ``f``): where to write the model (nothing is written when None).
+    input_names: names of
     the tensor arguments (default: the parameter names of ``forward``/the function).
     output_names: names of the returned tensors (default ``output`` / ``output_<i>``).
     dynamic_axes: PyTorch's form, ``{"x": {0: "batch"}}`` or ``{"x": [0]}``, for inputs
@@ -53,12 +59,25 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     ``forward`` argument name). opset_version: 17 up to the newest the installed onnx
     knows. verify: compare onnxruntime with eager (raises OnnxVerificationError).
     external_data: store initializers in ``<path>.data`` (default: only above 2 GB).
+
+    PyTorch's other options: ``dynamic_shapes`` (``torch.export``'s forms, with
+    :class:`framework.export.Dim` or a name per dynamic dim; an alternative to
+    ``dynamic_axes``), ``training`` (:class:`TrainingMode`: EVAL, the default, PRESERVE or
+    TRAINING), ``export_params=False`` (the weights become graph inputs without data),
+    ``keep_initializers_as_inputs`` (initializers also listed as inputs), ``verbose``
+    (print the graph). ``do_constant_folding`` and ``dynamo`` are accepted: constants are
+    always folded and there is one exporter, so both values give the same model.
     """
     import onnx
 
     from compiler.capture import discover
     from compiler.onnx import graph_to_onnx
 
+    if f is not None:
+        if path is not None:
+            raise ArgumentError("onnx export: give the file as path or f, not both")
+        path = f
+    opset_version = 18 if opset_version is None else opset_version
     model_or_fn = _unwrap_compiled(model_or_fn)
     model_or_fn, ep_axes = _from_exported_program(model_or_fn)
     args = _as_tuple(args)
@@ -66,9 +85,14 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
     if _flat_tensors(tuple(kwargs.values())):
         raise ArgumentError("onnx export: pass tensor inputs positionally in args (kwargs may "
                             "only hold Python values, which are baked into the model)")
-    modes = _enter_eval(model_or_fn, args)
+    modes = _enter_eval(model_or_fn, args, training)
     try:
         names = _input_names(model_or_fn, args, input_names)
+        if dynamic_shapes is not None:
+            if dynamic_axes is not None:
+                raise ArgumentError("onnx export: give dynamic_axes or dynamic_shapes, not "
+                                    "both")
+            dynamic_axes = dynamic_axes_from_shapes(dynamic_shapes, names)
         names = _adopt_single_input_name(names, input_names, dynamic_axes, output_names)
         if ep_axes:  # an ExportedProgram's dynamic dims, unless dynamic_axes names them
             dynamic_axes = {**{names[i]: a for i, a in ep_axes.items() if i < len(names)},
@@ -83,6 +107,11 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
         model = graph_to_onnx(graph, opset=opset_version, input_names=names,
                               output_names=output_names, constant_names=const_names,
                               output_dim_names=out_dims)
+        if not export_params or keep_initializers_as_inputs:
+            place_weights(model, set(const_names.values()), export_params,
+                          keep_initializers_as_inputs)
+        if verbose:
+            print(onnx.printer.to_text(model.graph))
         unknown = [k for k in out_dims if k not in [o.name for o in model.graph.output]]
         if unknown:
             raise ArgumentError(f"onnx export: dynamic_axes names {unknown} that are neither "
@@ -91,6 +120,9 @@ def export(model_or_fn, args, path=None, *, input_names=None, output_names=None,
                                 "with input_names=[...] (or the outputs with output_names)")
         path = None if path is None else os.fspath(path)
         external = _check_and_save(onnx, model, path, external_data)
+        if verify and not export_params:
+            raise ArgumentError("onnx export: verify=True needs the weights in the model "
+                                "(export_params=True)")
         if verify:
             verify_model(model, model_or_fn, args, kwargs, dyn,
                          source=path if external else None, rtol=rtol, atol=atol)
@@ -136,18 +168,16 @@ def _is_module(obj) -> bool:
     return hasattr(obj, "named_parameters") and hasattr(obj, "eval") and hasattr(obj, "modules")
 
 
-def _enter_eval(obj, args=()):
+def _enter_eval(obj, args=(), training=TrainingMode.EVAL):
     """Put the model -- or, for a function, every module it reaches through its closure,
-    globals and arguments -- in eval() mode; returns the modes to restore."""
+    globals and arguments -- in the mode ``training`` asks for (eval() by default);
+    returns the modes to restore."""
     if _is_module(obj):
         roots = [obj]
     else:
         from compiler.capture import reachable
         roots = [o for _, o in reachable(obj, args) if _is_module(o)]
-    modes = [(m, m.training) for r in roots for m in r.modules()]
-    for r in roots:
-        r.eval()
-    return modes
+    return set_modes(roots, training)
 
 
 def _restore_modes(modes):
