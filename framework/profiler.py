@@ -169,18 +169,18 @@ class profile:  # noqa: N801  (PyTorch's name)
             self._cuda_ref = cuda.Event(enable_timing=True)
             self._cuda_ref.record()
         self._patch_compiler()
-        from .ops import registry
+        from .ops import dispatch_hooks
         _active = self
         self._t0 = _clock()
-        registry._profile_hook = self
+        dispatch_hooks.add(self)  # beside an open FlopCounterMode, if any
         return self
 
     def __exit__(self, *exc):
         global _active
         if not self.enabled:
             return False
-        from .ops import registry
-        registry._profile_hook = None
+        from .ops import dispatch_hooks
+        dispatch_hooks.remove(self)
         end = _clock()
         _active = None
         for undo in reversed(self._restore):

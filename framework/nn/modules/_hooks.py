@@ -51,7 +51,37 @@ class _Identity(Function):
         return (None,) + tuple(ctx.callback(grads))
 
 
+# torch.nn.modules.module.register_module_forward_(pre_)hook: hooks on every module's call,
+# run before the module's own (fw.utils.module_tracker and FlopCounterMode use them)
+_global_forward_pre_hooks: dict = {}
+_global_forward_hooks: dict = {}
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """``hook(module, args)`` runs before every module's ``forward`` (before the module's
+    own pre-hooks); returning a value replaces the arguments."""
+    handle = RemovableHandle(_global_forward_pre_hooks)
+    _global_forward_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_module_forward_hook(hook, *, with_kwargs: bool = False,
+                                 always_call: bool = False) -> RemovableHandle:
+    """``hook(module, args, output)`` runs after every module's ``forward`` (before the
+    module's own forward hooks); returning a value replaces the output."""
+    if with_kwargs or always_call:
+        raise NotImplementedError("register_module_forward_hook: with_kwargs and always_call "
+                                  "are not supported")
+    handle = RemovableHandle(_global_forward_hooks)
+    _global_forward_hooks[handle.id] = hook
+    return handle
+
+
 def _run_forward_pre_hooks(module, args, kwargs):
+    for hook in list(_global_forward_pre_hooks.values()):
+        res = hook(module, args)
+        if res is not None:
+            args = res if isinstance(res, tuple) else (res,)
     for hid, hook in list(module._forward_pre_hooks.items()):
         if hid in module._forward_pre_hooks_with_kwargs:
             res = hook(module, args, kwargs)
@@ -68,6 +98,10 @@ def _run_forward_pre_hooks(module, args, kwargs):
 
 
 def _run_forward_hooks(module, args, kwargs, out):
+    for hook in list(_global_forward_hooks.values()):
+        res = hook(module, args, out)
+        if res is not None:
+            out = res
     for hid, hook in list(module._forward_hooks.items()):
         if hid in module._forward_hooks_with_kwargs:
             res = hook(module, args, kwargs, out)
@@ -136,14 +170,14 @@ def _wrap_outputs(module, out, state):
 
 def call_module(module, args, kwargs):
     """``module(*args, **kwargs)``: pre-hooks, forward, forward hooks, backward hooks."""
-    if module._forward_pre_hooks:
+    if module._forward_pre_hooks or _global_forward_pre_hooks:
         args, kwargs = _run_forward_pre_hooks(module, args, kwargs)
     backward = (module._backward_hooks or module._backward_pre_hooks) and is_grad_enabled()
     if backward:
         state = {"grad_output": None}
         args = _wrap_inputs(module, args, state)
     out = module.forward(*args, **kwargs)
-    if module._forward_hooks:
+    if module._forward_hooks or _global_forward_hooks:
         out = _run_forward_hooks(module, args, kwargs, out)
     if backward:
         out = _wrap_outputs(module, out, state)

@@ -14,6 +14,7 @@ from ...errors import ArgumentError, FrameworkError
 from ...tensor import Tensor
 from ..parameter import Buffer, Parameter
 from ._hooks import RemovableHandle, call_module
+from ._hooks import register_module_forward_hook, register_module_forward_pre_hook  # noqa: F401
 from ._module_state import ModuleStateMixin, StateDictError  # noqa: F401
 
 
