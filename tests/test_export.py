@@ -351,3 +351,21 @@ def test_compile_of_the_exported_module():
         x = fw.randn(n, 8)
         np.testing.assert_allclose(_np(fast(x)), _np(m(x)), rtol=1e-5, atol=1e-6)
     assert fast.stats()["eager_reason"] is None
+
+
+def test_auto_dims_stay_dynamic_where_the_program_allows():
+    """Dim.AUTO on a whole input: the batch dim stays dynamic even though the linear
+    layer fixes the feature dim; two batch dims the program ties become one symbol."""
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU()).eval()
+    ep = fw.export.export(m, (fw.randn(3, 4),), dynamic_shapes=(Dim.AUTO,))
+    assert not isinstance(ep.graph.inputs[0].shape[0], int) and ep.graph.inputs[0].shape[1] == 4
+
+    class Mul(nn.Module):
+        def forward(self, a, b):
+            return (a * b).sum(-1)
+    ep = fw.export.export(Mul(), (fw.randn(2, 3), fw.randn(2, 3)),
+                          dynamic_shapes=(Dim.AUTO, Dim.AUTO))
+    sa, sb = ep.graph.inputs[0].shape, ep.graph.inputs[1].shape
+    assert sa == sb and not any(isinstance(s, int) for s in sa)
+    a, b = fw.randn(5, 7), fw.randn(5, 7)
+    np.testing.assert_allclose(ep.module()(a, b).numpy(), (a * b).sum(-1).numpy(), rtol=1e-6)

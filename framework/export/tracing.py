@@ -15,6 +15,7 @@ then made static.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 
 import sympy
@@ -102,6 +103,7 @@ def _trace(mod, args, kwargs, specs):
 def _capture(mod, args, kwargs, specs, labels):
     """Capture, dropping ``Dim.AUTO`` dims the program needs static; raise
     ConstraintViolationError for other dims it specializes."""
+    unified = False
     while True:
         try:
             cap = _trace(mod, args, kwargs, specs)
@@ -111,8 +113,15 @@ def _capture(mod, args, kwargs, specs, labels):
         except _CAPTURE_ERRORS as e:
             if not any(specs):
                 raise
-            if any(s.auto for spec in specs for s in spec.values()):
-                specs = [{d: s for d, s in spec.items() if not s.auto} for spec in specs]
+            autos = {s.name for spec in specs for s in spec.values() if s.auto}
+            if autos and not unified:
+                unified = True
+                merged = _unify_auto_dims(specs, autos, args, kwargs)
+                if merged is not None:
+                    specs = merged
+                    continue
+            if autos:
+                specs = _viable_auto_dims(mod, args, kwargs, specs)
                 continue
             _raise_if_static_works(mod, args, kwargs, specs, labels, e)
             raise
@@ -120,10 +129,52 @@ def _capture(mod, args, kwargs, specs, labels):
         if not problems:
             return cap, specs
         auto = {name for name, _ in problems if _spec_by_name(specs, name)[0].auto}
+        if auto and not unified:
+            unified = True
+            merged = _unify_auto_dims(specs, {s.name for spec in specs for s in spec.values()
+                                              if s.auto}, args, kwargs)
+            if merged is not None:
+                specs = merged
+                continue
         if auto:
             specs = [{d: s for d, s in spec.items() if s.name not in auto} for spec in specs]
             continue
         raise ConstraintViolationError("export: " + "; ".join(msg for _, msg in problems))
+
+
+def _unify_auto_dims(specs, names, args, kwargs):
+    """The program ties ``Dim.AUTO`` dims ``names`` to others (``a * b`` with two batch
+    dims): give the ones of equal example size one symbol, as PyTorch unifies them; None
+    when that changes nothing."""
+    tensors = [t for _, t in flatten((args, kwargs)) if isinstance(t, Tensor)]
+    first: dict = {}
+    out = [dict(spec) for spec in specs]
+    for i, spec in enumerate(specs):
+        for d, s in spec.items():
+            if s.auto and s.name in names:
+                name = first.setdefault(tensors[i].shape[d], s.name)
+                if name != s.name:
+                    out[i][d] = dataclasses.replace(s, name=name)
+    return None if out == specs else out
+
+
+def _viable_auto_dims(mod, args, kwargs, specs):
+    """The capture failed with some ``Dim.AUTO`` dims dynamic: keep each AUTO symbol (with
+    every dim that shares it) that captures when it is the only dynamic one besides the
+    named dims (a linear layer's feature dim does not, its batch dim does); if that keeps
+    them all, drop them all."""
+    fixed = [{d: s for d, s in spec.items() if not s.auto} for spec in specs]
+    kept = [dict(spec) for spec in fixed]
+    for name in dict.fromkeys(s.name for spec in specs for s in spec.values() if s.auto):
+        trial = [{**f, **{d: s for d, s in spec.items() if s.name == name}}
+                 for f, spec in zip(fixed, specs)]
+        try:
+            _trace(mod, args, kwargs, trial)
+        except (GraphBreak, *_CAPTURE_ERRORS):
+            continue
+        for k, spec in zip(kept, specs):
+            k.update({d: s for d, s in spec.items() if s.name == name})
+    return fixed if kept == specs else kept
 
 
 def _spec_by_name(specs, name):
