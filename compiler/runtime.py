@@ -16,7 +16,9 @@ import weakref
 import numpy as np
 
 from framework._state import tls
+from framework.autograd.forward_ad import has_tangents as _dual_inputs
 from framework.errors import FrameworkError, GraphBreak
+from framework.ops import registry as _fw_registry
 from framework.tensor import Tensor
 
 from . import log
@@ -178,6 +180,8 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         st = self._stats
         st["calls"] += 1
+        if _fw_registry._forward_ad_hook is not None and _dual_inputs(args, kwargs):
+            return self._eager_for_duals(args, kwargs)
         if self.eager_reason is not None:
             st["eager_calls"] += 1
             return self.fn(*args, **kwargs)
@@ -204,6 +208,17 @@ class CompiledFunction:
             st["eager_calls"] += 1
             return self.fn(*args, **kwargs)
         return self._timed(entry, args, kwargs, tensors)
+
+    def _eager_for_duals(self, args, kwargs):
+        """A capture replaces tensors by placeholders, which would drop the tangents of
+        dual tensors (forward AD): such a call runs eagerly (a graph break)."""
+        msg = "dual tensors (forward-mode AD tangents) as inputs cannot be captured"
+        if self.fullgraph:
+            raise GraphBreak(f"fw.compile({self.__name__}): {msg}")
+        self._stats["eager_calls"] += 1
+        self._stats["graph_breaks"].append(msg)
+        warnings.warn(f"fw.compile({self.__name__}): {msg}; running eagerly", stacklevel=3)
+        return self.fn(*args, **kwargs)
 
     def stats(self) -> dict:
         """Captures, cache hits, recompiles (with the failing guard), decisions, times."""

@@ -267,12 +267,42 @@ def vjp(f, *primals, has_aux=False):
 
 
 def jvp(f, primals, tangents):
-    """``(f(*primals), J @ tangents)`` by double VJP: the VJP is linear in its cotangent,
-    so the JVP is the VJP of ``u -> vjp(u)`` with cotangent ``tangents``."""
-    from .creation import zeros_like
+    """``(f(*primals), J @ tangents)``. Forward-mode AD (:mod:`framework.autograd.forward_ad`):
+    ``f`` runs once on dual tensors (a custom Function in ``f`` needs a ``jvp``). Inside an
+    open dual level (forward AD has one level) the double VJP instead: the VJP is linear in
+    its cotangent, so the JVP is the VJP of ``u -> vjp(u)``."""
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        if not isinstance(p, Tensor) or not isinstance(t, Tensor):
+            raise ArgumentError(f"jvp: primal and tangent {i} must be tensors, got "
+                                f"{type(p).__name__} and {type(t).__name__}")
+        if tuple(p.shape) != tuple(t.shape):
+            raise ArgumentError(f"jvp: tangent {i} has shape {list(t.shape)} but its primal "
+                                f"has shape {list(p.shape)}")
+    from .autograd import forward_ad
+    if forward_ad._current_level < 0:
+        return _jvp_forward(f, primals, tangents)
+    return _jvp_double_vjp(f, primals, tangents)
+
+
+def _jvp_forward(f, primals, tangents):
+    from .autograd.forward_ad import dual_level, make_dual, unpack_dual
+    from .creation import zeros_like
+    with dual_level():
+        out = f(*[make_dual(p, t.to(p.dtype)) for p, t in zip(primals, tangents)])
+        single = isinstance(out, Tensor)
+        pairs = [unpack_dual(o) for o in ((out,) if single else tuple(out))]
+    outs = tuple(p.primal for p in pairs)
+    tans = tuple(zeros_like(p.primal) if p.tangent is None else p.tangent for p in pairs)
+    if single:
+        return outs[0], tans[0]
+    return (list(outs), list(tans)) if isinstance(out, list) else (outs, tans)
+
+
+def _jvp_double_vjp(f, primals, tangents):
+    from .creation import zeros_like
     out, _ = vjp(f, *primals)
     single = isinstance(out, Tensor)
     outs = (out,) if single else tuple(out)

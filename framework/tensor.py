@@ -63,6 +63,9 @@ class Tensor:
     # How many times an in-place op gave this base a new autograd identity; a view stamped
     # with an older count has a stale grad_fn (see ops/inplace.py refresh_view).
     _ag_rev = 0
+    # The forward-AD tangent (framework/autograd/forward_ad.py), set in the instance dict
+    # only on dual tensors, so creating a tensor costs nothing more.
+    _fw_grad = None
 
     def __init__(self, data=None, *, dtype=None, device=None, requires_grad=False):
         from .creation import tensor as _tensor_factory
@@ -218,6 +221,8 @@ class Tensor:
         """Detach this tensor from the graph in place."""
         self.grad_fn = None
         self.requires_grad = False
+        if self._fw_grad is not None:  # forward AD too, as PyTorch's detach_
+            del self._fw_grad
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:

@@ -381,6 +381,6 @@ def zero_grads_(params, set_to_none=True) -> None:
             g.zero_()
 
 
-from . import anomaly, functional, graph  # noqa: E402,F401  (fw.autograd.graph, ...)
+from . import anomaly, forward_ad, functional, graph  # noqa: E402,F401  (fw.autograd.graph, ...)
 from .anomaly import (detect_anomaly, is_anomaly_check_nan_enabled,  # noqa: E402,F401
                       is_anomaly_enabled, set_anomaly_enabled, set_detect_anomaly)

@@ -42,6 +42,10 @@ class FunctionCtx:
                          for i, t in enumerate(self._saved))
         return self._saved
 
+    def save_for_forward(self, *tensors):
+        """Keep tensors for ``jvp`` (forward-mode AD), where ``saved_tensors`` gives them."""
+        self._saved_fwd = tensors
+
     def mark_non_differentiable(self, *tensors):
         """Outputs that get no gradient (indices, masks)."""
         self._non_diff = {id(t) for t in tensors}
@@ -94,8 +98,21 @@ class Function:
     def backward(ctx, *grads):
         raise NotImplementedError("Function subclasses must implement backward(ctx, ...)")
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        raise NotImplementedError("Function subclasses must implement jvp(ctx, ...) to be used "
+                                  "with forward-mode AD")
+
     @classmethod
     def apply(cls, *args):
+        from . import forward_ad
+        if forward_ad._current_level >= 0:  # a dual level is open
+            return forward_ad.function_apply(cls, args)
+        return cls._run(args)[0]
+
+    @classmethod
+    def _run(cls, args):
+        """``(outputs, ctx)``: forward, then the link into the autograd graph."""
         from . import Node
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         ctx = FunctionCtx(needs)
@@ -106,7 +123,7 @@ class Function:
         finally:
             tls.grad_enabled = prev
         if not (prev and any(needs)):
-            return out
+            return out, ctx
         outs = out if isinstance(out, tuple) else (out,)
         dirty = getattr(ctx, "_dirty", set())
         for a in args:
@@ -124,7 +141,7 @@ class Function:
         for i, o in enumerate(outs):
             if isinstance(o, Tensor) and o.dtype.is_floating_point and id(o) not in non_diff:
                 o.requires_grad, o.grad_fn, o._output_nr = True, node, i
-        return outs if isinstance(out, tuple) else outs[0]
+        return (outs if isinstance(out, tuple) else outs[0]), ctx
 
 
 class _DelayedError(Function):

@@ -12,6 +12,7 @@ import numpy as np
 from .._state import tls
 from ..errors import AutogradError, DTypeError, ShapeError
 from ..tensor import Tensor
+from . import registry as _registry
 from .shapes import broadcast_shapes
 
 
@@ -50,6 +51,9 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
             raise ShapeError(f"{op}: output with shape {list(target.shape)} doesn't match the "
                              f"broadcast shape {list(broadcast_shapes(target.shape, value.shape))}")
         value = value.expand(target.shape)
+    if _registry._forward_ad_hook is not None:  # a dual level is open: update tangents
+        from ..autograd.forward_ad import commit_tangent
+        commit_tangent(target, value)
     tracked = grad_on and (value.requires_grad or target.requires_grad)
     if tracked and target._base is not None and (target._base.requires_grad or
                                                  value.requires_grad):

@@ -66,6 +66,9 @@ OPS: dict[str, Op] = {}
 _profile_hook = None  # the open framework.profiler.profile (op_begin/op_end), else None
 # framework.amp's cast hook, (op, args) -> args, while any thread is in an autocast region
 _autocast_hook = None
+# framework.autograd.forward_ad's tangent propagation while a dual level is open:
+# (op, args, attrs) -> the result, or NotImplemented when no operand carries a tangent
+_forward_ad_hook = None
 Node = None  # framework.autograd.Node, bound on first use (autograd imports this module)
 # True once a complex dtype has been resolved anywhere (dtypes.mark_complex_used): only
 # then does apply() look for complex operands of ops that do not accept them.
@@ -128,7 +131,7 @@ def get_op(name: str) -> Op:
 def _refuse_complex_on_cuda(op, args, meta):
     """Complex tensors stay on the CPU: the Triton backend has no complex kernels."""
     dts = [a.dtype for a in args if isinstance(a, Tensor)]
-    dts += [m[1] for m in (meta if op.num_outputs > 1 else (meta,))]
+    dts += [m[1] for m in (meta if op.num_outputs != 1 else (meta,))]
     for dt in dts:
         if dt.category == _COMPLEX:
             raise NotImplementedError(f"{op.name}: complex dtypes are not supported on cuda "
@@ -139,6 +142,10 @@ def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
     if _autocast_hook is not None:  # autocast casts operands with the public cast op
         args = _autocast_hook(op, args)
+    if _forward_ad_hook is not None:  # a dual level is open: tangents ride along
+        out = _forward_ad_hook(op, args, attrs)
+        if out is not NotImplemented:
+            return out
     if _complex_seen and not op.complex_ok:
         _reject_complex(op, args)
     meta = op.meta(*args, **attrs)
