@@ -420,6 +420,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         _restore_tensor_attributes(attr_snaps, attr_found or _traced_attributes(attr_snaps))
         fwrandom.set_rng_state(rng)
     graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
+    graph.custom_functions = tuple(tracer.custom_functions)
     scalar_exprs = [(v, e) for e, v in tracer.scalar_inputs.items()]
     graph.passes.append("capture")
     graph.sym_values = sym_values

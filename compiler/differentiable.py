@@ -24,7 +24,17 @@ def unsupported_reason(graph) -> str | None:
     """Why this forward cannot get a compiled backward (None when it can)."""
     if graph.grad_writes:
         return "backward() inside a function whose outputs require grad"
-    return None
+    return custom_function_reason(graph)
+
+
+def custom_function_reason(graph) -> str | None:
+    """Why ``graph`` cannot be differentiated because a custom ``autograd.Function`` ran
+    in it (its backward is Python code; the graph holds only its forward's ops)."""
+    names = getattr(graph, "custom_functions", ())
+    if not names:
+        return None
+    return (f"custom autograd.Function {', '.join(sorted(set(names)))} in the traced graph "
+            "(the graph holds its forward's ops, not its Python backward)")
 
 
 def _lift(graph, diff_consts, n_user):

@@ -83,6 +83,9 @@ class Tracer:
         self.lifted: list = []
         self.regions = 0                 # checkpoint regions seen (passes/remat.py)
         self.in_region = False
+        # custom autograd.Functions applied to inputs that need grad: their backward is
+        # Python code the graph does not hold, so the graph cannot be differentiated
+        self.custom_functions: list = []
 
     # -- the protocol --------------------------------------------------------------------
     def record(self, op, args, attrs, outs):

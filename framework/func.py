@@ -80,6 +80,11 @@ class _Transform:
             for a in wrt:
                 if a not in tensor_pos:
                     raise ArgumentError(f"{self.name}: argument {a} is not a tensor")
+            from compiler.differentiable import custom_function_reason
+            why = custom_function_reason(cap.graph)
+            if why is not None:
+                raise NotImplementedError(f"{self.name}: cannot differentiate f: {why}; use "
+                                          "loss.backward() or fw.autograd.grad")
             dkey = (wrt, cot is not None)
             g = derived.get(dkey)
             if g is None:

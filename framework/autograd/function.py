@@ -122,6 +122,9 @@ class Function:
             out = cls.forward(ctx, *args)
         finally:
             tls.grad_enabled = prev
+        notes = getattr(tls.tracer, "custom_functions", None)
+        if prev and notes is not None:  # a capture: its graph holds forward's ops only
+            notes.append(cls.__name__)
         if not (prev and any(needs)):
             return out, ctx
         outs = out if isinstance(out, tuple) else (out,)

@@ -206,3 +206,35 @@ def test_grad_respects_no_grad_inside_the_function_only():
                                    2 * x.numpy(), rtol=1e-6)
     second = fw.grad(lambda t: fw.grad(lambda u: (u ** 3).sum())(t).sum())(x)
     np.testing.assert_allclose(second.numpy(), 6 * x.numpy(), rtol=1e-6)
+
+
+class _ScaledSTE(fw.autograd.Function):
+    """Straight-through rounding whose backward (3 g) is not the forward's derivative."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.round()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 3
+
+
+def test_custom_function_gradients_are_never_silently_zero():
+    """Regression: a traced graph holds a custom Function's forward ops (run under
+    no_grad), not its Python backward; differentiating that graph gave zeros."""
+    x = fw.tensor([1.2, 2.7])
+    compiled = fw.compile(lambda t: _ScaledSTE.apply(t * 1).sum())
+    z = x.clone().requires_grad_()
+    compiled(z).backward()  # runs eagerly: the backward is the Function's
+    assert z.grad.tolist() == [3.0, 3.0] and compiled.stats()["eager_calls"] == 1
+
+    def step(t):
+        loss = _ScaledSTE.apply(t * 1).sum()
+        loss.backward()  # backward inside the capture: recorded through the Function
+        return loss
+    w = x.clone().requires_grad_()
+    fw.compile(step)(w)
+    assert w.grad.tolist() == [3.0, 3.0]
+    with pytest.raises(NotImplementedError, match="_ScaledSTE"):
+        fw.func.grad(lambda t: _ScaledSTE.apply(t * 1).sum())(x)
