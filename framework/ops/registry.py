@@ -63,7 +63,9 @@ class Op:
 
 
 OPS: dict[str, Op] = {}
-_profile_hook = None  # the open framework.profiler.profile (op_begin/op_end), else None
+# the open dispatch observer (op_begin/op_end): a profiler, a FlopCounterMode, or a chain of
+# several (ops/dispatch_hooks.py); None when none is open
+_profile_hook = None
 # framework.amp's cast hook, (op, args) -> args, while any thread is in an autocast region
 _autocast_hook = None
 # framework.autograd.forward_ad's tangent propagation while a dual level is open:
