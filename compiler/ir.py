@@ -168,6 +168,11 @@ class Graph:
                 if o.producer is not n:
                     raise VerifyError(f"node {i} ({n.op.name}): %{o.name}.producer is wrong")
                 defined.add(o)
+            for key, sub in subgraphs(n):
+                try:
+                    sub.verify()
+                except VerifyError as e:
+                    raise VerifyError(f"node {i} ({n.op.name}), subgraph {key}: {e}") from e
         for o in self.outputs:
             if isinstance(o, Value) and o not in defined:
                 raise VerifyError(f"output %{o.name} is not defined")
@@ -187,18 +192,32 @@ class Graph:
     # -- printing ----------------------------------------------------------------------
     def __str__(self) -> str:
         lines = [f"# passes: {', '.join(self.passes) if self.passes else '(none)'}"]
-        for v in self.constants:
-            lines.append(f"# {v.kind} {ident(v.name)} = {v.name!r}: {type_str(v)}")
+        lines += self._const_lines()
+        lines += self._def_lines("graph")
+        return "\n".join(lines)
+
+    def _const_lines(self) -> list:
+        return [f"# {v.kind} {ident(v.name)} = {v.name!r}: {type_str(v)}"
+                for v in self.constants]
+
+    def _def_lines(self, fname: str, inner_consts: bool = False) -> list:
+        """The graph as ``def fname(inputs): ...``; a control-flow node's subgraphs are
+        printed as functions named after their attribute, indented under the node."""
         args = ", ".join(ident(v.name) for v in self.inputs)
-        lines.append(f"def graph({args}):")
+        lines = [f"def {fname}({args}):"]
         for v in self.inputs:
             lines.append(f"    # {ident(v.name)}: {type_str(v)}")
+        if inner_consts:
+            lines += ["    " + ln for ln in self._const_lines()]
         for n in self.nodes:
             lhs = ", ".join(ident(o.name) for o in n.outputs)
             parts = [_fmt_arg(x) for x in n.inputs]
-            parts += [f"{k}={_fmt_attr(a)}" for k, a in n.attrs.items()]
+            parts += [f"{k}={k if isinstance(a, Graph) else _fmt_attr(a)}"
+                      for k, a in n.attrs.items()]
             types = ", ".join(type_str(o) for o in n.outputs)
             lines.append(f"    {lhs} = {n.op.name}({', '.join(parts)})  # {types}")
+            for key, sub in subgraphs(n):
+                lines += ["        " + ln for ln in sub._def_lines(key, inner_consts=True)]
         for t, v in self.mutations:
             lines.append(f"    {ident(t.name)}.copy_({ident(v.name)})  # write back")
         for leaf, v in self.grad_writes:
@@ -206,7 +225,7 @@ class Graph:
                          f"{ident(v.name) if v is not None else None}")
         outs = ", ".join(_fmt_arg(o) for o in self.outputs)
         lines.append(f"    return ({outs}{',' if len(self.outputs) == 1 else ''})")
-        return "\n".join(lines)
+        return lines
 
     __repr__ = __str__
 
@@ -217,6 +236,12 @@ class VerifyError(Exception):
 
 # ---------------------------------------------------------------------------------------
 # helpers
+def subgraphs(node) -> list:
+    """(attribute name, Graph) of each subgraph a node holds (``cond``'s branches,
+    ``while_loop``'s condition and body)."""
+    return [(k, a) for k, a in node.attrs.items() if isinstance(a, Graph)]
+
+
 def as_meta(v):
     """A data-less tensor standing for Value ``v`` (for meta rules), or ``v`` itself."""
     if isinstance(v, Value):

@@ -39,7 +39,7 @@ MIN_OPSET = 17
 DEFAULT_OPSET = 18
 
 __all__ = ["graph_to_onnx", "supported_opsets", "missing_lowerings", "OpsetError",
-           "MIN_OPSET", "DEFAULT_OPSET", "LOWERINGS"]
+           "MIN_OPSET", "DEFAULT_OPSET", "LOWERINGS", "lower_body"]
 
 
 def supported_opsets() -> range:
@@ -206,6 +206,28 @@ def _output_dim_names(spec, out_names):
             out[i] = dict(dims) if isinstance(dims, dict) else \
                 {d: f"{out_names[i]}_dim{d}" for d in dims}
     return out
+
+
+def lower_body(ctx: LoweringContext, graph, input_names, prefix: str) -> list[str]:
+    """Lower the nodes of a control-flow subgraph into ``ctx`` (its current node list),
+    its inputs bound to the ONNX names ``input_names``; return its outputs' names (which
+    may be outer names: the caller copies them into the subgraph it builds)."""
+    for v, name in zip(graph.inputs, input_names):
+        ctx.names[v] = name
+    outs = list(graph.outputs)
+    live = _live(graph, outs)
+    _plan_constants(ctx, live, {})
+    planned = {v: ctx.reserve(f"{prefix}/{v.name}") for n in live.nodes for v in n.outputs}
+    saved_used = ctx.used
+    ctx.used = {x for n in live.nodes for x in n.inputs if hasattr(x, "shape")} | set(outs)
+    try:
+        heads, absorbed = find_matches(live, ctx.opset)
+        for node in live.nodes:
+            if node not in absorbed:
+                lower_node(ctx, node, planned, heads.get(node))
+    finally:
+        ctx.used = saved_used
+    return [ctx.name_of(o) for o in outs]
 
 
 # ---------------------------------------------------------------------------------------

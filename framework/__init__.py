@@ -35,6 +35,7 @@ from .settings import (are_deterministic_algorithms_enabled, get_num_threads,  #
 from .tensor import Size, Tensor, is_tensor  # noqa: F401
 from . import tensor_methods  # noqa: F401,E402
 from .tensor_info import is_complex, is_same_size, is_signed  # noqa: F401,E402
+from .control_flow import cond, while_loop  # noqa: F401,E402  (torch.cond)
 from .backends import cpu as _cpu_backend  # noqa: E402
 from .backends import cpu_conv as _cpu_conv  # noqa: E402,F401  (conv/pool ops + kernels)
 from .backends import cpu_rnn as _cpu_rnn  # noqa: E402,F401  (lstm/gru/rnn ops + kernels)

@@ -203,7 +203,7 @@ def _run(graph, inputs, size, draws_per_sample=False):
                     out, batched = _apply(n, args, n.attrs), False
                 else:
                     out, batched = _batched_node(n, args, flags, size), True
-            outs = out if n.op.num_outputs > 1 else (out,)
+            outs = out if n.op.num_outputs != 1 else (out,)
             for v, t in zip(n.outputs, outs):
                 env[v] = (t, batched)
     finally:
@@ -228,8 +228,8 @@ def _per_sample(n, args, flags, size):
     for i in range(size):
         sample = [a.select(0, i) if b else a for a, b in zip(args, flags)]
         results.append(_apply(n, sample, n.attrs))
-    if n.op.num_outputs > 1:
-        return tuple(stack([r[k] for r in results]) for k in range(n.op.num_outputs))
+    if n.op.num_outputs != 1:  # None: as many as the node has (cond, while_loop)
+        return tuple(stack([r[k] for r in results]) for k in range(len(n.outputs)))
     return stack(results)
 
 

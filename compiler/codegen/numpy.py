@@ -24,7 +24,9 @@ from framework.ops.registry import ELEMENTWISE
 
 from ..ir import Graph, Value, ident
 from ..passes.memory_plan import plan as make_plan
+from . import control_flow
 from .buffer import IndentedBuffer
+from .control_flow import CONTROL_OPS
 
 UNARY_UFUNC = {
     "neg": "np.negative", "exp": "np.exp", "exp2": "np.exp2", "log": "np.log",
@@ -81,6 +83,7 @@ class _Renderer:
         self.globals = {"np": np, "_math": math}
         self.names: dict = {}
         self.nconst = 0
+        self.subsources: list = []   # sources of control-flow subgraphs (for reading)
 
     def var(self, v) -> str:
         if not isinstance(v, Value):
@@ -139,6 +142,8 @@ class _Renderer:
         o = self.names[n.outputs[0]]
         ok = out is not None
         dst = f", out={out}" if ok else ""
+        if name in CONTROL_OPS:
+            return control_flow.render(self, n)
         if name in UNARY_UFUNC:
             return [f"{o} = {UNARY_UFUNC[name]}({a[0]}{dst})"]
         if name in BINARY_UFUNC:
@@ -240,6 +245,8 @@ def generate(graph: Graph, groups=None):
             gw = ", ".join(r.var(v) if v is not None else "None" for _, v in graph.grad_writes)
             buf.writeline(f"return ({outs}{',' if outs else ''}), ({wb}{',' if wb else ''}), "
                           f"({gw}{',' if gw else ''})")
+    for sub in r.subsources:  # the subgraphs' own code (compiled separately), for reading
+        buf.writelines(sub.rstrip("\n").split("\n"))
     return buf.getvalue(), r.globals, plan
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sympy
 
 from ..ir import Value
+from .control_flow import CONTROL_OPS, ControlStep
 from .triton import REDUCTIONS, SUPPORTED, Leaf, PNode, RuntimeScalar, render_pointwise, \
     render_reduction
 from .triton_expr import Buf, UnsupportedError
@@ -304,6 +305,9 @@ _VIEW_OPS = frozenset({"reshape", "permute", "expand", "slice"})
 
 
 def _step_for(group, graph, smap, split=True):
+    if any(n.op.name in CONTROL_OPS for n in group.nodes):  # cond / while_loop
+        return [ControlStep(n) if n.op.name in CONTROL_OPS else _EagerStep(n, "control flow")
+                for n in group.nodes]
     if all(n.op.name in _VIEW_OPS for n in group.nodes):
         return [_EagerStep(n, "view") for n in group.nodes]
     if group.kind == "matmul" and group.nodes[0].op.name == "matmul":
@@ -330,7 +334,7 @@ def _step_for(group, graph, smap, split=True):
 
 
 # Composites kept whole on the GPU (their backend kernel beats the decomposition's fusion).
-KEEP = frozenset({"embedding"})
+KEEP = frozenset({"embedding", "flash_attention", "flash_attention_backward"})
 
 
 def prepare(graph):

@@ -34,6 +34,7 @@ def _load() -> None:
     from . import linalg  # noqa: F401
     from . import special  # noqa: F401
     from . import complex  # noqa: F401  (refusals: no complex tensors in ONNX)
+    from . import control_flow  # noqa: F401  (cond -> If, while_loop -> Loop)
 
 
 _load()

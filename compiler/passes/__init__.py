@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ..ir import Graph, Node, Value
+from ..ir import Graph, Node, Value, subgraphs
 
 PIPELINE = ("functionalize", "simplify", "fold", "cse", "dce", "remat")
 
@@ -122,4 +122,8 @@ def run_pipeline(graph: Graph, names=PIPELINE, verify: bool | None = None) -> Gr
         graph = timed(name, mod.run, graph)
         if verify:
             graph.verify()
+    if names:  # the last pass made fresh nodes: optimize their subgraphs in place
+        for n in graph.nodes:
+            for key, sub in subgraphs(n):
+                n.attrs[key] = run_pipeline(sub, names, verify)
     return graph

@@ -41,7 +41,7 @@ def interpret(graph: Graph, inputs, constants=None):
                 out = args[0].reshape(n.attrs["shape"])
             else:
                 out = apply(n.op, *args, **n.attrs)
-            outs = out if n.op.num_outputs > 1 else (out,)
+            outs = out if n.op.num_outputs != 1 else (out,)  # None: variadic (cond)
             for v, t in zip(n.outputs, outs):
                 env[v] = t
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from framework.ops.registry import RANDOM
 
-from ..ir import Graph, Value
+from ..ir import Graph, Value, subgraphs
 from . import clone_graph, substitute
 
 
@@ -20,6 +20,12 @@ def _hashable(v):
     return (type(v).__name__, v)
 
 
+def _draws_random(n) -> bool:
+    """A control-flow node whose subgraphs draw random numbers (never merged either)."""
+    return any(m.op.group == RANDOM or _draws_random(m)
+               for _, sub in subgraphs(n) for m in sub.nodes)
+
+
 def run(graph: Graph) -> Graph:
     """A copy of ``graph`` where duplicate computations are merged."""
     g, _ = clone_graph(graph)
@@ -28,7 +34,7 @@ def run(graph: Graph) -> Graph:
     kept = []
     for n in g.nodes:
         n.inputs = tuple(repl.get(x, x) if isinstance(x, Value) else x for x in n.inputs)
-        if n.op.group == RANDOM:
+        if n.op.group == RANDOM or _draws_random(n):
             kept.append(n)
             continue
         try:
