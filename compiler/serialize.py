@@ -73,9 +73,10 @@ def encode_value(x):
         return {"$np": x.dtype.name, "v": encode_value(x.item())}
     if type(x).__name__ == "TensorSlot":
         return {"$slot": x.i}
-    if isinstance(x, Graph):
-        raise UnsupportedValueError("a subgraph (Graph); graphs with subgraphs (fw.cond) cannot be "
-                           "serialized yet")
+    if isinstance(x, Graph):  # a control-flow branch (fw.cond, fw.while_loop)
+        if x.constants:
+            raise UnsupportedValueError("a subgraph with constants of its own")
+        return {"$graph": graph_to_json(x)}
     raise UnsupportedValueError(f"a {type(x).__name__} ({_short(x)})")
 
 
@@ -111,6 +112,8 @@ def decode_value(x, symbols: dict):
     if "$slot" in x:
         from framework.ops.indexing import TensorSlot
         return TensorSlot(int(x["$slot"]))
+    if "$graph" in x:  # a subgraph reads everything through its inputs: no externals
+        return graph_from_json(x["$graph"], {})
     raise GraphFormatError(f"unknown value tag in {sorted(x)}")
 
 

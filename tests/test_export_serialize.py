@@ -123,9 +123,32 @@ def test_unsupported_attributes_raise_naming_op_and_attribute():
     with pytest.raises(NotImplementedError, match=r"op 'mul', attribute 'generator' holds a "
                                                   r"object"):
         graph_to_json(g)
-    node.attrs["generator"] = Graph()
-    with pytest.raises(NotImplementedError, match="subgraph"):
+    sub = Graph()
+    sub.add_constant("w", fw.ones(2), "const")
+    node.attrs["generator"] = sub
+    with pytest.raises(NotImplementedError, match="subgraph with constants"):
         graph_to_json(g)
+
+
+def test_control_flow_programs_round_trip(tmp_path):
+    """fw.cond's branches (subgraphs in the node's attributes) are stored as nested graphs."""
+    class Gate(fw.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = fw.nn.Linear(3, 3)
+
+        def forward(self, x, flag):
+            return fw.cond(flag.sum() > 0, lambda t: self.lin(t).relu(), lambda t: t * 2.0,
+                           (x,))
+    m = Gate().eval()
+    x = fw.randn(2, 3)
+    ep = fw.export.export(m, (x, fw.ones(1)))
+    path = tmp_path / "cond.pt2"
+    fw.export.save(ep, str(path))
+    back = fw.export.load(str(path)).module()
+    for flag in (fw.ones(1), -fw.ones(1)):
+        np.testing.assert_array_equal(back(x, flag).detach().numpy(),
+                                      m(x, flag).detach().numpy())
 
 
 def test_symbolic_expressions_are_parsed_safely():

@@ -125,7 +125,7 @@ def run_graph(graph, inputs, consts: dict, env: dict, device_map=None):
                 out = ins[0].reshape(attrs["shape"])
             else:
                 out = apply(n.op, *ins, **attrs)
-            outs = out if n.op.num_outputs > 1 else (out,)
+            outs = out if n.op.num_outputs != 1 else (out,)  # None: variadic (cond)
             for o, r in zip(n.outputs, outs):
                 vals[o] = r
     finally:
