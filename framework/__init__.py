@@ -21,6 +21,9 @@ from .dtypes import (bfloat16, float16, float32, float64, get_default_dtype,  # 
                      int8, int16, int32, int64, promote_types, result_type, set_default_dtype,
                      uint8, complex64, complex128)
 from .dtypes import bool_ as bool  # noqa: F401,A001
+from .ao.qtypes import (per_channel_affine, per_channel_affine_float_qparams,  # noqa: F401
+                        per_channel_symmetric, per_tensor_affine, per_tensor_symmetric, qint8,
+                        qint32, qscheme, quint8)
 from .dtypes import DType as dtype  # noqa: F401,N813  (torch.dtype)
 from .errors import (ArgumentError, AutogradError, DeviceError, DTypeError,  # noqa: F401
                      FrameworkError, FwIndexError, GraphBreak, ShapeError)
@@ -45,6 +48,7 @@ from .backends import cpu_linalg as _cpu_linalg  # noqa: E402,F401  (fw.linalg k
 from .backends import cpu_scatter_reduce as _cpu_scatter_reduce  # noqa: E402,F401
 from .backends import cpu_complex as _cpu_complex  # noqa: E402,F401  (complex op kernels)
 from .backends import cpu_fft as _cpu_fft  # noqa: E402,F401  (fw.fft kernels)
+from .backends import cpu_quant as _cpu_quant  # noqa: E402,F401  (quantization kernels)
 linalg = importlib.import_module("framework.linalg")  # torch.linalg, not ops.linalg
 special = importlib.import_module("framework.special")  # torch.special
 fft = importlib.import_module("framework.fft")  # torch.fft
@@ -65,7 +69,7 @@ __version__ = "0.1.0"
 # Submodules and functions loaded on first use, so `import framework` stays light.
 _LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
                  "serialization", "testing", "func", "amp", "distributions", "compiler",
-                 "export", "jit"}
+                 "export", "ao", "quantization", "jit"}
 _LAZY_ATTRS = {
     "compile": ("framework.compile_api", "compile"),
     "mark_dynamic": ("framework.compile_api", "mark_dynamic"),

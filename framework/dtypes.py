@@ -148,6 +148,8 @@ def to_dtype(value) -> DType:
     if value is complex:  # as PyTorch: dtype=complex is complex128
         mark_complex_used()
         return complex128
+    if getattr(value, "is_quantized", False):  # fw.qint8 & co. (framework/ao/qtypes.py)
+        raise DTypeError(value.tensor_dtype_error())
     return from_numpy(value)
 
 

@@ -35,6 +35,7 @@ def _load() -> None:
     from . import special  # noqa: F401
     from . import complex  # noqa: F401  (refusals: no complex tensors in ONNX)
     from . import control_flow  # noqa: F401  (cond -> If, while_loop -> Loop)
+    from . import quant  # noqa: F401  (QuantizeLinear / DequantizeLinear)
 
 
 _load()

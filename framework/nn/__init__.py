@@ -4,6 +4,7 @@ PyTorch's names, constructor arguments, ``state_dict`` keys and default initiali
 from __future__ import annotations
 
 from . import functional, init, utils  # noqa: F401
+from . import qat  # noqa: F401  (QAT layers for framework.ao.quantization.prepare_qat)
 from .modules import *  # noqa: F401,F403
 from .modules import Module  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401

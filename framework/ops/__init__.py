@@ -141,3 +141,4 @@ def equal(input, other) -> bool:
 def numel(input) -> int:
     """Number of elements."""
     return input.numel()
+from .quant_ops import *  # noqa: F401,F403,E402  (fake quantization; framework/ao/quantization)
