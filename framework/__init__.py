@@ -49,6 +49,7 @@ from .backends import cpu_scatter_reduce as _cpu_scatter_reduce  # noqa: E402,F4
 from .backends import cpu_complex as _cpu_complex  # noqa: E402,F401  (complex op kernels)
 from .backends import cpu_fft as _cpu_fft  # noqa: E402,F401  (fw.fft kernels)
 from .backends import cpu_quant as _cpu_quant  # noqa: E402,F401  (quantization kernels)
+from .backends import cpu_attention as _cpu_attention  # noqa: E402,F401  (flash_attention)
 linalg = importlib.import_module("framework.linalg")  # torch.linalg, not ops.linalg
 special = importlib.import_module("framework.special")  # torch.special
 fft = importlib.import_module("framework.fft")  # torch.fft

@@ -54,3 +54,8 @@ class TransformError(FrameworkError, RuntimeError):
 class DistributedError(FrameworkError, RuntimeError):
     """Something that needs a distributed process group (this framework has no distributed
     runtime: world size and rank must be given explicitly)."""
+
+
+class NoKernelError(FrameworkError, RuntimeError):
+    """No implementation that the current settings allow can run the call (e.g.
+    ``fw.nn.attention.sdpa_kernel`` restricting ``scaled_dot_product_attention``)."""

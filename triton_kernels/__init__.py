@@ -6,7 +6,7 @@ and ``aot_specs(dtype)`` describing what it compiles on a GPU). Buffers follow t
 in :mod:`triton_kernels.buffers`; run on the CPU with ``TRITON_INTERPRET=1`` set before import.
 """
 
-from . import copy, cross_entropy, embedding, layer_norm, matmul, optim, softmax, sort
+from . import attention, copy, cross_entropy, embedding, layer_norm, matmul, optim, softmax, sort
 from .buffers import HostBuffer, host_empty, interpreter_enabled
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "host_empty",
     "interpreter_enabled",
     "all_aot_specs",
+    "attention",
     "copy",
     "cross_entropy",
     "embedding",
@@ -34,6 +35,7 @@ OPS = {
     "copy": copy,
     "sort": sort,
     "optim": optim,
+    "attention": attention,
 }
 
 

@@ -212,3 +212,8 @@ def _max_pool(ctx, node):
     idx = ctx.emit("Mod", [idx, ctx.dim(plane)])
     return [vals, back(idx, spatial)]
 
+
+@lowering("flash_attention", "flash_attention_backward")
+def _flash_attention(ctx, node):
+    """No ONNX op returns the logsumexp or attention gradients: export the decomposition."""
+    return DECOMPOSE

@@ -414,6 +414,7 @@ def _embedding(weight, indices, padding_idx, **extra):
 
 
 from . import cuda_conv, cuda_index  # noqa: E402,F401  (conv/pool, matmul, einsum, indexing)
+from . import cuda_attention  # noqa: E402,F401  (flash_attention: triton_kernels.attention)
 
 __all__ = ["impl", "view_strides", "can_view", "SIMULATED"]
 

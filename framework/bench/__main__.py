@@ -10,6 +10,7 @@ SUBCOMMANDS = {
     "ops": "eager op overhead vs raw NumPy (small and large ops)",
     "train": "training-step throughput",
     "kernels": "generated / hand-written kernels",
+    "attention": "fused (flash) attention vs the math path on cuda",
     "func": "vmap's batched evaluation (per-sample grads, jacrev) vs loops",
 }
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from compiler.codegen.triton_launch import next_pow2
 
+from . import attention
 from .cuda_graph import graph_seconds, record_launches, replay
 from .report import Report, Row, add_report_args, finish
 
@@ -249,6 +250,7 @@ def _smoke(fw) -> int:
         err = float(np.max(np.abs(got - ref())))
         worst = max(worst, err)
         print(f"  {name:<36} max |compiled - NumPy| = {err:.2e}")
+    worst = max(worst, attention.smoke(fw))
     return 0 if worst < 1e-3 else 1
 
 
@@ -338,6 +340,10 @@ def main(argv: list[str] | None = None) -> int:
                     clock="GPU time: CUDA-graph replay (else events under a busy GPU)")
     for mb in args.mb:
         _bench_size(fw, timer, report, args, mb)
+    try:  # compute-bound, so not a bandwidth row: flash vs the math path (bench/attention.py)
+        attention.add_rows(fw, timer, report, **attention.DEFAULT)
+    except Exception as e:  # keep the bandwidth table when the attention case fails
+        print(f"attention benchmark failed: {type(e).__name__}: {e}")
     return finish(report, args)
 
 

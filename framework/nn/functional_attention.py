@@ -10,6 +10,12 @@ Mask conventions follow PyTorch exactly, and they differ between the two:
 
 A row whose every key is masked gives NaN (softmax of all ``-inf``), as in PyTorch's math
 implementation.
+
+On "cuda", ``scaled_dot_product_attention`` runs the fused ``flash_attention`` op (the
+Triton kernels of ``triton_kernels.attention``: the L x S scores are never stored) when
+the call allows it (no ``attn_mask``, ``dropout_p == 0``, fp16/bf16/fp32, head dims up to
+128, 3-D or 4-D inputs, GQA through ``enable_gqa``), else the math path below;
+``fw.nn.attention.sdpa_kernel`` restricts the choice. The CPU always runs the math path.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ from .. import dtypes, ops as F
 from .._state import tls
 from ..amp.autocast import autocast_args, autocast_op
 from ..errors import ArgumentError, DTypeError, ShapeError
+from ..ops import attention_ops
 from ..ops.creation_ops import uniform
 from ..tensor import Tensor
+from .attention import SDPBackend, math_sdp_enabled, select_backend
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
@@ -79,10 +87,15 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         if hq % hk:
             raise ShapeError(f"scaled_dot_product_attention: {hq} query heads are not a "
                              f"multiple of {hk} key/value heads")
-        key = _repeat_heads(key, hq // hk)
-        value = _repeat_heads(value, hq // hk)
-    length, src = query.shape[-2], key.shape[-2]
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if query.device.type == "cuda" or not math_sdp_enabled():
+        backend = select_backend(query, key, value, attn_mask, dropout_p, enable_gqa)
+        if backend is SDPBackend.FLASH_ATTENTION:
+            return _flash(query, key, value, is_causal, scale)
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        groups = query.shape[-3] // key.shape[-3]
+        key, value = _repeat_heads(key, groups), _repeat_heads(value, groups)
+    length, src = query.shape[-2], key.shape[-2]
     scores = F.matmul(query, key.transpose(-2, -1)) * scale
     if is_causal:
         allowed = F.ones((length, src), dtype=dtypes.bool_, device=query.device).tril()
@@ -92,6 +105,16 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                                         "scaled_dot_product_attention")
     weights = _dropout(F.softmax(scores, -1), dropout_p)
     return F.matmul(weights, value)
+
+
+def _flash(query, key, value, is_causal, scale):
+    """The fused op on (B, H, L, E) views (a 3-D call gets a batch of one)."""
+    if query.ndim == 3:
+        query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
+        out, _ = attention_ops.flash_attention(query, key, value, is_causal, scale)
+        return out.squeeze(0)
+    out, _ = attention_ops.flash_attention(query, key, value, is_causal, scale)
+    return out
 
 
 def _repeat_heads(x, n):
