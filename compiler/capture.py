@@ -365,6 +365,9 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
             return t
         if isinstance(a, float) and not specialize_floats:
             return tracer.scalar_from(a, ("arg", path), _path_name(path, pnames))
+        if getattr(type(a), "_fw_sparse", False):  # its parts would be baked in as constants
+            tracer.graph_break("a sparse tensor argument (a sparse constant captured from a "
+                               "closure is supported; sparse inputs are not)")
         return a
 
     new_args = _rebuild_with(args, (0,), standin)

@@ -56,6 +56,11 @@ fft = importlib.import_module("framework.fft")  # torch.fft
 signal = importlib.import_module("framework.signal")  # torch.signal
 distributed = importlib.import_module("framework.distributed")  # torch.distributed
 _dynamo = importlib.import_module("framework._dynamo")  # torch._dynamo (config, reset)
+# sparse tensors (torch.sparse): framework/sparse, its spmm kernel in backends/cpu_sparse
+from .backends import cpu_sparse as _cpu_sparse  # noqa: E402,F401
+sparse = importlib.import_module("framework.sparse")
+from .sparse import (layout, sparse_coo, sparse_coo_tensor, sparse_csr,  # noqa: E402,F401
+                     sparse_csr_tensor, strided)
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
 cfloat, cdouble = complex64, complex128

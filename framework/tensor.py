@@ -411,7 +411,7 @@ _inference_blocks = 0
 
 def _check_assigned_grad(t: Tensor, g) -> None:
     """PyTorch's checks on ``t.grad = g``: a Tensor of ``t``'s dtype, device and size."""
-    if not isinstance(g, Tensor):
+    if not isinstance(g, Tensor) and not getattr(type(g), "_fw_sparse", False):  # sparse: ok
         raise FwTypeError(f"grad: assigned grad expected to be a Tensor or None but got grad of "
                           f"type {type(g).__name__}")
     if g is t:

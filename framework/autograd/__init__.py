@@ -154,9 +154,17 @@ def _add_hook_to_node(t: Tensor, hook) -> None:
     return hooks
 
 
+def _add_grads(a, b):
+    """``a + b`` for two gradients; a sparse one (framework/sparse) may be either operand
+    (a dense Tensor's ``+`` does not take a sparse tensor, the sparse one's does)."""
+    if b.__class__ is Tensor or a.__class__ is not Tensor:
+        return a + b
+    return b + a
+
+
 def _accumulate(bucket: dict, key, g):
     prev = bucket.get(key)
-    bucket[key] = g if prev is None else prev + g
+    bucket[key] = g if prev is None else _add_grads(prev, g)
 
 
 def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
@@ -185,7 +193,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
         if boundary is not None and (not isinstance(edge, tuple) or edge[0].seq < boundary):
             key = edge if isinstance(edge, tuple) else id(edge)
             prev = outer.get(key)
-            outer[key] = (edge, g if prev is None else prev[1] + g)
+            outer[key] = (edge, g if prev is None else _add_grads(prev[1], g))
             return
         if isinstance(edge, tuple):
             node = edge[0]
@@ -284,7 +292,7 @@ def run_backward(roots, grads, *, retain_graph: bool, create_graph: bool,
             if accumulate:
                 if not create_graph:
                     g = g.detach()
-                leaf.grad = g if leaf.grad is None else leaf.grad + g
+                leaf.grad = g if leaf.grad is None else _add_grads(leaf.grad, g)
                 if hooks:
                     for hook in list(hooks):
                         if hook.__class__ is PostAccumulateGradHook:

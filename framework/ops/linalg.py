@@ -56,6 +56,9 @@ MATMUL_OP = register("matmul", MATMUL, _matmul_meta, vjp=_matmul_vjp)
 def matmul(input, other) -> Tensor:
     """Matrix product with batch broadcasting (``@``)."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        if getattr(type(input), "_fw_sparse", False) or getattr(type(other), "_fw_sparse", False):
+            from ..sparse.ops import matmul as sparse_matmul  # a sparse operand: fw.sparse
+            return sparse_matmul(input, other)
         raise TypeError("matmul: both arguments must be Tensors")
     if input.dtype is not other.dtype:
         input, other, _ = promote(input, other, "matmul")

@@ -140,6 +140,16 @@ def _refuse_complex_on_cuda(op, args, meta):
                                       f"(got {dt.name}); keep complex tensors on the CPU")
 
 
+def _no_tensor_operand(op, args):
+    """The error for a call whose operands hold no dense Tensor."""
+    from ..errors import FwTypeError
+    kinds = ", ".join(type(a).__name__ for a in args)
+    if any(getattr(type(a), "_fw_sparse", False) for a in args):
+        return FwTypeError(f"{op.name}: got a sparse tensor ({kinds}); dense ops take dense "
+                           "tensors: use fw.sparse's functions, mm/matmul, or .to_dense()")
+    return FwTypeError(f"{op.name}: expected at least one Tensor operand, got ({kinds})")
+
+
 def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
     if _autocast_hook is not None:  # autocast casts operands with the public cast op
@@ -183,7 +193,10 @@ def apply(op: Op, *args, **attrs):
         _refuse_complex_on_cuda(op, args, meta)
     raw = None
     if has_data and dev is not _META:
-        impl = op.impls.get(dev.type)
+        try:
+            impl = op.impls.get(dev.type)
+        except AttributeError:  # dev is None: no Tensor operand (a sparse tensor, say)
+            raise _no_tensor_operand(op, args) from None
         if impl is None and dev.type == "cuda":  # backend not loaded, or op registered later
             from ..backends import get_backend
             get_backend(dev).install()

@@ -14,10 +14,11 @@ from .radam import RAdam  # noqa: F401
 from .rmsprop import RMSprop  # noqa: F401
 from .rprop import Rprop  # noqa: F401
 from .sgd import SGD  # noqa: F401
+from .sparse_adam import SparseAdam  # noqa: F401
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax",
            "NAdam", "RAdam", "lr_scheduler"]
-__all__ += ["Rprop", "ASGD", "LBFGS", "Adafactor", "swa_utils"]
+__all__ += ["Rprop", "ASGD", "LBFGS", "Adafactor", "swa_utils", "SparseAdam"]
 
 
 def __getattr__(name):

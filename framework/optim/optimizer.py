@@ -17,6 +17,7 @@ from collections import OrderedDict, defaultdict
 from .. import dtypes, ops as F
 from ..autograd import enable_grad, no_grad, zero_grads_
 from ..errors import ArgumentError
+from ..sparse.layout import strided
 from ..tensor import Tensor
 
 
@@ -197,8 +198,17 @@ class Optimizer:
                     if not (p.dtype.is_floating_point and p.grad.dtype.is_floating_point):
                         raise ArgumentError(f"{type(self).__name__}: can only optimize floating "
                                             f"point parameters, got {p.dtype.name}")
+                    if p.grad.__class__ is not Tensor and p.grad.layout is not strided:
+                        self._check_sparse_grad(group)
                 self._update_group(group, params)
         return loss
+
+    def _check_sparse_grad(self, group: dict) -> None:
+        """Called for a sparse ``.grad`` (framework/sparse): optimizers that take one
+        (SGD, Adagrad, SparseAdam) override this to check their options."""
+        name = type(self).__name__
+        hint = ", please consider SparseAdam instead" if name in ("Adam", "AdamW") else ""
+        raise NotImplementedError(f"{name} does not support sparse gradients{hint}")
 
     def _update_group(self, group: dict, params: list) -> None:
         """Apply the update rule to the parameters of ``group`` that have a gradient."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..errors import ArgumentError
+from ..sparse.grad import add_sparse_
+from ..tensor import Tensor
 from . import _fused
 from .optimizer import Optimizer, _check_range, _hypers
 
@@ -16,6 +18,10 @@ class SGD(Optimizer):
         p -= lr * g
 
     ``fused=True``: the same update in one pass per parameter (see ``Adam``).
+
+    A sparse ``.grad`` (``nn.Embedding(sparse=True)``) updates only its rows when momentum
+    and weight_decay are 0; otherwise it is made dense first (the same numbers as PyTorch,
+    whose momentum buffer stays sparse).
     """
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
@@ -34,6 +40,10 @@ class SGD(Optimizer):
         if fused:
             _fused.check_params(self)
 
+    def _check_sparse_grad(self, group):
+        if group.get("fused"):
+            raise NotImplementedError("SGD: `fused` does not support sparse gradients")
+
     def _update_group(self, group, params):
         if group.get("fused"):
             params = _fused.sgd(self, group, params)
@@ -41,6 +51,11 @@ class SGD(Optimizer):
                                                         "weight_decay")
         for p in params:
             g = self._grad(p, group)
+            if g.__class__ is not Tensor:  # a sparse gradient (framework/sparse)
+                if momentum == 0 and weight_decay == 0:
+                    add_sparse_(p, g, -lr)  # only the rows present change
+                    continue
+                g = g.to_dense()  # PyTorch's sparse + dense results are dense here too
             if weight_decay != 0:
                 g = g.add(p, alpha=weight_decay)
             if momentum != 0:

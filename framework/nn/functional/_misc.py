@@ -139,10 +139,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of ``weight`` picked by integer ``input``; row ``padding_idx`` gets no
-    gradient; with ``max_norm`` the used rows are first renormalized in place."""
-    if sparse:
-        raise NotImplementedError("embedding(sparse=True): sparse gradients are not "
-                                  "implemented (there are no sparse tensors); use dense")
+    gradient; with ``max_norm`` the used rows are first renormalized in place; with
+    ``sparse=True`` the gradient of a leaf ``weight`` is a sparse COO tensor."""
     if padding_idx is not None:
         n = weight.shape[0]
         if not -n <= padding_idx < n:
@@ -150,6 +148,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
                                 f"num_embeddings ({n})")
     if max_norm is not None:
         _renorm_rows_(weight, input, max_norm, norm_type)
+    if sparse:
+        from ...sparse.grad import embedding_sparse
+        return embedding_sparse(input, weight, padding_idx, scale_grad_by_freq)
     return _embedding_op(input, weight, padding_idx, scale_grad_by_freq)
 
 
@@ -175,6 +176,9 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     """Sum, mean or max of embedding rows per bag: rows of a 2-D ``input`` (B, L), or
     segments of a 1-D ``input`` starting at ``offsets``. Entries equal to ``padding_idx``
     are left out; empty bags give zeros."""
+    if sparse:
+        raise NotImplementedError("embedding_bag(sparse=True): sparse gradients are "
+                                  "implemented for embedding only; use sparse=False")
     if mode not in ("sum", "mean", "max"):
         raise ArgumentError(f"embedding_bag: mode has to be one of sum, mean or max, got "
                             f"{mode!r}")

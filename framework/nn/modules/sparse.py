@@ -46,7 +46,8 @@ def _zero_padding_row(weight, padding_idx) -> None:
 
 class Embedding(Module):
     """Maps integer indices to rows of a learnable ``(num_embeddings, embedding_dim)``
-    table."""
+    table (``sparse=True``: ``weight.grad`` is a sparse COO tensor, for ``optim.SGD``,
+    ``optim.SparseAdam`` or ``optim.Adagrad``)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  max_norm: float | None = None, norm_type: float = 2.0,
@@ -56,9 +57,6 @@ class Embedding(Module):
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         padding_idx = _padding_index("Embedding", padding_idx, num_embeddings)
-        if sparse:
-            raise NotImplementedError("Embedding(sparse=True): sparse gradients are not "
-                                      "implemented (there are no sparse tensors)")
         self.padding_idx = padding_idx
         self.max_norm = max_norm
         self.norm_type = norm_type
@@ -120,8 +118,8 @@ class EmbeddingBag(Module):
                  padding_idx: int | None = None, device=None, dtype=None):
         super().__init__()
         if sparse:
-            raise NotImplementedError("EmbeddingBag(sparse=True): sparse gradients are not "
-                                      "implemented (there are no sparse tensors)")
+            raise NotImplementedError("EmbeddingBag(sparse=True): sparse gradients are "
+                                      "implemented for Embedding only; use sparse=False")
         padding_idx = _padding_index("EmbeddingBag", padding_idx, num_embeddings)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim

@@ -9,6 +9,7 @@ import math
 from ... import ops
 from ...autograd import no_grad
 from ...errors import ArgumentError
+from ...sparse.layout import strided
 from ...tensor import Tensor
 
 
@@ -16,6 +17,15 @@ def _grads(parameters) -> list:
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     return [p.grad for p in parameters if p.grad is not None]
+
+
+def _dense_part(g):
+    """A gradient, or for a sparse one (framework/sparse) its coalesced values, whose norm
+    is the sparse tensor's norm (as PyTorch's clip_grad_norm_ on sparse gradients)."""
+    if g.__class__ is Tensor or g.layout is strided:
+        return g
+    from ...sparse.grad import grad_norm_values
+    return grad_norm_values(g)
 
 
 def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
@@ -28,7 +38,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     if not tensors:
         return ops.tensor(0.0)
     with no_grad():
-        norms = [ops.norm(t.detach(), norm_type) for t in tensors]
+        norms = [ops.norm(_dense_part(t.detach()), norm_type) for t in tensors]
         dtype = norms[0].dtype
         stacked = ops.stack([n.to(dtype) for n in norms])
         total = stacked.amax() if norm_type == math.inf else ops.norm(stacked, norm_type)
