@@ -178,6 +178,7 @@ def test_compare_groups_by_label_merges_replicates_and_trims():
 def test_default_timer_synchronizes_cuda_once_it_is_in_use(monkeypatch):
     calls = []
     monkeypatch.setattr(fw.cuda, "synchronize", lambda device=None: calls.append(1))
+    monkeypatch.delitem(_LOADED, "cuda", raising=False)  # another test may have loaded it
     benchmark.timer()
     assert calls == []  # the CUDA backend is not loaded: nothing to wait for
     monkeypatch.setitem(_LOADED, "cuda", object())
