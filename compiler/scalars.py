@@ -24,11 +24,31 @@ _CMP = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.
 
 
 def _from_user_code() -> bool:
+    """True when ``float(proxy)`` leaves the graph with a plain number: called from user
+    code or from the framework's op layer (``eps=float(eps)`` into an attribute), not from
+    a backend kernel or NumPy converting an operand the graph already reads at run time."""
     import os
     import sys
     fn = os.path.abspath(sys._getframe(2).f_code.co_filename)
-    from .tracer import _ROOTS
-    return not fn.startswith(_ROOTS) and "numpy" not in fn
+    return not fn.startswith(_operand_roots()) and "numpy" not in fn
+
+
+_OPERAND_ROOTS = None
+
+
+def _operand_roots() -> tuple:
+    """Where conversions read an operand's value: the CPU/CUDA kernels, ``apply`` calling a
+    NumPy ufunc kernel directly, the compiler and the Triton kernels."""
+    global _OPERAND_ROOTS
+    if _OPERAND_ROOTS is None:
+        import os
+        import sys
+        fw_dir = os.path.dirname(os.path.abspath(sys.modules["framework"].__file__))
+        here = os.path.dirname(os.path.abspath(__file__))
+        _OPERAND_ROOTS = (os.path.join(fw_dir, "backends") + os.sep, here + os.sep,
+                          os.path.join(fw_dir, "ops", "registry.py"),
+                          os.path.join(os.path.dirname(here), "triton_kernels") + os.sep)
+    return _OPERAND_ROOTS
 
 
 def _v(x) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes
+from ._state import tls
 from .device import cpu, to_device
 from .errors import ArgumentError, DTypeError
 from .ops.creation_ops import arange, full as _full, normal_, uniform
@@ -69,8 +70,43 @@ def _place(t: Tensor, device) -> Tensor:
     return t if dev is cpu else t.to(dev)
 
 
+def _has_runtime_scalar(data) -> bool:
+    """True when ``data`` holds a float that varies per call of a compiled function (the
+    capture's ScalarProxy: a float subclass)."""
+    if isinstance(data, float):
+        return type(data) is not float
+    if isinstance(data, (list, tuple)):
+        return any(_has_runtime_scalar(d) for d in data)
+    return False
+
+
+def _plain(data):
+    """``data`` with runtime scalars read as plain floats (no guard: the values stay
+    live through :func:`_traced_tensor`)."""
+    if isinstance(data, float):
+        return float.__float__(data)
+    if isinstance(data, (list, tuple)):
+        return [_plain(d) for d in data]
+    return data
+
+
+def _traced_tensor(data, dt, device) -> Tensor:
+    """``data`` built from ``full`` and ``stack`` so that runtime scalars stay graph values
+    instead of the capture's first values baked in as constants."""
+    if isinstance(data, (list, tuple)):
+        from .ops.movement import stack
+        return stack([_traced_tensor(d, dt, device) for d in data])
+    return _full((), data, dtype=dt, device=to_device(device))
+
+
 def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of ``data`` (lists, numbers, arrays, tensors)."""
+    if tls.tracer is not None and _has_runtime_scalar(data):
+        plain = _plain(data)
+        dt = dtypes.to_dtype(dtype) if dtype is not None else _infer_dtype(_to_array(plain),
+                                                                            plain)
+        t = _traced_tensor(data, dt, device)
+        return t.requires_grad_(True) if requires_grad else t
     arr = _to_array(data)
     dt = dtypes.to_dtype(dtype) if dtype is not None else (
         data.dtype if isinstance(data, Tensor) else _infer_dtype(arr, data))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 
+from . import random as _random_module
 from .backends import cuda_runtime as _rt
 from .errors import DeviceError
 
@@ -292,6 +293,8 @@ class _Philox:
 
 
 _DEFAULT = _Philox()
+if _random_module.last_manual_seed is not None:  # fw.manual_seed ran before this loaded
+    _DEFAULT.seed = _random_module.last_manual_seed % (2 ** 63)
 _PER_GENERATOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

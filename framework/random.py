@@ -48,9 +48,14 @@ class Generator:
 default_generator = Generator()
 
 
+last_manual_seed = None  # the latest fw.manual_seed, for a CUDA stream created after it
+
+
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator (and the CUDA one, when the GPU backend is loaded)."""
+    """Seed the default generator and the CUDA one (now, or when ``framework.cuda`` loads)."""
+    global last_manual_seed
     default_generator.manual_seed(seed)
+    last_manual_seed = int(seed)
     import sys
     cuda = sys.modules.get("framework.cuda")
     if cuda is not None and hasattr(cuda, "manual_seed_all"):

@@ -44,7 +44,13 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
         if not info.min <= fill_value <= info.max:
             raise ArgumentError(f"full: value {fill_value} cannot be converted to type "
                                 f"{dt.name} without overflow")
-    t = apply(FULL, shape=shape, value=fill_value, dtype=dt, device=to_device(device))
+    if type(fill_value) is not float and isinstance(fill_value, float):
+        # fw.compile's runtime scalar (a float argument): an operand read per call, not an
+        # attribute (which would be baked with a guard, recompiling for every value)
+        t = apply(FULL, shape=shape, value=0, dtype=dt, device=to_device(device)) + fill_value
+        t = t if t.dtype is dt else t.to(dt)
+    else:
+        t = apply(FULL, shape=shape, value=fill_value, dtype=dt, device=to_device(device))
     if requires_grad:
         t.requires_grad_(True)
     return t

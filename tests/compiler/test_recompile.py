@@ -273,13 +273,20 @@ def test_scheduler_stepped_inside_the_function_falls_back_to_eager():
 
 
 def test_float_used_as_an_attribute_is_guarded():
-    def f(x, lo):
-        return fw.full((3,), lo) + x
+    """A float argument that ends up in an op's attribute is baked with a guard, also when
+    the framework converts it (layer_norm's ``eps=float(eps)``: it used to be baked
+    silently, so the next value reused the first); ``full`` reads it as an operand."""
+    def f(x, eps):
+        return nn.functional.layer_norm(x, (3,), eps=eps)
     cf = fw.compile(f, mode="always")
-    x = fw.zeros(3)
-    np.testing.assert_allclose(cf(x, 0.5).numpy(), [0.5] * 3)
-    np.testing.assert_allclose(cf(x, 2.0).numpy(), [2.0] * 3)
+    x = fw.tensor([[-3.0, 0.0, 1.0]])
+    for eps in (0.5, 2.0):
+        np.testing.assert_allclose(cf(x, eps).numpy(), f(x, eps).numpy(), rtol=1e-6)
     assert cf.stats()["captures"] == 2
+    cf = fw.compile(lambda x, lo: fw.full((3,), lo) + x, mode="always")
+    for lo in (0.5, 2.0):
+        np.testing.assert_allclose(cf(fw.zeros(3), lo).numpy(), [lo] * 3)
+    assert cf.stats()["captures"] == 1
 
 
 def test_replacing_a_layer_or_optimizer_state_recompiles():
@@ -449,3 +456,16 @@ def test_compiled_function_called_inside_another_is_inlined():
     np.testing.assert_allclose(outer(x).numpy(), ((x.exp() + 1) * 2).numpy(), rtol=1e-6)
     np.testing.assert_allclose(inner(x).numpy(), (x.exp() + 1).numpy(), rtol=1e-6)
     assert [n.op.name for n in outer.graph(x).nodes] == ["exp", "add", "mul"]
+
+
+def test_tensor_of_a_float_argument_follows_the_argument():
+    """Regression: fw.tensor(s) / fw.as_tensor(s) of a float argument baked the capture's
+    value into the graph as a constant, so later calls silently reused it."""
+    @fw.compile(mode="always")
+    def f(x, s):
+        return x * fw.tensor(s) + fw.as_tensor([s, 2.0 * s]).sum()
+
+    x = fw.ones(2)
+    for s in (2.0, 3.0, 4.5):
+        np.testing.assert_allclose(f(x, s).numpy(), [s + 3 * s] * 2, rtol=1e-6)
+    assert f.stats()["captures"] == 1

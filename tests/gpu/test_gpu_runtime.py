@@ -207,3 +207,19 @@ def test_out_of_bounds_store_is_caught_on_the_simulated_device():
     too_long = CudaBuffer(x._data.alloc, (12,), (1,), 0, x._data.dtype)  # a corrupt view
     with pytest.raises(fw.DeviceError, match="wrote past the end"):
         triton_eager.copy(fw.ones(12, device="cuda")._data, too_long)
+
+
+def test_manual_seed_before_the_cuda_module_loads_seeds_its_stream():
+    """Regression: fw.manual_seed only seeded the CUDA Philox stream when framework.cuda
+    was already imported, so the first cuda draw after it ignored the seed (an
+    order-dependent difference between two identically seeded runs)."""
+    import subprocess
+    import sys
+    code = ("import framework as fw\n"
+            "fw.manual_seed(0); a = fw.randn(4, device='cuda').cpu().numpy()\n"
+            "fw.manual_seed(0); b = fw.randn(4, device='cuda').cpu().numpy()\n"
+            "print((a == b).all())\n")
+    env = dict(__import__("os").environ, FW_TRITON_INTERPRET="1", TRITON_INTERPRET="1")
+    out = subprocess.run([sys.executable, "-c", "import sys\n" + code], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr[-2000:]
