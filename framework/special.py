@@ -1,10 +1,13 @@
 """``fw.special``: torch.special's functions.
 
 The primitives (lgamma, digamma, polygamma, erfc, erfinv, i0/i0e/i1/i1e; gammainc/gammaincc,
-zeta, erfcx, bessel_j0/j1, spherical_bessel_j0, airy_ai) are registered ops with CPU
-kernels, Triton formulas and ONNX lowerings (algorithms and accuracy in
-``framework/backends/special_math.py``, ``special_gamma.py``, ``special_bessel.py``); the
-rest are composites of public ops.
+zeta, erfcx, bessel_j0/j1/y0/y1, modified_bessel_i0/i1/k0/k1, scaled_modified_bessel_k0/k1,
+spherical_bessel_j0, airy_ai; the orthogonal polynomials chebyshev_polynomial_t/u/v/w and
+their shifted forms, hermite_polynomial_h/he, laguerre_polynomial_l,
+legendre_polynomial_p) are registered ops with CPU kernels, Triton formulas and ONNX
+lowerings (algorithms and accuracy in ``framework/backends/special_math.py``,
+``special_gamma.py``, ``special_bessel.py``, ``special_bessel_more.py``,
+``special_poly.py``); the rest are composites of public ops.
 
 Tail accuracy of ``ndtri``: it is ``sqrt(2) * erfinv(2p - 1)``; ``2p - 1`` is exact for
 p >= 0.25 but for small p it rounds to the grid of 1 (spacing 2^-53 in float64), so for
@@ -24,8 +27,19 @@ from .ops import composite as _composite
 from .ops import pointwise as _pw
 from .ops import reduce as _reduce
 from .ops import special_ops as _sp
-from .ops.special_ops import (airy_ai, bessel_j0, bessel_j1, erfcx,  # noqa: F401
+from .ops.special_ops import (airy_ai, bessel_j0, bessel_j1, bessel_y0, bessel_y1,  # noqa: F401
+                              erfcx, modified_bessel_i0, modified_bessel_i1,
+                              modified_bessel_k0, modified_bessel_k1,
+                              scaled_modified_bessel_k0, scaled_modified_bessel_k1,
                               spherical_bessel_j0, zeta)
+from .ops.special_polynomials import (chebyshev_polynomial_t, chebyshev_polynomial_u,  # noqa: F401
+                                      chebyshev_polynomial_v, chebyshev_polynomial_w,
+                                      hermite_polynomial_h, hermite_polynomial_he,
+                                      laguerre_polynomial_l, legendre_polynomial_p,
+                                      shifted_chebyshev_polynomial_t,
+                                      shifted_chebyshev_polynomial_u,
+                                      shifted_chebyshev_polynomial_v,
+                                      shifted_chebyshev_polynomial_w)
 from .ops.torch_extra import logit, sinc  # noqa: F401  (torch.logit, torch.sinc)
 from .tensor import Tensor
 
@@ -36,7 +50,14 @@ __all__ = ["erf", "erfc", "erfinv", "expit", "logit", "xlogy", "xlog1py", "gamma
            "psi", "polygamma", "multigammaln", "i0", "i0e", "i1", "i1e", "ndtr", "ndtri",
            "log_ndtr", "sinc", "entr", "exp2", "expm1", "log1p", "logsumexp", "softmax",
            "log_softmax", "round", "gammainc", "gammaincc", "erfcx", "zeta", "bessel_j0",
-           "bessel_j1", "spherical_bessel_j0", "airy_ai"]
+           "bessel_j1", "spherical_bessel_j0", "airy_ai", "bessel_y0", "bessel_y1",
+           "modified_bessel_i0", "modified_bessel_i1", "modified_bessel_k0",
+           "modified_bessel_k1", "scaled_modified_bessel_k0", "scaled_modified_bessel_k1",
+           "chebyshev_polynomial_t", "chebyshev_polynomial_u", "chebyshev_polynomial_v",
+           "chebyshev_polynomial_w", "shifted_chebyshev_polynomial_t",
+           "shifted_chebyshev_polynomial_u", "shifted_chebyshev_polynomial_v",
+           "shifted_chebyshev_polynomial_w", "hermite_polynomial_h", "hermite_polynomial_he",
+           "laguerre_polynomial_l", "legendre_polynomial_p"]
 
 
 def _float(x: Tensor, name: str) -> Tensor:

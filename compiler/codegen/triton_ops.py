@@ -152,9 +152,13 @@ class _TritonKit:
     def _line(self, text):
         self.lines.append("    " * self.depth + text)
 
+    def trips(self, v, cap):
+        """A data-dependent trip count: ``min(max(v), cap)`` over the block (int32)."""
+        return self._emit(f"tl.max(tl.minimum({v}, {self._v(cap)}), axis=None).to(tl.int32)")
+
     def loop(self, n, body, *carry):
         names = [self._emit(f"_z + {self._v(c)}") for c in carry]
-        self._line(f"for _ in range({int(n)}):")
+        self._line(f"for _ in range({n if isinstance(n, str) else int(n)}):")
         self.depth += 1
         for name, value in zip(names, body(*names)):
             if value != name:
@@ -203,13 +207,14 @@ def _special_helper(name: str, fn=None, binary: bool = False) -> str:
 
 
 def _special_tables():
-    from framework.backends import special_bessel, special_gamma
+    from framework.backends import special_bessel, special_bessel_more, special_gamma, special_poly
     unary = {n: None for n in ("lgamma", "digamma", "erfinv", "erfc", "i0", "i0e", "i1", "i1e")}
     unary.update(erfcx=special_gamma.erfcx, bessel_j0=special_bessel.bessel_j0,
                  bessel_j1=special_bessel.bessel_j1, airy_ai=special_bessel.airy_ai,
                  spherical_bessel_j0=special_bessel.spherical_bessel_j0)
+    unary.update(special_bessel_more.UNARY)
     binary = {"igamma": special_gamma.gammainc, "igammac": special_gamma.gammaincc,
-              "zeta": special_gamma.zeta}
+              "zeta": special_gamma.zeta, **special_poly.BINARY}
     return unary, binary
 
 
@@ -222,6 +227,12 @@ _SPECIAL, _SPECIAL2 = _special_tables()
 # float64 abs + add + digamma spilled 8 bytes on sm_90 at four).
 HELPER_ELEMENTS = {"_fw_igamma": 2, "_fw_igammac": 1, "_fw_zeta": 2}
 HELPER_ELEMENTS_F64 = {f"_fw_{n}": 2 for n in _SPECIAL}
+# the orthogonal polynomials (a data-dependent loop next to the trigonometric forms) spilled
+# at four elements a thread in float32, and at two in float64 (2-d strided operands)
+HELPER_ELEMENTS.update({f"_fw_{n}": 1 for n in _SPECIAL2 if "polynomial" in n})
+# Bessel Y (two Chebyshev series on (0, 8] and Hankel's two beyond): a fused float32 Y0
+# spilled 8 bytes on sm_90 at four
+HELPER_ELEMENTS.update({"_fw_bessel_y0": 2, "_fw_bessel_y1": 2})
 for _name in _SPECIAL:
     UNARY[_name] = (lambda n: lambda x, c: f"_fw_{n}({x})")(_name)
 

@@ -12,7 +12,7 @@ from ..errors import FwIndexError, FwZeroDivisionError
 from ..ops.indexing import TensorSlot
 from ..ops.registry import OPS
 from ..random import resolve as resolve_generator
-from . import special_bessel, special_gamma, special_math
+from . import special_bessel, special_bessel_more, special_gamma, special_math, special_poly
 from .erf import erf_f64
 
 IMPLS: dict = {}
@@ -92,6 +92,10 @@ for _fn in (special_gamma.erfcx, special_bessel.bessel_j0, special_bessel.bessel
 for _name, _fn in (("igamma", special_gamma.gammainc), ("igammac", special_gamma.gammaincc),
                    ("zeta", special_gamma.zeta)):
     IMPLS[_name] = _special2(_name, _fn)
+for _name, _fn in special_bessel_more.UNARY.items():
+    _UNARY_NP[_name] = _special(_name, _fn)
+for _name in special_poly.BINARY:
+    IMPLS[_name] = (lambda n: lambda x, order: special_poly.evaluate(n, x, order))(_name)
 
 # Plain ufuncs: no np.errstate per call (it costs more than a small op). IEEE results
 # (inf, nan) are the defined behaviour (integer division by zero raises, below), and

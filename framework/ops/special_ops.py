@@ -8,6 +8,10 @@ Triton and ONNX. Gradients are PyTorch's: ``erfcx``; ``igamma``/``igammac`` and 
 only with respect to their second argument (asking for the first raises at backward, as
 PyTorch's ``not_implemented``); the Bessel and Airy functions are not differentiable (their
 results do not require grad, as PyTorch's ``non_differentiable``).
+
+Bessel Y0/Y1, the modified Bessel I0/I1/K0/K1 and the scaled K0/K1 come from
+``backends/special_bessel_more.py``; the orthogonal polynomials are binary primitives of
+``special_polynomials.py`` (imported at the end).
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ def _erfcx_vjp(g, args, out):
 
 # unary: name -> vjp (None: not differentiable, as in PyTorch)
 _UNARY = {"erfcx": _erfcx_vjp, "bessel_j0": None, "bessel_j1": None,
-          "spherical_bessel_j0": None, "airy_ai": None}
+          "spherical_bessel_j0": None, "airy_ai": None, "bessel_y0": None, "bessel_y1": None,
+          "modified_bessel_i0": None, "modified_bessel_i1": None, "modified_bessel_k0": None,
+          "modified_bessel_k1": None, "scaled_modified_bessel_k0": None,
+          "scaled_modified_bessel_k1": None}
 for _name, _vjp in _UNARY.items():
     UNARY_OPS[_name] = register(_name, UNARY, _unary_meta, vjp=_vjp,
                                 saves_output=_vjp is not None)
@@ -124,3 +131,52 @@ def spherical_bessel_j0(input) -> Tensor:
 def airy_ai(input) -> Tensor:
     """The Airy function Ai (not differentiable, as PyTorch)."""
     return unary("airy_ai", input)
+
+
+def bessel_y0(input) -> Tensor:
+    """The Bessel function of the second kind of order 0 (-inf at 0, NaN for x < 0 and at
+    +inf, as PyTorch; not differentiable)."""
+    return unary("bessel_y0", input)
+
+
+def bessel_y1(input) -> Tensor:
+    """The Bessel function of the second kind of order 1 (-inf at 0, NaN for x < 0 and at
+    +inf, as PyTorch; not differentiable)."""
+    return unary("bessel_y1", input)
+
+
+def modified_bessel_i0(input) -> Tensor:
+    """The modified Bessel function of the first kind of order 0: ``fw.special.i0``'s values,
+    but NaN at +-inf and not differentiable, as PyTorch's ``modified_bessel_i0``."""
+    return unary("modified_bessel_i0", input)
+
+
+def modified_bessel_i1(input) -> Tensor:
+    """The modified Bessel function of the first kind of order 1: ``fw.special.i1``'s values,
+    but NaN at +-inf and not differentiable, as PyTorch's ``modified_bessel_i1``."""
+    return unary("modified_bessel_i1", input)
+
+
+def modified_bessel_k0(input) -> Tensor:
+    """The modified Bessel function of the second kind of order 0 (+inf at 0, NaN for
+    x < 0; not differentiable)."""
+    return unary("modified_bessel_k0", input)
+
+
+def modified_bessel_k1(input) -> Tensor:
+    """The modified Bessel function of the second kind of order 1 (+inf at 0, NaN for
+    x < 0; not differentiable)."""
+    return unary("modified_bessel_k1", input)
+
+
+def scaled_modified_bessel_k0(input) -> Tensor:
+    """``exp(x) K0(x)``, accurate where K0 underflows (not differentiable)."""
+    return unary("scaled_modified_bessel_k0", input)
+
+
+def scaled_modified_bessel_k1(input) -> Tensor:
+    """``exp(x) K1(x)``, accurate where K1 underflows (not differentiable)."""
+    return unary("scaled_modified_bessel_k1", input)
+
+
+from . import special_polynomials  # noqa: E402,F401  (registers the polynomial primitives)
