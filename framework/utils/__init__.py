@@ -14,7 +14,8 @@ for _name in ("dataset", "sampler", "dataloader", "collate", "distributed"):
 _sys.modules[f"{__name__}.data"] = data
 
 
-_LAZY = ("checkpoint", "benchmark", "flop_counter", "module_tracker", "_pytree", "hooks")
+_LAZY = ("checkpoint", "benchmark", "flop_counter", "module_tracker", "_pytree", "hooks",
+         "tensorboard")
 
 
 def __getattr__(name):
