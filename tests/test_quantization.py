@@ -328,8 +328,8 @@ def test_observer_argument_errors():
         Q.MinMaxObserver(dtype=fw.qint8, quant_min=-200, quant_max=100)
     with pytest.raises(fw.DTypeError, match="quantization dtype"):
         Q.MinMaxObserver(dtype=fw.float32)
-    with pytest.raises(NotImplementedError, match="float_qparams"):
-        Q.PerChannelMinMaxObserver(qscheme=fw.per_channel_affine_float_qparams)
+    with pytest.raises(NotImplementedError, match="per_tensor"):
+        Q.MinMaxObserver(qscheme=fw.per_channel_affine_float_qparams)
     with pytest.raises(Q.QuantizationError, match="observer instance"):
         Q.QConfig(activation=Q.MinMaxObserver(), weight=Q.default_weight_observer)
 

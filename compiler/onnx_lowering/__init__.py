@@ -36,6 +36,7 @@ def _load() -> None:
     from . import complex  # noqa: F401  (refusals: no complex tensors in ONNX)
     from . import control_flow  # noqa: F401  (cond -> If, while_loop -> Loop)
     from . import quant  # noqa: F401  (QuantizeLinear / DequantizeLinear)
+    from . import quant_dynamic  # noqa: F401  (DynamicQuantizeLinear / MatMulInteger)
     from . import sparse  # noqa: F401  (spmm_coo: its decomposition)
 
 

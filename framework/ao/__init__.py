@@ -2,8 +2,9 @@
 
 ``framework.ao.quantization`` holds observers, fake quantization, qconfigs and the
 eager-mode workflow (``prepare_qat``, ``prepare``, ``convert``);
-``framework.ao.nn.quantized.reference`` the converted (reference) modules. Both load on
-first use; this package itself only defines the quantized-dtype markers (``qtypes``).
+``framework.ao.nn.quantized.reference`` the converted (reference) modules and
+``framework.ao.nn.quantized.dynamic`` the dynamic quantized ones (``quantize_dynamic``).
+Both load on first use; this package itself only defines the quantized-dtype markers (``qtypes``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""NumPy kernels of the quantization ops (``framework/ops/quant_ops.py``), registered into
-the CPU backend's table.
+"""NumPy kernels of the quantization ops (``framework/ops/quant_ops.py`` and
+``framework/ops/quant_dynamic_ops.py``), registered into the CPU backend's table.
 
 The arithmetic follows PyTorch's CPU kernels to the bit: ``inv_scale`` is the float32
 reciprocal of the float32 scale, ``x * inv_scale`` is rounded half to even in float64 for
@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ArgumentError
 from .cpu import impl
+
 
 def _qparams(op, scale, zero_point, qmin, qmax, shape):
     """float32 scale and the zero point reshaped to broadcast against the input
@@ -100,3 +101,66 @@ for _op in ("quantize_per_tensor", "quantize_per_channel"):
     impl(_op)(_quantize(_op))
 for _op in ("dequantize_per_tensor", "dequantize_per_channel"):
     impl(_op)(_dequantize(_op))
+
+
+# ---------------------------------------------------------------------------------------
+# dynamic quantization (framework/ops/quant_dynamic_ops.py)
+_SMALL_SCALE = np.float32(6.1e-5)
+
+
+def choose_qparams_fbgemm(xmin, xmax, qmin, qmax):
+    """PyTorch's ``quant_utils::ChooseQuantizationParams`` (no sparsity preservation, no
+    power-of-two scale) for the float32 range ``[xmin, xmax]`` and the integer range
+    ``[qmin, qmax]`` (already halved for reduce_range): ``(float64 scale, int zero
+    point)``. The branches are C++'s, with its float32 steps kept in float32."""
+    mn = min(np.float32(xmin), np.float32(0))
+    mx = max(np.float32(xmax), np.float32(0))
+    scale = (float(mx) - float(mn)) / (qmax - qmin)
+    with np.errstate(divide="ignore", over="ignore"):
+        if np.float32(scale) == 0 or np.isinf(np.float32(1) / np.float32(scale)):
+            scale = 0.1
+    if scale < float(_SMALL_SCALE):  # fp16-subnormal scales are cut off, the range widened
+        org = np.float32(scale)
+        scale = float(_SMALL_SCALE)
+        if mn == 0:
+            mx = _SMALL_SCALE * np.float32(qmax - qmin)
+        elif mx == 0:
+            mn = -_SMALL_SCALE * np.float32(qmax - qmin)
+        else:
+            amp = _SMALL_SCALE / org
+            mn, mx = mn * amp, mx * amp
+    lo, hi = float(mn) / scale, float(mx) / scale
+    # the zero point from the end whose terms are smaller (C++'s error heuristic)
+    init = qmin - lo if abs(qmin) - abs(lo) < abs(qmax) - abs(hi) else qmax - hi
+    zp = qmin if init < qmin else qmax if init > qmax else int(np.rint(init))
+    return scale, zp
+
+
+@impl("dynamic_quantize_linear")
+def _dynamic_quantize_linear(x, reduce_range):
+    x = np.asarray(x)
+    if x.size and not np.isfinite(x).all():
+        raise ArgumentError("dynamic_quantize_linear: the input holds NaN or infinite values; "
+                            "their quantization parameters are undefined")
+    mn = np.float32(min(x.min(), 0)) if x.size else np.float32(0)
+    mx = np.float32(max(x.max(), 0)) if x.size else np.float32(0)
+    if reduce_range:  # fbgemm: 7-bit range, q = nearbyint(fma(x, 1/scale, zero_point))
+        scale, zp = choose_qparams_fbgemm(mn, mx, 0, 127)
+        s = np.float32(scale)
+        inv = np.float64(np.float32(1) / s)
+        t = (x.astype(np.float64) * inv + zp).astype(np.float32)  # one rounding, as an fma
+        q = np.clip(np.rint(t), 0, 255)
+    else:  # ONNX DynamicQuantizeLinear, in float32
+        s = np.float32(1) if mx == mn else (mx - mn) / np.float32(255)
+        zp = np.rint(np.clip(np.float32(0) - mn / s, 0, 255))
+        q = np.clip(np.rint(x / s) + zp, 0, 255)
+    return q.astype(np.uint8), np.array(s, np.float32), np.array(zp, np.uint8)
+
+
+@impl("matmul_integer")
+def _matmul_integer(a, b, a_zero_point, b_zero_point):
+    # float64 holds every partial sum exactly (|terms| < 2^16, K < 2^37), so BLAS order is
+    # irrelevant; int32 wraps around past 2^31 as ONNX's MatMulInteger does
+    af = np.asarray(a, np.float64) - np.float64(np.asarray(a_zero_point).reshape(()))
+    bf = np.asarray(b, np.float64) - np.asarray(b_zero_point, np.float64).reshape(-1)
+    return np.matmul(af, bf).astype(np.int64).astype(np.int32)

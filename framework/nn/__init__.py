@@ -9,3 +9,11 @@ from .modules import *  # noqa: F401,F403
 from .modules import Module  # noqa: F401
 from .parameter import Buffer, Parameter  # noqa: F401
 from .parameter import UninitializedBuffer, UninitializedParameter  # noqa: F401
+
+
+def __getattr__(name):
+    """``fw.nn.quantized`` (PyTorch's ``torch.nn.quantized``), imported on first use."""
+    if name == "quantized":
+        import importlib
+        return importlib.import_module(f"{__name__}.quantized")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

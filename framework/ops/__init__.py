@@ -142,4 +142,5 @@ def numel(input) -> int:
     """Number of elements."""
     return input.numel()
 from .quant_ops import *  # noqa: F401,F403,E402  (fake quantization; framework/ao/quantization)
+from . import quant_dynamic_ops  # noqa: F401,E402  (dynamic_quantize_linear, matmul_integer)
 from . import attention_ops  # noqa: F401,E402  (flash_attention: sdpa's fused op on cuda)

@@ -11,6 +11,13 @@ same names, defaults, buffers and ``state_dict`` keys: ``eps``, ``min_val``, ``m
     affine:    scale = (max_pos - min_neg) / (quant_max - quant_min)
                zero_point = clamp(quant_min - round(min_neg / scale), quant_min, quant_max)
     scale = max(scale, eps)
+    float_qparams (per channel, embeddings): scale = (max_val - min_val) / (quant_max -
+               quant_min) (1 where not above eps), zero_point = -min_val / scale (a float),
+               the range not extended to 0
+
+``PlaceholderObserver`` records nothing: it carries a dtype (and ``is_dynamic=True`` for
+activations that dynamic quantization quantizes per call) to the converted module.
+``is_dynamic`` is accepted by every observer; only ``quantize_dynamic`` gives it meaning.
 
 Before any observation it warns and returns ``([1.0], [0])``. The statistics updates are
 written with tensor ops only (no ``.item()``), so a QAT step that runs observers compiles
@@ -41,7 +48,9 @@ __all__ = ["ObserverBase", "UniformQuantizationObserverBase", "MinMaxObserver",
            "MovingAveragePerChannelMinMaxObserver", "default_observer",
            "default_weight_observer", "default_per_channel_weight_observer",
            "weight_observer_range_neg_127_to_127",
-           "per_channel_weight_observer_range_neg_127_to_127"]
+           "per_channel_weight_observer_range_neg_127_to_127", "PlaceholderObserver",
+           "default_placeholder_observer", "default_dynamic_quant_observer",
+           "default_float_qparams_observer"]
 
 _EPS = float(np.finfo(np.float32).eps)  # torch.finfo(torch.float32).eps
 _INF = float("inf")
@@ -88,16 +97,11 @@ class UniformQuantizationObserverBase(ObserverBase):
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected arguments {sorted(kwargs)}")
         super().__init__(dtype=dtype, is_dynamic=is_dynamic)
-        if is_dynamic:
-            raise NotImplementedError(f"{type(self).__name__}: dynamic quantization "
-                                      "(is_dynamic=True) is not supported")
-        if qscheme is qtypes.per_channel_affine_float_qparams:
-            raise NotImplementedError("per_channel_affine_float_qparams (float zero points "
-                                      "for embedding quantization) is not supported")
         if not (is_per_tensor(qscheme) or is_per_channel(qscheme)):
             raise QuantizationError(f"Default Observer only works for per_tensor_affine, "
-                                    f"per_tensor_symmetric, per_channel_affine and "
-                                    f"per_channel_symmetric, got {qscheme!r}")
+                                    f"per_tensor_symmetric, per_channel_affine, "
+                                    f"per_channel_symmetric and per_channel_float_qparams "
+                                    f"quantization scheme, got {qscheme!r}")
         storage_dtype(dtype)  # raises a DTypeError for anything but the quantized dtypes
         self.qscheme = qscheme
         if reduce_range:
@@ -120,6 +124,11 @@ class UniformQuantizationObserverBase(ObserverBase):
         """PyTorch's formulas (module docstring) with tensor ops; a per-tensor result has
         shape [1], a per-channel one [C]."""
         qmin, qmax = self.quant_min, self.quant_max
+        if self.qscheme is qtypes.per_channel_affine_float_qparams:
+            # the range is not extended to 0; float zero point -min / scale (embeddings)
+            scale = (max_val - min_val) / float(qmax - qmin)
+            scale = where(scale > self.eps, scale, 1.0)
+            return scale.reshape(-1), (-1 * min_val / scale).reshape(-1)
         min_neg = min_val.clamp(max=0.0)
         max_pos = max_val.clamp(min=0.0)
         if is_symmetric(self.qscheme):
@@ -300,7 +309,47 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
                 where(first, hi, self.max_val + c * (hi - self.max_val)))
 
 
+class PlaceholderObserver(ObserverBase):
+    """An observer that records nothing: it carries a configuration (``dtype``, and
+    ``is_dynamic=True`` for activations quantized per call by dynamic quantization, or a
+    float dtype such as ``fw.float16`` for weights kept in half precision) to the module
+    that ``convert`` / ``quantize_dynamic`` builds."""
+
+    def __init__(self, dtype=dtypes.float32, custom_op_name="", compute_dtype=None,
+                 quant_min=None, quant_max=None, qscheme=None, eps=None, is_dynamic=False):
+        if compute_dtype:  # PyTorch's deprecated spelling of is_dynamic
+            warnings.warn("Please use `is_dynamic` instead of `compute_dtype`. "
+                          "`compute_dtype` will be deprecated in a future release of PyTorch.",
+                          stacklevel=2)
+            is_dynamic = True
+        super().__init__(dtype=dtype, is_dynamic=is_dynamic)
+        self.qscheme = qtypes.per_tensor_affine if qscheme is None else qscheme
+        self.quant_min, self.quant_max = quant_min, quant_max
+        self.eps = _EPS if eps is None else eps
+        self.custom_op = custom_op_name
+
+    def forward(self, x):
+        """Return ``x`` unchanged."""
+        return x
+
+    def calculate_qparams(self):
+        """Not defined: a placeholder has no statistics."""
+        raise QuantizationError("calculate_qparams should not be called for "
+                                "PlaceholderObserver")
+
+    def extra_repr(self) -> str:
+        return f"dtype={self.dtype}, is_dynamic={self.is_dynamic}"
+
+
 default_observer = MinMaxObserver.with_args(quant_min=0, quant_max=127)
+default_placeholder_observer = PlaceholderObserver
+# dynamic quantization: activations quantized per call to quint8 (the range and arithmetic
+# are the dynamic module's; x86 reduces it to 7 bits)
+default_dynamic_quant_observer = PlaceholderObserver.with_args(
+    dtype=qtypes.quint8, quant_min=0, quant_max=255, is_dynamic=True)
+# weight-only embedding quantization: per-row scale and float zero point
+default_float_qparams_observer = PerChannelMinMaxObserver.with_args(
+    dtype=qtypes.quint8, qscheme=qtypes.per_channel_affine_float_qparams, ch_axis=0)
 default_weight_observer = MinMaxObserver.with_args(dtype=qtypes.qint8,
                                                    qscheme=qtypes.per_tensor_symmetric)
 weight_observer_range_neg_127_to_127 = MinMaxObserver.with_args(

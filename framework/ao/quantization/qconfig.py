@@ -1,5 +1,5 @@
 """``QConfig`` (how to observe a module's activations and weights) and PyTorch's default
-configurations (``torch.ao.quantization.qconfig``)."""
+configurations (``torch.ao.quantization.qconfig``): static, QAT and dynamic ones."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ from .fake_quantize import (FakeQuantize, FusedMovingAvgObsFakeQuantize, default
                             default_fused_act_fake_quant, default_fused_per_channel_wt_fake_quant,
                             default_fused_wt_fake_quant, default_per_channel_weight_fake_quant,
                             default_weight_fake_quant)
-from .observer import (MovingAverageMinMaxObserver, default_observer,
-                       default_per_channel_weight_observer, default_weight_observer)
+from ... import dtypes
+from .observer import (MovingAverageMinMaxObserver, PlaceholderObserver,
+                       default_dynamic_quant_observer, default_float_qparams_observer,
+                       default_observer, default_per_channel_weight_observer,
+                       default_placeholder_observer, default_weight_observer)
 from .utils import QuantizationError
 
 __all__ = ["QConfig", "default_qconfig", "default_per_channel_qconfig",
-           "default_qat_qconfig", "default_qat_qconfig_v2", "get_default_qat_qconfig"]
+           "default_qat_qconfig", "default_qat_qconfig_v2", "get_default_qat_qconfig",
+           "default_dynamic_qconfig", "per_channel_dynamic_qconfig", "float16_dynamic_qconfig",
+           "float16_static_qconfig", "float_qparams_weight_only_qconfig"]
 
 
 class QConfig(namedtuple("QConfig", ["activation", "weight"])):
@@ -36,6 +41,18 @@ class QConfig(namedtuple("QConfig", ["activation", "weight"])):
 default_qconfig = QConfig(activation=default_observer, weight=default_weight_observer)
 default_per_channel_qconfig = QConfig(activation=default_observer,
                                       weight=default_per_channel_weight_observer)
+# dynamic quantization (quantize_dynamic): activations quantized per call, weights ahead
+default_dynamic_qconfig = QConfig(activation=default_dynamic_quant_observer,
+                                  weight=default_weight_observer)
+per_channel_dynamic_qconfig = QConfig(activation=default_dynamic_quant_observer,
+                                      weight=default_per_channel_weight_observer)
+float16_dynamic_qconfig = QConfig(
+    activation=PlaceholderObserver.with_args(dtype=dtypes.float16, is_dynamic=True),
+    weight=PlaceholderObserver.with_args(dtype=dtypes.float16))
+float16_static_qconfig = QConfig(activation=PlaceholderObserver.with_args(dtype=dtypes.float16),
+                                 weight=PlaceholderObserver.with_args(dtype=dtypes.float16))
+float_qparams_weight_only_qconfig = QConfig(activation=default_placeholder_observer,
+                                            weight=default_float_qparams_observer)
 default_qat_qconfig = QConfig(activation=default_fake_quant, weight=default_weight_fake_quant)
 default_qat_qconfig_v2 = QConfig(activation=default_fused_act_fake_quant,
                                  weight=default_fused_wt_fake_quant)

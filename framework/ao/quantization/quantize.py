@@ -3,6 +3,9 @@
 (QAT layers + fake quantization), ``convert`` (reference modules) and the one-call
 ``quantize`` / ``quantize_qat``.
 
+``quantize_dynamic`` (dynamic quantization) propagates its qconfig_spec and swaps layers for
+the dynamic quantized modules of ``framework.ao.nn.quantized.dynamic``, with no observers.
+
 ``prepare`` gives each leaf module with a ``qconfig`` (of a type in the propagation list)
 an ``activation_post_process`` child and a forward hook that passes the module's output
 through it, as PyTorch does. ``convert`` swaps layers for the reference modules of
@@ -18,19 +21,23 @@ from __future__ import annotations
 import copy
 import warnings
 
+from ... import dtypes, nn
 from ...nn.modules.container import Sequential
+from .. import qtypes
 from ..nn.intrinsic import _FusedModule
 from ..nn.quantized.reference import QuantizeDequantize, float_layer, get_qparam_dict
 from .fake_quantize import FakeQuantizeBase
 from .observer import ObserverBase
-from .quantization_mappings import (get_default_qat_module_mappings,
+from .qconfig import default_dynamic_qconfig, float16_dynamic_qconfig
+from .quantization_mappings import (get_default_dynamic_quant_module_mappings,
+                                    get_default_qat_module_mappings,
                                     get_default_qconfig_propagation_list,
                                     get_default_static_quant_reference_module_mappings)
 from .stubs import DeQuantStub
 from .utils import QuantizationError
 
 __all__ = ["propagate_qconfig_", "add_observer_", "prepare", "prepare_qat", "convert",
-           "swap_module", "quantize", "quantize_qat"]
+           "swap_module", "quantize", "quantize_qat", "quantize_dynamic"]
 
 
 def _is_activation_post_process(module) -> bool:
@@ -218,3 +225,52 @@ def quantize_qat(model, run_fn, run_args, inplace=False):
     prepare_qat(model, inplace=True)
     run_fn(model, *run_args)
     return convert(model, inplace=True)
+
+
+_DYNAMIC_TYPES = ("Linear", "LSTM", "GRU", "LSTMCell", "RNNCell", "GRUCell")
+
+
+def _default_dynamic_qconfig(dtype, spec_is_set):
+    if dtype is qtypes.qint8:
+        return default_dynamic_qconfig
+    if dtype is dtypes.float16:
+        return float16_dynamic_qconfig
+    if dtype is qtypes.quint8:
+        raise NotImplementedError("quantize_dynamic with dtype=quint8 (weight-only "
+                                  "Embedding / EmbeddingBag quantization, "
+                                  "float_qparams_weight_only_qconfig) is not supported: "
+                                  "there are no quantized Embedding modules")
+    if spec_is_set:
+        raise QuantizationError(f"Unknown dtype specified for quantize_dynamic: {dtype!r}")
+    raise QuantizationError(f"Don't know how to quantize with default settings for {dtype!r}. "
+                            "Provide full qconfig please")
+
+
+def quantize_dynamic(model, qconfig_spec=None, dtype=qtypes.qint8, mapping=None,
+                     inplace=False):
+    """Dynamic quantization (``torch.ao.quantization.quantize_dynamic``): replace the
+    layers chosen by ``qconfig_spec`` with dynamic quantized modules
+    (``framework.ao.nn.quantized.dynamic``: weights quantized now, activations at every
+    call). ``qconfig_spec`` is None (every ``nn.Linear`` (and the recurrent layers and
+    cells) with the default qconfig of ``dtype``: ``default_dynamic_qconfig`` for
+    ``fw.qint8``, ``float16_dynamic_qconfig`` for ``fw.float16``), a set of module types
+    or names (each with that default qconfig) or a dict of types / qualified names ->
+    qconfig (None keeps a submodule float). Returns the quantized copy (the model itself
+    with ``inplace=True``), in eval mode."""
+    if qconfig_spec is None:
+        qconfig = _default_dynamic_qconfig(dtype, False)
+        qconfig_spec = {getattr(nn, name): qconfig for name in _DYNAMIC_TYPES}
+    elif isinstance(qconfig_spec, set):
+        qconfig = _default_dynamic_qconfig(dtype, True)
+        qconfig_spec = dict.fromkeys(qconfig_spec, qconfig)
+    elif not isinstance(qconfig_spec, dict):
+        raise QuantizationError(f"quantize_dynamic: qconfig_spec must be None, a set or a "
+                                f"dict, got {type(qconfig_spec).__name__}")
+    if mapping is None:
+        mapping = get_default_dynamic_quant_module_mappings()
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.eval()
+    propagate_qconfig_(model, qconfig_spec)
+    convert(model, mapping, inplace=True)
+    return model

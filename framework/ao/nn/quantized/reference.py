@@ -25,7 +25,8 @@ from ....ops.quant_ops import (dequantize_per_channel, dequantize_per_tensor,
                                fake_quantize_per_tensor_affine, quantize_per_channel,
                                quantize_per_tensor)
 from ... import qtypes
-from ...quantization.utils import dtype_range, is_per_channel, storage_dtype
+from ...quantization.utils import (QuantizationError, dtype_range, is_per_channel,
+                                  storage_dtype)
 
 __all__ = ["QuantizeDequantize", "DeQuantize", "Linear", "Conv1d", "Conv2d", "Conv3d",
            "LinearReLU", "ConvReLU1d", "ConvReLU2d", "ConvReLU3d", "get_qparam_dict",
@@ -68,6 +69,12 @@ class QuantizeDequantize(Module):
     @classmethod
     def from_observer(cls, observer):
         """Freeze a calibrated observer or fake quantize module."""
+        if getattr(observer, "is_dynamic", False):
+            raise QuantizationError(f"{type(observer).__name__} has is_dynamic=True: a "
+                                    "dynamically quantized activation has no fixed qparams "
+                                    "to convert; use framework.ao.quantization."
+                                    "quantize_dynamic (dynamic qconfigs) instead of "
+                                    "prepare / convert")
         qp = get_qparam_dict(observer)
         return cls(qp["scale"], qp["zero_point"], qp["quant_min"], qp["quant_max"],
                    qp["dtype"], qp["qscheme"], qp.get("axis", -1))
