@@ -1,9 +1,10 @@
 """The demo's model: a small character-level GPT built from :mod:`framework.nn`.
 
 Token and position embeddings, ``n_layer`` pre-norm transformer blocks (causal
-self-attention through ``scaled_dot_product_attention`` with a boolean causal mask, then
-an MLP with GPT-2's tanh-approximated GELU), a final LayerNorm and a linear head over the
-vocabulary (optionally tied to the token embedding). The layout follows nanoGPT, so the
+self-attention through ``scaled_dot_product_attention(..., is_causal=True)``, so "cuda"
+runs the fused attention kernel and the CPU a cached causal bias; then an MLP with GPT-2's
+tanh-approximated GELU), a final LayerNorm and a linear head over the vocabulary
+(optionally tied to the token embedding). The layout follows nanoGPT, so the
 ``state_dict`` keys read the same.
 """
 
@@ -35,7 +36,7 @@ class GPTConfig:
 
 class CausalSelfAttention(nn.Module):
     """Multi-head self-attention where each position sees itself and the past only
-    (``causal`` is a (T, T) boolean mask, True where attention is allowed)."""
+    (sdpa's ``is_causal``: no mask tensor is passed)."""
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
@@ -48,14 +49,14 @@ class CausalSelfAttention(nn.Module):
         self.dropout = cfg.dropout
         self.resid_dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, causal):
+    def forward(self, x):
         b, t, c = x.shape
         h = self.n_head
         q, k, v = self.c_attn(x).split(c, dim=2)
         q = q.view(b, t, h, c // h).transpose(1, 2)      # (B, H, T, hd)
         k = k.view(b, t, h, c // h).transpose(1, 2)
         v = v.view(b, t, h, c // h).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=causal,
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
                                            dropout_p=self.dropout if self.training else 0.0)
         y = y.transpose(1, 2).reshape(b, t, c)
         return self.resid_dropout(self.c_proj(y))
@@ -85,8 +86,8 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.n_embd)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, causal):
-        x = x + self.attn(self.ln_1(x), causal)
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
         return x + self.mlp(self.ln_2(x))
 
 
@@ -125,14 +126,12 @@ class GPT(nn.Module):
         if isinstance(t, int) and t > self.config.block_size:
             raise ShapeError(f"GPT: sequence length {t} exceeds block_size "
                              f"{self.config.block_size}")
-        # Positions 0..T-1 and the causal mask are computed from ``idx`` itself (not from
-        # fw.arange / fw.ones), so T can stay symbolic when the model is exported with a
-        # dynamic sequence axis.
+        # Positions 0..T-1 are computed from ``idx`` itself (not from fw.arange), so T can
+        # stay symbolic when the model is exported with a dynamic sequence axis.
         pos = (idx[0] * 0 + 1).cumsum(0) - 1                 # (T,)
-        causal = pos.unsqueeze(1) >= pos.unsqueeze(0)        # (T, T): query i sees keys <= i
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
-            x = block(x, causal)
+            x = block(x)
         return self.lm_head(self.ln_f(x))
 
     def num_parameters(self) -> int:

@@ -15,12 +15,21 @@ On "cuda", ``scaled_dot_product_attention`` runs the fused ``flash_attention`` o
 Triton kernels of ``triton_kernels.attention``: the L x S scores are never stored) when
 the call allows it (no ``attn_mask``, ``dropout_p == 0``, fp16/bf16/fp32, head dims up to
 128, 3-D or 4-D inputs, GQA through ``enable_gqa``), else the math path below;
-``fw.nn.attention.sdpa_kernel`` restricts the choice. The CPU always runs the math path.
+``fw.nn.attention.sdpa_kernel`` restricts the choice. The CPU always runs the math path;
+there, ``is_causal=True`` adds a cached constant (L, S) bias (under ``fw.compile`` the same
+bias is recorded from creation ops, which the compiler folds into a constant).
+
+``multi_head_attention_forward`` with ``need_weights=False`` (what the Transformer layers
+pass) computes its attention through ``scaled_dot_product_attention``, as PyTorch does:
+with ``is_causal=True``, an ``attn_mask`` (required, as in PyTorch) and no
+``key_padding_mask`` the mask is trusted to be the causal one and dropped, so on "cuda" the
+fused kernel runs; otherwise both masks are merged into one additive float mask.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 from .. import dtypes, ops as F
 from .._state import tls
@@ -34,6 +43,10 @@ from .attention import SDPBackend, math_sdp_enabled, select_backend
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
 _NEG_INF = float("-inf")
+# eager CPU causal biases by (L, S, dtype): a few shapes recur in training, none is large
+_CAUSAL_CACHE: OrderedDict = OrderedDict()
+_CAUSAL_CACHE_ENTRIES = 8
+_CAUSAL_CACHE_MAX_NUMEL = 1 << 22
 
 
 def _dropout(x, p, training=True):
@@ -98,13 +111,38 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     length, src = query.shape[-2], key.shape[-2]
     scores = F.matmul(query, key.transpose(-2, -1)) * scale
     if is_causal:
-        allowed = F.ones((length, src), dtype=dtypes.bool_, device=query.device).tril()
-        scores = scores + _mask_to_bias(allowed, scores.dtype, True, "sdpa")
+        scores = scores + _causal_bias(length, src, scores.dtype, query.device)
     elif attn_mask is not None:
         scores = scores + _mask_to_bias(attn_mask, scores.dtype, True,
                                         "scaled_dot_product_attention")
     weights = _dropout(F.softmax(scores, -1), dropout_p)
     return F.matmul(weights, value)
+
+
+def _causal_bias(length, src, dtype, device):
+    """The (L, S) additive causal bias: 0 where key ``j <= i`` for query ``i``, -inf after.
+
+    Eagerly on the CPU it is built once per (L, S, dtype) and reused (the scores' add does
+    not save it for backward, and it never requires grad). Under a trace, with symbolic
+    sizes, in inference mode (an inference tensor could not be reused under autograd) or on
+    other devices it is recorded from creation ops; with static sizes ``fw.compile`` folds
+    those into a constant of the graph."""
+    cacheable = (tls.tracer is None and not tls.inference_mode and device.type == "cpu"
+                 and isinstance(length, int) and isinstance(src, int)
+                 and length * src <= _CAUSAL_CACHE_MAX_NUMEL)
+    if cacheable:
+        key = (length, src, dtype)
+        hit = _CAUSAL_CACHE.get(key)
+        if hit is not None:
+            _CAUSAL_CACHE.move_to_end(key)
+            return hit
+    allowed = F.ones((length, src), dtype=dtypes.bool_, device=device).tril()
+    bias = _mask_to_bias(allowed, dtype, True, "scaled_dot_product_attention")
+    if cacheable:
+        _CAUSAL_CACHE[key] = bias
+        if len(_CAUSAL_CACHE) > _CAUSAL_CACHE_ENTRIES:
+            _CAUSAL_CACHE.popitem(last=False)
+    return bias
 
 
 def _flash(query, key, value, is_causal, scale):
@@ -184,7 +222,13 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights=True, is_causal=False):
     """PyTorch's multi-head attention on sequence-first ``(L, N, E)`` inputs (or unbatched
-    ``(L, E)``). Returns ``(attn_output, attn_weights or None)``."""
+    ``(L, E)``). Returns ``(attn_output, attn_weights or None)``.
+
+    ``need_weights=False`` computes the attention through
+    :func:`scaled_dot_product_attention` (the fused kernel on "cuda" when the call allows
+    it). ``is_causal`` is PyTorch's hint that ``attn_mask`` (which must be given) is the
+    causal mask: with ``need_weights=False`` and no ``key_padding_mask`` the mask is not
+    read and sdpa's ``is_causal`` path runs instead; otherwise the mask is used."""
     if static_k is not None or static_v is not None:
         raise NotImplementedError("multi_head_attention_forward: static_k/static_v are not "
                                   "implemented")
@@ -203,6 +247,14 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     if is_causal and attn_mask is None:
         raise ArgumentError("multi_head_attention_forward: need attn_mask if specifying the "
                             "is_causal hint")
+    # As PyTorch, the hint replaces the mask only where it needs no merging and no weights
+    # are returned. bias_k / add_zero_attn append key columns that the padded mask shows to
+    # every query but sdpa's causal triangle would hide, so those keep the mask (PyTorch
+    # drops it there too, and its result then differs from its need_weights=True one).
+    causal_hint = (is_causal and key_padding_mask is None and not need_weights
+                   and bias_k is None and bias_v is None and not add_zero_attn)
+    if causal_hint:
+        attn_mask = None
     head = e // num_heads
     q, k, v = _in_projection(query, key, value, e, in_proj_weight, in_proj_bias,
                              use_separate_proj_weight, q_proj_weight, k_proj_weight,
@@ -243,6 +295,12 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
         kpm = key_padding_mask.reshape(bsz, 1, 1, src)
         bias = kpm if bias is None else bias + kpm
     p = dropout_p if training else 0.0
+    if not need_weights:
+        out = scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=p,
+                                           is_causal=causal_hint)
+        out = _linear(out.permute(2, 0, 1, 3).reshape(length, bsz, e), out_proj_weight,
+                      out_proj_bias)
+        return (out if batched else out.squeeze(1)), None
     scores = F.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(head))
     if bias is not None:
         scores = scores + bias
@@ -250,8 +308,6 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
     out = F.matmul(weights, v)                                   # (N, H, L, head)
     out = out.permute(2, 0, 1, 3).reshape(length, bsz, e)
     out = _linear(out, out_proj_weight, out_proj_bias)
-    if not need_weights:
-        return (out if batched else out.squeeze(1)), None
     if average_attn_weights:
         weights = weights.mean(1)
     if not batched:

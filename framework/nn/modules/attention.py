@@ -86,7 +86,11 @@ class MultiheadAttention(Module):
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
         """Attend from ``query`` to ``key``/``value``. Bool masks are True where attention
-        is NOT allowed; float masks are added to the scores."""
+        is NOT allowed; float masks are added to the scores. With ``need_weights=False``
+        the attention runs through ``scaled_dot_product_attention`` (the fused kernel on
+        "cuda" when there is no mask to apply); ``is_causal=True`` is PyTorch's hint that
+        ``attn_mask`` (still required) is the causal mask, which sdpa then applies itself
+        unless a ``key_padding_mask`` has to be merged in or the weights are returned."""
         batched = query.ndim == 3
         if self.batch_first and batched:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))

@@ -1,12 +1,20 @@
 """Transformer layers with PyTorch's structure and ``state_dict`` names:
 TransformerEncoderLayer, TransformerDecoderLayer, TransformerEncoder, TransformerDecoder and
-Transformer (post-norm by default, ``norm_first=True`` for pre-norm)."""
+Transformer (post-norm by default, ``norm_first=True`` for pre-norm).
+
+The layers call ``MultiheadAttention`` with ``need_weights=False``, so attention runs
+through ``scaled_dot_product_attention``. ``is_causal`` / ``tgt_is_causal`` are PyTorch's
+hints that the given mask is the causal one: then self-attention takes sdpa's causal path
+(the mask tensor is not read; on "cuda" the fused kernel runs). The stacks, like PyTorch's,
+work the hint out themselves when it is left as None, by comparing the mask with
+:func:`generate_square_subsequent_mask`."""
 
 from __future__ import annotations
 
 import copy
 
 from ... import dtypes, ops as F
+from ..._state import tls
 from ...errors import ArgumentError
 from .. import functional as NF
 from .attention import MultiheadAttention
@@ -40,6 +48,37 @@ def generate_square_subsequent_mask(sz, device=None, dtype=None):
     return F.full((sz, sz), float("-inf"), dtype=dt, device=device).triu(1)
 
 
+def _get_seq_len(src, layers):
+    """The sequence length of ``(S, E)``, ``(S, N, E)`` or, when the first layer's
+    self-attention is batch first, ``(N, S, E)``."""
+    if src.ndim == 2:
+        return src.shape[0]
+    attn = getattr(layers[0], "self_attn", None) if len(layers) else None
+    return src.shape[1 if getattr(attn, "batch_first", False) else 0]
+
+
+def _detect_is_causal_mask(mask, is_causal=None, size=None) -> bool:
+    """PyTorch's rule: an explicit ``is_causal`` is returned as it is (only ``True`` counts);
+    with None, whether ``mask`` equals the ``(size, size)`` causal mask of its dtype (float:
+    -inf above the diagonal, 0 elsewhere; bool: True above the diagonal).
+
+    Under ``fw.compile`` (or any trace) a None hint gives False without reading the mask:
+    comparing its values would break the graph, and the mask path computes the same result.
+    """
+    if is_causal is not None or mask is None:
+        return is_causal is True
+    if tls.tracer is not None:
+        return False
+    sz = size if size is not None else mask.shape[-2]
+    if not isinstance(sz, int) or tuple(mask.shape) != (sz, sz):
+        return False
+    if mask.dtype is dtypes.bool_:
+        causal = F.ones((sz, sz), dtype=dtypes.bool_, device=mask.device).triu(1)
+    else:
+        causal = generate_square_subsequent_mask(sz, device=mask.device, dtype=mask.dtype)
+    return bool((mask == causal).all())
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention + feed-forward block (``self_attn``, ``linear1``, ``linear2``,
     ``norm1``, ``norm2``, ``dropout``, ``dropout1``, ``dropout2``)."""
@@ -70,7 +109,9 @@ class TransformerEncoderLayer(Module):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        """One encoder block over ``src``."""
+        """One encoder block over ``src``. ``is_causal=True`` is a hint that ``src_mask`` (then
+        required) is the causal mask; without a ``src_key_padding_mask`` the mask is not read
+        and self-attention runs sdpa's causal path."""
         x = src
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -122,7 +163,9 @@ class TransformerDecoderLayer(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
-        """One decoder block over ``tgt`` attending to ``memory``."""
+        """One decoder block over ``tgt`` attending to ``memory``. ``tgt_is_causal`` /
+        ``memory_is_causal`` are hints that ``tgt_mask`` / ``memory_mask`` (then required)
+        are causal masks (see :class:`TransformerEncoderLayer`)."""
         x = tgt
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
@@ -149,11 +192,13 @@ class TransformerEncoder(Module):
         self.norm = norm
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
-        """Run every layer in turn."""
+        """Run every layer in turn. ``is_causal=None`` detects whether ``mask`` is the causal
+        mask (see :func:`_detect_is_causal_mask`); True/False is a hint taken as it is."""
+        is_causal = _detect_is_causal_mask(mask, is_causal, _get_seq_len(src, self.layers))
         out = src
         for layer in self.layers:
             out = layer(out, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
-                        is_causal=bool(is_causal))
+                        is_causal=is_causal)
         return self.norm(out) if self.norm is not None else out
 
 
@@ -169,13 +214,16 @@ class TransformerDecoder(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
-        """Run every layer in turn."""
+        """Run every layer in turn. ``tgt_is_causal=None`` detects whether ``tgt_mask`` is
+        the causal mask; ``memory_is_causal`` is a hint taken as it is."""
+        tgt_is_causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal,
+                                               _get_seq_len(tgt, self.layers))
         out = tgt
         for layer in self.layers:
             out = layer(out, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
                         tgt_key_padding_mask=tgt_key_padding_mask,
                         memory_key_padding_mask=memory_key_padding_mask,
-                        tgt_is_causal=bool(tgt_is_causal), memory_is_causal=memory_is_causal)
+                        tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
         return self.norm(out) if self.norm is not None else out
 
 
