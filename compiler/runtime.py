@@ -69,9 +69,17 @@ class Entry:
         self.n_tensor_inputs = len(cap.arg_paths)
         self.backward = None
         self.param_tensors = []
+        self.graphs = None  # compiler.cudagraphs.EntryGraphs under mode="reduce-overhead"
 
     def run(self, args, kwargs, tensors):
         """Call the generated kernel and apply write-backs; return the output structure."""
+        inputs, consts, sizes = self.gather(tensors)
+        outs, wbs, grads = self.kernel(inputs, consts, sizes, self.buffers(sizes))
+        return self.finish(args, kwargs, tensors, inputs, consts, sizes, outs, wbs, grads)
+
+    def gather(self, tensors):
+        """The kernel's operands for this call: ``(inputs, constants, sizes)`` (inputs:
+        the tensor arguments' buffers, then the runtime scalars)."""
         inputs = [t._data for t in tensors]
         if self.guards._scalar_fn is not None:
             inputs += self.guards.last_scalars
@@ -85,11 +93,19 @@ class Entry:
             else:
                 consts.append(tensors[src[1]].grad._data)
         sizes = tuple(tensors[i].shape[d] for i, d in self.sym_locs)
+        return inputs, consts, sizes
+
+    def buffers(self, sizes):
+        """The planned scratch buffers for these sizes (NumPy code)."""
         bufs = self.bufs.get(sizes)
         if bufs is None:
             from .codegen.numpy import buffers_for
             bufs = buffers_for(self.bufs, self.plan, self.sym_names, sizes)
-        outs, wbs, grads = self.kernel(inputs, consts, sizes, bufs)
+        return bufs
+
+    def finish(self, args, kwargs, tensors, inputs, consts, sizes, outs, wbs, grads):
+        """Apply the kernel's write-backs, versions and ``.grad`` assignments; return the
+        output structure."""
         for (kind, i), val in zip(self.writebacks, wbs):
             target = consts[i] if kind == "c" else inputs[i]
             if type(target) is np.ndarray:
@@ -171,7 +187,8 @@ class CompiledFunction:
         self.last_key = None
         self._stats = {"calls": 0, "captures": 0, "cache_hits": 0, "recompiles": [],
                        "eager_calls": 0, "graph_breaks": [], "decisions": [],
-                       "compile_time_s": []}
+                       "compile_time_s": [], "cudagraph_captures": 0, "cudagraph_replays": 0,
+                       "cudagraph_invalidations": [], "cudagraph_skips": []}
         self._limit_warned = False
 
     # -- public ------------------------------------------------------------------------
@@ -203,6 +220,8 @@ class CompiledFunction:
         else:
             st["cache_hits"] += 1
         if entry.decision == "compiled":
+            if entry.graphs is not None:
+                return entry.graphs(args, kwargs, tensors)
             return entry.run(args, kwargs, tensors)
         if entry.decision == "eager":
             st["eager_calls"] += 1
@@ -223,7 +242,8 @@ class CompiledFunction:
     def stats(self) -> dict:
         """Captures, cache hits, recompiles (with the failing guard), decisions, times."""
         s = dict(self._stats)
-        s["recompiles"] = list(s["recompiles"])
+        for k in ("recompiles", "cudagraph_invalidations", "cudagraph_skips"):
+            s[k] = list(s[k])
         s["num_recompiles"] = len(s["recompiles"])
         s["eager_reason"] = self.eager_reason
         s["entries"] = len(self.cache)
@@ -340,9 +360,13 @@ class CompiledFunction:
             warnings.warn(f"fw.compile({self.__name__}): {e}; running eagerly", stacklevel=4)
             return None
         st["compile_time_s"].append(time.perf_counter() - t0)
-        if self.mode in ("always", "max-autotune", "reduce-overhead") or \
+        if self.mode in ("always", "max-autotune") or \
                 os.environ.get("FW_COMPILE_MODE") == "always":
             entry.decision = "compiled"
+        if self.mode == "reduce-overhead" and _device_type(entry.graph) == "cuda":
+            from .cudagraphs import EntryGraphs  # CPU: the default mode's behaviour
+            entry.decision = "compiled"
+            entry.graphs = EntryGraphs(entry, self.__name__, st)
         if store:
             key, _ = static_key(args, kwargs, self.dyn, self.marks)
             self.cache[key] = entry

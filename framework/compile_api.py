@@ -17,8 +17,9 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
       input dim symbolic from the start), False (always specialize).
     - ``fullgraph``: raise :class:`framework.errors.GraphBreak` instead of falling back to
       eager when something cannot be captured.
-    - ``mode``: None (time compiled vs eager on the first calls and keep the faster one) or
-      "always" (always run the compiled code).
+    - ``mode``: None (time compiled vs eager on the first calls and keep the faster one),
+      "always" (always run the compiled code) or "reduce-overhead" (on CUDA: replay the
+      compiled code as CUDA graphs; on the CPU: as None).
 
     The result has ``stats()``, ``graph(*args)`` and ``code(*args)``.
     """
@@ -28,7 +29,8 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
                             "'numpy' or 'triton')")
     if mode not in (None, "default", "always", "reduce-overhead", "max-autotune"):
         from .errors import ArgumentError
-        raise ArgumentError(f"compile: unknown mode {mode!r} (expected None or 'always')")
+        raise ArgumentError(f"compile: unknown mode {mode!r} (expected None, 'always' or "
+                            "'reduce-overhead')")
 
     def wrap(f):
         from compiler.runtime import CompiledFunction

@@ -11,6 +11,9 @@ import weakref
 
 from . import random as _random_module
 from .backends import cuda_runtime as _rt
+from .cuda_graphed import make_graphed_callables  # noqa: F401  (CUDA graphs, as torch.cuda)
+from .cuda_graphs import (CUDAGraph, graph, graph_pool_handle,  # noqa: F401
+                          is_current_stream_capturing)
 from .errors import DeviceError
 
 __all__ = ["is_available", "device_count", "synchronize", "memory_allocated",
@@ -19,7 +22,8 @@ __all__ = ["is_available", "device_count", "synchronize", "memory_allocated",
            "get_rng_state", "set_rng_state", "get_rng_state_all", "set_rng_state_all",
            "is_simulated", "get_device_name", "get_device_capability", "current_device",
            "empty_cache", "install_triton_driver", "memory_reserved", "max_memory_reserved",
-           "get_device_properties", "stream"]
+           "get_device_properties", "stream", "CUDAGraph", "graph", "graph_pool_handle",
+           "is_current_stream_capturing", "make_graphed_callables"]
 
 
 def __getattr__(name):
@@ -354,6 +358,8 @@ def initial_seed() -> int:
 
 def philox_state(generator, n: int) -> tuple[int, int]:
     """(seed, offset) for drawing ``n`` numbers, advancing the stream past them."""
+    _rt.not_capturing("drawing random numbers on the device (a graph would replay the same "
+                      "numbers: draw them outside the capture and pass them in)")
     if generator is None:
         st = _DEFAULT
     else:

@@ -169,6 +169,7 @@ class TritonKernel:
         self.scan = any(n.kind == "scan" for n in kb._nodes.values())
         self.interpret = interpreting()
         self.source, self.name = self._assemble()
+        self._pointer_fns: dict = {}  # frozenset of scalar names read from memory -> jit fn
         # elements a thread of a pointwise launch: fewer for the special-function helpers
         # that keep many float64 values live (triton_ops.HELPER_ELEMENTS)
         wide = any(b.dtype is dtypes.float64 for b in kb.bufs.values())
@@ -180,14 +181,18 @@ class TritonKernel:
         self.fn = getattr(self.module, self.name)
         GENERATED.setdefault(self.name + "_" + digest, self)
 
-    def _assemble(self):
-        params = self.pointers + self.int_args + self.scalar_args + ["xnumel"]
+    def _assemble(self, in_memory=frozenset()):
+        """(source, kernel name); scalars named in ``in_memory`` are passed as pointers to
+        one element (``<name>_ptr``) and loaded first (a CUDA graph's device scalars)."""
+        params = self.pointers + self.int_args + \
+            [f"{s}_ptr" if s in in_memory else s for s in self.scalar_args] + ["xnumel"]
         consts = ["XBLOCK: tl.constexpr", "INDEX64: tl.constexpr"]
         if self.reduction:
             params.append("rnumel")
             consts[1:1] = ["RBLOCK: tl.constexpr", "RPERSIST: tl.constexpr",
                            "XSTAGES: tl.constexpr", "XPROGS: tl.constexpr"]
-        body = ["pid = tl.program_id(0)", "if INDEX64:", "    pid = pid.to(tl.int64)"]
+        body = [f"{s} = tl.load({s}_ptr)" for s in self.scalar_args if s in in_memory]
+        body += ["pid = tl.program_id(0)", "if INDEX64:", "    pid = pid.to(tl.int64)"]
         if self.reduction:
             # persistent rows: each program strides over blocks of rows, so a grid capped
             # at XPROGS programs can prefetch the next rows while reducing these (XSTAGES)
@@ -207,8 +212,9 @@ class TritonKernel:
         text = "\n".join("    " + line for line in body)
         name = "".join(ch if ch.isalnum() else "_" for ch in self.label)[:60]
         name = f"triton_{'red' if self.reduction else 'poi'}_{name}"
-        nodsp = ", ".join(repr(s) for s in self.scalar_args)
-        deco = f"@triton.jit(do_not_specialize=[{nodsp}])" if self.scalar_args else "@triton.jit"
+        by_value = [s for s in self.scalar_args if s not in in_memory]
+        nodsp = ", ".join(repr(s) for s in by_value)
+        deco = f"@triton.jit(do_not_specialize=[{nodsp}])" if by_value else "@triton.jit"
         if self.reduction and not self.interpret and not self.scan:
             deco = ("@triton.autotune(configs=reduction_configs(), key=['xnumel', 'rnumel', "
                     "'RBLOCK', 'RPERSIST'], prune_configs_by={'early_config_prune': "
@@ -289,15 +295,21 @@ class TritonKernel:
             return
         args = [buffers[p] for p in self.pointers] + [int(sizes[s]) for s in self.int_args]
         scalars = scalars if scalars is not None else self.kb.scalars
-        args += [scalars[s] for s in self.scalar_args] + [xnumel]
+        values = [scalars[s] for s in self.scalar_args]
+        # a scalar given as a one-element device buffer is read from memory, so a CUDA
+        # graph replays the kernel with the value the buffer holds at replay time
+        in_memory = frozenset(s for s, v in zip(self.scalar_args, values)
+                              if hasattr(v, "data_ptr")) if values else frozenset()
+        args += values + [xnumel]
         if self.reduction:
             args.append(rnumel)
         index64 = bool(index64) or self.needs_index64(buffers, sizes, xnumel, rnumel)
         g = self.geometry(xnumel, rnumel)
-        key = (xnumel, rnumel, index64, *g.values())
+        key = (xnumel, rnumel, index64, in_memory, *g.values())
         launch = self._launches.get(key) if self.force is None else None
         if launch is None:
-            launch = self._first_launch(args, xnumel, rnumel, index64, g)
+            launch = self._first_launch(args, xnumel, rnumel, index64, g,
+                                        self._jit(in_memory))
             if self.force is None:
                 self._launches[key] = launch
         else:
@@ -305,26 +317,39 @@ class TritonKernel:
         for hook in AFTER_LAUNCH:
             hook(self.name)
 
-    def _first_launch(self, args, xnumel: int, rnumel: int, index64: bool, g: dict):
+    def _jit(self, in_memory: frozenset):
+        """The jitted kernel reading the scalars named in ``in_memory`` from memory (the
+        plain kernel when there are none), made once per set."""
+        if not in_memory:
+            return self.fn
+        fn = self._pointer_fns.get(in_memory)
+        if fn is None:
+            source, name = self._assemble(in_memory)
+            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+            fn = self._pointer_fns[in_memory] = getattr(_load_module(source, digest), name)
+        return fn
+
+    def _first_launch(self, args, xnumel: int, rnumel: int, index64: bool, g: dict, jit=None):
         """Launch once choosing the geometry (heuristic, ``force``, or the autotuner) and
         return ``(fn, grid, kwargs)`` for later launches of the same extents: they skip
         the heuristic and the autotuner's Python dispatch."""
+        jit = self.fn if jit is None else jit
         g = dict(g, **(self.force or {}))
         kwargs = dict(INDEX64=index64)
         if self.reduction:
             kwargs.update(RBLOCK=g["RBLOCK"], RPERSIST=g["RPERSIST"])
         autotuned = self.reduction and not self.interpret and not self.scan
         if autotuned and self.force is None:
-            self.fn[lambda meta: (grid_size(xnumel, meta),)](*args, **kwargs)
-            kwargs.update(self.fn.best_config.all_kwargs())
-            return self.fn.fn, (grid_size(xnumel, kwargs),), kwargs
+            jit[lambda meta: (grid_size(xnumel, meta),)](*args, **kwargs)
+            kwargs.update(jit.best_config.all_kwargs())
+            return jit.fn, (grid_size(xnumel, kwargs),), kwargs
         kwargs.update(XBLOCK=g["XBLOCK"], num_warps=g["num_warps"])
         if self.reduction:
             kwargs.update(XSTAGES=g["XSTAGES"], XPROGS=g["XPROGS"])
         if "num_stages" in g:
             kwargs["num_stages"] = g["num_stages"]
         grid = (grid_size(xnumel, kwargs),)
-        fn = self.fn.fn if autotuned else self.fn
+        fn = jit.fn if autotuned else jit
         self._launch(fn, grid, kwargs, args)
         return fn, grid, kwargs
 
@@ -360,8 +385,10 @@ class TritonKernel:
                                         divisible=()))
         return specs
 
-    def aot_spec(self, xnumel: int = 1 << 20, rnumel: int = 1024, persistent=None):
-        """A ``triton_kernels.aot.KernelSpec`` for the GPU geometry of these extents."""
+    def aot_spec(self, xnumel: int = 1 << 20, rnumel: int = 1024, persistent=None,
+                 in_memory=frozenset()):
+        """A ``triton_kernels.aot.KernelSpec`` for the GPU geometry of these extents (of
+        the variant reading the scalars named in ``in_memory`` from device memory)."""
         from triton_kernels.aot import KernelSpec, pointer_type
         saved, self.interpret = self.interpret, False
         try:
@@ -382,6 +409,11 @@ class TritonKernel:
                           XSTAGES=g["XSTAGES"], XPROGS=g["XPROGS"])
         else:
             types.pop("rnumel")
-        fn = self.fn.fn if hasattr(self.fn, "configs") else self.fn  # strip the autotuner
+        for name in in_memory:  # the graph's device scalars: float32 in memory
+            del types[name]
+            types[f"{name}_ptr"] = "*fp32"
+        jit = self._jit(frozenset(in_memory))
+        fn = jit.fn if hasattr(jit, "configs") else jit  # strip the autotuner
+        label = self.name + ("[scalars in memory]" if in_memory else "")
         return KernelSpec(fn, types, consts, g["num_warps"], 1 if self.reduction else 3,
-                          label=self.name, divisible=())
+                          label=label, divisible=())

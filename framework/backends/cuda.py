@@ -167,6 +167,7 @@ def from_numpy(array: np.ndarray, device=None) -> CudaBuffer:
 
 def to_numpy(buf: CudaBuffer) -> np.ndarray:
     """A host copy of the device buffer's view."""
+    rt.not_capturing("reading device memory on the host (.item(), .tolist(), .numpy(), .cpu())")
     if buf.numel == 0:
         return np.zeros(buf.shape, buf.dtype)
     if rt.SIMULATED:

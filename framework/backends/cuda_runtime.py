@@ -42,6 +42,7 @@ if SIMULATED:
 class _Stats:
     allocated = 0
     peak = 0
+    allocations = 0  # Allocation objects made so far (CUDA-graph tests count them)
     lock = threading.Lock()
 
 
@@ -50,6 +51,35 @@ def _count(nbytes: int) -> None:
         _Stats.allocated += nbytes
         if _Stats.allocated > _Stats.peak:
             _Stats.peak = _Stats.allocated
+
+
+def allocation_count() -> int:
+    """Number of device allocations made since the process started."""
+    return _Stats.allocations
+
+
+# The CUDA graph capture in progress (a ``framework.cuda_graphs`` capture object) or None.
+# It supplies ``allocate(alloc)`` (memory from the graph's private pool), ``record(fn)``
+# (the simulated device records work instead of doing it) and ``defer(fn)`` (driver calls
+# that cannot happen during a capture run after it ends).
+CAPTURE = None
+
+
+def not_capturing(what: str) -> None:
+    """Raise DeviceError naming ``what`` when a CUDA graph is being captured: ``what``
+    cannot be part of a graph (a host synchronization, a host<->device copy, ...)."""
+    if CAPTURE is not None:
+        raise DeviceError(f"{what} is not allowed while a CUDA graph is being captured "
+                          "(captured work does not run until replay, and a graph replays "
+                          "device work only); move it outside the capture")
+
+
+def _sim(run) -> None:
+    """Simulated device work: done now, or recorded into the graph being captured."""
+    if CAPTURE is not None:
+        CAPTURE.record(run)
+    else:
+        run()
 
 
 def memory_allocated() -> int:
@@ -152,6 +182,7 @@ def current_stream(index: int = 0) -> int:
 
 def synchronize(index: int = 0) -> None:
     """Wait until all queued work on the device is done."""
+    not_capturing("synchronizing with the device (fw.cuda.synchronize())")
     if SIMULATED:
         return
     check(_cu().cuStreamSynchronize(init(index)["stream"]), "cuStreamSynchronize")
@@ -168,16 +199,12 @@ class Allocation:
     def __init__(self, nbytes: int, index: int = 0):
         self.nbytes = int(nbytes)
         self.device = index
-        if SIMULATED:
-            # 16-byte aligned like cudaMalloc (vectorised loads assume it)
-            extra = _GUARD if DEBUG_BOUNDS else 0
-            raw = np.zeros(self.nbytes + 16 + extra, np.uint8)
-            off = (-raw.ctypes.data) % 16
-            self.host = raw[off:off + self.nbytes]
-            self.ptr = int(self.host.ctypes.data)
-            self.guard = raw[off + self.nbytes:off + self.nbytes + extra]
+        _Stats.allocations += 1
+        if CAPTURE is not None:  # from the capturing graph's private pool
+            CAPTURE.allocate(self)
+        elif SIMULATED:
+            self.host, self.ptr, self.guard = host_block(self.nbytes)
             if DEBUG_BOUNDS:
-                self.guard[:] = _GUARD_BYTE
                 _LIVE.add(self)
             weakref.finalize(self, _count, -self.nbytes)
         else:
@@ -187,6 +214,19 @@ class Allocation:
                                  "cuMemAllocAsync"))
             weakref.finalize(self, _free, self.ptr, self.nbytes, index)
         _count(self.nbytes)
+
+
+def host_block(nbytes: int) -> tuple:
+    """Simulated device memory: ``(host bytes, address, guard bytes)``, 16-byte aligned like
+    cudaMalloc (vectorised loads assume it), zero-filled, guard bytes after it under
+    FW_CUDA_DEBUG_BOUNDS."""
+    extra = _GUARD if DEBUG_BOUNDS else 0
+    raw = np.zeros(nbytes + 16 + extra, np.uint8)
+    off = (-raw.ctypes.data) % 16
+    host = raw[off:off + nbytes]
+    guard = raw[off + nbytes:off + nbytes + extra]
+    guard[:] = _GUARD_BYTE
+    return host, int(host.ctypes.data), guard
 
 
 def check_bounds(kernel_name: str) -> None:
@@ -205,6 +245,13 @@ if DEBUG_BOUNDS:
 
 def _free(ptr: int, nbytes: int, index: int) -> None:
     _count(-nbytes)
+    if CAPTURE is not None:  # a free on the capturing stream would enter the graph
+        CAPTURE.defer(lambda: _free_now(ptr, index))
+        return
+    _free_now(ptr, index)
+
+
+def _free_now(ptr: int, index: int) -> None:
     st = _state.get(("dev", index))
     if st is not None and _driver is not None:
         _driver.cuMemFreeAsync(ptr, st["stream"])
@@ -212,6 +259,8 @@ def _free(ptr: int, nbytes: int, index: int) -> None:
 
 def copy_h2d(alloc: Allocation, byte_offset: int, array: np.ndarray) -> None:
     """Copy the contiguous host ``array`` into ``alloc`` at ``byte_offset``."""
+    not_capturing("copying host memory to the device (fw.tensor(..., device='cuda'), "
+                  ".to('cuda'))")
     if not array.flags.c_contiguous:
         array = array.copy(order="C")
     if SIMULATED:
@@ -226,6 +275,7 @@ def copy_h2d(alloc: Allocation, byte_offset: int, array: np.ndarray) -> None:
 
 def copy_d2h(alloc: Allocation, byte_offset: int, out: np.ndarray) -> np.ndarray:
     """Copy ``out.nbytes`` bytes from ``alloc`` at ``byte_offset`` into host ``out``."""
+    not_capturing("reading device memory on the host (.item(), .tolist(), .numpy(), .cpu())")
     if SIMULATED:
         out.reshape(-1).view(np.uint8)[:] = alloc.host[byte_offset:byte_offset + out.nbytes]
         return out
@@ -239,8 +289,11 @@ def copy_d2h(alloc: Allocation, byte_offset: int, out: np.ndarray) -> np.ndarray
 def copy_d2d(dst: Allocation, dst_off: int, src: Allocation, src_off: int, nbytes: int) -> None:
     """Device-to-device byte copy (stream ordered)."""
     if SIMULATED:
-        dst.host[dst_off:dst_off + nbytes] = src.host[src_off:src_off + nbytes]
-        return
+        d, s = dst.host, src.host  # the memory, not the allocations (a graph keeps raw memory)
+
+        def run():
+            d[dst_off:dst_off + nbytes] = s[src_off:src_off + nbytes]
+        return _sim(run)
     st = init(dst.device)
     check(_cu().cuMemcpyDtoDAsync(dst.ptr + dst_off, src.ptr + src_off, nbytes, st["stream"]),
           "cuMemcpyDtoDAsync")
@@ -265,6 +318,7 @@ class Event:
 
     def record(self, stream=None) -> None:
         """Mark this point of the stream."""
+        not_capturing("recording a CUDA event")
         if SIMULATED:
             import time
             self._t = time.perf_counter()
@@ -274,6 +328,7 @@ class Event:
 
     def synchronize(self) -> None:
         """Wait until the work before the recorded point is done."""
+        not_capturing("waiting for a CUDA event")
         if not SIMULATED:
             check(_cu().cuEventSynchronize(self._event), "cuEventSynchronize")
 
@@ -306,8 +361,25 @@ class Event:
 def memset_d8(alloc: Allocation, byte_offset: int, value: int, nbytes: int) -> None:
     """Set ``nbytes`` bytes to ``value`` (used to flush the L2 cache when benchmarking)."""
     if SIMULATED:
-        alloc.host[byte_offset:byte_offset + nbytes] = value
-        return
+        h = alloc.host
+
+        def run():
+            h[byte_offset:byte_offset + nbytes] = value
+        return _sim(run)
     st = init(alloc.device)
     check(_cu().cuMemsetD8Async(alloc.ptr + byte_offset, value, nbytes, st["stream"]),
           "cuMemsetD8Async")
+
+
+def memset_d32(alloc: Allocation, byte_offset: int, bits: int, count: int) -> None:
+    """Set ``count`` 32-bit words at ``byte_offset`` (4-byte aligned) to ``bits``: an
+    asynchronous write of a host value (a CUDA graph's device scalars) without a kernel."""
+    if SIMULATED:
+        h = alloc.host
+
+        def run():
+            h[byte_offset:byte_offset + 4 * count].view(np.uint32)[:] = bits
+        return _sim(run)
+    st = init(alloc.device)
+    check(_cu().cuMemsetD32Async(alloc.ptr + byte_offset, int(bits), count, st["stream"]),
+          "cuMemsetD32Async")
