@@ -41,6 +41,7 @@ class Capture:
     int_guards: list
     grad_none: list = field(default_factory=list)  # (leaf tensor, was None) at capture
     attr_writes: list = field(default_factory=list)  # (module dict, key, output index)
+    attr_reads: list = field(default_factory=list)  # guard bindings (compiler/attr_reads.py)
 
 
 # ---------------------------------------------------------------------------------------
@@ -393,8 +394,11 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     if optmod is not None:
         optmod._hyper_hook = None if specialize_floats else tracer.hyper
     tls.tracer = tracer
+    from .attr_reads import AttributeReads
+    attr_reads = AttributeReads()
     try:
-        out = fn(*new_args, **new_kwargs)
+        with attr_reads:
+            out = fn(*new_args, **new_kwargs)
         tls.tracer = prev
         out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x))
         attr_found = _traced_attributes(attr_snaps)
@@ -434,6 +438,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
     cap.outputs_require_grad = needs_grad
     cap.attr_writes = attr_writes
+    cap.attr_reads = attr_reads.bindings()  # module attributes the graph baked: guards
     cap.lifted = list(tracer.lifted)
     cap.fn, cap.args = fn, args
     cap.input_requires_grad = [get_path((args, kwargs), p).requires_grad for p in arg_paths]

@@ -437,7 +437,7 @@ def build_entry(cap, leaves, with_backward=False, backend="auto"):
     containers = [o for _, o in reachable(cap.fn, cap.args, bindings=bindings)
                   if not isinstance(o, Tensor)]
     cap.args = None  # do not keep the first call's arguments alive
-    guards = EntryGuards(cap, cap.grad_none, containers, bindings)
+    guards = EntryGuards(cap, cap.grad_none, containers, bindings + cap.attr_reads)
     names = [v.name for v in graph.inputs if v.kind == "input"]
     entry = Entry(cap, graph, kernel, source, plan, guards, names)
     if with_backward:

@@ -469,3 +469,28 @@ def test_tensor_of_a_float_argument_follows_the_argument():
     for s in (2.0, 3.0, 4.5):
         np.testing.assert_allclose(f(x, s).numpy(), [s + 3 * s] * 2, rtol=1e-6)
     assert f.stats()["captures"] == 1
+
+
+def test_module_attributes_the_graph_read_are_guarded():
+    """Regression: a plain attribute read in forward (``if self.flag``, ``self.scale``)
+    was baked into the graph without a guard, so changing it returned stale results,
+    also after a recompile for a new shape."""
+    class Gate(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.flag, self.scale, self.unused = True, 2.0, 0
+
+        def forward(self, x):
+            return x * self.scale if self.flag else x - 1
+
+    m = Gate()
+    cf = fw.compile(m, mode="always")
+    for n in (2, 3):
+        assert cf(fw.ones(n)).tolist() == [2.0] * n
+    m.flag = False
+    assert cf(fw.ones(3)).tolist() == [0.0] * 3
+    m.flag, m.scale = True, 5.0
+    assert cf(fw.ones(2)).tolist() == [5.0] * 2
+    captures = cf.stats()["captures"]
+    m.unused += 1  # an attribute the graph never read: no recompile
+    assert cf(fw.ones(2)).tolist() == [5.0] * 2 and cf.stats()["captures"] == captures
