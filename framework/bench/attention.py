@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 
-from .report import Report, Row, add_report_args, finish
+from .report import Report, Row, add_report_args, cuda_device_problem, finish
 
 DEFAULT = dict(batch=4, heads=8, seq=1024, dim=64, dtype="bfloat16", causal=True)
 
@@ -100,15 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     add_report_args(p)
     args = p.parse_args(argv)
     import framework as fw
-    if args.device != "cuda":
-        print("framework.bench attention measures the GPU kernels: use --device cuda")
-        return 2
-    if not fw.cuda.is_available():
-        try:
-            fw.tensor([0.0], device="cuda")
-        except fw.DeviceError as e:
-            print(f"no CUDA device: {e}")
-        return 1
+    problem = cuda_device_problem(fw, args.device, "attention")
+    if problem is not None:
+        return problem
     if fw.cuda.is_simulated():
         print("device 'cuda' is the simulated device: timings need a real GPU. Checking the "
               "fused path against the math path instead:")

@@ -29,7 +29,7 @@ from compiler.codegen.triton_launch import next_pow2
 
 from . import attention
 from .cuda_graph import graph_seconds, record_launches, replay
-from .report import Report, Row, add_report_args, finish
+from .report import Report, Row, add_report_args, cuda_device_problem, finish
 
 TARGET = 1 / 0.85
 
@@ -320,15 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     add_report_args(p)
     args = p.parse_args(argv)
     import framework as fw
-    if args.device != "cuda":
-        print("framework.bench kernels measures GPU kernels: use --device cuda")
-        return 2
-    if not fw.cuda.is_available():
-        try:
-            fw.tensor([0.0], device="cuda")
-        except fw.DeviceError as e:
-            print(f"no CUDA device: {e}")
-        return 1
+    problem = cuda_device_problem(fw, args.device, "kernels")
+    if problem is not None:
+        return problem
     if fw.cuda.is_simulated():
         print("device 'cuda' is the simulated device (Triton interpreter, FW_TRITON_INTERPRET=1):"
               "\nbandwidth figures need a real GPU. Checking each benchmarked kernel at a "

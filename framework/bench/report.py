@@ -190,3 +190,19 @@ def finish(report: Report, args: argparse.Namespace) -> int:
                 f.write(text + "\n")
             print(f"\nwrote {args.json}", file=sys.stderr)
     return 0
+
+
+def cuda_device_problem(fw, device: str, bench: str) -> int | None:
+    """Why a GPU benchmark cannot time on ``device``, printed, as an exit status (2: not
+    "cuda", 1: no CUDA device); None when a real device is there or the simulated one is
+    (whose callers check values instead of timing)."""
+    if device != "cuda":
+        print(f"framework.bench {bench} measures GPU kernels: use --device cuda")
+        return 2
+    if not fw.cuda.is_available():
+        try:
+            fw.tensor([0.0], device="cuda")
+        except fw.DeviceError as e:
+            print(f"no CUDA device: {e}")
+        return 1
+    return None
