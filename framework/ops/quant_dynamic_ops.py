@@ -40,6 +40,7 @@ from .. import dtypes
 from ..errors import DTypeError, FwTypeError, ShapeError
 from ..tensor import Tensor
 from .registry import COMPOSITE, apply, register
+from .quant_ops import _static_numel
 
 METHODS = ""
 INPLACE_METHODS = ""
@@ -134,15 +135,6 @@ def dynamic_quantize_linear(input, reduce_range=False):
 # ---------------------------------------------------------------------------------------
 # matmul_integer
 _MMI = "matmul_integer"
-
-
-def _static_numel(shape):
-    n = 1
-    for s in shape:
-        if not isinstance(s, int):
-            return None
-        n *= s
-    return n
 
 
 def _mmi_meta(a, b, a_zero_point, b_zero_point):

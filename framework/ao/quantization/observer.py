@@ -232,11 +232,17 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
                          is_dynamic=is_dynamic, **kwargs)
 
     def observe(self, x):
-        lo, hi = self._current(x)
-        c = self.averaging_constant
-        first = (self.min_val == _INF) & (self.max_val == -_INF)
-        return (where(first, lo, self.min_val + c * (lo - self.min_val)),
-                where(first, hi, self.max_val + c * (hi - self.max_val)))
+        return _moving_average(self, x)
+
+
+def _moving_average(obs, x):
+    """The moving-average observers' new (min, max): the batch's own on the first
+    observation, else ``old + averaging_constant * (batch - old)``."""
+    lo, hi = obs._current(x)
+    c = obs.averaging_constant
+    first = (obs.min_val == _INF) & (obs.max_val == -_INF)
+    return (where(first, lo, obs.min_val + c * (lo - obs.min_val)),
+            where(first, hi, obs.max_val + c * (hi - obs.max_val)))
 
 
 class PerChannelMinMaxObserver(UniformQuantizationObserverBase):
@@ -302,11 +308,7 @@ class MovingAveragePerChannelMinMaxObserver(PerChannelMinMaxObserver):
         self.averaging_constant = averaging_constant
 
     def observe(self, x):
-        lo, hi = self._current(x)
-        c = self.averaging_constant
-        first = (self.min_val == _INF) & (self.max_val == -_INF)
-        return (where(first, lo, self.min_val + c * (lo - self.min_val)),
-                where(first, hi, self.max_val + c * (hi - self.max_val)))
+        return _moving_average(self, x)
 
 
 class PlaceholderObserver(ObserverBase):
