@@ -395,7 +395,9 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         optmod._hyper_hook = None if specialize_floats else tracer.hyper
     tls.tracer = tracer
     from .attr_reads import AttributeReads
-    attr_reads = AttributeReads()
+    plain_objects: list = []
+    reachable(fn, (args, kwargs), objects=plain_objects)
+    attr_reads = AttributeReads(plain_objects)
     try:
         with attr_reads:
             out = fn(*new_args, **new_kwargs)

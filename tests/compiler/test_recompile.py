@@ -494,3 +494,33 @@ def test_module_attributes_the_graph_read_are_guarded():
     captures = cf.stats()["captures"]
     m.unused += 1  # an attribute the graph never read: no recompile
     assert cf(fw.ones(2)).tolist() == [5.0] * 2 and cf.stats()["captures"] == captures
+
+
+def test_plain_object_attributes_the_graph_read_are_guarded():
+    """A config object's numbers (``self.cfg.scale``, or a global ``cfg.scale``) read by the
+    trace are guarded too: changing one recompiles instead of reusing the baked value."""
+    class Cfg:
+        def __init__(self):
+            self.scale, self.use_bias, self.calls = 2.0, True, 0
+
+    class Scaled(nn.Module):
+        def __init__(self, cfg):
+            super().__init__()
+            self.cfg = cfg
+
+        def forward(self, x):
+            y = x * self.cfg.scale
+            return y + 1 if self.cfg.use_bias else y
+
+    cfg = Cfg()
+    cf = fw.compile(Scaled(cfg), mode="always")
+    assert cf(fw.ones(2)).tolist() == [3.0, 3.0]
+    cfg.scale, cfg.use_bias = 5.0, False
+    assert cf(fw.ones(2)).tolist() == [5.0, 5.0]
+    cg = fw.compile(lambda x: x * cfg.scale, mode="always")
+    assert cg(fw.ones(1)).tolist() == [5.0]
+    cfg.scale = 7.0
+    assert cg(fw.ones(1)).tolist() == [7.0]
+    captures = cg.stats()["captures"]
+    cfg.calls += 1  # never read by the graph: no recompile
+    assert cg(fw.ones(1)).tolist() == [7.0] and cg.stats()["captures"] == captures
