@@ -396,7 +396,10 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     tls.tracer = tracer
     from .attr_reads import AttributeReads
     plain_objects: list = []
-    reachable(fn, (args, kwargs), objects=plain_objects)
+    import types  # a callable object is reached through its bound __call__ (vmap's _Flat)
+    plain_fn = isinstance(fn, (types.FunctionType, types.MethodType)) or _is_container(fn)
+    reachable(fn if plain_fn else fn.__call__, (args, kwargs), depth=3,
+              objects=plain_objects)
     attr_reads = AttributeReads(plain_objects)
     try:
         with attr_reads:

@@ -212,8 +212,8 @@ class ClosureGuard:
     False once any of it was rebound or replaced, so the caller traces again (``fw.grad``
     and ``fw.vmap`` cache traces per argument signature)."""
 
-    def __init__(self, fn, args):
-        self.bindings: list = []
+    def __init__(self, fn, args, attr_reads=()):
+        self.bindings: list = list(attr_reads)  # what the trace read (capture.attr_reads)
         self.containers = [o for _, o in reachable(fn, args, bindings=self.bindings)
                            if not isinstance(o, Tensor)]
         self.fingerprint = structure(self.containers)

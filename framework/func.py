@@ -58,7 +58,8 @@ class _Transform:
             if len(tensor_pos) != len(cap.arg_paths):
                 raise NotImplementedError(f"{self.name}: nested containers of tensors as "
                                           "arguments are not supported; pass tensors directly")
-            hit = self.cache[key] = (cap, tensor_pos, {}, ClosureGuard(self.f, args))
+            hit = self.cache[key] = (cap, tensor_pos, {}, ClosureGuard(self.f, args,
+                                                                cap.attr_reads))
         return key, hit
 
     def run(self, args, wrt=None, cot=None):

@@ -238,3 +238,18 @@ def test_custom_function_gradients_are_never_silently_zero():
     assert w.grad.tolist() == [3.0, 3.0]
     with pytest.raises(NotImplementedError, match="_ScaledSTE"):
         fw.func.grad(lambda t: _ScaledSTE.apply(t * 1).sum())(x)
+
+
+def test_transforms_retrace_when_an_attribute_they_read_changes():
+    """fw.grad and fw.vmap cache a trace per signature: a config attribute the trace read
+    (``cfg.scale``) is part of what must still hold, or the cached trace is stale."""
+    class Cfg:
+        scale = None
+
+    cfg = Cfg()
+    cfg.scale = 2.0
+    g = fw.func.grad(lambda t: (t * cfg.scale).sum())
+    v = fw.vmap(lambda t: t * cfg.scale)
+    assert g(fw.ones(2)).tolist() == [2.0, 2.0] and v(fw.ones(2, 1)).tolist() == [[2.0]] * 2
+    cfg.scale = 5.0
+    assert g(fw.ones(2)).tolist() == [5.0, 5.0] and v(fw.ones(2, 1)).tolist() == [[5.0]] * 2
