@@ -101,7 +101,8 @@ def _capture(flat, mapped_dims, cache):
             cap = _FAILED
         # what func reads besides its arguments, and the modules passed as arguments
         # (their parameters are baked into the trace): the rest of the call is the key
-        hit = cache[key] = (cap, ClosureGuard(flat.func, flat.objects, cap.attr_reads))
+        reads = () if cap is _FAILED else cap.attr_reads
+        hit = cache[key] = (cap, ClosureGuard(flat.func, flat.objects, reads))
     return None if hit[0] is _FAILED else hit[0]
 
 
