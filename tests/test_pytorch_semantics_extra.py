@@ -325,3 +325,17 @@ def test_zero_dim_gather_scatter_and_the_gather_gradient():
     assert float(fw.ones(()).scatter(0, fw.tensor(0), 7.0)) == 7.0
     with pytest.raises(fw.FwIndexError):
         fw.zeros(()).scatter(0, fw.tensor(1), 7.0)
+
+
+def test_softmax_over_an_empty_dim_and_attention_over_no_keys():
+    """softmax/log_softmax over a dim of size 0 give an empty result, as PyTorch (the CPU
+    kernel used to fail with NumPy's "zero-size array" error), so the math attention path
+    over zero keys gives zeros, as the fused cuda kernel does."""
+    assert fw.softmax(fw.zeros(2, 0), -1).shape == (2, 0)
+    assert fw.log_softmax(fw.zeros(0, 3, 0), 2).shape == (0, 3, 0)
+    q = fw.randn(1, 2, 3, 4, requires_grad=True)
+    out = fw.nn.functional.scaled_dot_product_attention(q, fw.randn(1, 2, 0, 4),
+                                                        fw.randn(1, 2, 0, 5))
+    assert out.shape == (1, 2, 3, 5) and out.abs().sum().item() == 0.0
+    out.sum().backward()
+    assert q.grad.abs().sum().item() == 0.0

@@ -505,6 +505,8 @@ def _normal(shape, mean, std, dtype, device, generator):
 # -- composites with a direct kernel (faster than their decomposition) -------------------
 @impl("softmax")
 def _softmax(x, dim):
+    if x.ndim and x.shape[dim] == 0:  # nothing to normalize: an empty result, as PyTorch
+        return x.copy()
     low = x.dtype.itemsize == 2 and x.dtype.kind in "fV"  # compute in float32
     xf = x.astype(np.float32) if low else x
     e = np.exp(xf - xf.max(axis=dim, keepdims=True))
@@ -514,6 +516,8 @@ def _softmax(x, dim):
 
 @impl("log_softmax")
 def _log_softmax(x, dim):
+    if x.ndim and x.shape[dim] == 0:
+        return x.copy()
     low = x.dtype.itemsize == 2 and x.dtype.kind in "fV"
     xf = x.astype(np.float32) if low else x
     s = xf - xf.max(axis=dim, keepdims=True)
