@@ -26,11 +26,13 @@ _CMP = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.
 def _from_user_code() -> bool:
     """True when ``float(proxy)`` leaves the graph with a plain number: called from user
     code or from the framework's op layer (``eps=float(eps)`` into an attribute), not from
-    a backend kernel or NumPy converting an operand the graph already reads at run time."""
+    a backend kernel, NumPy or Triton converting an operand the graph already reads at run
+    time."""
     import os
     import sys
     fn = os.path.abspath(sys._getframe(2).f_code.co_filename)
-    return not fn.startswith(_operand_roots()) and "numpy" not in fn
+    return (not fn.startswith(_operand_roots()) and "numpy" not in fn
+            and f"{os.sep}triton{os.sep}" not in fn)  # Triton passing a kernel argument
 
 
 _OPERAND_ROOTS = None
