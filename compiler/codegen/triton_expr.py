@@ -443,6 +443,17 @@ def _row_invariant(e: E) -> bool:
     return e.kind == "load" and not e.args and e.deps_r and XSYM not in e.data[1].free_symbols
 
 
+def row_tiles(kb: KernelBuilder) -> int:
+    """Row-sized loads of a reduction kernel: each holds ``XBLOCK x RBLOCK`` values in
+    registers while the rows are reduced (what bounds a launch's elements per thread)."""
+    return sum(1 for e in _needed(kb, ("load",)) if e.deps_r)
+
+
+def has_indirect_loads(kb: KernelBuilder) -> bool:
+    """True when an address depends on loaded values (cross-entropy's target logit)."""
+    return bool(_needed(kb, ("gather",))) or any(e.args for e in _needed(kb, ("load",)))
+
+
 def emit_persistent_rows(kb: KernelBuilder) -> tuple[list[str], list[str]]:
     """Statements of a reduction kernel whose block holds whole rows: ``(head, body)``.
 

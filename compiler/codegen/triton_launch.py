@@ -19,7 +19,7 @@ import tempfile
 from framework import dtypes
 
 from .triton_expr import (RSYM, XSYM, KernelBuilder, emit_persistent_rows, emit_pointwise,
-                          emit_reduction)
+                          emit_reduction, has_indirect_loads, row_tiles)
 from .triton_index import as_expr
 from .triton_ops import HELPER_ELEMENTS, HELPER_ELEMENTS_F64, HELPERS, helpers_used
 
@@ -29,6 +29,9 @@ AFTER_LAUNCH: list = []  # callables(kernel_name) run after each launch (debug c
 MAX_R_PERSIST_GPU, MAX_R_PERSIST_INTERP = 16384, 1 << 16
 TILE_GPU, TILE_INTERP = 4096, 1 << 16
 LOOP_RBLOCK_GPU = 2048
+# values of row-sized loads a thread may hold: 3 loads of 32 a thread (XBLOCK 4 x 1024
+# columns on 4 warps) spilled on sm_90; 64 leaves the rest of 255 registers to the math
+LIVE_PER_THREAD = 64
 INT32_SAFE = 2 ** 31 - 2 ** 17  # room for the block overshoot of the last program
 
 
@@ -137,15 +140,24 @@ def grid_size(xnumel: int, meta: dict) -> int:
     return n
 
 
-def prune_reduction_configs(configs, named_args, **kwargs):
-    """Keep configs whose tile (XBLOCK x RBLOCK) fits the register budget of a block."""
+def prune_reduction_configs(configs, named_args, row_tiles: int = 1, pipeline: bool = True,
+                            **kwargs):
+    """Keep configs whose tile (XBLOCK x RBLOCK) fits the register budget of a block and
+    whose ``row_tiles`` row-sized loads fit a thread's registers (``LIVE_PER_THREAD``
+    values), and without ``pipeline`` only unpipelined ones (XSTAGES 1); if none is
+    left, the config with the fewest values a thread."""
     rblock = kwargs.get("RBLOCK", named_args.get("RBLOCK", 1))
     persistent = kwargs.get("RPERSIST", named_args.get("RPERSIST", True))
     xnumel = named_args.get("xnumel", 1)
-    keep = [c for c in configs if c.kwargs["XBLOCK"] * rblock <= max(TILE_GPU, rblock)
+
+    def live(c):  # values a thread holds for the row-sized loads
+        return c.kwargs["XBLOCK"] * rblock * max(1, row_tiles) // (32 * c.num_warps)
+    fits = [c for c in configs if c.kwargs["XBLOCK"] * rblock <= max(TILE_GPU, rblock)
             and c.kwargs["XBLOCK"] <= max(1, next_pow2(xnumel))
             and (persistent or not c.kwargs.get("XPROGS"))]  # looped rows ignore the cap
-    return keep or configs[:1]
+    keep = [c for c in fits if live(c) <= LIVE_PER_THREAD
+            and (pipeline or c.kwargs.get("XSTAGES", 1) == 1)]
+    return keep or [min(fits or configs, key=live)]
 
 
 class TritonKernel:
@@ -164,6 +176,10 @@ class TritonKernel:
         self.force: dict | None = None  # launch constants to use instead of the heuristic
         self._launches: dict = {}  # (extents, index64, geometry) -> (fn, grid, kwargs)
         self.scalar_args = list(kb.scalars)
+        self.row_tiles = row_tiles(kb) if kb.reduction else 0
+        # pipelining rows whose loads include an indirect one (cross-entropy's target
+        # logit) spilled on sm_90 (12 B at 4096 columns, 8 warps): such kernels are not
+        self.pipeline = not has_indirect_loads(kb)
         self.label = label
         # scans keep running totals in registers: smaller blocks, no autotuning
         self.scan = any(n.kind == "scan" for n in kb._nodes.values())
@@ -218,13 +234,15 @@ class TritonKernel:
         if self.reduction and not self.interpret and not self.scan:
             deco = ("@triton.autotune(configs=reduction_configs(), key=['xnumel', 'rnumel', "
                     "'RBLOCK', 'RPERSIST'], prune_configs_by={'early_config_prune': "
-                    "prune_reduction_configs})\n" + deco)
+                    f"functools.partial(prune_reduction_configs, row_tiles={self.row_tiles}, "
+                    f"pipeline={self.pipeline})"
+                    "})\n" + deco)
         sig = ", ".join(params + consts)
         src = f"{deco}\ndef {name}({sig}):\n{text}\n"
         helpers = "".join(HELPERS[h] for h in helpers_used(src))
         if "_atan2(" in src and "_atan(" not in helpers:
             helpers = HELPERS["_atan2"] + helpers
-        header = ("import triton\nimport triton.language as tl\n"
+        header = ("import functools\n\nimport triton\nimport triton.language as tl\n"
                   "from compiler.codegen.triton_launch import (prune_reduction_configs,  "
                   "# noqa: F401\n    reduction_configs)\n")
         return f"{header}{helpers}\n\n{src}", name
@@ -363,17 +381,19 @@ class TritonKernel:
 
     def aot_specs(self) -> list:
         """Specs for every launch configuration a GPU can pick: the heuristic's, and for
-        reductions each autotuning config (persistent at 1024 columns and looped)."""
+        reductions each autotuning config (persistent at 1024 columns and at the 4096 of
+        the benchmarks, and looped)."""
         if not self.reduction:
             return [self.aot_spec(xnumel=1 << 24)]
         specs = []
-        for persist, rnumel in ((True, 1024), (False, 1 << 17)):
+        for persist, rnumel in ((True, 1024), (True, 4096), (False, 1 << 17)):
             specs.append(self.aot_spec(xnumel=8192, rnumel=rnumel, persistent=persist))
             if self.scan:
                 continue
             rblock = next_pow2(rnumel) if persist else LOOP_RBLOCK_GPU
             for cfg in prune_reduction_configs(reduction_configs(), {"xnumel": 8192},
-                                               RBLOCK=rblock, RPERSIST=persist):
+                                               row_tiles=self.row_tiles, RBLOCK=rblock,
+                                               RPERSIST=persist, pipeline=self.pipeline):
                 spec = self.aot_spec(xnumel=8192, rnumel=rnumel, persistent=persist)
                 consts = dict(spec.constexprs, **cfg.kwargs)
                 specs.append(type(spec)(spec.fn, spec.types, consts, cfg.num_warps,

@@ -118,3 +118,51 @@ def test_eager_kernels_keep_one_argument_per_scalar_operand():
     x = fw.tensor([-3.0, 0.5, 3.0], device="cuda")
     np.testing.assert_array_equal(fw.clamp(x, 1.0, 1.0).cpu().numpy(), [1.0, 1.0, 1.0])
     np.testing.assert_array_equal(fw.clamp(x, -1.0, 2.0).cpu().numpy(), [-1.0, 0.5, 2.0])
+
+
+def test_autotuning_drops_configs_whose_row_loads_overflow_a_thread():
+    """Three row-sized loads of 32 values a thread (XBLOCK 4 x 1024 columns on 4 warps)
+    spilled on sm_90: such configs are pruned, and with nothing left the config holding the
+    fewest values a thread is kept."""
+    import triton
+
+    from compiler.codegen.triton_launch import prune_reduction_configs, reduction_configs
+    x = fw.randn(4, 16, device="cuda")
+    w, b = fw.randn(16, device="cuda"), fw.randn(16, device="cuda")
+    fw.compile(lambda t: nn.functional.layer_norm(t, (16,), w, b))(x)
+    from compiler.codegen.triton_launch import GENERATED
+    kernel = [k for k in GENERATED.values() if k.name.startswith("triton_red_sum_div_sub")][-1]
+    kernel.interpret = False  # the source a GPU gets: autotuned with this kernel's pruning
+    try:
+        gpu_source = kernel._assemble()[0]
+    finally:
+        kernel.interpret = True
+    assert kernel.row_tiles == 3 and "row_tiles=3" in gpu_source
+
+    def geometry(row_tiles, rblock=1024):
+        kept = prune_reduction_configs(reduction_configs(), {"xnumel": 8192},
+                                       row_tiles=row_tiles, RBLOCK=rblock, RPERSIST=True)
+        return {(c.kwargs["XBLOCK"], c.num_warps) for c in kept}
+    assert (4, 4) in geometry(1) and (4, 4) not in geometry(3)
+    assert (1, 4) in geometry(3) and (1, 4) not in geometry(3, rblock=4096)
+    wide = [triton.Config({"XBLOCK": 1, "XSTAGES": 1, "XPROGS": 0}, num_warps=w)
+            for w in (4, 16, 8)]
+    kept = prune_reduction_configs(wide, {"xnumel": 8}, row_tiles=8, RBLOCK=16384)
+    assert [c.num_warps for c in kept] == [16]
+
+
+def test_rows_with_an_indirect_load_are_not_pipelined():
+    """Cross-entropy's target logit is loaded at an address read from memory: pipelining
+    such rows (XSTAGES 2) spilled on sm_90, so its autotuning keeps one stage."""
+    from compiler.codegen.triton_launch import (GENERATED, prune_reduction_configs,
+                                                reduction_configs)
+    x, y = fw.randn(4, 16, device="cuda"), fw.randint(0, 16, (4,), device="cuda")
+    fw.compile(lambda a, b: nn.functional.cross_entropy(a, b, reduction="none"))(x, y)
+    kernel = [k for k in GENERATED.values() if k.name.startswith("triton_red_amax_sub_exp")
+              and "where" in k.name][-1]
+    assert not kernel.pipeline
+    kept = prune_reduction_configs(reduction_configs(), {"xnumel": 8192}, row_tiles=1,
+                                   pipeline=kernel.pipeline, RBLOCK=4096, RPERSIST=True)
+    assert kept and all(c.kwargs["XSTAGES"] == 1 for c in kept)
+    softmax = prune_reduction_configs(reduction_configs(), {"xnumel": 8192}, RBLOCK=4096)
+    assert any(c.kwargs["XSTAGES"] == 2 for c in softmax)
