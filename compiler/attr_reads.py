@@ -3,13 +3,15 @@
 they still hold them (an ``if self.flag:`` in ``forward`` took one branch).
 
 While a capture runs, :class:`AttributeReads` routes attribute lookups through a recorder
-that notes instance attributes holding a bool, int, float, str or None. It is installed as
-``__getattribute__`` of ``nn.Module`` and of the classes of plain objects the function
-reaches: those :func:`compiler.capture.reachable` finds through closures, globals and
-arguments, and those a recorded lookup returns (a config object held by a module), for the
-capture only. Classes with a ``__getattribute__`` of their own, the framework's own
-classes and containers (optimizers) are left alone. Captures nest (a ``fw.cond`` branch,
-``fw.grad`` inside ``fw.compile``): a read is noted by every open recorder.
+that notes instance attributes holding a bool, int, float, str or None, or a tensor
+(checked by identity: a module's cached mask rebound between calls misses the entry).
+It is installed as ``__getattribute__`` of ``nn.Module`` and of the classes of plain
+objects the function reaches: those :func:`compiler.capture.reachable` finds through
+closures, globals and arguments, and those a recorded lookup returns (a config object
+held by a module), for the capture only. Classes with a ``__getattribute__`` of their
+own, the framework's own classes and containers (optimizers) are left alone. Captures nest
+(a ``fw.cond`` branch, ``fw.grad`` inside ``fw.compile``): a read is noted by every open
+recorder.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import types
 from framework.nn.modules.module import Module
 from framework.tensor import Tensor
 
-from .capture import _Value
+from .capture import _TensorMeta, _Value
 
 _PLAIN = (bool, int, float, str, type(None))
 _ACTIVE: list = []  # the open recorders' read tables, innermost last
@@ -34,9 +36,24 @@ def _recording_getattribute(obj, name):
     if kind in _PLAIN:
         if name != "training":  # a module's train/eval mode: in the guards' fingerprint
             _note(obj, name, value)
-    elif kind not in _PATCHED and not isinstance(value, (Module, Tensor)):
+    elif isinstance(value, Tensor):
+        # a plain tensor attribute (a cached mask): the graph reads that very tensor, so
+        # rebinding the attribute must miss the entry. Data-less tensors are the trace's
+        # own values (set earlier in this trace), not something the graph reads.
+        if value._data is not None:
+            _note(obj, name, _Same(value))
+    elif kind not in _PATCHED and not isinstance(value, Module):
         _patch(kind)  # a plain object read from an attribute: record its reads too
     return value
+
+
+class _Same:
+    """A tensor attribute read: the binding holds while the attribute is that tensor."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
 
 
 def _note(obj, name, value):
@@ -96,5 +113,8 @@ class AttributeReads:
         return False
 
     def bindings(self) -> list:
-        """((``"attr"``, dict, name), value) for each attribute read."""
-        return [(("attr", d, name), _Value(value)) for d, name, value in self.reads.values()]
+        """((``"attr"``, dict, name), value) for each attribute read (a tensor as
+        itself: checked by identity)."""
+        return [(("attr", d, name), value.obj if type(value) is _Same else
+                 value if type(value) is _TensorMeta else _Value(value))
+                for d, name, value in self.reads.values()]

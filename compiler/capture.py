@@ -42,6 +42,7 @@ class Capture:
     grad_none: list = field(default_factory=list)  # (leaf tensor, was None) at capture
     attr_writes: list = field(default_factory=list)  # (module dict, key, output index)
     attr_reads: list = field(default_factory=list)  # guard bindings (compiler/attr_reads.py)
+    requires_grad_sets: list = field(default_factory=list)  # (tensor input index, new flag)
 
 
 # ---------------------------------------------------------------------------------------
@@ -83,6 +84,14 @@ def _is_container(obj) -> bool:
             or (hasattr(obj, "param_groups") and hasattr(obj, "state")))
 
 
+_MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
+
+
+def _holds_state(obj) -> bool:
+    """A module or optimizer (whose tensors a compiled function must track)."""
+    return _is_container(obj) and not isinstance(obj, Tensor)
+
+
 _MISSING = object()
 
 
@@ -95,11 +104,27 @@ class _Value:
         self.value = value
 
 
+class _TensorMeta:
+    """A tensor attribute the trace read only the metadata of (``mask.size(0)``): a binding
+    that holds while the attribute is a tensor of the same shape, dtype and device."""
+
+    __slots__ = ("meta",)
+
+    def __init__(self, t):
+        self.meta = _tensor_meta(t)
+
+
+def _tensor_meta(t) -> tuple:
+    return tuple(t.shape), t.dtype, str(t.device), t.requires_grad
+
+
 def binding_holds(where, obj) -> bool:
     """True while ``where`` still holds ``obj`` (the same object, or an equal value)."""
     cur = read_binding(where)
     if isinstance(obj, _Value):
         return type(cur) is type(obj.value) and cur == obj.value
+    if isinstance(obj, _TensorMeta):
+        return isinstance(cur, Tensor) and _tensor_meta(cur) == obj.meta
     return cur is obj
 
 
@@ -158,6 +183,10 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None,
             return
         if isinstance(obj, (types.ModuleType, type)):
             return
+        if type(obj).__module__.startswith("compiler."):
+            # the compiler's own objects (a trainer's ``self.step = fw.compile(...)``): their
+            # caches change on every capture, which must not look like a rebound name
+            return
         if where is not None and bindings is not None:
             bindings.append((where, obj))
         if id(obj) in seen:
@@ -165,6 +194,8 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None,
         seen.add(id(obj))
         if _is_container(obj):
             out.append((name, obj))
+            if hasattr(obj, "named_modules"):
+                held_by_module(obj, name, level)
             return
         if level >= depth:
             return
@@ -182,6 +213,27 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None,
                 objects.append(obj)
             for k, x in list(d.items())[:64]:
                 add(f"{name}.{k}" if name else k, x, level + 1, ("attr", d, k))
+
+    def held_by_module(mod, name, level):
+        # Optimizers and modules a module keeps as plain attributes (``self.opt =
+        # Adam(...)``, ``self.layers = [Layer(...)]``) are neither parameters nor
+        # submodules, but a step taken through them must be captured as state, not baked.
+        for path, m in list(mod.named_modules())[:256]:
+            d = vars(m)
+            pre = ".".join(p for p in (name, path) if p)
+            for k, x in list(d.items())[:64]:
+                if k in _MODULE_TABLES:
+                    continue
+                sub = f"{pre}.{k}" if pre else k
+                if _holds_state(x):
+                    add(sub, x, level + 1, ("attr", d, k))
+                elif isinstance(x, (list, tuple, dict)):
+                    items = list(x.items() if isinstance(x, dict) else enumerate(x))[:64]
+                    held = [(i, v) for i, v in items if _holds_state(v)]
+                    if held and bindings is not None:
+                        bindings.append((("attr", d, k), x))
+                    for i, v in held:
+                        add(f"{sub}.{i}", v, level + 2, ("item", x, i))
 
     def scan(f, prefix, level):
         target = getattr(f, "__self__", None)
@@ -207,6 +259,12 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None,
         add(f"arg{i}", a, 0)
     scan(fn, "", 0)
     return out
+
+
+def _optimized_tensors(fn, args, kwargs) -> dict:
+    """id -> tensor for the parameters of the optimizers ``fn`` can reach."""
+    return {id(p): p for opt in optimizers(fn, (args, kwargs or {}))
+            for group in opt.param_groups for p in group["params"]}
 
 
 def optimizers(fn, args) -> list:
@@ -287,7 +345,9 @@ def _tensor_attributes(fn, args) -> list:
             if id(m) not in seen:
                 seen.add(id(m))
                 d = vars(m)
-                snaps.append((d, {k: v for k, v in d.items() if isinstance(v, Tensor)}))
+                # every value, not only tensors: an attribute that was None before the
+                # trace set it (a cached mask) must be put back to None, not deleted
+                snaps.append((d, dict(d)))
     return snaps
 
 
@@ -332,10 +392,18 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     sym_locs: dict = {}
     arg_paths = []
     standins = {}
+    standin_list: list = []  # (stand-in, the argument's requires_grad), in input order
+    with_history: dict = {}  # standins of arguments whose autograd history is outside
     pnames = _param_names(fn)
+    stepped = _optimized_tensors(fn, args, kwargs) if leaves else {}
 
     def standin(path, a):
         if isinstance(a, Tensor):
+            if id(a) in stepped:
+                tracer.graph_break(
+                    f"argument {_path_name(path, pnames)!r} is also a parameter of an optimizer "
+                    "the function reaches: the graph would take its gradient on the argument "
+                    "while the optimizer steps the parameter (pass it only one way)")
             idx = len(arg_paths)
             nm = (input_names[idx] if input_names and idx < len(input_names)
                   else _path_name(path, pnames))
@@ -358,11 +426,17 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
             v = graph.add_input(nm, tuple(shape), a.dtype, "input", device=a.device)
             t = meta_tensor(tuple(shape), a.dtype, a.device)
             t.requires_grad = a.requires_grad
+            if a.grad is not None and tuple(shape) == tuple(a.shape):
+                # backward() accumulates into the argument's .grad: read as ("arg_grad", i)
+                t._grad = a.grad
             tracer.fn.define_external(t, v)
             tracer.watch(t)
             tracer.keep.append(t)
             arg_paths.append(path)
             standins[id(t)] = idx
+            standin_list.append((t, a.requires_grad))
+            if a.requires_grad and a.grad_fn is not None:
+                with_history[id(t)] = nm
             return t
         if isinstance(a, float) and not specialize_floats:
             return tracer.scalar_from(a, ("arg", path), _path_name(path, pnames))
@@ -373,9 +447,13 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
 
     new_args = _rebuild_with(args, (0,), standin)
     new_kwargs = _rebuild_with(kwargs, (1,), standin)
-    for p in leaves or ():
+    # leaves passed as arguments are traced through their stand-ins (and their .grad read
+    # as the argument's: ``arg_grad``), not as captured state
+    passed = {id(get_path((args, kwargs), p)) for p in arg_paths}
+    leaves = [p for p in leaves or () if id(p) not in passed]
+    for p in leaves:
         tracer.watch(p)
-    grad_none = [(p, p.grad is None) for p in leaves or ()]
+    grad_none = [(p, p.grad is None) for p in leaves]
     sentinels = {}
     if grad_sentinels:
         # A leaf without .grad gets a zero stand-in: if nothing reads it (zero_grad ran
@@ -394,6 +472,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     if optmod is not None:
         optmod._hyper_hook = None if specialize_floats else tracer.hyper
     tls.tracer = tracer
+    from . import host_random
     from .attr_reads import AttributeReads
     plain_objects: list = []
     import types  # a callable object is reached through its bound __call__ (vmap's _Flat)
@@ -402,9 +481,17 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
               objects=plain_objects)
     attr_reads = AttributeReads(plain_objects)
     try:
-        with attr_reads:
-            out = fn(*new_args, **new_kwargs)
+        host_rng = host_random.snapshot()
+        try:
+            with attr_reads:
+                out = fn(*new_args, **new_kwargs)
+        except BaseException:
+            # a graph break: the eager run that follows repeats the draws made before it
+            host_random.restore(host_rng)
+            raise
+        host_random.check_unchanged(host_rng, getattr(fn, "__qualname__", type(fn).__name__))
         tls.tracer = prev
+        graph.output_requires_grad = []  # per graph output, as traced (see _out_leaf)
         out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x))
         attr_found = _traced_attributes(attr_snaps)
         if attribute_outputs:
@@ -418,12 +505,18 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         for leaf, g in changes:
             if g is not None and id(g) in sentinels:
                 continue
+            if g is not None and id(leaf) in with_history:
+                raise _history_break(with_history[id(leaf)])
             if id(leaf) in standins:
                 lv = graph.inputs[standins[id(leaf)]]
             else:
                 lv = tracer.ext.get(id(leaf)) or tracer.value_of(leaf)
             graph.grad_writes.append((lv, None if g is None else tracer.value_of(g)))
         graph.mutations = tracer.fn.mutations()
+        # ``x.requires_grad = True`` / ``x.requires_grad_()`` on an argument (an FGSM
+        # attack's input): replayed on the caller's tensor after each compiled call
+        rg_sets = [(i, t.requires_grad) for i, (t, rg) in enumerate(standin_list)
+                   if t.requires_grad != rg]
     finally:
         tls.tracer = prev
         if optmod is not None:
@@ -431,6 +524,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         tracer.restore()
         _restore_tensor_attributes(attr_snaps, attr_found or _traced_attributes(attr_snaps))
         fwrandom.set_rng_state(rng)
+    _attribute_sources(tracer, graph, attr_reads)
     graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
     graph.custom_functions = tuple(tracer.custom_functions)
     scalar_exprs = [(v, e) for e, v in tracer.scalar_inputs.items()]
@@ -442,7 +536,9 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     cap = Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
     cap.outputs_require_grad = needs_grad
+    cap.output_requires_grad = graph.output_requires_grad
     cap.attr_writes = attr_writes
+    cap.requires_grad_sets = rg_sets
     cap.attr_reads = attr_reads.bindings()  # module attributes the graph baked: guards
     cap.lifted = list(tracer.lifted)
     cap.fn, cap.args = fn, args
@@ -476,10 +572,52 @@ def _optim_module():
     return sys.modules.get("framework.optim.optimizer")
 
 
+def _attribute_sources(tracer, graph, attr_reads) -> None:
+    """A plain tensor attribute of a module (not a parameter or buffer: a cached mask) that
+    the graph only reads is fetched from the attribute on every call, with a guard on its
+    shape, dtype and device instead of its identity: rebinding it (a new mask for another
+    sequence length, then back) does not recompile."""
+    mutated = {target for target, _ in graph.mutations}
+    for key, (d, name, read) in list(attr_reads.reads.items()):
+        t = getattr(read, "obj", None)           # compiler.attr_reads._Same
+        if t is None or t.requires_grad:
+            continue
+        v = tracer.ext.get(id(t))
+        if v is None:  # only its metadata was read (``mask.size(0) != n``): guard that
+            attr_reads.reads[key] = (d, name, _TensorMeta(t))
+            continue
+        src = tracer.sources.get(v)
+        if src is None or src[0] != "tensor" or src[1] is not t or v in mutated:
+            continue
+        tracer.sources[v] = ("attr", d, name, t)
+        del attr_reads.reads[key]                # no identity guard for it
+
+
 def _backward_done(t) -> bool:
-    """True when backward() already ran through ``t``'s graph (a training step's loss,
-    returned as a value)."""
-    return t.grad_fn is not None and t.grad_fn.freed
+    """True when backward() already ran through ``t``'s graph or part of it: a training
+    step's loss, or an RNN's final hidden state returned next to it (a backward from it
+    would reach a freed node and fail in eager mode too, so it needs no compiled backward;
+    it is returned without grad)."""
+    node = t.grad_fn
+    seen, todo = set(), [node] if node is not None else []
+    while todo:
+        node = todo.pop()
+        if getattr(node, "freed", False):
+            return True
+        for nxt, _ in getattr(node, "next_functions", ()):
+            if nxt is not None and not isinstance(nxt, Tensor) and id(nxt) not in seen:
+                seen.add(id(nxt))
+                todo.append(nxt)
+    return False
+
+
+def _history_break(name):
+    from framework.errors import GraphBreak
+    return GraphBreak(
+        f"backward() inside the function reaches argument {name!r}, whose autograd history "
+        "was recorded outside it: eager backward continues into that history (e.g. into "
+        "another model's parameters), which compiled code cannot do; compute it inside the "
+        "function or pass it detached")
 
 
 def _source(src, standins):
@@ -502,6 +640,7 @@ def _out_leaf(tracer, graph, x):
     if isinstance(x, Tensor):
         v = tracer.value_of(x)
         graph.outputs.append(v)
+        graph.output_requires_grad.append(x.requires_grad)
         return OutLeaf("v", len(graph.outputs) - 1)
     if type(x).__name__ == "ScalarProxy":
         return OutLeaf("s", x.expr)

@@ -101,7 +101,8 @@ def _source(name, t, entry_sources, own):
     backward graph's own. The two graphs name values independently: a constant folded in
     the backward may share a name with a different forward constant."""
     src = entry_sources.get(name)
-    if src is not None and (src[1] is t or (src[0] == "grad" and src[1].grad is t)):
+    if src is not None and (src[1] is t or (src[0] == "grad" and src[1].grad is t) or
+                            (src[0] == "attr" and src[3] is t)):
         return src
     return own.get(name, ("tensor", t))
 
@@ -133,7 +134,8 @@ class Backward:
     def run(self, saved_inputs, cotangents, sizes, scalars=()):
         """Gradients (arrays) for the differentiable inputs then the lifted parameters;
         ``scalars``: the forward call's runtime scalar values."""
-        consts = [src[1]._data if src[0] == "tensor" else src[1].grad._data
+        consts = [src[1]._data if src[0] == "tensor" else
+                  src[1][src[2]]._data if src[0] == "attr" else src[1].grad._data
                   for src in self.consts]
         bufs = self.bufs.get(sizes)
         if bufs is None:
@@ -183,8 +185,11 @@ def link(entry, outputs, tensors, param_tensors, inputs, sizes, scalars=()):
     out_meta = [(o.shape, o.dtype) for o in outputs]
     op = _CompiledOp(bw, saved, sizes, out_meta, scalars)
     node = Node(op, tuple(diff_args), {}, tuple(outputs), [True] * len(diff_args))
+    # an output that did not require grad when traced (a mask the forward caches on its
+    # module) does not require it here either, as in eager mode
+    traced = getattr(entry.cap, "output_requires_grad", None)
     for i, o in enumerate(outputs):
-        if o.dtype.is_differentiable:
+        if o.dtype.is_differentiable and (traced is None or i >= len(traced) or traced[i]):
             o.requires_grad, o.grad_fn, o._output_nr = True, node, i
 
 

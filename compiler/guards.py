@@ -53,7 +53,10 @@ def static_key(args, kwargs, dyn: set, marks: set):
                 shape = tuple(("*", sizes.setdefault(s, len(sizes)))
                               if (idx, i) in dyn and s > 1 else s
                               for i, s in enumerate(shape))
-            parts.append((shape, leaf.dtype, leaf.device, leaf.requires_grad))
+            # an argument with autograd history differs from a leaf: a backward() inside
+            # the function must continue into that history (capture.py refuses it)
+            rg = leaf.requires_grad if leaf.grad_fn is None else "non-leaf"
+            parts.append((shape, leaf.dtype, leaf.device, rg))
         elif isinstance(leaf, float):
             parts.append(float)
         elif leaf is None or isinstance(leaf, (int, str, bool)):
@@ -178,6 +181,10 @@ class EntryGuards:
             kind = src[0]
             if kind == "tensor":
                 t = src[1]
+            elif kind == "attr":
+                t = src[1].get(src[2])
+                if not isinstance(t, Tensor) or t.device != src[3].device:
+                    return f"attribute {src[2]!r} is no longer a {src[3].device} tensor"
             elif kind == "grad":
                 t = src[1].grad
             else:

@@ -26,6 +26,7 @@ from .capture import OutLeaf, discover, get_path, map_tree, trace_step
 from .guards import EntryGuards, describe_difference, size_changes, static_key
 
 RECOMPILE_LIMIT = 8
+ALTERNATES = 3  # older entries kept per signature (tried when the current one's guards fail)
 TIMING_CALLS = 3
 
 
@@ -88,6 +89,8 @@ class Entry:
             kind = src[0]
             if kind == "tensor":
                 consts.append(src[1]._data)
+            elif kind == "attr":  # a module's plain tensor attribute, read now
+                consts.append(src[1][src[2]]._data)
             elif kind == "grad":
                 consts.append(src[1].grad._data)
             else:
@@ -118,6 +121,8 @@ class Entry:
             t = self.fetch[i][1] if kind == "c" else tensors[i]
             if isinstance(t, Tensor):
                 t._storage.version += 1
+        for i, flag in self.cap.requires_grad_sets:  # ``x.requires_grad = True`` inside
+            tensors[i].requires_grad = flag
         for (kind, ref), g, meta in zip(self.grad_leaves, grads, self.grad_meta):
             leaf = ref if kind == "c" else tensors[ref]
             leaf.grad = None if g is None else Tensor._wrap(as_buffer(g), meta[0], meta[1])
@@ -181,6 +186,7 @@ class CompiledFunction:
     def reset(self) -> None:
         """Forget the graphs and what recompiles learned (``fw.compiler.reset``)."""
         self.cache: dict = {}
+        self.alternates: dict = {}  # key -> older entries whose guards may hold again
         self.dyn: set = set()
         self.marks: set = set()
         self.eager_reason = None
@@ -207,7 +213,7 @@ class CompiledFunction:
         if entry is not None:
             why = entry.guards.check(args, kwargs, tensors)
             if why is not None:
-                entry = None
+                entry = self._alternate(key, args, kwargs, tensors)
         else:
             why = None
         if entry is None:
@@ -216,7 +222,11 @@ class CompiledFunction:
                 st["eager_calls"] += 1
                 return self.fn(*args, **kwargs)
             key, tensors = static_key(args, kwargs, self.dyn, self.marks)
-            entry.guards.check(args, kwargs, tensors)
+            if entry.guards.check(args, kwargs, tensors) is not None:
+                # the capture does not describe this very call (a trace that changed what
+                # its guards read): run it eagerly, the next call uses or replaces the entry
+                st["eager_calls"] += 1
+                return self.fn(*args, **kwargs)
         else:
             st["cache_hits"] += 1
         if entry.decision == "compiled":
@@ -227,6 +237,17 @@ class CompiledFunction:
             st["eager_calls"] += 1
             return self.fn(*args, **kwargs)
         return self._timed(entry, args, kwargs, tensors)
+
+    def _alternate(self, key, args, kwargs, tensors):
+        """An older entry of this signature whose guards hold now (a module's cached mask
+        set back to an earlier length): it becomes the current entry, with no recompile."""
+        olds = self.alternates.get(key, ())
+        for i, e in enumerate(olds):
+            if e.guards.check(args, kwargs, tensors) is None:
+                olds[i] = self.cache[key]
+                self.cache[key] = e
+                return e
+        return None
 
     def _eager_for_duals(self, args, kwargs):
         """A capture replaces tensors by placeholders, which would drop the tangents of
@@ -349,6 +370,8 @@ class CompiledFunction:
                 if self.fullgraph:
                     raise NotImplementedError(f"fw.compile({self.__name__}): {msg}")
                 self.eager_reason = msg
+                st["graph_breaks"].append(msg)
+                warnings.warn(f"fw.compile({self.__name__}): {msg}", stacklevel=4)
                 return None
         try:
             entry = build_entry(cap, leaves, with_backward=needs_grad, backend=self.backend)
@@ -369,6 +392,10 @@ class CompiledFunction:
             entry.graphs = EntryGraphs(entry, self.__name__, st)
         if store:
             key, _ = static_key(args, kwargs, self.dyn, self.marks)
+            if key in self.cache:  # its guards failed: keep it, they may hold again
+                olds = self.alternates.setdefault(key, [])
+                olds.insert(0, self.cache[key])
+                del olds[ALTERNATES:]
             self.cache[key] = entry
             self.last_key = key
         return entry
