@@ -36,7 +36,11 @@ from .settings import (are_deterministic_algorithms_enabled, get_num_threads,  #
                        is_deterministic_algorithms_warn_only_enabled, set_num_threads,
                        use_deterministic_algorithms)
 from .tensor import Size, Tensor, is_tensor  # noqa: F401
+from .legacy_constructors import (BFloat16Tensor, BoolTensor, ByteTensor,  # noqa: F401
+                                  CharTensor, DoubleTensor, FloatTensor, HalfTensor,
+                                  IntTensor, LongTensor, ShortTensor)
 from . import tensor_methods  # noqa: F401,E402
+from . import inplace_views  # noqa: F401,E402  (unsqueeze_, t_, ...)
 from .tensor_info import is_complex, is_same_size, is_signed  # noqa: F401,E402
 from .control_flow import cond, while_loop  # noqa: F401,E402  (torch.cond)
 from .backends import cpu as _cpu_backend  # noqa: E402
@@ -59,6 +63,7 @@ _dynamo = importlib.import_module("framework._dynamo")  # torch._dynamo (config,
 # sparse tensors (torch.sparse): framework/sparse, its spmm kernel in backends/cpu_sparse
 from .backends import cpu_sparse as _cpu_sparse  # noqa: E402,F401
 sparse = importlib.import_module("framework.sparse")
+from .sparse.ops import spmm  # noqa: E402,F401  (torch.spmm)
 from .sparse import (layout, sparse_coo, sparse_coo_tensor, sparse_csr,  # noqa: E402,F401
                      sparse_csr_tensor, strided)
 
@@ -69,13 +74,16 @@ _cpu_backend.install()
 from .ops.complex_ops import enable_complex_ops as _enable_complex_ops  # noqa: E402
 
 _enable_complex_ops()  # the allow-list, once every op is registered
+from .out_arg import install as _install_out  # noqa: E402
+
+_install_out(globals())  # out= on fw.add, fw.matmul, fw.sum, ... (framework/out_arg.py)
 
 __version__ = "0.1.0"
 
 # Submodules and functions loaded on first use, so `import framework` stays light.
 _LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
                  "serialization", "testing", "func", "amp", "distributions", "compiler",
-                 "export", "ao", "quantization", "jit"}
+                 "export", "ao", "quantization", "jit", "accelerator"}
 _LAZY_ATTRS = {
     "compile": ("framework.compile_api", "compile"),
     "mark_dynamic": ("framework.compile_api", "mark_dynamic"),

@@ -80,6 +80,36 @@ def _has_runtime_scalar(data) -> bool:
     return False
 
 
+def _has_tensor(data) -> bool:
+    """True when ``data`` is or holds a tensor (``tensor([R])`` with a 0-d ``R``)."""
+    if isinstance(data, Tensor):
+        return True
+    if isinstance(data, (list, tuple)):
+        return any(_has_tensor(d) for d in data)
+    return False
+
+
+def _traced_dtype(data) -> dtypes.DType:
+    """The dtype eager ``tensor(data)`` infers, read from the elements' dtypes and Python
+    types instead of their (traced) values."""
+    if isinstance(data, Tensor):
+        return data.dtype
+    cats = []
+
+    def walk(d):
+        if isinstance(d, (list, tuple)):
+            for e in d:
+                walk(e)
+        elif isinstance(d, Tensor):
+            cats.append(d.dtype.category)
+        else:
+            cats.append(_infer_dtype(np.asarray(_plain(d)), d).category)
+    walk(data)
+    top = max(cats, default=dtypes.FLOAT)
+    return {dtypes.BOOL: dtypes.bool_, dtypes.INT: dtypes.int64,
+            dtypes.FLOAT: dtypes.get_default_dtype()}.get(top) or dtypes.default_complex_dtype()
+
+
 def _plain(data):
     """``data`` with runtime scalars read as plain floats (no guard: the values stay
     live through :func:`_traced_tensor`)."""
@@ -96,15 +126,18 @@ def _traced_tensor(data, dt, device) -> Tensor:
     if isinstance(data, (list, tuple)):
         from .ops.movement import stack
         return stack([_traced_tensor(d, dt, device) for d in data])
+    if isinstance(data, Tensor):  # a copy, cut from autograd, as eager tensor(t)
+        out = data.detach().to(dt)
+        out = out if device is None else out.to(to_device(device))
+        return out.clone()
     return _full((), data, dtype=dt, device=to_device(device))
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A new tensor holding a copy of ``data`` (lists, numbers, arrays, tensors)."""
-    if tls.tracer is not None and _has_runtime_scalar(data):
-        plain = _plain(data)
-        dt = dtypes.to_dtype(dtype) if dtype is not None else _infer_dtype(_to_array(plain),
-                                                                            plain)
+    if tls.tracer is not None and (_has_runtime_scalar(data) or _has_tensor(data)):
+        # values that vary per call stay graph values (not the capture's first values)
+        dt = dtypes.to_dtype(dtype) if dtype is not None else _traced_dtype(data)
         t = _traced_tensor(data, dt, device)
         return t.requires_grad_(True) if requires_grad else t
     arr = _to_array(data)

@@ -28,8 +28,6 @@ class device:  # noqa: N801  (named like torch.device)
         if kind not in _KNOWN_TYPES:
             raise DeviceError(f"device: unknown device type {kind!r}; expected one of "
                               f"{_KNOWN_TYPES}")
-        if kind == "cuda" and index is None:
-            index = 0
         key = (kind, index)
         dev = _CACHE.get(key)
         if dev is None:
@@ -67,9 +65,16 @@ meta = device("meta")
 
 
 def to_device(spec) -> device:
-    """Coerce a device, string or None (-> cpu) to a :class:`device`."""
+    """The device a tensor placed on ``spec`` (a device, string, index or None -> cpu) lives
+    on: as in PyTorch, ``"cuda"`` means the current CUDA device (``cuda:0``), while
+    ``fw.device("cuda")`` itself has no index; ``"cpu:0"`` is ``cpu``."""
     if spec is None:
         return cpu
     if isinstance(spec, int):
         return device("cuda", spec)
-    return device(spec)
+    dev = device(spec)
+    if dev.type == "cuda" and dev.index is None:
+        return device("cuda", 0)  # one GPU per process: the current device is always 0
+    if dev.index is not None and dev.type == "cpu":
+        return cpu
+    return dev

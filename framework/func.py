@@ -241,12 +241,15 @@ def _match_outputs(tree, value, into: dict) -> None:
 def vjp(f, *primals, has_aux=False):
     """``(f(*primals), vjp_fn)``; ``vjp_fn(cotangent)`` returns one gradient per primal.
     With ``has_aux=True`` f returns ``(output, aux)``, the result is
-    ``(output, vjp_fn, aux)`` and ``vjp_fn`` takes cotangents for ``output`` only."""
-    tr = _Transform(f, "vjp")
+    ``(output, vjp_fn, aux)`` and ``vjp_fn`` takes cotangents for ``output`` only.
+    A primal may be a tuple/list/dict of tensors (a parameter dict, torch.func style);
+    its gradient is then the same container of gradients."""
     from compiler.capture import flatten
     from .creation import zeros_like
-    nums = tuple(range(len(primals)))
-    out, _, cap = tr.run(primals)
+    tr, flat_args, spans = _Flat(f, "vjp").flatten(primals)
+    flat_args = tuple(flat_args)
+    nums = tuple(range(len(flat_args)))
+    out, _, cap = tr.run(flat_args)
     if has_aux and not (isinstance(cap.out_tree, (tuple, list)) and len(cap.out_tree) == 2):
         raise ArgumentError("vjp(f, *primals, has_aux=True): f must return a tuple "
                             "(output, aux)")
@@ -266,52 +269,81 @@ def vjp(f, *primals, has_aux=False):
             for k, c in zip(main, cots):
                 full[k] = c
             cots = full
-        _, grads, _ = tr.run(primals, nums, cot=tuple(cots))
-        return tuple(grads)
+        _, grads, _ = tr.run(flat_args, nums, cot=tuple(cots))
+        return tuple(_Flat.regroup(primals, spans, range(len(primals)), grads))
 
     return (out[0], vjp_fn, out[1]) if has_aux else (out, vjp_fn)
+
+
+def _tensor_leaves(tree) -> list:
+    from compiler.capture import flatten
+    return [x for _, x in flatten(tree)]
 
 
 def jvp(f, primals, tangents):
     """``(f(*primals), J @ tangents)``. Forward-mode AD (:mod:`framework.autograd.forward_ad`):
     ``f`` runs once on dual tensors (a custom Function in ``f`` needs a ``jvp``). Inside an
     open dual level (forward AD has one level) the double VJP instead: the VJP is linear in
-    its cotangent, so the JVP is the VJP of ``u -> vjp(u)``."""
+    its cotangent, so the JVP is the VJP of ``u -> vjp(u)``. A primal may be a
+    tuple/list/dict of tensors (a parameter dict); its tangent is then a container of the
+    same structure. Both results have the structure of ``f``'s output."""
     primals, tangents = tuple(primals), tuple(tangents)
     if len(primals) != len(tangents):
         raise ArgumentError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     for i, (p, t) in enumerate(zip(primals, tangents)):
-        if not isinstance(p, Tensor) or not isinstance(t, Tensor):
-            raise ArgumentError(f"jvp: primal and tangent {i} must be tensors, got "
-                                f"{type(p).__name__} and {type(t).__name__}")
-        if tuple(p.shape) != tuple(t.shape):
-            raise ArgumentError(f"jvp: tangent {i} has shape {list(t.shape)} but its primal "
-                                f"has shape {list(p.shape)}")
+        if (_is_tree(p) or _is_tree(t)) and _skeleton(p) != _skeleton(t):
+            raise ArgumentError(f"jvp: tangent {i} must have the structure of its primal, "
+                                f"got {_skeleton(t)} for {_skeleton(p)}")
+        for pl, tl in zip(_tensor_leaves(p), _tensor_leaves(t)):
+            if not isinstance(pl, Tensor) or not isinstance(tl, Tensor):
+                raise ArgumentError(f"jvp: primal and tangent {i} must be tensors (or "
+                                    f"containers of tensors), got {type(pl).__name__} and "
+                                    f"{type(tl).__name__}")
+            if tuple(pl.shape) != tuple(tl.shape):
+                raise ArgumentError(f"jvp: tangent {i} has shape {list(tl.shape)} but its "
+                                    f"primal has shape {list(pl.shape)}")
     from .autograd import forward_ad
     if forward_ad._current_level < 0:
         return _jvp_forward(f, primals, tangents)
     return _jvp_double_vjp(f, primals, tangents)
 
 
+def _output_tensors(out) -> None:
+    for o in _tensor_leaves(out):
+        if not isinstance(o, Tensor):
+            raise ArgumentError("jvp: f must return tensors (or containers of tensors), got "
+                                f"{type(o).__name__}")
+
+
 def _jvp_forward(f, primals, tangents):
+    from compiler.capture import map_tree
+
     from .autograd.forward_ad import dual_level, make_dual, unpack_dual
     from .creation import zeros_like
+
+    def tangent_or_zeros(o):
+        t = unpack_dual(o).tangent
+        return zeros_like(o) if t is None else t
+
     with dual_level():
-        out = f(*[make_dual(p, t.to(p.dtype)) for p, t in zip(primals, tangents)])
-        single = isinstance(out, Tensor)
-        pairs = [unpack_dual(o) for o in ((out,) if single else tuple(out))]
-    outs = tuple(p.primal for p in pairs)
-    tans = tuple(zeros_like(p.primal) if p.tangent is None else p.tangent for p in pairs)
-    if single:
-        return outs[0], tans[0]
-    return (list(outs), list(tans)) if isinstance(out, list) else (outs, tans)
+        duals = []
+        for p, t in zip(primals, tangents):
+            it = iter(_tensor_leaves(t))
+            duals.append(map_tree(p, lambda x, it=it: make_dual(x, next(it).to(x.dtype))))
+        out = f(*duals)
+        _output_tensors(out)
+        tans = map_tree(out, tangent_or_zeros)
+        outs = map_tree(out, lambda o: unpack_dual(o).primal)
+    return outs, tans
 
 
 def _jvp_double_vjp(f, primals, tangents):
+    from compiler.capture import map_tree
+
     from .creation import zeros_like
     out, _ = vjp(f, *primals)
-    single = isinstance(out, Tensor)
-    outs = (out,) if single else tuple(out)
+    _output_tensors(out)
+    outs = _tensor_leaves(out)
 
     def pullback(*us):
         _, fn = vjp(f, *primals)
@@ -319,8 +351,8 @@ def _jvp_double_vjp(f, primals, tangents):
 
     u0 = tuple(zeros_like(o) for o in outs)
     _, pb_vjp = vjp(pullback, *u0)
-    res = pb_vjp(*tangents)
-    return out, (res[0] if single else tuple(res))
+    it = iter(pb_vjp(*tangents))
+    return out, map_tree(out, lambda o: next(it))
 
 
 def grad_and_value(f, argnums=0, has_aux=False):

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from .errors import ArgumentError, FrameworkError
+from .errors import ArgumentError, FrameworkError, GraphBreak
 from .tensor import Tensor, meta_tensor
 from .onnx_options import (TrainingMode, dynamic_axes_from_shapes, place_weights,  # noqa: F401
                            set_modes)
@@ -310,6 +310,12 @@ def _capture_specializing(fn, args, kwargs, names, dyn, asked):
                           f"{type(error).__name__}: {error}); exported with those dims static",
                           stacklevel=3)
         return graph, option
+    if isinstance(error, TypeError) and "truth value of Relational" in str(error):
+        rel = str(error).rsplit(": ", 1)[-1]
+        raise GraphBreak(f"onnx export: the model tests a dynamic dim in Python ({rel}: an "
+                         f"`assert` or `if` on a size), which cannot be traced with the dim "
+                         f"symbolic; export that dim static, or test the size outside "
+                         f"forward") from error
     raise error
 
 

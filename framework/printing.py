@@ -19,12 +19,14 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
 
 def _float_formatter(arr: np.ndarray):
     """PyTorch's number format for a float array: (fmt, width) over the shown values."""
-    finite = np.abs(arr[np.isfinite(arr)])
+    shown = _shown_values(arr)  # PyTorch decides on the summarized data, as shown
+    finite = np.abs(shown[np.isfinite(shown)])
     integral = finite.size == 0 or bool(np.all(finite == np.round(finite)))
     nonzero = finite[finite != 0]
-    # PyTorch's rule: scientific notation for a wide range or very large / small values
-    sci = nonzero.size > 0 and (nonzero.max() >= 1e8 or nonzero.min() < 1e-4 or
-                                (not integral and nonzero.max() / nonzero.min() > 1000))
+    # PyTorch's rule: scientific notation for a wide range (also of integral values) or
+    # very large / (non-integral) very small values
+    sci = nonzero.size > 0 and (nonzero.max() > 1e8 or nonzero.max() / nonzero.min() > 1000
+                                or (not integral and nonzero.min() < 1e-4))
     p = _OPTIONS["precision"]
 
     def fmt(x):
@@ -36,17 +38,13 @@ def _float_formatter(arr: np.ndarray):
             return f"{x:.0f}."
         return f"{x:.{p}f}"
     # Every element gets the same width (right-aligned columns), as PyTorch prints.
-    shown = _shown_values(arr)
     width = max((len(fmt(v)) for v in shown), default=0)
     return fmt, width
 
 
 def _format_float(arr: np.ndarray) -> str:
     fmt, width = _float_formatter(arr)
-    return np.array2string(arr, separator=", ", formatter={"float_kind": lambda x:
-                                                            fmt(x).rjust(width)},
-                           threshold=_OPTIONS["threshold"], edgeitems=_OPTIONS["edgeitems"],
-                           max_line_width=_OPTIONS["linewidth"], prefix="tensor(")
+    return _layout(arr, lambda x: fmt(x).rjust(width), width)
 
 
 def _format_complex(arr: np.ndarray) -> str:
@@ -59,9 +57,43 @@ def _format_complex(arr: np.ndarray) -> str:
         im = z.imag
         sign = "-" if (im < 0 or (im == 0 and np.signbit(im))) else "+"
         return f"{rfmt(z.real).rjust(rwidth)}{sign}{ifmt(abs(im)).ljust(iwidth)}j"
-    return np.array2string(arr, separator=", ", formatter={"complex_kind": fmt},
-                           threshold=_OPTIONS["threshold"], edgeitems=_OPTIONS["edgeitems"],
-                           max_line_width=_OPTIONS["linewidth"], prefix="tensor(")
+    return _layout(arr, fmt, rwidth + iwidth + 2)
+
+
+def _format_plain(arr: np.ndarray) -> str:
+    """Integers and bools: ``str`` of each value padded to the widest shown one
+    (``[True, True]``, ``[ True, False]``, ``[  1, -10]``)."""
+    def text(v):
+        return str(bool(v)) if arr.dtype == np.bool_ else str(v)
+    width = max((len(text(v)) for v in _shown_values(arr)), default=0)
+    return _layout(arr, lambda v: text(v).rjust(width), width)
+
+
+def _layout(arr: np.ndarray, fmt, width: int, indent: int = len("tensor("),
+            summarize: bool | None = None) -> str:
+    """PyTorch's layout of the formatted values: ``(linewidth - indent) // (width + 2)``
+    values per line, continuation lines under the first value, a blank line between
+    blocks of rank >= 3, and the edge items around ``...`` when summarized."""
+    if summarize is None:  # decided once, on the whole tensor
+        if arr.size == 0:
+            return "[]"
+        summarize = arr.size > _OPTIONS["threshold"]
+    e = _OPTIONS["edgeitems"]
+    if arr.ndim == 0:
+        return fmt(arr.item() if arr.dtype.kind != "c" else arr[()])
+    cut = summarize and arr.shape[0] > 2 * e
+    if arr.ndim == 1:
+        items = [fmt(v) for v in (np.r_[arr[:e], arr[-e:]] if cut else arr)]
+        if cut:
+            items[e:e] = [" ..."]
+        per_line = max(1, (_OPTIONS["linewidth"] - indent) // (width + 2))
+        lines = [", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line)]
+        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+    rows = list(range(e)) + [None] + list(range(len(arr) - e, len(arr))) if cut \
+        else range(len(arr))
+    parts = ["..." if i is None else _layout(arr[i], fmt, width, indent + 1, summarize)
+             for i in rows]
+    return "[" + ("," + "\n" * (arr.ndim - 1) + " " * (indent + 1)).join(parts) + "]"
 
 
 def _shown_values(arr: np.ndarray) -> np.ndarray:
@@ -101,9 +133,8 @@ def tensor_repr(t) -> str:
         elif t.dtype.is_complex:
             body = _format_complex(arr.astype(np.complex128))
         else:
-            body = np.array2string(arr, separator=", ", threshold=_OPTIONS["threshold"],
-                                   edgeitems=_OPTIONS["edgeitems"], prefix="tensor(")
-        if arr.size == 0:
+            body = _format_plain(arr)
+        if arr.size == 0 and arr.ndim != 1:  # PyTorch prints a 1-D empty one as tensor([])
             suffix.insert(0, f"size={tuple(t.shape)}")
     default = {dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_}
     if t.dtype.is_complex:

@@ -112,7 +112,7 @@ class _Encoder:
         raise ArgumentError(f"fw.save: cannot save an object of type {type(obj).__name__} at "
                             f"{_where(path)}; checkpoints hold tensors, NumPy arrays, numbers, "
                             "strings, bytes, None, dtypes, devices and dicts/lists/tuples of "
-                            "them (fw.save never pickles)")
+                            "them (fw.save never pickles)" + _module_hint(obj))
 
     def _tensor(self, t: Tensor, path):
         if t.device.type == "meta":
@@ -422,3 +422,14 @@ def _fw_dtype(arr: np.ndarray, name: str, where: str) -> str:
 
 
 __all__ = ["save", "load", "CheckpointError"]
+
+
+def _module_hint(obj) -> str:
+    """For ``fw.save(model, path)`` (PyTorch's whole-model pickle): how to do it here."""
+    from .nn.modules.module import Module
+    if isinstance(obj, Module):
+        return ("; to save a model, save its weights with fw.save(model.state_dict(), path) "
+                "and restore them into a new instance with model.load_state_dict(fw.load(path))")
+    if hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict"):
+        return "; save its state_dict() instead"
+    return ""

@@ -67,11 +67,16 @@ class Tensor:
     # only on dual tensors, so creating a tensor costs nothing more.
     _fw_grad = None
 
-    def __init__(self, data=None, *, dtype=None, device=None, requires_grad=False):
-        from .creation import tensor as _tensor_factory
-        src = _tensor_factory([] if data is None else data, dtype=dtype, device=device)
-        _init(self, src._data, src.shape, src.dtype, src.device, Storage())
-        self.requires_grad = bool(requires_grad)
+    def __init__(self, *args, dtype=None, device=None, requires_grad=False):
+        # PyTorch's legacy constructor: Tensor(2, 3) is an uninitialised 2x3 tensor,
+        # Tensor([1, 2]) is float (the default dtype), Tensor(t) aliases t.
+        from .legacy_constructors import legacy_new
+        dt = dtypes.get_default_dtype() if dtype is None else dtypes.to_dtype(dtype)
+        src = legacy_new(args, dt, device, "Tensor")
+        for name in Tensor.__slots__[:-2]:
+            setattr(self, name, getattr(src, name))
+        if requires_grad:
+            self.requires_grad = True
 
     # -- construction helpers (internal) -------------------------------------------------
     @classmethod
@@ -144,6 +149,16 @@ class Tensor:
     @property
     def is_cuda(self) -> bool:
         return self.device.type == "cuda"
+
+    @property
+    def is_xpu(self) -> bool:
+        """False: there is no Intel GPU backend (scripts test it beside ``is_cuda``)."""
+        return self.device.type == "xpu"
+
+    @property
+    def is_mps(self) -> bool:
+        """False: there is no Apple GPU backend."""
+        return self.device.type == "mps"
 
     @property
     def is_meta(self) -> bool:

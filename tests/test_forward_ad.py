@@ -118,8 +118,8 @@ def test_make_dual_errors_name_the_argument():
             fwAD.make_dual(fw.tensor([1, 2]), x)
         with pytest.raises(fw.DTypeError, match="tangent.*'tangent'.*int64"):
             fwAD.make_dual(x, fw.tensor([1, 2]))
-        with pytest.raises(fw.DTypeError, match="'tangent'.*float32, got float64"):
-            fwAD.make_dual(x, fw.rand(2, dtype=F64))
+        with pytest.raises(fw.DTypeError, match="complex tangent.*'tangent'"):
+            fwAD.make_dual(x, fw.rand(2, dtype=fw.complex64))
         with pytest.raises(TypeError, match="'tangent' must be a Tensor"):
             fwAD.make_dual(x, [1.0, 2.0])
         dual = fwAD.make_dual(x, fw.rand(2))
@@ -561,3 +561,59 @@ def test_nested_jvp_gives_second_derivatives():
     _, second = fw.func.jvp(first, (x,), (v,))                 # inner: the double VJP
     exact = _np(v) @ _np(fw.func.hessian(lambda y: (y.sin() * y).sum())(x)) @ _np(v)
     np.testing.assert_allclose(second.item(), exact, rtol=1e-10)
+
+
+def test_make_dual_casts_a_tangent_of_another_float_dtype_to_the_primal_dtype():
+    """As PyTorch accepts it (the forward-AD tutorial pairs a float64 primal with a
+    float32 tangent): the tangent is carried in the primal's dtype."""
+    x = _rand(3)
+    t32 = fw.tensor([1.0, 2.0, 3.0])
+    with fwAD.dual_level():
+        d = fwAD.make_dual(x, t32)
+        t = fwAD.unpack_dual(d).tangent
+        assert t.dtype is F64 and t is not t32
+        np.testing.assert_array_equal(_np(t), [1.0, 2.0, 3.0])
+        out = fwAD.unpack_dual(d.exp()).tangent
+    np.testing.assert_allclose(_np(out), np.exp(_np(x)) * [1.0, 2.0, 3.0], rtol=1e-12)
+
+
+class _ExpWithJvp(fw.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.result = x.exp()
+        return ctx.result
+
+    @staticmethod
+    def jvp(ctx, g):
+        return g * ctx.result * _ExpWithJvp.scale
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.result * _ExpWithJvp.back_scale + _ExpWithJvp.shift
+
+
+def test_gradcheck_forward_ad_and_undefined_grad_options():
+    x = _rand(4).requires_grad_()
+    _ExpWithJvp.scale, _ExpWithJvp.back_scale, _ExpWithJvp.shift = 1.0, 1.0, 0.0
+    assert fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), check_forward_ad=True)
+    _ExpWithJvp.scale = 1.01                      # a wrong jvp
+    with pytest.raises(fw.AutogradError, match="forward AD"):
+        fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), check_forward_ad=True,
+                              check_backward_ad=False)
+    assert not fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), check_forward_ad=True,
+                                     raise_exception=False)
+    assert fw.autograd.gradcheck(_ExpWithJvp.apply, (x,))   # backward only: still fine
+    _ExpWithJvp.scale, _ExpWithJvp.back_scale = 1.0, 0.99   # a wrong backward
+    with pytest.raises(fw.AutogradError, match="Jacobian mismatch"):
+        fw.autograd.gradcheck(_ExpWithJvp.apply, (x,))
+    assert fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), check_forward_ad=True,
+                                 check_backward_ad=False)
+    _ExpWithJvp.back_scale, _ExpWithJvp.shift = 1.0, 1e-3   # nonzero for a zero cotangent
+    with pytest.raises(fw.AutogradError, match="check_undefined_grad"):
+        fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), atol=1e-2)
+    assert fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), atol=1e-2,
+                                 check_undefined_grad=False)
+    with pytest.raises(NotImplementedError, match="check_batched_grad"):
+        fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), check_batched_grad=True)
+    with pytest.raises(fw.AutogradError, match="at least one"):
+        fw.autograd.gradcheck(_ExpWithJvp.apply, (x,), check_backward_ad=False)

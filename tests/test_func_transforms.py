@@ -280,3 +280,42 @@ def test_functional_call_with_linear_and_top_level_names():
     np.testing.assert_allclose(_np(out), _np(x) @ _np(w).T + _np(b), rtol=1e-12)
     assert not np.allclose(_np(lin.weight), _np(w))  # the module is unchanged
     assert fw.vmap is vmap and fw.func.functional_call is functional_call
+
+
+def test_vjp_and_jvp_take_containers_of_tensors_as_primals():
+    """torch.func style: a primal may be a dict (or tuple) of parameters; vjp returns the
+    same container of gradients, jvp takes the same container of tangents (as the NTK
+    tutorial's ``vjp(func_x1, params)`` / ``jvp(func_x2, (params,), vjps)``)."""
+    import framework.autograd.forward_ad as fwAD
+    rng = np.random.default_rng(0)
+    w, b, x = (_t(rng.standard_normal(s)) for s in ((3, 4), (3,), (4,)))
+
+    def f(p, x):
+        return (p["w"] @ x + p["b"]).tanh()
+
+    params = {"w": w, "b": b}
+    out, vjp_fn = fw.func.vjp(f, params, x)
+    v = _t(rng.standard_normal(3))
+    gp, gx = vjp_fn(v)
+    d = (1 - np.tanh(w.numpy() @ x.numpy() + b.numpy()) ** 2) * v.numpy()
+    assert isinstance(gp, dict) and list(gp) == ["w", "b"]
+    np.testing.assert_allclose(gp["w"].numpy(), np.outer(d, x.numpy()), rtol=1e-10)
+    np.testing.assert_allclose(gp["b"].numpy(), d, rtol=1e-10)
+    np.testing.assert_allclose(gx.numpy(), w.numpy().T @ d, rtol=1e-10)
+
+    tw, tb = _t(rng.standard_normal((3, 4))), _t(rng.standard_normal(3))
+    s = 1 - np.tanh(w.numpy() @ x.numpy() + b.numpy()) ** 2
+    ref = s * (tw.numpy() @ x.numpy() + tb.numpy())
+    for p, t in (({"w": w, "b": b}, {"w": tw, "b": tb}), ((w, b), (tw, tb))):
+        g = (lambda p: f({"w": p[0], "b": p[1]}, x)) if isinstance(p, tuple) else \
+            (lambda p: f(p, x))
+        primal, tangent = fw.func.jvp(g, (p,), (t,))
+        np.testing.assert_allclose(primal.numpy(), out.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(tangent.numpy(), ref, rtol=1e-10)
+        with fwAD.dual_level():   # inside a dual level: the double-VJP path
+            _, tangent2 = fw.func.jvp(g, (p,), (t,))
+        np.testing.assert_allclose(tangent2.numpy(), ref, rtol=1e-10)
+    with pytest.raises(fw.ArgumentError, match="structure of its primal"):
+        fw.func.jvp(lambda p: f(p, x), (params,), ({"w": tw},))
+    with pytest.raises(fw.ArgumentError, match="tangent 0 has shape"):
+        fw.func.jvp(lambda p: f(p, x), (params,), ({"w": tw, "b": tw},))

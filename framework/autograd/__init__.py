@@ -103,8 +103,9 @@ class Node:
     def saved_outputs(self, create_graph: bool):
         """The outputs for the VJP rule: the live tensors, or aliases of their data."""
         outs = []
+        read = self.op.saves_output  # True, or the indices of the outputs the VJP reads
         for i, (shape, dtype, dev, data, storage, version) in enumerate(self.out_meta):
-            if storage.version != version:
+            if storage.version != version and (read is True or i in read):
                 raise AutogradError(
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: output {i} of {self.op.name} "
@@ -392,3 +393,4 @@ def zero_grads_(params, set_to_none=True) -> None:
 from . import anomaly, forward_ad, functional, graph  # noqa: E402,F401  (fw.autograd.graph, ...)
 from .anomaly import (detect_anomaly, is_anomaly_check_nan_enabled,  # noqa: E402,F401
                       is_anomaly_enabled, set_anomaly_enabled, set_detect_anomaly)
+from .variable import Variable  # noqa: E402,F401  (torch.autograd.Variable, deprecated)

@@ -61,8 +61,10 @@ def node_created(node, outs) -> None:
                       for a, v in zip(node.args, node.versions))
     saves_output = node.op.saves_output
     # the node keeps only the packed outputs (or none at all), never their buffers
-    node.out_meta = tuple(m[:3] + ((SavedTensor(o, hooks) if saves_output else None),) + m[4:]
-                          for o, m in zip(outs, node.out_meta))
+    read = saves_output is True or (lambda i: i in saves_output)  # indices the VJP reads
+    node.out_meta = tuple(m[:3] + ((SavedTensor(o, hooks) if saves_output and
+                                    (read is True or read(i)) else None),) + m[4:]
+                          for i, (o, m) in enumerate(zip(outs, node.out_meta)))
     node.out_refs = None
 
 
@@ -119,7 +121,8 @@ def _outputs(node, create_graph):
     metas = node.out_meta
     if not any(m[3].__class__ is SavedTensor for m in metas):
         return node.saved_outputs(create_graph)
-    outs = [relink(m[3].unpack(f"output {i} of {node.op.name}"), (node, i), create_graph)
+    outs = [None if m[3] is None else
+            relink(m[3].unpack(f"output {i} of {node.op.name}"), (node, i), create_graph)
             for i, m in enumerate(metas)]
     return outs[0] if len(outs) == 1 else tuple(outs)
 

@@ -134,8 +134,9 @@ class UnpackedDualTensor(NamedTuple):
 
 def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
     """A new tensor sharing ``tensor``'s memory (and autograd history) that carries
-    ``tangent`` as its forward gradient. ``tangent`` must have the primal's shape, dtype and
-    device; it is used as is when it has the primal's strides, else copied into them."""
+    ``tangent`` as its forward gradient. ``tangent`` must have the primal's shape and
+    device; it is used as is when it has the primal's dtype and strides, else copied into
+    them (a float32 tangent for a float64 primal becomes float64)."""
     _check_level(level, "make_dual")
     for name, t in (("tensor", tensor), ("tangent", tangent)):
         if not isinstance(t, Tensor):
@@ -151,8 +152,16 @@ def make_dual(tensor: Tensor, tangent: Tensor, *, level=None) -> Tensor:
                          f"Tensor is of size {list(tensor.shape)} while the given forward "
                          f"gradient (argument 'tangent') is of size {list(tangent.shape)}.")
     if tangent.dtype is not tensor.dtype:
-        raise DTypeError(f"make_dual: expected the tangent (argument 'tangent') to have the "
-                         f"primal's dtype {tensor.dtype.name}, got {tangent.dtype.name}")
+        # PyTorch accepts e.g. a float32 tangent for a float64 primal; here the tangent is
+        # copied into the primal's dtype, so every rule sees matching dtypes
+        if tangent.dtype.is_complex and not tensor.dtype.is_complex:
+            raise DTypeError(f"make_dual: a complex tangent (argument 'tangent', "
+                             f"{tangent.dtype.name}) for a real primal ({tensor.dtype.name})")
+        _state.busy = True
+        try:
+            tangent = tangent.to(tensor.dtype)
+        finally:
+            _state.busy = False
     if tangent.device != tensor.device:
         raise DeviceError(f"make_dual: expected the tangent (argument 'tangent') on the "
                           f"primal's device {tensor.device}, got {tangent.device}")

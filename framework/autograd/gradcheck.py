@@ -18,20 +18,103 @@ def _flat_outputs(fn, inputs):
 
 
 def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-              raise_exception: bool = True, num_projections: int = 2, seed: int = 0) -> bool:
-    """Compare autograd's vector-Jacobian products with central finite differences.
+              raise_exception: bool = True, num_projections: int = 2, seed: int = 0,
+              check_backward_ad: bool = True, check_forward_ad: bool = False,
+              check_undefined_grad: bool = True, check_batched_grad: bool = False,
+              check_batched_forward_grad: bool = False) -> bool:
+    """Compare autograd's derivatives with central finite differences.
 
-    For random cotangents ``v`` it checks ``v^T J`` from one backward pass against
-    ``(v . f(x + eps e_i) - v . f(x - eps e_i)) / 2 eps`` for every input element.
-    Inputs that require grad should be float64.
+    Backward (``check_backward_ad``): for random cotangents ``v`` it checks ``v^T J`` from
+    one backward pass against ``(v . f(x + eps e_i) - v . f(x - eps e_i)) / 2 eps`` for
+    every input element; with ``check_undefined_grad`` a zero cotangent must give zero
+    gradients. Forward (``check_forward_ad``): for random tangents ``u`` (one input at a
+    time) the JVP from :mod:`~framework.autograd.forward_ad` dual tensors must match
+    ``(f(x + eps u) - f(x - eps u)) / 2 eps``. Inputs that require grad should be float64.
     """
-    from .. import ops as F
-    from . import grad as autograd_grad
-
     inputs = _as_tuple(inputs)
+    if check_batched_grad or check_batched_forward_grad:
+        raise NotImplementedError("gradcheck: check_batched_grad / check_batched_forward_grad "
+                                  "(vmap over the derivative) are not implemented")
     diff_idx = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not diff_idx:
         raise AutogradError("gradcheck: no input requires grad")
+    if not (check_backward_ad or check_forward_ad):
+        raise AutogradError("gradcheck: expected at least one of check_backward_ad and "
+                            "check_forward_ad to be True")
+    ok = True
+    if check_forward_ad:
+        ok = _check_forward(fn, inputs, diff_idx, eps, atol, rtol, raise_exception,
+                            num_projections, seed)
+    if ok and check_backward_ad:
+        ok = _check_backward(fn, inputs, diff_idx, eps, atol, rtol, raise_exception,
+                             num_projections, seed)
+    if ok and check_backward_ad and check_undefined_grad:
+        ok = _check_zero_cotangent(fn, inputs, diff_idx, raise_exception)
+    return ok
+
+
+def _fail(raise_exception, msg) -> bool:
+    if raise_exception:
+        raise AutogradError(msg)
+    return False
+
+
+def _check_forward(fn, inputs, diff_idx, eps, atol, rtol, raise_exception, num_projections,
+                   seed) -> bool:
+    """JVPs through dual tensors against finite differences along the same tangent."""
+    from .. import ops as F
+    from . import forward_ad as fwAD
+
+    rng = np.random.default_rng(seed + 7)
+    for _ in range(num_projections):
+        for i in diff_idx:
+            x = inputs[i]
+            u = rng.standard_normal(x.shape)
+            with fwAD.dual_level():
+                args = list(inputs)
+                args[i] = fwAD.make_dual(x, F.tensor(u, dtype=x.dtype))
+                outs = _flat_outputs(fn, args)
+                analytic = [np.zeros(o.shape) if (t := fwAD.unpack_dual(o).tangent) is None
+                            else t.detach().numpy().astype(np.float64) for o in outs]
+            sides = []
+            for sign in (1, -1):
+                args = list(inputs)
+                args[i] = F.tensor(x.detach().numpy() + sign * eps * u, dtype=x.dtype)
+                sides.append([o.detach().numpy().astype(np.float64)
+                              for o in _flat_outputs(fn, args)])
+            for k, (a, hi, lo) in enumerate(zip(analytic, *sides)):
+                numeric = (hi - lo) / (2 * eps)
+                if not np.allclose(a, numeric, atol=atol, rtol=rtol):
+                    return _fail(raise_exception,
+                                 f"gradcheck: forward AD (JVP) mismatch for input {i}, output "
+                                 f"{k} (max abs error {np.abs(a - numeric).max():.3g})\n"
+                                 f"analytic:\n{a}\nnumerical:\n{numeric}")
+    return True
+
+
+def _check_zero_cotangent(fn, inputs, diff_idx, raise_exception) -> bool:
+    """A zero cotangent (PyTorch's undefined output gradient) gives zero input gradients."""
+    from .. import ops as F
+    from . import grad as autograd_grad
+
+    outs = [o for o in _flat_outputs(fn, inputs) if o.requires_grad]
+    if not outs:
+        return True
+    gs = autograd_grad(outs, [inputs[i] for i in diff_idx],
+                       grad_outputs=[F.zeros_like(o) for o in outs], allow_unused=True)
+    for i, g in zip(diff_idx, gs):
+        if g is not None and np.any(g.detach().numpy() != 0):
+            return _fail(raise_exception, f"gradcheck: a zero output gradient gave a nonzero "
+                         f"gradient for input {i} (check_undefined_grad)")
+    return True
+
+
+def _check_backward(fn, inputs, diff_idx, eps, atol, rtol, raise_exception, num_projections,
+                    seed) -> bool:
+    """VJPs for random cotangents against finite differences, element by element."""
+    from .. import ops as F
+    from . import grad as autograd_grad
+
     rng = np.random.default_rng(seed)
     outs = _flat_outputs(fn, inputs)
     for _ in range(num_projections):

@@ -7,10 +7,16 @@ Also PyTorch's ``torch.backends`` switches (``flags.py``): ``fw.backends.cuda.ma
 from __future__ import annotations
 
 import importlib
+import sys
 
 from ..errors import DeviceError
+from . import flags as _flags
 
 _LOADED: dict = {}
+
+# ``import torch.backends.cudnn as cudnn`` (the usual spelling) needs module entries
+for _name in ("cudnn", "mps"):
+    sys.modules.setdefault(f"{__name__}.{_name}", getattr(_flags, _name))
 
 
 def get_backend(device):

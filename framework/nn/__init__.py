@@ -12,8 +12,12 @@ from .parameter import UninitializedBuffer, UninitializedParameter  # noqa: F401
 
 
 def __getattr__(name):
-    """``fw.nn.quantized`` (PyTorch's ``torch.nn.quantized``), imported on first use."""
-    if name == "quantized":
+    """``fw.nn.quantized`` and ``fw.nn.parallel`` (PyTorch's ``torch.nn.quantized`` /
+    ``torch.nn.parallel``, with ``nn.DataParallel``), imported on first use."""
+    if name in ("quantized", "parallel"):
         import importlib
-        return importlib.import_module(f"{__name__}.quantized")
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "DataParallel":
+        from .parallel import DataParallel
+        return DataParallel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

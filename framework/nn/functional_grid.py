@@ -55,15 +55,18 @@ def affine_grid(theta, size, align_corners=None) -> Tensor:
     if not theta.dtype.is_floating_point:
         raise DTypeError(f"affine_grid: expected theta to have floating point type, but got "
                          f"{theta.dtype.name}")
-    try:
-        size = [int(s) for s in size]
+    try:  # N and C may be symbolic (``x.size()`` of a dynamic-batch trace or export)
+        size = [s if getattr(s, "free_symbols", None) else int(s) for s in size]
     except TypeError:
         raise ArgumentError(f"affine_grid: size must be a sequence of ints, got {size!r}") \
             from None
     if len(size) not in (4, 5):
         raise NotImplementedError(f"affine_grid: only supports 4D and 5D sizes, for 2D and "
                                   f"3D affine transforms, respectively. Got size {size}.")
-    if min(size) <= 0:
+    if not all(isinstance(s, int) for s in size[2:]):
+        raise NotImplementedError(f"affine_grid: needs static spatial sizes (only N and C "
+                                  f"may be dynamic), got size {size}")
+    if min(s for s in size if isinstance(s, int)) <= 0:
         raise ArgumentError(f"affine_grid: expected non-zero, positive output size. Got "
                             f"{size}")
     nd = len(size) - 2
@@ -78,7 +81,7 @@ def affine_grid(theta, size, align_corners=None) -> Tensor:
     base = np.stack(cols, axis=-1).reshape(-1, nd + 1)  # (prod(spatial), nd + 1)
     b = F.tensor(base, dtype=theta.dtype, device=theta.device)
     grid = F.matmul(b, theta.transpose(1, 2))            # (N, prod(spatial), nd)
-    return grid.reshape(size[0], *spatial, nd)
+    return grid.reshape(grid.shape[0], *spatial, nd)
 
 
 # ---------------------------------------------------------------------------------------

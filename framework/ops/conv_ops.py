@@ -217,7 +217,7 @@ CONV = register("conv", CONV_GROUP, _conv_meta, vjp=_conv_vjp)
 CONV_TRANSPOSE = register("conv_transpose", CONV_GROUP, _conv_transpose_meta,
                           vjp=_conv_transpose_vjp)
 MAX_POOL = register("max_pool", CONV_GROUP, _max_pool_meta, vjp=_max_pool_vjp, num_outputs=2,
-                    saves_output=True, differentiable_args=(0,))
+                    saves_output=(1,), differentiable_args=(0,))  # reads only the indices
 
 
 # ---------------------------------------------------------------------------------------

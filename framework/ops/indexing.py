@@ -209,7 +209,7 @@ def _normalize_key(x: Tensor, key):
             else:
                 raise FwIndexError(f"index: tensors used as indices must be long, int, byte or "
                                    f"bool tensors, got {k.dtype.name}")
-        elif isinstance(k, (list, np.ndarray)):
+        elif isinstance(k, (list, range, np.ndarray)):  # a range is a sequence, as in torch
             arr = np.asarray(k)
             if arr.dtype == bool:
                 items.append(("mask", _host_tensor(arr, dtypes.bool_, x.device)))
@@ -259,6 +259,21 @@ def _expand_ellipsis(x, items):
     return out
 
 
+def _int_bound(v) -> bool:
+    return v is None or isinstance(v, (int, np.integer))
+
+
+def _negative(v) -> bool:
+    """Whether a slice bound counts from the end. A symbolic bound whose sign sympy cannot
+    decide is taken as non-negative; the compiled entry re-checks the slice's shape rule
+    with every new size, so a call where it is negative captures again."""
+    neg = v < 0
+    if isinstance(neg, (bool, np.bool_)):
+        return bool(neg)
+    import sympy
+    return neg is sympy.true
+
+
 def _apply_basic(x: Tensor, items):
     """Apply ints/slices/None as views; return the view and the remaining advanced items."""
     starts, stops, steps = [], [], []
@@ -293,18 +308,21 @@ def _apply_basic(x: Tensor, items):
         else:
             if k.step is not None and k.step <= 0:
                 raise FwIndexError(f"index: step must be greater than zero, got {k.step}")
-            if isinstance(size, int):
+            symbolic_bound = not (_int_bound(k.start) and _int_bound(k.stop))
+            if isinstance(size, int) and not symbolic_bound:
                 a, b, c = k.indices(size)
                 b = max(a, b)
             else:
-                # a dynamic size: negative bounds count from the end, as k.indices() does
-                a = 0 if k.start is None else (k.start + size if k.start < 0 else k.start)
-                b = size if k.stop is None else (k.stop + size if k.stop < 0 else k.stop)
+                # a dynamic size or a symbolic bound (``pe[:x.size(0)]`` in a capture):
+                # negative bounds count from the end, as k.indices() does
+                a = 0 if k.start is None else (k.start + size if _negative(k.start) else k.start)
+                b = size if k.stop is None else (k.stop + size if _negative(k.stop) else k.stop)
                 c = k.step or 1
             starts.append(a)
             stops.append(b)
             steps.append(c)
-            new_shape.append(len(range(a, b, c)) if isinstance(size, int) else None)
+            new_shape.append(len(range(a, b, c))
+                             if isinstance(size, int) and not symbolic_bound else None)
         dim += 1
     out = x
     full = all(a == 0 and b == s and c == 1 for a, b, c, s in zip(starts, stops, steps, x.shape))
@@ -360,6 +378,10 @@ def _advanced_key(shape, rest):
     return tuple(key), tensors
 
 
+def _plain_bound(v) -> bool:
+    return v is None or v.__class__ is int
+
+
 def _getitem_fast(x: Tensor, key):
     """``x[i]``, ``x[a:b]``, ``x[:, i]``...: ints and slices on int sizes, without the
     general key parser (None: not that simple, take the general path)."""
@@ -383,6 +405,8 @@ def _getitem_fast(x: Tensor, key):
             steps.append(1)
             dropped = True
         elif k.__class__ is slice:
+            if not (_plain_bound(k.start) and _plain_bound(k.stop) and _plain_bound(k.step)):
+                return None  # a symbolic bound (``pe[:x.size(0)]`` in a capture)
             if k.step is not None and k.step <= 0:
                 return None
             a, b, c = k.indices(size)

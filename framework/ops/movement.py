@@ -7,7 +7,7 @@ from ..errors import ArgumentError, ShapeError
 from ..tensor import Tensor
 from .pointwise import sum_to_shape
 from .registry import MOVEMENT, apply, register
-from .shapes import as_shape, infer_reshape, normalize_dim, normalize_dims, prod
+from .shapes import _is_symbolic, as_shape, infer_reshape, normalize_dim, normalize_dims, prod
 
 
 # ---------------------------------------------------------------------------------------
@@ -25,9 +25,18 @@ def _expand_meta(x, *, shape):
 
 
 def _slice_len(size, start, stop, step):
-    if isinstance(size, int):
+    if isinstance(size, int) and isinstance(start, int) and isinstance(stop, int):
+        if not (0 <= start <= size and 0 <= stop <= size):
+            # eager callers pass normalized bounds; raw ones come from a compiled entry
+            # re-checking its graph for new sizes (topk's k past the dim, a symbolic bound
+            # past the end): out of range, the entry does not apply and captures again
+            raise ShapeError(f"slice: bounds {start}:{stop} outside a dim of size {size}")
         return len(range(start, stop, step))
     import sympy
+    if isinstance(size, int):
+        # a symbolic bound on a static dim (``pe[:x.size(0)]`` in a capture) is taken to lie
+        # within the dim, as dynamo guards it; the check above holds each call to that
+        return sympy.Max(0, sympy.ceiling((stop - start) / step))
     return sympy.Max(0, sympy.ceiling((sympy.Min(stop, size) - start) / step))
 
 
@@ -553,6 +562,11 @@ def pad(input, pad, mode="constant", value=None) -> Tensor:
         d = input.ndim - 1 - i
         lo, hi = pads[2 * i], pads[2 * i + 1]
         n = out.shape[d]
+        if mode == "reflect" and _is_symbolic(n) and (lo or hi):
+            # a ShapeError: fw.compile then retries with the dim static
+            raise ShapeError(f"pad: reflect padding needs a static size at dim {d}, got the "
+                             f"dynamic (symbolic) size {n}; capture or export with that "
+                             "dim static")
         if mode == "reflect" and (lo >= n or hi >= n):
             raise ShapeError(f"pad: padding ({lo}, {hi}) should be less than the input size {n} "
                              f"at dimension {d} in reflect mode")

@@ -8,10 +8,11 @@ backends, the compiler and ONNX only ever see same-dtype elementwise ops.
 from __future__ import annotations
 
 import math
+import warnings
 
 from .. import dtypes
 from ..dtypes import BOOL, COMPLEX, FLOAT, INT
-from ..errors import DTypeError, FwZeroDivisionError
+from ..errors import DTypeError, FwTypeError, FwZeroDivisionError
 from ..tensor import Tensor
 from .registry import BINARY, CAST, COMPOSITE, TERNARY, UNARY, apply, register
 from .shapes import broadcast_shapes
@@ -464,23 +465,47 @@ def binary(name: str, a, b) -> Tensor:
     return apply(BINARY_OPS[name], a, b)
 
 
-def add(input, other, *, alpha=1) -> Tensor:
-    """``input + alpha * other`` with broadcasting and type promotion."""
+def _legacy_alpha(name, alpha, other):
+    """(alpha, other) from PyTorch's deprecated ``name(input, Number alpha, Tensor other)``."""
+    if isinstance(alpha, Tensor) or not isinstance(other, Tensor):
+        raise FwTypeError(f"{name}: expected ({name}(input, other, *, alpha=1) or the deprecated "
+                          f"{name}(input, Number alpha, Tensor other)), got "
+                          f"({type(alpha).__name__}, {type(other).__name__})")
+    warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor other). "
+                  f"Consider using {name}(Tensor other, *, Number alpha=1) instead.",
+                  UserWarning, stacklevel=3)
+    return alpha, other
+
+
+def add(input, other, _legacy_other=None, *, alpha=1) -> Tensor:
+    """``input + alpha * other`` with broadcasting and type promotion. PyTorch's deprecated
+    ``add(input, alpha, other)`` form (old tutorials' ``p.data.add_(-lr, grad)``) is
+    accepted with a warning."""
+    if _legacy_other is not None:
+        alpha, other = _legacy_alpha("add", other, _legacy_other)
     if alpha != 1:
         other = other * alpha
     if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype is other.dtype:
         return apply(BINARY_OPS["add"], input, other)
+    if _sparse_operand(input, other):
+        from ..sparse.ops import add as sparse_add
+        return sparse_add(input, other)
     return binary("add", input, other)
 
 
-def sub(input, other, *, alpha=1) -> Tensor:
-    """``input - alpha * other``."""
+def sub(input, other, _legacy_other=None, *, alpha=1) -> Tensor:
+    """``input - alpha * other`` (also the deprecated ``sub(input, alpha, other)``)."""
+    if _legacy_other is not None:
+        alpha, other = _legacy_alpha("sub", other, _legacy_other)
     if alpha != 1:
         other = other * alpha
     if isinstance(input, Tensor) and input.dtype is dtypes.bool_ and isinstance(other, Tensor) \
             and other.dtype is dtypes.bool_:
         raise DTypeError("sub: subtraction of two bool tensors is not supported; use "
                          "logical_xor() instead")
+    if _sparse_operand(input, other):
+        from ..sparse.ops import add as sparse_add
+        return sparse_add(input, other, alpha=-1)
     return binary("sub", input, other)
 
 
@@ -488,7 +513,15 @@ def mul(input, other) -> Tensor:
     """Elementwise product."""
     if isinstance(input, Tensor) and isinstance(other, Tensor) and input.dtype is other.dtype:
         return apply(BINARY_OPS["mul"], input, other)
+    if _sparse_operand(input, other):
+        from ..sparse.ops import mul as sparse_mul
+        return sparse_mul(input, other)
     return binary("mul", input, other)
+
+
+def _sparse_operand(a, b) -> bool:
+    """``dense + sparse`` etc. (the dense operand's method runs first) go to fw.sparse."""
+    return getattr(type(a), "_fw_sparse", False) or getattr(type(b), "_fw_sparse", False)
 
 
 def div(input, other, *, rounding_mode=None) -> Tensor:

@@ -102,7 +102,7 @@ def _reject_complex(op, args):
 
 def register(name: str, group: str, meta: Callable, *, vjp: Callable | None = None,
              num_outputs: int = 1, is_view: bool = False, decomp: Callable | None = None,
-             differentiable_args: tuple | None = None, saves_output: bool = False,
+             differentiable_args: tuple | None = None, saves_output: bool | tuple = False,
              saves_args=None, complex_ok: bool = False) -> Op:
     """Declare an op.
 
@@ -112,6 +112,9 @@ def register(name: str, group: str, meta: Callable, *, vjp: Callable | None = No
     saves_args: indices of the args whose *data* the VJP reads (None: all tensor args), or
     ``f(args, needs) -> indices``; only those are version-checked at backward, so an
     in-place update of an arg the VJP never reads is allowed (as in PyTorch).
+    saves_output: the VJP reads the outputs; a tuple of output indices names the only ones
+    whose data it reads (max_pool's indices), so an in-place op on another output
+    (``MaxPool2d`` then ``ReLU(inplace=True)``) is allowed, as in PyTorch.
     complex_ok: the op accepts complex operands (else :func:`apply` raises a DTypeError
     naming the op and the dtype).
     """
@@ -189,6 +192,8 @@ def apply(op: Op, *args, **attrs):
         dev = attrs["device"]
         if has_data and any(not isinstance(s, int) for s in attrs.get("shape", ())):
             has_data = False  # a symbolic size (tracing a dynamic dim): metadata only
+    if has_data and tls.tracer is not None and _symbolic_meta(op, meta):
+        has_data = False  # a symbolic bound on a concrete tensor (``pe[:x.size(0)]``)
     if _complex_seen and dev is not None and dev.type == "cuda":
         _refuse_complex_on_cuda(op, args, meta)
     raw = None
@@ -248,6 +253,12 @@ def _run_decomposition(op, dev, args, attrs):
     finally:
         tls.tracer, tls.grad_enabled, tls.autocast = saved
     return tuple(r._data for r in res) if op.num_outputs > 1 else res._data
+
+
+def _symbolic_meta(op, meta) -> bool:
+    """Whether an output has a symbolic size (it can only be metadata)."""
+    metas = (meta,) if op.num_outputs == 1 else meta
+    return any(s.__class__ is not int for shape, _ in metas for s in shape)
 
 
 def _wrap_output(op, raw, meta, dev, args):

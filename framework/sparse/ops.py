@@ -85,6 +85,13 @@ def matmul(input, other):
     return mm(input, other)
 
 
+def spmm(input, mat2):
+    """``torch.spmm``: the matrix product of a sparse (or dense) 2-D ``input`` and a dense
+    2-D ``mat2``, as ``fw.mm``."""
+    from ..ops.linalg import mm as dense_mm
+    return dense_mm(input, mat2)
+
+
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """``beta * input + alpha * (mat1 @ mat2)`` with a sparse ``mat1`` and dense
     ``input`` and ``mat2`` (``input`` is ignored when ``beta`` is 0, as in PyTorch)."""

@@ -22,7 +22,7 @@ def cuda_like(t: fw.Tensor) -> fw.Tensor:
         base = empty((span,), arr.dtype)
         rt.copy_h2d(base.alloc, 0, flat)
         buf = CudaBuffer(base.alloc, arr.shape, st, 0, arr.dtype)
-        out = fw.Tensor._wrap(buf, t.dtype, fw.device("cuda"))
+        out = fw.Tensor._wrap(buf, t.dtype, fw.device("cuda:0"))
     if t.requires_grad:
         out.requires_grad_(True)
     return out

@@ -239,3 +239,17 @@ def test_lstm_op_second_order():
     assert fw.autograd.gradgradcheck(
         lambda a, h, c, u, v: rnn_ops.lstm(a, h, c, u, v, reverse=True)[0], (x, h0, c0, w_ih,
                                                                             w_hh))
+
+
+@pytest.mark.parametrize("cls", [nn.RNN, nn.LSTM, nn.GRU])
+def test_flatten_parameters_keeps_weights_and_outputs(cls):
+    # word_language_model calls model.rnn.flatten_parameters() after loading a checkpoint
+    fw.manual_seed(0)
+    m = cls(3, 4, num_layers=2)
+    x = fw.randn(5, 2, 3)
+    before = [p.detach().numpy().copy() for p in m.parameters()]
+    out0 = m(x)[0].detach().numpy()
+    assert m.flatten_parameters() is None
+    for p, b in zip(m.parameters(), before):
+        np.testing.assert_array_equal(p.detach().numpy(), b)
+    np.testing.assert_array_equal(m(x)[0].detach().numpy(), out0)

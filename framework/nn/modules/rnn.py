@@ -115,6 +115,12 @@ class RNNBase(Module):
             groups.append((w[0], w[1], b_ih, b_hh, w[-1] if self.proj_size else None))
         return groups
 
+    def flatten_parameters(self) -> None:
+        """PyTorch packs the weights into one cuDNN buffer here (a no-op off cuDNN). The
+        recurrent ops here read each parameter where it is, on every backend, so there is
+        nothing to pack: scripts that call this after loading a model keep working."""
+        return None
+
     def _state_sizes(self):
         """Sizes of ``h`` and of ``c``: ``proj_size`` (if set) and ``hidden_size``."""
         return self.proj_size or self.hidden_size, self.hidden_size
