@@ -328,14 +328,10 @@ def _closure_step(model, style_losses, content_losses, input_img, optimizer):
 
 
 # GAP: the input image is both the compiled function's argument and the optimizer's
-# parameter. Compiled, ``optimizer.zero_grad()`` clears ``.grad`` on the real tensor while
-# backward writes the argument's stand-in; from the second call on the caller's
-# ``input_img.grad`` ends None, so ``optimizer.step()`` silently does nothing (eager is
-# right). Minimal repro: ``x = rand(..).requires_grad_(); opt = SGD([x]);
-# f = compile(lambda x: (opt.zero_grad(), m(x).sum().backward()))``; call f(x) twice.
-@pytest.mark.xfail(strict=True, reason="compiled: an argument that is also an optimizer "
-                   "parameter loses its .grad (GAP, see the comment above)")
-def test_compiled_closure_matches_eager_and_compiles_once():
+# parameter. Compiled code would take the gradient on its stand-in for the argument while
+# the optimizer steps the real tensor, so fw.compile runs such a function eagerly (a graph
+# break naming the argument) and the results are eager's.
+def test_compiled_closure_matches_eager_through_a_graph_break():
     results = []
     for compiled in (False, True):
         cnn = tiny_features()
@@ -358,9 +354,7 @@ def test_compiled_closure_matches_eager_and_compiles_once():
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(xc, xe, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(gc, ge, rtol=1e-4, atol=1e-6)
-    st = fn.stats()
-    assert st["eager_reason"] is None, st
-    assert st["num_recompiles"] == 0 and st["cache_hits"] >= 2, st["recompiles"]
+    assert "is also a parameter of an optimizer" in fn.stats()["eager_reason"]
 
 
 def test_style_model_gradcheck_float64():
