@@ -153,7 +153,7 @@ def test_requires_grad_flag_rules():
     with pytest.raises(AutogradError, match="floating point"):
         fw.ones(2, dtype=fw.int64).requires_grad_()
     y = x * 2
-    assert not y.is_leaf and y.grad_fn.name() == "MulBackward"
+    assert not y.is_leaf and y.grad_fn.name() == "MulBackward0"
     with pytest.raises(AutogradError, match="leaf"):
         y.requires_grad_(False)
     assert not (x > 0).requires_grad  # non-float outputs never require grad
@@ -290,8 +290,18 @@ def test_next_functions_and_leaf_edges():
     x = _x(1.0)
     y = (x * 2).exp()
     fns = y.grad_fn.next_functions
-    assert fns[0][0].name() == "MulBackward"
-    assert fns[0][0].next_functions[0][0] is x
+    assert fns[0][0].name() == "MulBackward0"
+    assert fns[0][0].next_functions[0][0].variable is x
+
+    # as PyTorch: a leaf shows as its AccumulateGrad node (one per leaf), an input that
+    # does not require grad as (None, 0); ops are named XxxBackward0
+    w, c = _x(1.0), fw.ones(2)
+    edges = (w * c).grad_fn.next_functions
+    acc = edges[0][0]
+    assert isinstance(acc, fw.autograd.AccumulateGrad) and acc.variable is w
+    assert edges[1] == (None, 0) and (w + c).grad_fn.next_functions[0][0] is acc
+    assert acc.name() == "torch::autograd::AccumulateGrad" and acc.next_functions == ()
+    assert repr((w * c).grad_fn) == "<MulBackward0 object>"
 
 
 class _Identity(fw.autograd.Function):

@@ -44,7 +44,7 @@ def test_nan_in_backward_raises_with_forward_traceback():
         warnings.simplefilter("always")
         with fw.autograd.detect_anomaly():
             with pytest.raises(RuntimeError,
-                               match=r"Function 'SqrtBackward' returned nan values in its "
+                               match=r"Function 'SqrtBackward0' returned nan values in its "
                                      r"0th output\.") as info:
                 _nan_backward()
     assert isinstance(info.value, fw.AutogradError)

@@ -82,14 +82,18 @@ class Node:
             _extras.node_created(self, outs)
 
     def name(self) -> str:
-        """The op's backward name, as PyTorch shows it (e.g. ``MulBackward``)."""
-        return "".join(p.capitalize() for p in self.op.name.split("_")) + "Backward"
+        """The node's name as PyTorch shows it: ``MulBackward0`` for an op,
+        ``MyFunctionBackward`` for a custom ``autograd.Function``."""
+        if getattr(self.op, "group", None) == "custom":
+            return self.op.name[:1].upper() + self.op.name[1:] + "Backward"
+        return "".join(p.capitalize() for p in self.op.name.split("_")) + "Backward0"
 
     @property
     def next_functions(self):
-        """The nodes (or leaf tensors) this node sends gradients to."""
-        return tuple((e[0], e[1]) if isinstance(e, tuple) else (e, 0)
-                     for e in self.edges if e is not None)
+        """``(node, output index)`` per input, as in PyTorch: the producing node, an
+        :class:`AccumulateGrad` for a leaf that requires grad, ``(None, 0)`` otherwise."""
+        return tuple((e[0], e[1]) if isinstance(e, tuple) else
+                     (None, 0) if e is None else (_accumulator(e), 0) for e in self.edges)
 
     def register_hook(self, hook):
         """Not supported on nodes; use ``Tensor.register_hook``."""
@@ -127,6 +131,36 @@ class Node:
                     f"by an inplace operation: input {i} of {self.op.name} "
                     f"({a.dtype.name}{list(a.shape)}) is at version {a._storage.version}; "
                     f"expected version {v}. Hint: avoid the in-place op, or clone() first")
+
+
+class AccumulateGrad:
+    """The node ``next_functions`` shows for a leaf: gradients reaching it accumulate into
+    ``variable.grad``. One per leaf, as in PyTorch (``leaf._grad_accumulator``)."""
+
+    __slots__ = ("_leaf", "__weakref__")
+    next_functions = ()
+
+    def __init__(self, variable):
+        self._leaf = weakref.ref(variable)  # the leaf holds this node, not the reverse
+
+    @property
+    def variable(self):
+        """The leaf tensor."""
+        return self._leaf()
+
+    def name(self) -> str:
+        """PyTorch's name for it."""
+        return "torch::autograd::AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad object>"
+
+
+def _accumulator(leaf) -> AccumulateGrad:
+    acc = leaf.__dict__.get("_grad_accumulator")
+    if acc is None:
+        acc = leaf.__dict__["_grad_accumulator"] = AccumulateGrad(leaf)
+    return acc
 
 
 class PostAccumulateGradHook:

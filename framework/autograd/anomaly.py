@@ -3,9 +3,9 @@
 While it is on (process-wide, as in PyTorch), every autograd node records the traceback of
 the forward call that created it. During backward, a node whose VJP raises, or (with
 ``check_nan``) returns a gradient containing NaN, is reported with that traceback: a
-``UserWarning`` "Error detected in MulBackward. Traceback of forward call that caused the
+``UserWarning`` "Error detected in MulBackward0. Traceback of forward call that caused the
 error: ...", also attached to the exception as a note. The NaN case raises
-``AutogradError`` (a RuntimeError): "Function 'MulBackward' returned nan values in its 0th
+``AutogradError`` (a RuntimeError): "Function 'MulBackward0' returned nan values in its 0th
 output." Off, it costs the engine one global read per node created and per backward call.
 """
 
