@@ -9,7 +9,7 @@ from . import dtypes
 from ._state import tls
 from .device import cpu, to_device
 from .errors import ArgumentError, DTypeError
-from .ops.creation_ops import arange, full as _full, normal_, uniform
+from .ops.creation_ops import arange, full as _full, normal_, randint_, randperm_, uniform
 from .ops.shapes import as_shape
 from .random import resolve as resolve_generator
 from .tensor import Tensor
@@ -312,10 +312,10 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         low, high = 0, low
     if high <= low:
         raise ArgumentError(f"randint: expected low < high, got low={low}, high={high}")
-    rng = resolve_generator(generator).numpy
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
-    arr = rng.integers(low, high, size=as_shape((size,), "randint"))
-    return tensor(arr, dtype=dt, device=device)
+    # one random node: fw.compile re-draws it on every call instead of baking one draw in
+    return randint_(as_shape((size,), "randint"), low, high, dtype=dt, device=device,
+                    generator=generator)
 
 
 def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
@@ -328,8 +328,8 @@ def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
     """A random permutation of ``0..n-1``."""
-    rng = resolve_generator(generator).numpy
-    return tensor(rng.permutation(n), dtype=dtype or dtypes.int64, device=device)
+    dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
+    return randperm_(n, dtype=dt, device=device, generator=generator)  # see randint
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None) -> Tensor:

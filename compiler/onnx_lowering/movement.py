@@ -202,6 +202,38 @@ lowering("uniform")(_random("RandomUniform", {"low": "low", "high": "high"}))
 lowering("normal")(_random("RandomNormal", {"mean": "mean", "scale": "std"}))
 
 
+def _uniform_f64(ctx, shape, low, high):
+    """``RandomUniform`` float64 samples of the (maybe symbolic) ``shape`` in [low, high)."""
+    f64 = onnx_dtype(dtypes.float64)
+    if all(static_int(s) is not None for s in shape):
+        return ctx.emit("RandomUniform", [], dtype=f64, shape=[static_int(s) for s in shape],
+                        low=float(low), high=float(high))
+    like = ctx.emit("ConstantOfShape", [ctx.shape_of(shape)],
+                    value=_fill_value(0, dtypes.float64))
+    return ctx.emit("RandomUniformLike", [like], dtype=f64, low=float(low), high=float(high))
+
+
+@lowering("randint")
+def _randint(ctx, node):
+    """``Floor(RandomUniform[low, high))`` (capped at high - 1), cast to the dtype."""
+    a = node.attrs
+    f64 = dtypes.float64
+    r = ctx.emit("Floor", [_uniform_f64(ctx, a["shape"], a["low"], a["high"])])
+    r = ctx.emit("Min", [r, ctx.scalar(float(a["high"] - 1), f64)])
+    return [narrowed(ctx, r, f64, a["dtype"])]
+
+
+@lowering("randperm")
+def _randperm(ctx, node):
+    """The ascending order of n uniform samples: ``TopK(u, n, largest=0)``'s indices."""
+    a = node.attrs
+    (n,) = a["shape"]
+    u = _uniform_f64(ctx, a["shape"], 0.0, 1.0)
+    k = ctx.ints([static_int(n)]) if static_int(n) is not None else ctx.emit("Shape", [u])
+    _, idx = ctx.emit("TopK", [u, k], num_outputs=2, axis=0, largest=0, sorted=1)
+    return [narrowed(ctx, idx, dtypes.int64, a["dtype"])]
+
+
 @lowering("as_strided")
 def _as_strided(ctx, node):
     """A gather of the view's positions from the flattened (contiguous) source."""

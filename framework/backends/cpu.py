@@ -502,6 +502,17 @@ def _normal(shape, mean, std, dtype, device, generator):
     return rng.normal(mean, std, size=shape).astype(dtype.np)
 
 
+@impl("randint")
+def _randint(shape, low, high, dtype, device, generator):
+    rng = resolve_generator(generator).numpy
+    return rng.integers(low, high, size=shape).astype(dtype.np)
+
+
+@impl("randperm")
+def _randperm(shape, dtype, device, generator):
+    return resolve_generator(generator).numpy.permutation(shape[0]).astype(dtype.np)
+
+
 # -- composites with a direct kernel (faster than their decomposition) -------------------
 @impl("softmax")
 def _softmax(x, dim):

@@ -308,6 +308,25 @@ def _normal(shape, mean, std, dtype, device, generator):
     return _random(empty(shape, dtype.np, _index(device)), "normal", mean, std, generator)
 
 
+def _host_from_uniform(shape, device, generator, fn, dtype):
+    """Draw float64 U[0, 1) on the device (the generator's Philox stream), finish on the
+    host with ``fn`` and copy back: randint / randperm are small index tensors."""
+    u = _random(empty(shape, np.float64, _index(device)), "uniform", 0.0, 1.0, generator)
+    return from_numpy(fn(u.to_numpy()).astype(dtype.np), device)
+
+
+@impl("randint")
+def _randint(shape, low, high, dtype, device, generator):
+    return _host_from_uniform(shape, device, generator, lambda u: np.minimum(
+        np.floor(low + u * (high - low)), high - 1), dtype)
+
+
+@impl("randperm")
+def _randperm(shape, dtype, device, generator):
+    return _host_from_uniform(shape, device, generator,
+                              lambda u: np.argsort(u, kind="stable"), dtype)
+
+
 @impl("to_device")
 def _to_device(x, device):
     if isinstance(x, CudaBuffer):

@@ -1,4 +1,5 @@
-"""Creation and random primitives: ``full``, ``arange``, ``uniform``, ``normal``.
+"""Creation and random primitives: ``full``, ``arange``, ``uniform``, ``normal``,
+``randint``, ``randperm``.
 
 They take no tensor inputs (shape, dtype and device are attributes), so a trace records
 them and a compiled graph re-creates them per call, with symbolic sizes where needed.
@@ -26,6 +27,8 @@ FULL = register("full", CREATION, _creation_meta)
 ARANGE = register("arange", CREATION, _creation_meta)
 UNIFORM = register("uniform", RANDOM, _creation_meta)
 NORMAL = register("normal", RANDOM, _creation_meta)
+RANDINT = register("randint", RANDOM, _creation_meta)    # attrs low, high: [low, high)
+RANDPERM = register("randperm", RANDOM, _creation_meta)  # a permutation of range(shape[0])
 
 
 def _dtype_for_value(value, dtype):
@@ -125,3 +128,16 @@ def normal_(shape, mean=0.0, std=1.0, *, dtype=None, device=None, generator=None
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def randint_(shape, low, high, *, dtype, device=None, generator=None):
+    """Integers drawn uniformly from ``[low, high)`` as one random node (a compiled graph
+    re-draws it on every call, from the stream eager draws from)."""
+    return apply(RANDINT, shape=tuple(shape), low=low, high=high, dtype=dtype,
+                 device=to_device(device), generator=generator)
+
+
+def randperm_(n, *, dtype, device=None, generator=None):
+    """A random permutation of ``0..n-1`` as one random node."""
+    return apply(RANDPERM, shape=(n,), dtype=dtype, device=to_device(device),
+                 generator=generator)
