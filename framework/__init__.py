@@ -15,7 +15,7 @@ from . import dtypes  # noqa: F401  (fw.dtypes)
 from .autograd import (enable_grad, inference_mode, is_grad_enabled, no_grad,  # noqa: F401
                        set_grad_enabled)
 from .autograd.grad_mode import is_inference_mode_enabled  # noqa: F401
-from .device import device  # noqa: F401
+from .device import device, get_default_device, set_default_device  # noqa: F401
 from .dtype_info import finfo, iinfo, typename  # noqa: F401
 from .dtypes import (bfloat16, float16, float32, float64, get_default_dtype,  # noqa: F401
                      int8, int16, int32, int64, promote_types, result_type, set_default_dtype,
@@ -26,7 +26,7 @@ from .ao.qtypes import (per_channel_affine, per_channel_affine_float_qparams,  #
                         qint32, qscheme, quint8)
 from .dtypes import DType as dtype  # noqa: F401,N813  (torch.dtype)
 from .errors import (ArgumentError, AutogradError, DeviceError, DTypeError,  # noqa: F401
-                     FrameworkError, FwIndexError, GraphBreak, ShapeError)
+                     FrameworkError, FwIndexError, FwTypeError, GraphBreak, ShapeError)
 from .ops import *  # noqa: F401,F403
 from .ops import OPS  # noqa: F401
 from .printing import set_printoptions  # noqa: F401
@@ -122,6 +122,14 @@ def __getattr__(name):
 def is_floating_point(input) -> bool:
     """True for floating-point tensors."""
     return input.dtype.is_floating_point
+
+
+def is_inference(input) -> bool:
+    """True for an inference tensor (``torch.is_inference``; see ``Tensor.is_inference``)."""
+    if not isinstance(input, Tensor):
+        raise FwTypeError(f"is_inference(): argument 'input' must be Tensor, "
+                          f"not {type(input).__name__}")
+    return input.is_inference()
 
 
 def set_float32_matmul_precision(precision: str) -> None:

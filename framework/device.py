@@ -59,17 +59,38 @@ class device:  # noqa: N801  (named like torch.device)
     def __reduce__(self):
         return (device, (str(self),))
 
+    def __enter__(self):
+        """``with fw.device("meta"):``: factory calls without ``device=`` place their
+        tensors here until the block ends (as ``torch.device`` used as a context)."""
+        _DEFAULT_STACK.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _DEFAULT_STACK.pop()
+
 
 cpu = device("cpu")
 meta = device("meta")
+_DEFAULT_STACK: list[device] = [cpu]  # bottom: set_default_device; above: with-blocks
+
+
+def set_default_device(spec) -> None:
+    """Where factory calls without ``device=`` place tensors (None: back to the cpu)."""
+    _DEFAULT_STACK[0] = cpu if spec is None else device(spec)
+
+
+def get_default_device() -> device:
+    """The device factory calls without ``device=`` use now."""
+    return to_device(_DEFAULT_STACK[-1])
 
 
 def to_device(spec) -> device:
-    """The device a tensor placed on ``spec`` (a device, string, index or None -> cpu) lives
+    """The device a tensor placed on ``spec`` (a device, string, index or None -> the default
+    device, see :func:`set_default_device`) lives
     on: as in PyTorch, ``"cuda"`` means the current CUDA device (``cuda:0``), while
     ``fw.device("cuda")`` itself has no index; ``"cpu:0"`` is ``cpu``."""
     if spec is None:
-        return cpu
+        spec = _DEFAULT_STACK[-1]
     if isinstance(spec, int):
         return device("cuda", spec)
     dev = device(spec)

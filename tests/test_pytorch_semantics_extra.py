@@ -172,6 +172,9 @@ def test_tensors_made_in_inference_mode_are_inference_tensors():
     def make():
         return fw.zeros(2)
     assert make().is_inference()
+    assert fw.is_inference(make()) and not fw.is_inference(x)  # torch.is_inference
+    with pytest.raises(TypeError, match="is_inference"):
+        fw.is_inference([1.0])
 
 
 def test_inference_tensor_saved_for_backward_raises():

@@ -23,7 +23,8 @@ from . import cuda_runtime as rt
 from .flags import matmul  # noqa: F401,E402  (fw.backends.cuda.matmul.allow_tf32, as torch)
 from ..nn.attention import (cudnn_sdp_enabled, enable_cudnn_sdp, enable_flash_sdp,  # noqa: F401
                             enable_math_sdp, enable_mem_efficient_sdp, flash_sdp_enabled,
-                            math_sdp_enabled, mem_efficient_sdp_enabled)  # torch's sdpa switches
+                            math_sdp_enabled, mem_efficient_sdp_enabled,
+                            sdp_kernel)  # torch's sdpa switches
 
 IMPLS: dict = {}
 

@@ -21,6 +21,7 @@ import numpy as np
 import framework as fw
 from framework import nn, optim
 from framework.errors import ArgumentError, DeviceError
+from framework.device import to_device
 
 from .corpus import Corpus, load_corpus
 from .model import GPT, GPTConfig
@@ -309,4 +310,4 @@ def _resolve_device(name: str):
                           "simulated device (FW_TRITON_INTERPRET=1); none is available")
     if dev.type not in ("cpu", "cuda"):
         raise ArgumentError(f"demo: --device must be 'cpu' or 'cuda', got {name!r}")
-    return dev
+    return to_device(dev)  # where the tensors live: "cuda" is cuda:0

@@ -6,7 +6,7 @@ never assume ints except where a value must be known (then they say so).
 
 from __future__ import annotations
 
-from ..errors import ArgumentError, ShapeError
+from ..errors import ArgumentError, FwTypeError, ShapeError
 
 _BROADCAST_CACHE: dict = {}
 
@@ -128,7 +128,8 @@ def as_shape(args, op: str) -> tuple:
         elif _is_symbolic(a):
             out.append(a)
         else:
-            raise ShapeError(f"{op}: expected a sequence of ints for the size, got {a!r}")
+            # PyTorch raises TypeError here (``torch.zeros(2.0)``, ``nn.Conv2d(3, 8 / 2)``)
+            raise FwTypeError(f"{op}: expected a sequence of ints for the size, got {a!r}")
     return tuple(out)
 
 

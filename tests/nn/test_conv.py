@@ -212,6 +212,19 @@ def test_conv_errors_name_the_problem():
         FC.conv_transpose2d(x, fw.randn(3, 2, 3, 3), stride=2, output_padding=2)
 
 
+def test_float_channel_counts_raise_type_error_like_pytorch():
+    """``nn.Conv2d(24, 40 / 4)`` (Python 2 division in old scripts) is a TypeError in
+    PyTorch; so are float sizes given to creation functions and BatchNorm2d."""
+    for args in ((24, 40 / 4, 1), (10.0, 4, 3)):
+        with pytest.raises(TypeError, match="Conv2d: (in|out)_channels must be an int"):
+            Conv2d(*args)
+    with pytest.raises(TypeError, match="sequence of ints"):
+        fw.zeros(2.0, 3)
+    with pytest.raises(TypeError, match="sequence of ints"):
+        fw.nn.BatchNorm2d(2.5)
+    assert Conv2d(4, 8, 3, groups=4).weight.shape == (8, 1, 3, 3)
+
+
 # ---------------------------------------------------------------------------------------
 # modules
 def test_conv2d_module_params_init_and_repr():

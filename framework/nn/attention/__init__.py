@@ -20,7 +20,7 @@ import enum
 
 from ...errors import FwTypeError, NoKernelError
 
-__all__ = ["SDPBackend", "sdpa_kernel", "select_backend", "flash_unsupported_reason",
+__all__ = ["SDPBackend", "sdpa_kernel", "sdp_kernel", "select_backend", "flash_unsupported_reason",
            "flash_sdp_enabled", "enable_flash_sdp", "math_sdp_enabled", "enable_math_sdp",
            "mem_efficient_sdp_enabled", "enable_mem_efficient_sdp", "cudnn_sdp_enabled",
            "enable_cudnn_sdp"]
@@ -94,6 +94,16 @@ def sdpa_kernel(backends, set_priority: bool = False):
     finally:
         _enabled.update(saved_enabled)
         _priority[:] = saved_priority
+
+
+def sdp_kernel(enable_flash: bool = True, enable_math: bool = True,
+               enable_mem_efficient: bool = True, enable_cudnn: bool = True):
+    """``torch.backends.cuda.sdp_kernel``, the older spelling of :func:`sdpa_kernel`: within
+    the block only the backends whose flag is True may run (the others are switched off)."""
+    flags = {SDPBackend.FLASH_ATTENTION: enable_flash, SDPBackend.MATH: enable_math,
+             SDPBackend.EFFICIENT_ATTENTION: enable_mem_efficient,
+             SDPBackend.CUDNN_ATTENTION: enable_cudnn}
+    return sdpa_kernel([b for b, on in flags.items() if on])
 
 
 def flash_unsupported_reason(query, key, value, attn_mask, dropout_p, enable_gqa):

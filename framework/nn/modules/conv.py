@@ -8,7 +8,7 @@ import math
 from ... import dtypes, ops as F
 from ...autograd import no_grad
 from ...creation import empty
-from ...errors import ArgumentError
+from ...errors import ArgumentError, FwTypeError
 from .. import functional_conv as FC
 from ..parameter import Parameter
 from .module import Module
@@ -30,6 +30,11 @@ class _ConvNd(Module):
                  device=None, dtype=None):
         super().__init__()
         nd, name = self._nd, type(self).__name__
+        for arg, val in (("in_channels", in_channels), ("out_channels", out_channels),
+                         ("groups", groups)):
+            if not hasattr(val, "__index__") or isinstance(val, bool):
+                raise FwTypeError(f"{name}: {arg} must be an int, got {val!r} "
+                                  f"({type(val).__name__})")
         if groups <= 0:
             raise ArgumentError(f"{name}: groups must be a positive integer, got {groups}")
         if in_channels % groups:
