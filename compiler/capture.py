@@ -43,6 +43,7 @@ class Capture:
     attr_writes: list = field(default_factory=list)  # (module dict, key, output index)
     attr_reads: list = field(default_factory=list)  # guard bindings (compiler/attr_reads.py)
     requires_grad_sets: list = field(default_factory=list)  # (tensor input index, new flag)
+    hyper_writes: list = field(default_factory=list)  # (param group, key, sympy expr)
 
 
 # ---------------------------------------------------------------------------------------

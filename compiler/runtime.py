@@ -134,6 +134,8 @@ class Entry:
                  inputs[:self.n_tensor_inputs], sizes, inputs[self.n_tensor_inputs:])
         for d, k, i in self.cap.attr_writes:  # module attributes a forward hook sets
             d[k] = results[i]
+        if self.cap.hyper_writes:  # ``group['lr'] = lr`` inside the function
+            _replay_hyper_writes(self.cap, args, kwargs)
         tree = self.cap.out_tree
         if type(tree) is OutLeaf and tree.kind == "v":
             return results[tree.x]
@@ -155,6 +157,34 @@ def _leaf(leaf, results, args, kwargs, entry):
                for s, src in entry.cap.scalar_sources.items()}
         return float(x.subs(env))
     return x
+
+
+def _replay_hyper_writes(cap, args, kwargs) -> None:
+    """Set the optimizer hyper-parameters the function assigns, from this call's scalars
+    (all read before any is written, as the trace read them)."""
+    fn = getattr(cap, "hyper_fn", None)
+    if fn is None:
+        fn = cap.hyper_fn = _make_hyper_fn(cap)
+    for (group, key, _), value in zip(cap.hyper_writes, fn(args, kwargs)):
+        group[key] = value
+
+
+def _make_hyper_fn(cap):
+    """A generated function (args, kwargs) -> the assigned hyper-parameter values (plain
+    Python: sympy's ``subs`` on every training step would cost more than the step)."""
+    import math
+
+    from .guards import read_source
+    from .scalars import expr_source
+    glb = {"_read": read_source, "_math": math, "inf": math.inf, "nan": math.nan}
+    lines = ["def hyper(args, kwargs):"]
+    for i, (sym, src) in enumerate(cap.scalar_sources.items()):
+        glb[f"_src{i}"] = src
+        lines.append(f"    {sym.name} = float(_read(_src{i}, args, kwargs))")
+    values = ", ".join(f"float({expr_source(e)})" for _, _, e in cap.hyper_writes)
+    lines.append(f"    return [{values}]")
+    exec(compile("\n".join(lines), "<fw-hyper-writes>", "exec"), glb)
+    return glb["hyper"]
 
 
 _LIVE: weakref.WeakSet = weakref.WeakSet()  # for fw.compiler.reset()
@@ -326,7 +356,7 @@ class CompiledFunction:
         py_state = _snapshot_attributes(self.fn, args)
         try:
             cap = self._trace_specializing(args, kwargs, names, leaves, opt_state)
-            created = _restore_optimizers(opt_state)
+            created = _restore_optimizers(opt_state, replay=cap.hyper_writes)
             _restore_attributes(py_state)
         except GraphBreak as e:
             try:
@@ -415,12 +445,12 @@ class CompiledFunction:
             last = dyn
             try:
                 cap = trace_step(self.fn, args, kwargs, names=names, leaves=leaves,
-                                 on_retry=lambda: _restore_optimizers(opt_state),
+                                 on_retry=lambda: _restore_optimizers(opt_state, replay=[]),
                                  dynamic=dyn or None, attribute_outputs=True)
             except GraphBreak:
                 raise
             except (FrameworkError, TypeError, ValueError):
-                _restore_optimizers(opt_state)
+                _restore_optimizers(opt_state, replay=[])
                 if not dyn:
                     raise
                 continue
@@ -522,10 +552,13 @@ def _snapshot_optimizers(fn, args):
     return snaps
 
 
-def _restore_optimizers(snaps) -> bool:
+def _restore_optimizers(snaps, replay=None) -> bool:
     """Undo what a trace did to optimizers: drop state entries it created (returns True
-    if there were any) and put back hyper-parameters it changed (raises GraphBreak: a
-    scheduler stepped inside the function would only run at capture time)."""
+    if there were any) and put back hyper-parameters it changed. A hyper-parameter set to
+    a runtime scalar of the trace (``group['lr'] = lr``, ``lr`` an argument) is appended
+    to ``replay`` as ``(group, key, sympy expr)`` for the compiled code to redo each call;
+    any other change raises GraphBreak (a scheduler stepped inside the function would
+    only run at capture time)."""
     changed = False
     moved = []
     for opt, before, groups in snaps:
@@ -541,13 +574,25 @@ def _restore_optimizers(snaps) -> bool:
         for g, old in zip(opt.param_groups, groups):
             for k, v in old.items():
                 if g.get(k) is not v:
-                    moved.append(k)
+                    if replay is not None and _replayable(g.get(k)):
+                        replay.append((g, k, g[k].expr))
+                    else:
+                        moved.append(k)
                     g[k] = v
     if moved:
         raise GraphBreak(f"optimizer hyper-parameters {sorted(set(moved))} were changed inside "
                          "the compiled function (lr_scheduler.step() inside it?); Python-side "
                          "updates only run at capture time: call the scheduler outside")
     return changed
+
+
+def _replayable(value) -> bool:
+    """A value the compiled code can recompute on each call: a runtime scalar of the
+    trace (its later reads inside the trace used the same expression). A plain number is
+    not: a hyper-parameter read after it would read the group at call time instead."""
+    from .scalars import ScalarProxy
+    return isinstance(value, ScalarProxy) and getattr(value.owner, "scalar_sources", None) \
+        is not None and value.expr.free_symbols <= set(value.owner.scalar_sources)
 
 
 _SCALARS = (int, float, str, bool, type(None))
