@@ -83,7 +83,8 @@ __version__ = "0.1.0"
 # Submodules and functions loaded on first use, so `import framework` stays light.
 _LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
                  "serialization", "testing", "func", "amp", "distributions", "compiler",
-                 "export", "ao", "quantization", "jit", "accelerator"}
+                 "export", "ao", "quantization", "jit", "accelerator", "fx", "__future__",
+                 "nested"}
 _LAZY_ATTRS = {
     "compile": ("framework.compile_api", "compile"),
     "mark_dynamic": ("framework.compile_api", "mark_dynamic"),

@@ -23,6 +23,12 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
 
     The result has ``stats()``, ``graph(*args)`` and ``code(*args)``.
     """
+    if callable(backend):
+        raise NotImplementedError(
+            "compile: a custom backend callable (PyTorch's backend(gm: torch.fx.GraphModule, "
+            "example_inputs)) is not supported: fw has no torch.fx graphs to hand it; "
+            "inspect the captured graph with compiled.graph(*args) and the generated code "
+            "with compiled.code(*args), or fw._dynamo.explain(fn)(*args)")
     if backend not in ("auto", "numpy", "triton", "inductor"):
         from .errors import ArgumentError
         raise ArgumentError(f"compile: unknown backend {backend!r} (expected 'auto', "

@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import ArgumentError, FrameworkError, GraphBreak
 from .tensor import Tensor, meta_tensor
+from .onnx_program import ONNXProgram  # noqa: F401  (fw.onnx.ONNXProgram)
 from .onnx_options import (TrainingMode, dynamic_axes_from_shapes, place_weights,  # noqa: F401
                            set_modes)
 
@@ -65,8 +66,10 @@ def export(model_or_fn, args, path=None, *, f=None, input_names=None, output_nam
     ``dynamic_axes``), ``training`` (:class:`TrainingMode`: EVAL, the default, PRESERVE or
     TRAINING), ``export_params=False`` (the weights become graph inputs without data),
     ``keep_initializers_as_inputs`` (initializers also listed as inputs), ``verbose``
-    (print the graph). ``do_constant_folding`` and ``dynamo`` are accepted: constants are
-    always folded and there is one exporter, so both values give the same model.
+    (print the graph). ``do_constant_folding`` is accepted: constants are always folded.
+    There is one exporter; ``dynamo=True`` returns the model wrapped in an
+    :class:`framework.onnx_program.ONNXProgram` (``.save``, ``.model_proto``,
+    ``.optimize()``, callable in onnxruntime), as PyTorch's dynamo exporter does.
     """
     import onnx
 
@@ -79,6 +82,7 @@ def export(model_or_fn, args, path=None, *, f=None, input_names=None, output_nam
         path = f
     opset_version = 18 if opset_version is None else opset_version
     model_or_fn = _unwrap_compiled(model_or_fn)
+    source_ep = model_or_fn if type(model_or_fn).__name__ == "ExportedProgram" else None
     model_or_fn, ep_axes = _from_exported_program(model_or_fn)
     args = _as_tuple(args)
     kwargs = dict(kwargs or {})
@@ -128,6 +132,9 @@ def export(model_or_fn, args, path=None, *, f=None, input_names=None, output_nam
                          source=path if external else None, rtol=rtol, atol=atol)
     finally:
         _restore_modes(modes)
+    if dynamo:
+        from .onnx_program import ONNXProgram
+        return ONNXProgram(model, source_ep)
     return model
 
 

@@ -118,7 +118,7 @@ def tensor_repr(t) -> str:
         if tls.tracer is not None and t.device.type != "meta":
             tls.tracer.graph_break("print(tensor)")  # a traced value has no data to show
         body = "..."
-        suffix.insert(0, f"size={tuple(t.shape)}")
+        suffix.append(f"size={tuple(t.shape)}")  # after device=..., as PyTorch prints
     else:
         from ._state import tls
         tracer, tls.tracer = tls.tracer, None  # printing is not a graph break of its own
@@ -135,7 +135,7 @@ def tensor_repr(t) -> str:
         else:
             body = _format_plain(arr)
         if arr.size == 0 and arr.ndim != 1:  # PyTorch prints a 1-D empty one as tensor([])
-            suffix.insert(0, f"size={tuple(t.shape)}")
+            suffix.append(f"size={tuple(t.shape)}")
     default = {dtypes.get_default_dtype(), dtypes.int64, dtypes.bool_}
     if t.dtype.is_complex:
         default.add(dtypes.default_complex_dtype())

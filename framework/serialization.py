@@ -5,7 +5,9 @@ or any other safetensors reader). Every tensor or NumPy array in ``obj`` is one 
 the file, named by its path in ``obj`` (``"fc.weight"`` for a state dict, ``"state.0.exp_avg"``
 for an optimizer state dict). The rest of the structure -- dicts (key order and non-string
 keys kept, OrderedDict and Counter restored), lists, tuples, sets, numbers (inf/nan too),
-strings, bytes, None, bools, dtypes and devices -- is JSON in the file's metadata under
+strings, bytes, None, bools, dtypes, devices and dataclass instances (a model config:
+class name and fields, rebuilt on load only for allowed classes, see ``load``) -- is JSON
+in the file's metadata under
 ``"fw.structure"``. bfloat16 data is stored as U16 with the dtype recorded in the structure
 (``safetensors.numpy`` has no bfloat16); complex64/complex128 data (safetensors has no
 complex dtype) as F32/F64 with a trailing dimension of 2 (real, imaginary), likewise
@@ -29,6 +31,8 @@ from __future__ import annotations
 
 import base64
 import collections
+import dataclasses
+import importlib
 import json
 import math
 import os
@@ -99,6 +103,10 @@ class _Encoder:
                 keys.append(self.encode(k, path + [k]))
                 values.append(self.encode(v, path + [k]))
             return {"$t": kind, "k": keys, "v": values}
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            fields = [f.name for f in dataclasses.fields(obj)]
+            return {"$t": "dataclass", "cls": _class_path(type(obj)), "k": fields,
+                    "v": [self.encode(getattr(obj, k), path + [k]) for k in fields]}
         if isinstance(obj, tuple):
             node = {"$t": "tuple", "v": [self.encode(v, path + [i]) for i, v in enumerate(obj)]}
             if hasattr(obj, "_fields"):  # named tuples come back as plain tuples
@@ -111,8 +119,9 @@ class _Encoder:
             return {"$t": kind, "v": [self.encode(v, path) for v in obj]}
         raise ArgumentError(f"fw.save: cannot save an object of type {type(obj).__name__} at "
                             f"{_where(path)}; checkpoints hold tensors, NumPy arrays, numbers, "
-                            "strings, bytes, None, dtypes, devices and dicts/lists/tuples of "
-                            "them (fw.save never pickles)" + _module_hint(obj))
+                            "strings, bytes, None, dtypes, devices, dataclasses and "
+                            "dicts/lists/tuples of them (fw.save never pickles)"
+                            + _module_hint(obj))
 
     def _tensor(self, t: Tensor, path):
         if t.device.type == "meta":
@@ -285,8 +294,9 @@ def _resolve_location(map_location, saved: str):
 
 
 class _Decoder:
-    def __init__(self, arrays, where, map_location):
+    def __init__(self, arrays, where, map_location, weights_only=True):
         self.arrays, self.where, self.map_location = arrays, where, map_location
+        self.weights_only = weights_only
         self._tensors: dict[str, Tensor] = {}
 
     def decode(self, node):
@@ -331,7 +341,37 @@ class _Decoder:
             return self._array(node["name"], node["dtype"]).copy()
         if kind == "tensor":
             return self._tensor(node)
+        if kind == "dataclass":
+            return self._dataclass(node)
         raise ValueError(f"unknown entry kind {kind!r}")
+
+    def _dataclass(self, node):
+        """A dataclass instance: its class from add_safe_globals, or imported by name when
+        the caller passed ``weights_only=False`` (PyTorch's rule for non-tensor globals)."""
+        path = node["cls"]
+        cls = _SAFE_GLOBALS.get(path)
+        if cls is None and not self.weights_only:
+            module, _, qualname = path.partition(":")
+            try:
+                cls = importlib.import_module(module)
+                for part in qualname.split("."):
+                    cls = getattr(cls, part)
+            except (ImportError, AttributeError) as exc:
+                raise CheckpointError(f"fw.load: {self.where!r} holds an instance of {path}, "
+                                      f"which cannot be imported ({exc})") from None
+        if cls is None:
+            raise CheckpointError(
+                f"fw.load: {self.where!r} holds an instance of the dataclass {path}, which is "
+                "not an allowed global while weights_only=True; pass weights_only=False if "
+                "you trust the file, or allow the class with "
+                "fw.serialization.add_safe_globals([cls])")
+        values = dict(zip(node["k"], (self.decode(v) for v in node["v"])))
+        init = {f.name for f in dataclasses.fields(cls) if f.init}
+        obj = cls(**{k: v for k, v in values.items() if k in init})
+        for k, v in values.items():
+            if k not in init:
+                object.__setattr__(obj, k, v)
+        return obj
 
     def _array(self, name, dtype_name):
         if name not in self.arrays:
@@ -385,8 +425,9 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     """Load a checkpoint written by :func:`save` (or any safetensors file) from a path or a
     binary file object. ``map_location`` (a device, a string, a dict mapping saved device
     strings to new ones, or ``fn(tensor, saved_device) -> tensor``) moves tensors;
-    ``weights_only``/``mmap``/``pickle_module`` are accepted for PyTorch compatibility --
-    loading is always weights-only, since nothing is unpickled."""
+    ``mmap``/``pickle_module`` are accepted for PyTorch compatibility: nothing is unpickled.
+    Saved dataclass instances (a model's config) come back when their class was passed to
+    :func:`add_safe_globals`, or, with ``weights_only=False``, by importing it by name."""
     import safetensors.numpy
     if map_location is not None and not callable(map_location):
         _resolve_location(map_location, "cpu")  # validate early
@@ -398,7 +439,7 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
         raise CheckpointError(f"fw.load: {where!r} is not a valid safetensors file: "
                               f"{exc}") from None
     meta = header.get("__metadata__") or {}
-    decoder = _Decoder(arrays, where, map_location)
+    decoder = _Decoder(arrays, where, map_location, weights_only=weights_only is not False)
     if "fw.structure" not in meta:
         names = [k for k in header if k != "__metadata__"]
         names.sort(key=lambda k: header[k]["data_offsets"][0])
@@ -421,7 +462,36 @@ def _fw_dtype(arr: np.ndarray, name: str, where: str) -> str:
                               "which the framework does not support") from None
 
 
-__all__ = ["save", "load", "CheckpointError"]
+_SAFE_GLOBALS: dict = {}
+
+
+def _class_path(cls) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def add_safe_globals(safe_globals) -> None:
+    """Allow ``fw.load(weights_only=True)`` to rebuild instances of these dataclasses."""
+    for cls in safe_globals:
+        if isinstance(cls, tuple):  # PyTorch's (class, "name") form
+            cls = cls[0]
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise ArgumentError(f"add_safe_globals: {cls!r} is not a dataclass; checkpoints "
+                                "hold only dataclass instances besides plain data")
+        _SAFE_GLOBALS[_class_path(cls)] = cls
+
+
+def get_safe_globals() -> list:
+    """The classes :func:`add_safe_globals` allowed."""
+    return list(_SAFE_GLOBALS.values())
+
+
+def clear_safe_globals() -> None:
+    """Forget every class :func:`add_safe_globals` allowed."""
+    _SAFE_GLOBALS.clear()
+
+
+__all__ = ["save", "load", "CheckpointError", "add_safe_globals", "get_safe_globals",
+           "clear_safe_globals"]
 
 
 def _module_hint(obj) -> str:

@@ -430,3 +430,12 @@ def test_grad_mode_bare_decorators_and_generator_functions():
     assert next(it) == (False, False) and fw.is_grad_enabled()  # restored between steps
     assert next(it) == (False, False) and fw.is_grad_enabled()
     assert (x * 2).requires_grad
+
+
+def test_gradcheck_accepts_fast_mode_and_still_checks():
+    x = _x(0.5, 1.5, -1.0)
+    for fast in (False, True):
+        assert fw.autograd.gradcheck(lambda t: t * t, (x,), fast_mode=fast)
+        assert fw.autograd.gradgradcheck(lambda t: t * t * t, (x,), fast_mode=fast)
+        with pytest.raises(AutogradError, match="Jacobian mismatch"):
+            fw.autograd.gradcheck(_WrongSquare.apply, (x,), fast_mode=fast)

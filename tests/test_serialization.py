@@ -1,6 +1,7 @@
 """fw.save / fw.load: safetensors checkpoints, round trips, atomic writes, bad files."""
 
 import collections
+import dataclasses
 import io
 import math
 import os
@@ -257,3 +258,29 @@ def test_truncated_and_corrupted_files_are_rejected(tmp_path):
                                           '"dtype": "float32"}'})
     with pytest.raises(CheckpointError, match="'y'"):
         fw.load(tmp_path / "s.safetensors")
+
+
+@dataclasses.dataclass
+class _Config:
+    block_size: int = 8
+    name: str = "tiny"
+    dropout: float = 0.1
+
+
+def test_dataclass_round_trip_needs_weights_only_false_or_an_allowed_class(tmp_path):
+    """build-nanogpt saves ``{'model': sd, 'config': GPTConfig(...)}``: torch.save pickles
+    it, and torch.load(weights_only=True) refuses the class unless it was allowed."""
+    path = tmp_path / "ck.safetensors"
+    fw.save({"config": _Config(block_size=16), "w": fw.ones(2)}, path)
+    with pytest.raises(CheckpointError, match=r"_Config.*weights_only=False.*add_safe_globals"):
+        fw.load(path)
+    ck = fw.load(path, weights_only=False)
+    assert ck["config"] == _Config(block_size=16) and type(ck["config"]) is _Config
+    try:
+        fw.serialization.add_safe_globals([_Config])
+        assert fw.load(path)["config"] == _Config(block_size=16)
+        assert fw.serialization.get_safe_globals() == [_Config]
+    finally:
+        fw.serialization.clear_safe_globals()
+    with pytest.raises(ArgumentError, match="not a dataclass"):
+        fw.serialization.add_safe_globals([dict])

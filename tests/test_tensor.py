@@ -116,7 +116,7 @@ def test_repr_matches_pytorch_style():
     assert repr(fw.tensor([1e-3, 10.0])) == "tensor([1.0000e-03, 1.0000e+01])"
     assert repr(fw.tensor([math.nan, math.inf, 1.5])) == "tensor([   nan,    inf, 1.5000])"
     assert "..." in repr(fw.arange(5000))
-    assert repr(fw.ones(2, device="meta")) == "tensor(..., size=(2,), device='meta')"
+    assert repr(fw.ones(2, device="meta")) == "tensor(..., device='meta', size=(2,))"
 
 
 # -- interop --------------------------------------------------------------------------------

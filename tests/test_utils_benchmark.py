@@ -215,3 +215,10 @@ def test_real_statement_and_errors():
         Timer(num_threads=0)
     with pytest.raises(NotImplementedError, match="Callgrind"):
         Timer().collect_callgrind()
+
+
+def test_timer_populates_torch_like_pytorch():
+    # PyTorch's Timer adds ``torch`` to the globals: stmt strings written for PyTorch run
+    t = Timer("torch.ones(3) * 2", setup="x = torch.zeros(1)")
+    assert t.timeit(2).mean > 0
+    assert t._globals["torch"] is fw

@@ -103,6 +103,13 @@ class Node:
     def __repr__(self) -> str:
         return f"<{self.name()} object>"
 
+    def __getattr__(self, name):
+        # only reached for names the slots and methods lack: ``_saved_self`` and friends
+        if name.startswith("_saved_"):
+            from .saved_attrs import saved_attribute
+            return saved_attribute(self, name[len("_saved_"):])
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     # -- backward helpers ------------------------------------------------------------------
     def saved_outputs(self, create_graph: bool):
         """The outputs for the VJP rule: the live tensors, or aliases of their data."""

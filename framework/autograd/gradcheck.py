@@ -21,8 +21,12 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
               raise_exception: bool = True, num_projections: int = 2, seed: int = 0,
               check_backward_ad: bool = True, check_forward_ad: bool = False,
               check_undefined_grad: bool = True, check_batched_grad: bool = False,
-              check_batched_forward_grad: bool = False) -> bool:
+              check_batched_forward_grad: bool = False, fast_mode: bool = False) -> bool:
     """Compare autograd's derivatives with central finite differences.
+
+    ``fast_mode`` is accepted as in PyTorch; both modes run the check below (random
+    cotangents and tangents against finite differences in every input element), whose
+    cost is already that of PyTorch's fast mode.
 
     Backward (``check_backward_ad``): for random cotangents ``v`` it checks ``v^T J`` from
     one backward pass against ``(v . f(x + eps e_i) - v . f(x - eps e_i)) / 2 eps`` for
@@ -158,8 +162,9 @@ def _check_backward(fn, inputs, diff_idx, eps, atol, rtol, raise_exception, num_
 
 
 def gradgradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
-                  seed: int = 0) -> bool:
-    """Check second derivatives: gradcheck of the first-order VJP with a fixed cotangent."""
+                  seed: int = 0, fast_mode: bool = False) -> bool:
+    """Check second derivatives: gradcheck of the first-order VJP with a fixed cotangent
+    (``fast_mode`` as in :func:`gradcheck`)."""
     from .. import ops as F
     from . import grad as autograd_grad
 

@@ -21,6 +21,7 @@ import numpy as np
 from .. import dtypes
 from . import cuda_runtime as rt
 from .flags import matmul  # noqa: F401,E402  (fw.backends.cuda.matmul.allow_tf32, as torch)
+from ..nn.attention import SDPBackend  # noqa: F401,E402  (torch.backends.cuda.SDPBackend)
 from ..nn.attention import (cudnn_sdp_enabled, enable_cudnn_sdp, enable_flash_sdp,  # noqa: F401
                             enable_math_sdp, enable_mem_efficient_sdp, flash_sdp_enabled,
                             math_sdp_enabled, mem_efficient_sdp_enabled,

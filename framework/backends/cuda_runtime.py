@@ -351,7 +351,8 @@ class Event:
                            "cuEventElapsedTime"))
 
     def __del__(self):
-        if self._event is not None and _driver is not None:
+        # getattr: a constructor that raised (no device) never set _event
+        if getattr(self, "_event", None) is not None and _driver is not None:
             try:
                 _driver.cuEventDestroy(self._event)
             except Exception:

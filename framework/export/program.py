@@ -98,6 +98,12 @@ class ExportedProgram:
         return self._graph
 
     @property
+    def graph_module(self):
+        """The graph called on lifted state + user inputs (see :mod:`.graph_module`)."""
+        from .graph_module import ExportedGraphModule
+        return ExportedGraphModule(self)
+
+    @property
     def state_dict(self) -> dict:
         """Parameters and persistent buffers, by their ``state_dict`` keys."""
         return {e.target: self._tensors[e.target] for e in self._state.values()

@@ -116,7 +116,13 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         scores = scores + _mask_to_bias(attn_mask, scores.dtype, True,
                                         "scaled_dot_product_attention")
     weights = _dropout(F.softmax(scores, -1), dropout_p)
-    return F.matmul(weights, value)
+    out = F.matmul(weights, value)
+    if out.ndim == 4:
+        # PyTorch's fused kernels (CPU and CUDA flash / efficient) return (B, H, L, Ev) with
+        # a (B, L, H, Ev) memory layout, so the usual ``y.transpose(1, 2).view(B, L, H * Ev)``
+        # after sdpa needs no .contiguous(); give the same layout
+        out = out.transpose(1, 2).contiguous().transpose(1, 2)
+    return out
 
 
 def _causal_bias(length, src, dtype, device):

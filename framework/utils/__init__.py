@@ -19,6 +19,9 @@ _LAZY = ("checkpoint", "benchmark", "flop_counter", "module_tracker", "_pytree",
 
 
 def __getattr__(name):
+    if name == "swap_tensors":
+        from .swap import swap_tensors
+        return swap_tensors
     if name in _LAZY:  # fw.utils.checkpoint etc., loaded on first use (as torch.utils)
         import importlib
         return importlib.import_module(f"{__name__}.{name}")

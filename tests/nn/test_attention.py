@@ -202,3 +202,15 @@ def test_mha_init_and_errors():
         m(x, x, x, attn_mask=fw.zeros(3, 4))
     with pytest.raises(ArgumentError, match="is_causal"):
         m(x, x, x, is_causal=True)
+
+
+def test_sdpa_output_has_the_fused_kernels_layout():
+    # PyTorch's sdpa returns (B, H, L, E) laid out as (B, L, H, E): transpose(1, 2).view works
+    import framework.nn.functional as F
+    q, k, v = (fw.randn(2, 3, 5, 4) for _ in range(3))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert y.transpose(1, 2).is_contiguous()
+    assert y.transpose(1, 2).view(2, 5, 12).shape == (2, 5, 12)
+    ref = fw.softmax(q @ k.transpose(-1, -2) / 2 + fw.full((5, 5), float("-inf")).triu(1),
+                     -1) @ v
+    np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)

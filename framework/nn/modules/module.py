@@ -35,6 +35,26 @@ def _addindent(s: str, num_spaces: int) -> str:
     return first + "\n" + "\n".join(" " * num_spaces + line for line in lines)
 
 
+def _replace_param(module, p, new, grad) -> None:
+    """Give parameter ``p`` of ``module`` the converted data ``new`` (and gradient ``grad``):
+    by ``p.data = new`` (default), by ``swap_tensors`` or by registering a new Parameter,
+    as the ``fw.__future__`` conversion flags ask."""
+    from ... import __future__ as future
+    if future.get_overwrite_module_params_on_conversion():
+        new_p = Parameter(new, p.requires_grad)
+        new_p.grad = grad
+        name = next(k for k, v in module._parameters.items() if v is p)
+        module._parameters[name] = new_p
+    elif future.get_swap_module_params_on_conversion():
+        from ...utils.swap import swap_tensors
+        new_p = Parameter(new, p.requires_grad)
+        new_p.grad = grad
+        swap_tensors(p, new_p)
+    else:
+        p.data = new
+        p.grad = grad
+
+
 def _type_name(value) -> str:
     return type(value).__name__
 
@@ -363,11 +383,11 @@ class Module(ModuleStateMixin):
                 continue
             with no_grad():
                 new = fn(p.detach())
+                grad = fn(p.grad.detach()) if grads and p.grad is not None else p.grad
             if new is not p.detach():
-                p.data = new
-            if grads and p.grad is not None:
-                with no_grad():
-                    p.grad = fn(p.grad.detach())
+                _replace_param(self, p, new, grad)
+            elif grad is not p.grad:
+                p.grad = grad
         for name, b in self._buffers.items():
             if b is not None:
                 with no_grad():

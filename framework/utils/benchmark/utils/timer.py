@@ -42,9 +42,10 @@ class Timer:
     then restored: it bounds OpenBLAS, which runs matmul and linalg; with another BLAS
     library the value is only recorded; the rest of the CPU backend is single-threaded
     NumPy). ``globals`` gives the names ``stmt`` uses (copied;
-    ``fw`` is added). The default ``timer`` synchronizes CUDA (see :func:`timer`); a
-    custom one (e.g. ``time.perf_counter``) does not. ``stmt`` must be a string, as in
-    PyTorch; C++ statements and ``global_setup`` are not supported.
+    ``fw`` is added, and ``torch`` too, as PyTorch's Timer adds it, so statements
+    written for PyTorch run unchanged). The default ``timer`` synchronizes CUDA (see
+    :func:`timer`); a custom one (e.g. ``time.perf_counter``) does not. ``stmt`` must be a
+    string, as in PyTorch; C++ statements and ``global_setup`` are not supported.
     """
 
     def __init__(self, stmt: str = "pass", setup: str = "pass", global_setup: str = "",
@@ -70,6 +71,7 @@ class Timer:
         import framework
         self._globals = dict(globals or {})
         self._globals.setdefault("fw", framework)
+        self._globals.setdefault("torch", framework)
         self._language = Language.PYTHON
         stmt, setup = _tidy(stmt), _tidy(setup)
         self._timer = timeit.Timer(stmt=stmt, setup=setup, timer=timer, globals=self._globals)
