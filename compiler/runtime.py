@@ -379,7 +379,8 @@ class CompiledFunction:
             except GraphBreak:
                 pass
             _restore_attributes(py_state, check=False)
-            if self.fullgraph or os.environ.get("FW_COMPILE_STRICT") == "1":
+            if self.fullgraph or os.environ.get("FW_COMPILE_STRICT") == "1" or \
+                    getattr(e, "compile_raises", False):  # fw.library: a missing fake
                 raise
             self.eager_reason = f"capture failed: {type(e).__name__}: {e}"
             warnings.warn(f"fw.compile({self.__name__}): {self.eager_reason}; running eagerly",

@@ -28,6 +28,7 @@ block closes. Outside a ``profile`` block the cost is one global check per op.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import threading
@@ -37,11 +38,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ArgumentError
+from .profiler_memory import MemoryTracker, capture_stack, export_stacks, input_shapes
+from .profiler_table import table as _table
+from .profiler_schedule import (ProfilerAction, default_schedule, schedule,
+                                tensorboard_trace_handler, transit)
 
-__all__ = ["profile", "record_function", "ProfilerActivity", "EventAverage", "EventAverages"]
+__all__ = ["profile", "record_function", "ProfilerActivity", "EventAverage", "EventAverages",
+           "ProfilerAction", "schedule", "tensorboard_trace_handler"]
 
 _clock = time.perf_counter_ns
-_active: profile | None = None  # the open profile (one at a time)
+_active: profile | None = None  # the profile recording now (one at a time)
+_entered: profile | None = None  # the open profile block (recording or not)
 
 
 class ProfilerActivity:
@@ -66,6 +73,15 @@ class Event:
     cuda_ms: float | None = None    # device time, once the profile closes
     cuda_offset_ms: float | None = None
     args: dict = field(default_factory=dict)
+    mem_self: int = 0               # bytes allocated (minus freed) while innermost
+    mem_child: int = 0              # the same, in events nested inside
+    stack: tuple | None = None      # with_stack: user frames, innermost first
+    input_roots: frozenset = frozenset()  # profile_memory: the operands' buffers
+
+    @property
+    def mem_total(self) -> int:
+        """Bytes allocated (minus freed) inside the event, nested events included."""
+        return self.mem_self + self.mem_child
 
     @property
     def duration(self) -> int:
@@ -92,6 +108,10 @@ class EventAverage:
     total: float = 0.0
     self: float = 0.0
     cuda_total: float = 0.0
+    cpu_memory_usage: int = 0       # bytes; with profile_memory=True
+    self_cpu_memory_usage: int = 0
+    input_shapes: str | None = None  # with key_averages(group_by_input_shape=True)
+    stack: tuple = ()               # with key_averages(group_by_stack_n=N)
 
     @property
     def avg(self) -> float:
@@ -104,13 +124,6 @@ class EventAverage:
     cuda_time_total = property(lambda self: self.cuda_total)
 
 
-_SORT_KEYS = {
-    "total": "total", "cpu_time_total": "total", "self": "self",
-    "self_cpu_time_total": "self", "count": "count", "avg": "avg", "cpu_time": "avg",
-    "cuda_total": "cuda_total", "cuda_time_total": "cuda_total", "name": "name",
-}
-
-
 class EventAverages(list):
     """The rows of :meth:`profile.key_averages`; ``.table()`` as in PyTorch."""
 
@@ -119,8 +132,9 @@ class EventAverages(list):
         self._prof = prof
 
     def table(self, sort_by: str = "total", row_limit: int | None = None) -> str:
-        """Same as :meth:`profile.table`."""
-        return self._prof.table(sort_by=sort_by, row_limit=row_limit)
+        """Same as :meth:`profile.table`, for these rows (so grouped by input shape or
+        stack when they were)."""
+        return _table(self, self._prof, sort_by, row_limit)
 
 
 class profile:  # noqa: N801  (PyTorch's name)
@@ -130,12 +144,18 @@ class profile:  # noqa: N801  (PyTorch's name)
     CPU, plus CUDA when ``fw.cuda`` is available). ``record_shapes``: keep each op's input
     shapes in the trace's ``args``. ``compiled_detail``: also time each NumPy call
     (``np.matmul``...) and CPU-kernel call (``impl:layer_norm``...) inside code generated
-    by ``fw.compile`` (about a microsecond of overhead per call). After the block:
-    :meth:`table`, :meth:`key_averages`, :meth:`export_chrome_trace`, ``events``,
-    ``wall_time`` and ``total_time`` (seconds).
+    by ``fw.compile`` (about a microsecond of overhead per call). ``profile_memory``: the
+    bytes each op's outputs allocate (and frees), see ``framework/profiler_memory.py``.
+    ``with_stack``: each op's Python call stack. ``schedule`` (``fw.profiler.schedule``)
+    and ``on_trace_ready``: record only some steps (``prof.step()``), and hand each trace
+    to ``on_trace_ready(prof)`` (see ``framework/profiler_schedule.py``). After the
+    block: :meth:`table`, :meth:`key_averages`, :meth:`export_chrome_trace`,
+    :meth:`export_stacks`, ``events``, ``wall_time`` and ``total_time`` (seconds).
     """
 
-    def __init__(self, activities=None, record_shapes: bool = False, enabled: bool = True,
+    def __init__(self, activities=None, schedule=None, on_trace_ready=None,
+                 record_shapes: bool = False, profile_memory: bool = False,
+                 with_stack: bool = False, enabled: bool = True,
                  compiled_detail: bool = True):
         acts = set(activities) if activities is not None else None
         unknown = acts - {ProfilerActivity.CPU, ProfilerActivity.CUDA} if acts else set()
@@ -154,14 +174,82 @@ class profile:  # noqa: N801  (PyTorch's name)
         self._restore: list = []
         self.compiled_detail = compiled_detail
         self._instrumented: set = set()
+        self.profile_memory = profile_memory
+        self.with_stack = with_stack
+        self._memory = None
+        if schedule is not None and not callable(schedule):
+            raise ArgumentError(f"profile: schedule must be a callable step -> "
+                                f"ProfilerAction (fw.profiler.schedule(...)), got {schedule!r}")
+        self.schedule = schedule or default_schedule
+        self._record_steps = schedule is not None
+        self.on_trace_ready = on_trace_ready
+        self.step_num = 0
+        self.current_action = self.schedule(0)
+        self._step_close = None
 
-    # -- context manager ---------------------------------------------------------------
+    # -- context manager and steps -------------------------------------------------------
     def __enter__(self):
-        global _active
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self) -> None:
+        """Begin the profile (what ``with`` does): step 0's action."""
+        global _entered
         if not self.enabled:
-            return self
+            return
+        if _entered is not None or _active is not None:
+            raise ArgumentError("profile: another profile block is already open")
+        _entered = self
+        try:
+            transit(self, ProfilerAction.NONE, self.current_action)
+        except BaseException:
+            _entered = None
+            raise
+        self._open_step()
+
+    def stop(self) -> None:
+        """End the profile: close the last trace (``on_trace_ready`` if it recorded)."""
+        global _entered
+        if not self.enabled or _entered is not self:
+            return
+        self._close_step()
+        try:
+            transit(self, self.current_action, None)
+        finally:
+            _entered = None
+
+    def step(self) -> None:
+        """Mark the end of a step: move to the schedule's action for the next one."""
+        if not self.enabled:
+            return
+        self._close_step()
+        prev = self.current_action
+        self.step_num += 1
+        self.current_action = self.schedule(self.step_num)
+        transit(self, prev, self.current_action)
+        self._open_step()
+
+    def _open_step(self) -> None:
+        if self._record_steps and _active is self:
+            self._step_close = self.region(f"ProfilerStep#{self.step_num}")
+
+    def _close_step(self) -> None:
+        if self._step_close is not None:
+            self._step_close()
+            self._step_close = None
+
+    # -- the schedule's actions ----------------------------------------------------------
+    def _prepare_trace(self) -> None:
+        """Start recording (warm-up events are dropped by :meth:`_start_trace`)."""
+        global _active
         if _active is not None:
             raise ArgumentError("profile: another profile block is already open")
+        self.events = []
+        self._stacks = {}
         self._cuda = self._want_cuda()
         if self._cuda:
             from . import cuda
@@ -169,16 +257,26 @@ class profile:  # noqa: N801  (PyTorch's name)
             self._cuda_ref = cuda.Event(enable_timing=True)
             self._cuda_ref.record()
         self._patch_compiler()
+        if self.profile_memory:
+            self._memory = MemoryTracker(self)
+            self._memory.install()
         from .ops import dispatch_hooks
         _active = self
-        self._t0 = _clock()
+        self._t0 = self._rec_start = _clock()
         dispatch_hooks.add(self)  # beside an open FlopCounterMode, if any
-        return self
 
-    def __exit__(self, *exc):
+    def _start_trace(self) -> None:
+        """Keep what is recorded from now on (drop the warm-up's events)."""
+        self.events = [e for e in self.events if e.end < 0]  # still open: kept
+        self._rec_start = _clock()
+
+    def _trace_ready(self) -> None:
+        if self.on_trace_ready is not None:
+            self.on_trace_ready(self)
+
+    def _stop_trace(self) -> None:
+        """Stop recording and finish the events (what leaving the block did)."""
         global _active
-        if not self.enabled:
-            return False
         from .ops import dispatch_hooks
         dispatch_hooks.remove(self)
         end = _clock()
@@ -186,14 +284,16 @@ class profile:  # noqa: N801  (PyTorch's name)
         for undo in reversed(self._restore):
             undo()
         self._restore.clear()
+        if self._memory is not None:
+            self._memory.remove()
+            self._memory = None
         for stack in self._stacks.values():  # events left open by an exception
             while stack:
                 self._close(stack, stack[-1], end)
-        self.wall_time = (end - self._t0) / 1e9
+        self.wall_time = (end - self._rec_start) / 1e9
         if self._cuda:
             self._read_cuda()
         self.events.sort(key=lambda e: e.start)
-        return False
 
     # -- the hook protocol used by registry.apply ---------------------------------------
     def op_begin(self, op, args, attrs):
@@ -202,6 +302,10 @@ class profile:  # noqa: N801  (PyTorch's name)
         if self.record_shapes:
             ev.args["shapes"] = [list(a.shape) if hasattr(a, "shape") else repr(a)
                                  for a in args]
+        if self.with_stack:
+            ev.stack = capture_stack()
+        if self._memory is not None:
+            ev.input_roots = self._memory.input_roots(args)
         if self._cuda and _on_cuda(args, attrs):
             self._cuda_begin(ev)
         return ev
@@ -233,8 +337,16 @@ class profile:  # noqa: N801  (PyTorch's name)
             top.end = now - self._t0
             if stack:
                 stack[-1].child += top.duration
+                stack[-1].mem_child += top.mem_self + top.mem_child
             if top is ev:
                 return
+
+    def _instant(self, name: str, kind: str) -> Event:
+        """A zero-length top-level event (a buffer freed outside any op)."""
+        now = _clock() - self._t0
+        ev = Event(name, kind, now, threading.get_ident(), 0, end=now)
+        self.events.append(ev)
+        return ev
 
     def region(self, name: str, kind: str = "region"):
         """Open an event of ``kind``; returns a callable that closes it."""
@@ -356,55 +468,54 @@ class profile:  # noqa: N801  (PyTorch's name)
         """Seconds covered by top-level events (the sum of all self times)."""
         return sum(e.duration for e in self.events if e.depth == 0) / 1e9
 
-    def key_averages(self) -> EventAverages:
+    def key_averages(self, group_by_input_shape: bool = False,
+                     group_by_stack_n: int = 0) -> EventAverages:
         """One :class:`EventAverage` per (name, kind), in first-seen order (a list with
-        PyTorch's ``.table(sort_by=..., row_limit=...)``)."""
+        PyTorch's ``.table(sort_by=..., row_limit=...)``). ``group_by_input_shape``
+        (needs ``record_shapes=True``) splits rows by operand shapes (an "Input Shapes"
+        column); ``group_by_stack_n`` (needs ``with_stack=True``) by the innermost N
+        frames of the call stack (a "Source Location" column)."""
+        if group_by_input_shape and not self.record_shapes:
+            raise ArgumentError("profile.key_averages: group_by_input_shape=True needs "
+                                "profile(record_shapes=True)")
+        if group_by_stack_n and not self.with_stack:
+            raise ArgumentError("profile.key_averages: group_by_stack_n needs "
+                                "profile(with_stack=True)")
         rows: dict = {}
         for e in self.events:
-            row = rows.get((e.name, e.kind))
+            shapes = input_shapes(e.args.get("shapes")) if group_by_input_shape else None
+            stack = (e.stack or ())[:group_by_stack_n] if group_by_stack_n > 0 else ()
+            key = (e.name, e.kind, shapes, stack)
+            row = rows.get(key)
             if row is None:
-                row = rows[(e.name, e.kind)] = EventAverage(e.name, e.kind)
+                row = rows[key] = EventAverage(e.name, e.kind, input_shapes=shapes,
+                                               stack=stack)
             row.count += 1
             row.total += e.duration / 1e9
             row.self += e.self_time / 1e9
             row.cuda_total += (e.cuda_ms or 0.0) / 1e3
+            row.cpu_memory_usage += e.mem_total
+            row.self_cpu_memory_usage += e.mem_self
         return EventAverages(rows.values(), self)
 
     def table(self, sort_by: str = "total", row_limit: int | None = None) -> str:
         """A text table of :meth:`key_averages`, largest first, with the wall time of the
         block and how much of it the events cover. ``sort_by``: total, self, count, avg,
-        cuda_total or name (PyTorch's ``cpu_time_total`` etc. are accepted too)."""
-        key = _SORT_KEYS.get(sort_by)
-        if key is None:
-            raise ArgumentError(f"profile.table: sort_by must be one of "
-                                f"{sorted(_SORT_KEYS)}, got {sort_by!r}")
-        rows = sorted(self.key_averages(), key=lambda r: getattr(r, key),
-                      reverse=key != "name")
-        if row_limit is not None:
-            rows = rows[:row_limit]
-        cuda = any(r.cuda_total for r in rows)
-        width = max([len(r.name) for r in rows] + [4])
-        head = f"{'name':<{width}}  {'kind':<8} {'calls':>7} {'total ms':>10} " \
-               f"{'self ms':>10} {'avg us':>10} {'% self':>7}"
-        if cuda:
-            head += f" {'cuda ms':>10}"
-        lines = [head, "-" * len(head)]
-        wall = self.wall_time or 1e-30
-        for r in rows:
-            line = (f"{r.name:<{width}}  {r.kind:<8} {r.count:>7} {r.total * 1e3:>10.3f} "
-                    f"{r.self * 1e3:>10.3f} {r.avg * 1e6:>10.1f} "
-                    f"{100 * r.self / wall:>6.1f}%")
-            if cuda:
-                line += f" {r.cuda_total * 1e3:>10.3f}"
-            lines.append(line)
-        lines.append("-" * len(head))
-        lines.append(f"wall time {self.wall_time * 1e3:.3f} ms; events cover "
-                     f"{self.total_time * 1e3:.3f} ms ({100 * self.total_time / wall:.1f}%), "
-                     "the rest is Python outside ops")
-        return "\n".join(lines)
+        cuda_total, name, cpu_memory_usage or self_cpu_memory_usage (PyTorch's
+        ``cpu_time_total`` etc. are accepted too)."""
+        return _table(self.key_averages(), self, sort_by, row_limit)
+
+    def export_stacks(self, path, metric: str = "self_cpu_time_total") -> None:
+        """Write each op's stack (``with_stack=True``) and ``metric`` (integer
+        microseconds; ``self_cpu_time_total`` or ``self_cuda_time_total``) as
+        ``outer;...;inner value`` lines, the input of flamegraph.pl and speedscope."""
+        if not self.with_stack:
+            raise ArgumentError("profile.export_stacks: needs profile(with_stack=True)")
+        export_stacks(self.events, path, metric)
 
     def export_chrome_trace(self, path) -> None:
-        """Write the events as Chrome trace-event JSON (chrome://tracing, Perfetto)."""
+        """Write the events as Chrome trace-event JSON (chrome://tracing, Perfetto);
+        gzip-compressed when ``path`` ends in ``.gz``."""
         pid = os.getpid()
         tids = {tid: i for i, tid in enumerate(sorted(self._stacks))}
         gpu_tid = len(tids)
@@ -421,7 +532,9 @@ class profile:  # noqa: N801  (PyTorch's name)
                 out.append({"name": e.name, "cat": f"cuda {e.kind}", "ph": "X", "pid": pid,
                             "tid": gpu_tid, "ts": e.cuda_offset_ms * 1e3,
                             "dur": e.cuda_ms * 1e3, "args": {}})
-        with open(os.fspath(path), "w", encoding="utf-8") as f:
+        path = os.fspath(path)
+        opener = gzip.open if path.endswith(".gz") else open  # tensorboard_trace_handler
+        with opener(path, "wt", encoding="utf-8") as f:
             json.dump({"traceEvents": out, "displayTimeUnit": "ms"}, f)
 
 

@@ -119,7 +119,7 @@ class _Renderer:
         return self.const(a)
 
     def impl(self, name: str) -> str:
-        g = f"_impl_{name}"
+        g = "_impl_" + "".join(c if c.isalnum() else "_" for c in name)  # "ns::op" too
         if g not in self.globals:
             self.globals[g] = IMPLS[name]
         return g

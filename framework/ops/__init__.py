@@ -144,3 +144,10 @@ def numel(input) -> int:
 from .quant_ops import *  # noqa: F401,F403,E402  (fake quantization; framework/ao/quantization)
 from . import quant_dynamic_ops  # noqa: F401,E402  (dynamic_quantize_linear, matmul_integer)
 from . import attention_ops  # noqa: F401,E402  (flash_attention: sdpa's fused op on cuda)
+
+
+def __getattr__(name):  # fw.ops.<namespace>: the custom ops of fw.library
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from ..library import namespace
+    return namespace(name)
