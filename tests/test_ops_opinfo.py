@@ -151,7 +151,8 @@ def _import_all_framework_modules():
 def test_every_registered_op_has_a_record():
     _import_all_framework_modules()
     covered = {info.op for info in OP_DB if info.op}
-    missing = sorted(set(OPS) - covered - set(EXCLUDED))
+    users = {n for n, op in OPS.items() if op.group == "library"}  # fw.library ops
+    missing = sorted(set(OPS) - covered - set(EXCLUDED) - users)
     assert not missing, ("registered ops without an OpInfo record (add one in "
                          f"tests/opinfo_<area>.py, or to EXCLUDED with the covering test): "
                          f"{missing}")

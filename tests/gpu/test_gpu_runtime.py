@@ -192,8 +192,8 @@ def test_every_registered_op_runs_on_cuda():
     from tests.test_ops_opinfo import _import_all_framework_modules
     _import_all_framework_modules()
     get_backend("cuda").install()
-    missing = sorted(name for name, op in OPS.items()
-                     if "cuda" not in op.impls and op.decomp is None)
+    missing = sorted(name for name, op in OPS.items()  # users' fw.library ops aside
+                     if "cuda" not in op.impls and op.decomp is None and op.group != "library")
     assert not missing, f"ops without a CUDA implementation: {missing}"
 
 

@@ -119,7 +119,8 @@ def test_every_registered_op_has_a_lowering():
     separately."""
     _load_all_ops()
     assert not missing_lowerings(), f"ops with no ONNX lowering: {missing_lowerings()}"
-    missing = sorted(n for n in OPS if n not in LOWERINGS)
+    missing = sorted(n for n, op in OPS.items()
+                     if n not in LOWERINGS and op.group != "library")  # not users' ops
     assert not missing, f"ops with no row in compiler.onnx_lowering.LOWERINGS: {missing}"
 
 
