@@ -18,6 +18,7 @@ import inspect
 import math
 import os
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pytest
@@ -25,6 +26,8 @@ import pytest
 import framework as fw
 import framework.nn as nn
 from framework.nn import functional as F
+
+from ._checks import np_layer_norm, np_linear, np_params
 
 torch = fw  # the script's ``torch.xxx`` calls read as ``fw.xxx``
 master_process = True  # no DDP: the single process is the master
@@ -455,15 +458,8 @@ def test_get_lr_schedule():
 
 def _np_forward(model, idx):
     """GPT.forward in NumPy float64: causal attention, tanh-GELU, tied head."""
-    p = {k: v.detach().numpy().astype(np.float64) for k, v in model.state_dict().items()}
-
-    def ln(x, pre):
-        mu = x.mean(-1, keepdims=True)
-        var = ((x - mu) ** 2).mean(-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + 1e-5) * p[pre + ".weight"] + p[pre + ".bias"]
-
-    def lin(x, pre):
-        return x @ p[pre + ".weight"].T + p[pre + ".bias"]
+    p = np_params(model.state_dict())
+    ln, lin = partial(np_layer_norm, p), partial(np_linear, p)
 
     idx = idx.numpy()
     B, T = idx.shape

@@ -21,6 +21,8 @@ import framework as fw
 import framework.nn as nn
 from framework.utils.data import Dataset
 
+from ._checks import assert_stats
+
 torch = fw
 
 allowed_characters = string.ascii_letters + " .,;'" + "_"
@@ -318,9 +320,7 @@ def test_compiled_batch_step_matches_eager_and_compiles_once():
     np.testing.assert_allclose(l_comp, l_eager, rtol=1e-4, atol=1e-5)
     for (k, a), (_, b) in zip(m_eager.state_dict().items(), m_comp.state_dict().items()):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_stats(fn, eager_reason=None, captures=1, num_recompiles=0)
 
 
 def test_gradcheck_through_rnn_float64():

@@ -19,6 +19,8 @@ import pytest
 import framework as fw
 import framework.nn as nn
 
+from ._checks import assert_compiled_matches_eager
+
 torch = fw
 
 pytestmark = pytest.mark.filterwarnings("ignore:This overload of add is deprecated")
@@ -283,14 +285,8 @@ def _train_step(category_tensor, input_line_tensor, target_line_tensor):
 
 
 def test_compiled_train_step_matches_eager_and_compiles_once():
-    l_eager, s_eager, _ = _run(_train_step, False)
-    l_comp, s_comp, fn = _run(_train_step, True)
-    np.testing.assert_allclose(l_comp, l_eager, rtol=1e-4, atol=1e-5)
-    for k in s_eager:
-        np.testing.assert_allclose(s_comp[k], s_eager[k], rtol=1e-4, atol=1e-5, err_msg=k)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_compiled_matches_eager(lambda compiled: _run(_train_step, compiled),
+                                  eager_reason=None, captures=1, num_recompiles=0)
 
 
 def test_original_train_under_compile_falls_back_to_eager():

@@ -24,6 +24,8 @@ import framework.nn as nn
 import framework.nn.functional as F
 import framework.optim as optim
 
+from ._checks import assert_compiled_matches_eager
+
 torch = fw
 
 device = torch.device("cpu")
@@ -366,14 +368,7 @@ def _run(compiled, steps=4):
 
 
 def test_compiled_step_matches_eager_and_compiles_once():
-    l_eager, s_eager, _ = _run(False)
-    l_comp, s_comp, fn = _run(True)
-    np.testing.assert_allclose(l_comp, l_eager, rtol=1e-4, atol=1e-5)
-    for k in s_eager:
-        np.testing.assert_allclose(s_comp[k], s_eager[k], rtol=1e-4, atol=1e-5, err_msg=k)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_compiled_matches_eager(_run, eager_reason=None, captures=1, num_recompiles=0)
 
 
 def test_masked_assignment_form_matches_where_form():

@@ -18,6 +18,8 @@ import pytest
 import framework as fw
 from framework.optim import Adam
 
+from ._checks import assert_params_close, assert_stats
+
 torch = fw  # the scripts' ``torch.xxx`` calls read as ``fw.xxx``
 
 
@@ -260,15 +262,11 @@ def test_compiled_style_step_matches_eager_and_compiles_once():
         results.append((losses, transformer, step, batches))
     (le, me, _, be), (lc, mc, step, bc) = results
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
-    for (n, pe), (_, pc) in zip(me.named_parameters(), mc.named_parameters()):
-        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5, err_msg=n)
+    assert_params_close(mc, me)
     for xe, xc in zip(be, bc):  # normalize_batch's div_ reached the caller's batch
         np.testing.assert_allclose(xc.numpy(), xe.numpy(), rtol=1e-6)
         assert xc.numpy().max() <= 1.0
-    st = step.stats()
-    assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
-    assert st["eager_reason"] is None and not st["graph_breaks"]
+    assert_stats(step, captures=1, num_recompiles=0, eager_reason=None, graph_breaks=[])
 
 
 def test_blocks_gradcheck_float64():

@@ -22,13 +22,11 @@ import framework.func as ft
 import framework.nn as nn
 from framework.func import functional_call
 
+from ._checks import np_of
+
 
 def fn(x, y):
     return x ** 2 + y ** 2
-
-
-def _np(t):
-    return t.detach().numpy()
 
 
 def test_basic_usage():
@@ -56,14 +54,14 @@ def test_basic_usage():
         alt = fwAD.unpack_dual(fn(dual_input_alt, plain_tensor)).tangent
 
     assert fwAD.unpack_dual(dual_output).tangent is None
-    np.testing.assert_allclose(_np(jvp), 2 * _np(primal) * _np(tangent), rtol=1e-6)
-    np.testing.assert_allclose(_np(alt), 2 * _np(primal) * _np(tangent).T, rtol=1e-6)
-    np.testing.assert_allclose(_np(dual_output), _np(primal) ** 2 + _np(plain_tensor) ** 2,
+    np.testing.assert_allclose(np_of(jvp), 2 * np_of(primal) * np_of(tangent), rtol=1e-6)
+    np.testing.assert_allclose(np_of(alt), 2 * np_of(primal) * np_of(tangent).T, rtol=1e-6)
+    np.testing.assert_allclose(np_of(dual_output), np_of(primal) ** 2 + np_of(plain_tensor) ** 2,
                                rtol=1e-6)
 
 
 def _linear_jvp(input, tangents):
-    return _np(input) @ _np(tangents["weight"]).T + _np(tangents["bias"])
+    return np_of(input) @ np_of(tangents["weight"]).T + np_of(tangents["bias"])
 
 
 def test_usage_with_modules_and_functional_call():
@@ -81,7 +79,7 @@ def test_usage_with_modules_and_functional_call():
 
         out = model(input)
         jvp = fwAD.unpack_dual(out).tangent
-    np.testing.assert_allclose(_np(jvp), _linear_jvp(input, tangents), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np_of(jvp), _linear_jvp(input, tangents), rtol=1e-5, atol=1e-6)
 
     # We need a fresh module because the functional call requires the
     # the model to have parameters registered.
@@ -136,7 +134,7 @@ def test_custom_function_with_jvp_and_gradcheck():
         dual_output = fn(dual_input)
         jvp = fwAD.unpack_dual(dual_output).tangent
     assert jvp.dtype is fw.float64
-    np.testing.assert_allclose(_np(jvp), _np(tangent).astype(np.float64) * np.exp(_np(primal)),
+    np.testing.assert_allclose(np_of(jvp), np_of(tangent).astype(np.float64) * np.exp(np_of(primal)),
                                rtol=1e-12)
 
     # check_forward_ad=True checks the jvp against finite differences
@@ -158,9 +156,9 @@ def test_functional_api():
 
     # Here is a basic example to compute the JVP of the above function.
     primal_out, tangent_out = ft.jvp(fn, (primal0, primal1), (tangent0, tangent1))
-    np.testing.assert_allclose(_np(primal_out), _np(fn(primal0, primal1)), rtol=1e-6)
+    np.testing.assert_allclose(np_of(primal_out), np_of(fn(primal0, primal1)), rtol=1e-6)
     np.testing.assert_allclose(
-        _np(tangent_out), 2 * _np(primal0) * _np(tangent0) + 2 * _np(primal1) * _np(tangent1),
+        np_of(tangent_out), 2 * np_of(primal0) * np_of(tangent0) + 2 * np_of(primal1) * np_of(tangent1),
         rtol=1e-5, atol=1e-6)
 
     # then we'll need to create a new function that captures inputs without tangents:
@@ -170,7 +168,7 @@ def test_functional_api():
 
     new_fn = functools.partial(fn, y=y)
     primal_out, tangent_out = ft.jvp(new_fn, (primal,), (tangent,))
-    np.testing.assert_allclose(_np(tangent_out), 2 * _np(primal) * _np(tangent), rtol=1e-6)
+    np.testing.assert_allclose(np_of(tangent_out), 2 * np_of(primal) * np_of(tangent), rtol=1e-6)
 
 
 def test_functional_api_with_modules():
@@ -193,13 +191,13 @@ def test_functional_api_with_modules():
         return func(params, buffers, input)
 
     model_output, jvp_out = ft.jvp(func_params_only, (params,), (tangents,))
-    np.testing.assert_allclose(_np(model_output), _np(model(input)), rtol=1e-6)
-    np.testing.assert_allclose(_np(jvp_out),
+    np.testing.assert_allclose(np_of(model_output), np_of(model(input)), rtol=1e-6)
+    np.testing.assert_allclose(np_of(jvp_out),
                                _linear_jvp(input, dict(zip(names, tangents))),
                                rtol=1e-5, atol=1e-6)
     # the tangent is linear in the direction: doubling it doubles the JVP
     _, jvp_2 = ft.jvp(func_params_only, (params,), (tuple(2 * t for t in tangents),))
-    np.testing.assert_allclose(_np(jvp_2), 2 * _np(jvp_out), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np_of(jvp_2), 2 * np_of(jvp_out), rtol=1e-5, atol=1e-6)
 
 
 def test_compiled_functional_jvp_matches_eager():
@@ -208,8 +206,8 @@ def test_compiled_functional_jvp_matches_eager():
         fw.manual_seed(10 + s)
         p, t, y = fw.randn(6), fw.randn(6), fw.randn(6)
         out, tan = compiled(p, t, y)
-        np.testing.assert_allclose(_np(out), _np(fn(p, y)), rtol=1e-6)
-        np.testing.assert_allclose(_np(tan), 2 * _np(p) * _np(t), rtol=1e-6)
+        np.testing.assert_allclose(np_of(out), np_of(fn(p, y)), rtol=1e-6)
+        np.testing.assert_allclose(np_of(tan), 2 * np_of(p) * np_of(t), rtol=1e-6)
     st = compiled.stats()
     assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
     assert not st["graph_breaks"], st["graph_breaks"]

@@ -22,6 +22,8 @@ import framework.nn.functional as F
 from framework import vmap
 from framework.func import functional_call, stack_module_state
 
+from ._checks import np_of
+
 IMG, HID = 8, 32   # tutorial: 28, 128
 
 
@@ -44,10 +46,6 @@ class SimpleMLP(nn.Module):
 
 device = 'cpu'
 num_models = 10
-
-
-def _np(t):
-    return t.detach().numpy()
 
 
 def _setup(model_cls=SimpleMLP, n=num_models):
@@ -95,10 +93,10 @@ def test_vmap_ensemble_matches_the_loop():
     predictions2_vmap = vmap(fmodel, in_dims=(0, 0, None))(params, buffers, minibatch)
     assert fw.allclose(predictions2_vmap, fw.stack(predictions2), atol=1e-3, rtol=1e-5)
 
-    np.testing.assert_allclose(_np(predictions1_vmap),
-                               _np(fw.stack(predictions_diff_minibatch_loop)),
+    np.testing.assert_allclose(np_of(predictions1_vmap),
+                               np_of(fw.stack(predictions_diff_minibatch_loop)),
                                rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(_np(predictions2_vmap), _np(fw.stack(predictions2)),
+    np.testing.assert_allclose(np_of(predictions2_vmap), np_of(fw.stack(predictions2)),
                                rtol=1e-5, atol=1e-6)
     # the models differ: one model's output broadcast to all would not pass
     assert (predictions2_vmap[0] - predictions2_vmap[1]).abs().max().item() > 1e-2
@@ -140,11 +138,11 @@ def test_vmap_randomness_modes_over_an_ensemble_with_dropout():
     out_same = vmap(fmodel, in_dims=(0, 0, None), randomness='same')(same, buffers, x)
     out_diff = vmap(fmodel, in_dims=(0, 0, None), randomness='different')(same, buffers, x)
     for i in range(1, 4):
-        np.testing.assert_array_equal(_np(out_same[i]), _np(out_same[0]))
+        np.testing.assert_array_equal(np_of(out_same[i]), np_of(out_same[0]))
         assert (out_diff[i] - out_diff[0]).abs().max().item() > 1e-3
     base_model.eval()     # eval mode: no dropout, so no randomness is needed at all
     out_eval = vmap(fmodel, in_dims=(0, 0, None))(same, buffers, x)
-    np.testing.assert_allclose(_np(out_eval[0]), _np(models[0].eval()(x)),
+    np.testing.assert_allclose(np_of(out_eval[0]), np_of(models[0].eval()(x)),
                                rtol=1e-5, atol=1e-6)
     assert (out_same[0] - out_eval[0]).abs().max().item() > 1e-3
 
@@ -171,7 +169,7 @@ def test_ensemble_with_batchnorm_buffers_in_eval_mode():
     base_model, fmodel = _fmodel_for(models)
     out = vmap(fmodel)(params, buffers, data[:3])
     ref = fw.stack([m(x) for m, x in zip(models, data[:3])])
-    np.testing.assert_allclose(_np(out), _np(ref), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np_of(out), np_of(ref), rtol=1e-5, atol=1e-5)
 
 
 def _trainer(params, buffers, fmodel, compiled=False):
@@ -206,7 +204,7 @@ def test_training_the_stacked_ensemble_eager_compiled_and_per_model():
     comp = [compiled_step(data[:3], y).item() for _ in range(4)]
     np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-5)
     for k in params:
-        np.testing.assert_allclose(_np(comp_params[k]), _np(eager_params[k]),
+        np.testing.assert_allclose(np_of(comp_params[k]), np_of(eager_params[k]),
                                    rtol=1e-4, atol=1e-5)
     st = compiled_step.stats()
     assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
@@ -221,7 +219,7 @@ def test_training_the_stacked_ensemble_eager_compiled_and_per_model():
             loss.backward()
             opt.step()
         for name, p in m.named_parameters():
-            np.testing.assert_allclose(_np(eager_params[name][i]), _np(p),
+            np.testing.assert_allclose(np_of(eager_params[name][i]), np_of(p),
                                        rtol=1e-4, atol=1e-5)
 
 

@@ -19,6 +19,7 @@ from framework import nn
 from framework.nn import functional as F
 from framework.optim import Adam
 
+from ._checks import assert_params_close, assert_stats, grad_leaves
 from ._cora_like import write_cora
 
 torch = fw  # the scripts' ``torch.xxx`` calls read as ``fw.xxx``
@@ -230,12 +231,8 @@ def test_gat_compiled_step_matches_eager_and_compiles_once(cora):
     eager_losses, eager_model, _ = _run(cora, False)
     comp_losses, comp_model, step = _run(cora, True)
     np.testing.assert_allclose(comp_losses, eager_losses, rtol=1e-4, atol=1e-5)
-    for (n, pe), (_, pc) in zip(eager_model.named_parameters(), comp_model.named_parameters()):
-        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5, err_msg=n)
-    st = step.stats()
-    assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
-    assert st["eager_reason"] is None and not st["graph_breaks"]
+    assert_params_close(comp_model, eager_model)
+    assert_stats(step, captures=1, num_recompiles=0, eager_reason=None, graph_breaks=[])
 
 
 def test_gat_gradcheck_float64(cora):
@@ -253,12 +250,11 @@ def test_gat_gradcheck_float64(cora):
         model.gat1.W, model.gat1.a, model.gat2.a = w1, a1, a2
         return F.nll_loss(model(x, adj), target)
 
-    params = [p.detach().clone().requires_grad_() for p in
-              (model.gat1.W, model.gat1.a, model.gat2.a)]
+    params = grad_leaves(model.gat1.W, model.gat1.a, model.gat2.a)
     for name in ("W", "a"):
         delattr(model.gat1, name)
     delattr(model.gat2, "a")
-    assert fw.autograd.gradcheck(loss_of, tuple(params), eps=1e-6, atol=1e-5)
+    assert fw.autograd.gradcheck(loss_of, params, eps=1e-6, atol=1e-5)
 
 
 def test_gat_onnx_export_and_checkpoint(cora, tmp_path):

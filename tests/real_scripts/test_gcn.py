@@ -20,6 +20,7 @@ from framework import nn
 from framework.nn import functional as F
 from framework.optim import Adam
 
+from ._checks import assert_params_close, assert_stats, grad_leaves
 from ._cora_like import write_cora
 
 torch = fw  # the scripts' ``torch.xxx`` calls read as ``fw.xxx``
@@ -233,12 +234,8 @@ def test_gcn_compiled_step_matches_eager_and_compiles_once(cora):
     eager_losses, eager_model, _ = _run(cora, False)
     comp_losses, comp_model, step = _run(cora, True)
     np.testing.assert_allclose(comp_losses, eager_losses, rtol=1e-4, atol=1e-5)
-    for (n, pe), (_, pc) in zip(eager_model.named_parameters(), comp_model.named_parameters()):
-        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5, err_msg=n)
-    st = step.stats()
-    assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
-    assert st["eager_reason"] is None and not st["graph_breaks"]
+    assert_params_close(comp_model, eager_model)
+    assert_stats(step, captures=1, num_recompiles=0, eager_reason=None, graph_breaks=[])
 
 
 def test_gcn_sparse_argument_to_compiled_function_falls_back_with_a_warning(cora):
@@ -265,8 +262,7 @@ def test_gcn_gradcheck_float64(cora):
         out = F.log_softmax(torch.spmm(adj, torch.mm(h, k2)) + gcn.gc2.bias, dim=1)
         return F.nll_loss(out, target)
 
-    k1 = gcn.gc1.kernel.detach().clone().requires_grad_()
-    k2 = gcn.gc2.kernel.detach().clone().requires_grad_()
+    k1, k2 = grad_leaves(gcn.gc1.kernel, gcn.gc2.kernel)
     fv = features.values().double().requires_grad_()
     assert fw.autograd.gradcheck(loss_of, (k1, k2, fv), eps=1e-6, atol=1e-5)
 

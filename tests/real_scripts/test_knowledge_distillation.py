@@ -23,6 +23,8 @@ import framework as fw
 import framework.nn as nn
 import framework.optim as optim
 
+from ._checks import assert_compiled_matches_eager, assert_states_close, assert_stats
+
 torch = fw  # the tutorial's ``torch.xxx`` calls read as ``fw.xxx``
 device = torch.device("cpu")
 TEACHER_CH, STUDENT_CH = (8, 8, 8, 8), (4, 4)  # narrow copies for the training tests
@@ -476,14 +478,8 @@ def _kd_run(teacher_state, compiled):
 
 def test_compiled_distillation_step_matches_eager_and_compiles_once(teacher):
     state = teacher[0].state_dict()
-    he, pe, _ = _kd_run(state, False)
-    hc, pc, step = _kd_run(state, True)
-    np.testing.assert_allclose(hc, he, rtol=1e-4, atol=1e-5)
-    for a, b in zip(pc, pe):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    st = step.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["num_recompiles"] == 0 and st["cache_hits"] >= 2, st["recompiles"]
+    assert_compiled_matches_eager(lambda compiled: _kd_run(state, compiled), eager_reason=None,
+                                  captures=1, num_recompiles=0, min_cache_hits=2)
 
 
 def test_compiled_regressor_step_matches_eager():
@@ -502,9 +498,8 @@ def test_compiled_regressor_step_matches_eager():
         results.append((losses, [p.detach().numpy().copy() for p in s.parameters()], step))
     (le, pe, _), (lc, pc, step) = results
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
-    for a, b in zip(pc, pe):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert step.stats()["num_recompiles"] == 0, step.stats()["recompiles"]
+    assert_states_close(pc, pe)
+    assert_stats(step, num_recompiles=0)
 
 
 def test_distillation_losses_gradcheck_float64():

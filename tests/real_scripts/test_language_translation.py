@@ -7,6 +7,7 @@ synthetic parallel corpus (target = reversed source) with variable lengths and p
 """
 
 import math
+from functools import partial
 
 import numpy as np
 import onnxruntime as ort
@@ -16,6 +17,8 @@ import framework as fw
 from framework import nn
 from framework.nn.utils.rnn import pad_sequence
 from framework.utils.data import DataLoader
+
+from ._checks import np_layer_norm, np_linear, np_params
 
 DEVICE = fw.device("cpu")
 SPECIAL_SYMBOLS = {"<unk>": 0, "<pad>": 1, "<bos>": 2, "<eos>": 3}
@@ -321,15 +324,8 @@ def test_collate_pads_variable_lengths_time_major():
 
 def _np_reference(sd, src, tgt, src_mask, tgt_mask, src_pad, tgt_pad, mem_pad, nhead):
     """Translator.forward in NumPy (float64) from the state dict, PyTorch's post-norm layout."""
-    p = {k: v.detach().numpy().astype(np.float64) for k, v in sd.items()}
-
-    def ln(x, pre):
-        mu = x.mean(-1, keepdims=True)
-        var = ((x - mu) ** 2).mean(-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + 1e-5) * p[pre + ".weight"] + p[pre + ".bias"]
-
-    def lin(x, pre):
-        return x @ p[pre + ".weight"].T + p[pre + ".bias"]
+    p = np_params(sd)
+    ln, lin = partial(np_layer_norm, p), partial(np_linear, p)
 
     def additive(mask):
         if mask is None:

@@ -13,6 +13,7 @@ import framework as fw
 import framework.nn as nn
 
 from . import _makemore as mm
+from ._checks import assert_params_close, assert_stats, grad_leaves
 from ._makemore import (MLP, RNN, BoW, Bigram, CausalBoW, InfiniteDataLoader, ModelConfig,
                         Transformer, create_datasets, evaluate, generate, main)
 
@@ -89,12 +90,8 @@ def test_compiled_step_matches_eager(tmp_path, type):
     eager, eager_losses = main(_args(tmp_path / "e", type))
     comp, comp_losses = main(_args(tmp_path / "c", type, compile=True))
     np.testing.assert_allclose(comp_losses, eager_losses, rtol=1e-4, atol=1e-5)
-    for (n, pe), (_, pc) in zip(eager.named_parameters(), comp.named_parameters()):
-        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5, err_msg=n)
-    st = main.step_fn.stats()
-    assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
-    assert st["eager_reason"] is None
+    assert_params_close(comp, eager)
+    assert_stats(main.step_fn, captures=1, num_recompiles=0, eager_reason=None)
 
 
 @pytest.mark.parametrize("type", MODEL_TYPES)
@@ -168,7 +165,7 @@ def test_gradcheck_float64(type):
     def f(*ps):
         out, _ = fw.func.functional_call(model, dict(zip(names, ps)), (X, Y))
         return _
-    ps = tuple(p.detach().clone().requires_grad_() for p in params)
+    ps = grad_leaves(*params)
     assert fw.autograd.gradcheck(f, ps, eps=1e-6, atol=1e-5)
 
 

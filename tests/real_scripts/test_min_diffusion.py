@@ -24,6 +24,8 @@ import framework.nn as nn
 import framework.nn.functional as F
 from framework.utils.data import DataLoader, TensorDataset
 
+from ._checks import assert_stats
+
 torch = fw  # the scripts' ``torch.xxx`` calls read as ``fw.xxx``
 
 
@@ -568,9 +570,7 @@ def test_compiled_step_matches_eager():
     for k in ce:
         np.testing.assert_allclose(cc[k].numpy(), ce[k].numpy(), rtol=1e-4, atol=1e-5, err_msg=k)
     assert ce["eps_model.conv.0.1.num_batches_tracked"].item() == 4
-    st = step.stats()
-    assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
-    assert st["eager_reason"] is None
+    assert_stats(step, captures=1, num_recompiles=0, eager_reason=None)
 
 
 def test_blk_gradcheck_float64_train_mode():

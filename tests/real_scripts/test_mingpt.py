@@ -14,6 +14,7 @@ import math
 import os
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -24,6 +25,8 @@ import framework.nn as nn
 from framework.nn import functional as F
 from framework.utils.data import DataLoader, Dataset, random_split
 from framework.utils.data.distributed import DistributedSampler
+
+from ._checks import np_layer_norm, np_linear, np_params
 
 torch = fw  # the scripts' ``torch.xxx`` calls read as ``fw.xxx``
 
@@ -526,18 +529,10 @@ def _np_forward(model, idx):
     """GPT.forward (eval) in NumPy float64: pre-LN blocks, MultiheadAttention with
     the script's float tril mask ADDED to the scores (a float attn_mask is additive in PyTorch:
     this mask biases, it does not hide the future), exact GELU, bias-free head."""
-    p = {k: v.detach().numpy().astype(np.float64) for k, v in model.state_dict().items()}
+    p = np_params(model.state_dict())
     from math import erf
     verf = np.vectorize(erf)
-
-    def ln(x, pre):
-        mu = x.mean(-1, keepdims=True)
-        var = ((x - mu) ** 2).mean(-1, keepdims=True)
-        return (x - mu) / np.sqrt(var + 1e-5) * p[pre + ".weight"] + p[pre + ".bias"]
-
-    def lin(x, pre, bias=True):
-        y = x @ p[pre + ".weight"].T
-        return y + p[pre + ".bias"] if bias else y
+    ln, lin = partial(np_layer_norm, p), partial(np_linear, p)
 
     idx = idx.numpy()
     B, T = idx.shape

@@ -18,6 +18,7 @@ import framework.nn.functional as F
 import framework.optim as optim
 from framework.optim.lr_scheduler import StepLR
 
+from ._checks import assert_compiled_matches_eager, assert_onnx_export_matches
 from ._mnist_like import SyntheticMNIST
 
 
@@ -186,28 +187,15 @@ def _run_steps(compiled, steps=4):
 
 
 def test_compiled_train_step_matches_eager():
-    l_eager, s_eager, _ = _run_steps(False)
-    l_comp, s_comp, fn = _run_steps(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["cache_hits"] >= 2 and st["num_recompiles"] == 0, st  # call 1: eager warm-up
-    np.testing.assert_allclose(l_comp, l_eager, rtol=1e-4, atol=1e-5)
-    for k in s_eager:
-        np.testing.assert_allclose(s_comp[k], s_eager[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    # call 1: eager warm-up
+    assert_compiled_matches_eager(_run_steps, eager_reason=None, captures=1, min_cache_hits=2,
+                                  num_recompiles=0)
 
 
 def test_onnx_export_matches_eager(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     fw.manual_seed(0)
     model = Net().eval()
     x = next(iter(fw.utils.data.DataLoader(SyntheticMNIST(4, seed=3), batch_size=4)))[0]
-    path = tmp_path / "mnist.onnx"
-    fw.onnx.export(model, x, str(path), input_names=["x"], output_names=["y"],
-                   dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with fw.no_grad():
-        want = model(x).numpy()
-    got = sess.run(None, {"x": x.numpy()})[0]
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    got1 = sess.run(None, {"x": x.numpy()[:1]})[0]    # dynamic batch
-    np.testing.assert_allclose(got1, want[:1], rtol=1e-4, atol=1e-5)
+    assert_onnx_export_matches(model, x, tmp_path / "mnist.onnx", sub_batch=1,   # dynamic batch
+                               input_names=["x"], output_names=["y"],
+                               dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})

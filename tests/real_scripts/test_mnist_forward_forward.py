@@ -12,13 +12,13 @@ to keep the test fast.
 import types
 
 import numpy as np
-import pytest
 
 import framework as fw
 import framework.nn as nn
 from framework.optim import Adam
 from framework.utils.data import DataLoader
 
+from ._checks import assert_compiled_matches_eager, assert_onnx_export_matches
 from ._mnist_like import SyntheticMNIST
 
 args = types.SimpleNamespace(epochs=200, lr=0.03, no_accel=True, seed=1, save_model=False,
@@ -188,14 +188,8 @@ def _layer_losses(compiled, steps=5):
 
 
 def test_compiled_layer_step_matches_eager():
-    l_eager, s_eager, _ = _layer_losses(False)
-    l_comp, s_comp, fn = _layer_losses(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["cache_hits"] >= 3 and st["num_recompiles"] == 0, st
-    np.testing.assert_allclose(l_comp, l_eager, rtol=1e-4, atol=1e-5)
-    for k in s_eager:
-        np.testing.assert_allclose(s_comp[k], s_eager[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert_compiled_matches_eager(_layer_losses, eager_reason=None, captures=1,
+                                  min_cache_hits=3, num_recompiles=0)
 
 
 def test_gradcheck_layer_loss():
@@ -260,19 +254,13 @@ def test_layer_train_matches_numpy_forward_forward(monkeypatch):
 
 
 def test_onnx_export_layer_matches_eager(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     fw.manual_seed(0)
     layer = Layer(784, 32)
     x = fw.randn(6, 784)
-    path = tmp_path / "ff_layer.onnx"
     # Layer.train(x_pos, x_neg) overrides Module.train, so the default training=EVAL
     # (which calls layer.train(False), as torch.onnx.export does) raises a TypeError in
     # PyTorch too; PRESERVE leaves the mode alone (the Layer has no train-only behaviour).
-    fw.onnx.export(layer, x, str(path), input_names=["x"], output_names=["h"],
-                   dynamic_axes={"x": {0: "batch"}, "h": {0: "batch"}},
-                   training=fw.onnx.TrainingMode.PRESERVE)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with fw.no_grad():
-        want = layer(x).numpy()
-    np.testing.assert_allclose(sess.run(None, {"x": x.numpy()})[0], want,
-                               rtol=1e-4, atol=1e-5)
+    assert_onnx_export_matches(layer, x, tmp_path / "ff_layer.onnx",
+                               input_names=["x"], output_names=["h"],
+                               dynamic_axes={"x": {0: "batch"}, "h": {0: "batch"}},
+                               training=fw.onnx.TrainingMode.PRESERVE)

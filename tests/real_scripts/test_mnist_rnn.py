@@ -18,6 +18,7 @@ import framework.nn.functional as F
 import framework.optim as optim
 from framework.optim.lr_scheduler import StepLR
 
+from ._checks import assert_compiled_matches_eager, assert_onnx_export_matches
 from ._mnist_like import SyntheticMNIST
 
 pytestmark = pytest.mark.filterwarnings("ignore:dropout2d:UserWarning")
@@ -186,14 +187,9 @@ def _run_steps(compiled, steps=4):
 
 
 def test_compiled_train_step_matches_eager():
-    l_eager, s_eager, _ = _run_steps(False)
-    l_comp, s_comp, fn = _run_steps(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["cache_hits"] >= 2 and st["num_recompiles"] == 0, st  # call 1: eager warm-up
-    np.testing.assert_allclose(l_comp, l_eager, rtol=1e-4, atol=1e-5)
-    for k in s_eager:  # includes BatchNorm running stats and num_batches_tracked
-        np.testing.assert_allclose(s_comp[k], s_eager[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    # call 1: eager warm-up; the states include BatchNorm running stats and num_batches_tracked
+    assert_compiled_matches_eager(_run_steps, eager_reason=None, captures=1, min_cache_hits=2,
+                                  num_recompiles=0)
 
 
 def test_gradcheck_through_lstm_and_batchnorm():
@@ -212,18 +208,10 @@ def test_gradcheck_through_lstm_and_batchnorm():
 
 
 def test_onnx_export_matches_eager(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     args, device, train_loader, test_loader, model, optimizer, scheduler = _setup()
     train(args, model, device, train_loader, optimizer, 1)  # non-trivial BatchNorm stats
     model.eval()
     x = next(iter(test_loader))[0][:4]
-    path = tmp_path / "mnist_rnn.onnx"
-    fw.onnx.export(model, x, str(path), input_names=["x"], output_names=["y"],
-                   dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with fw.no_grad():
-        want = model(x).numpy()
-    np.testing.assert_allclose(sess.run(None, {"x": x.numpy()})[0], want,
-                               rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(sess.run(None, {"x": x.numpy()[:2]})[0], want[:2],
-                               rtol=1e-4, atol=1e-5)
+    assert_onnx_export_matches(model, x, tmp_path / "mnist_rnn.onnx", sub_batch=2,
+                               input_names=["x"], output_names=["y"],
+                               dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})

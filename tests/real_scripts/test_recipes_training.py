@@ -20,6 +20,8 @@ import framework.nn.functional as F
 import framework.optim as optim
 from framework.utils.data import DataLoader, TensorDataset
 
+from ._checks import assert_compiled_matches_eager, assert_onnx_export_matches
+
 
 # -- amp_recipe.py ------------------------------------------------------------------------
 def make_model(in_size, out_size, num_layers, device="cpu"):
@@ -270,13 +272,7 @@ def test_zeroing_compiled_step_matches_eager():
         losses = [fn(x, y).item() for _ in range(4)]
         return losses, [p.detach().numpy().copy() for p in net.parameters()], fn
 
-    le, pe, _ = run(False)
-    lc, pc, fn = run(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1 and st["num_recompiles"] == 0
-    np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
-    for a, b in zip(pc, pe):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_compiled_matches_eager(run, eager_reason=None, captures=1, num_recompiles=0)
 
 
 # -- defining_a_neural_network.py ---------------------------------------------------------
@@ -337,16 +333,10 @@ def test_dropout2d_zeroes_whole_channels_in_a_flattened_net():
 
 
 def test_defining_a_neural_network_onnx(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     my_nn = MnistNet().eval()
     x = torch.rand((2, 1, 28, 28))
-    torch.onnx.export(my_nn, x, str(tmp_path / "net.onnx"))
-    sess = ort.InferenceSession(str(tmp_path / "net.onnx"), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        want = my_nn(x).numpy()
-    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert_onnx_export_matches(my_nn, x, tmp_path / "net.onnx")
 
 
 # -- tuning_guide.py (CPU-relevant snippets) ----------------------------------------------

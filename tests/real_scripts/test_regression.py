@@ -16,6 +16,8 @@ import pytest
 import framework as fw
 import framework.nn.functional as F
 
+from ._checks import assert_onnx_export_matches, assert_stats
+
 POLY_DEGREE = 4
 MAX_BATCHES = 3000   # test-only cap on the script's endless count(1) loop
 
@@ -149,9 +151,8 @@ def test_compiled_manual_update_matches_eager():
     """The ``param.data.add_`` update inside fw.compile: same losses and weights."""
     le, we, be, _ = _manual_steps(False)
     lc, wc, bc, fn = _manual_steps(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["cache_hits"] >= len(lc) - 1 and st["num_recompiles"] == 0, st
+    assert_stats(fn, eager_reason=None, captures=1, min_cache_hits=len(lc) - 1,
+                 num_recompiles=0)
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(wc, we, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bc, be, rtol=1e-4, atol=1e-5)
@@ -159,8 +160,6 @@ def test_compiled_manual_update_matches_eager():
 
 
 def test_onnx_export_features_and_fc(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-
     class Poly(fw.nn.Module):
         def __init__(self):
             super().__init__()
@@ -172,13 +171,6 @@ def test_onnx_export_features_and_fc(tmp_path):
     fw.manual_seed(0)
     model = Poly()
     x = fw.randn(9)
-    path = tmp_path / "poly.onnx"
-    fw.onnx.export(model, x, str(path), input_names=["x"], output_names=["y"],
-                   dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with fw.no_grad():
-        want = model(x).numpy()
-    np.testing.assert_allclose(sess.run(None, {"x": x.numpy()})[0], want, rtol=1e-5,
-                               atol=1e-5)
-    np.testing.assert_allclose(sess.run(None, {"x": x.numpy()[:3]})[0], want[:3],
-                               rtol=1e-5, atol=1e-5)
+    assert_onnx_export_matches(model, x, tmp_path / "poly.onnx", rtol=1e-5, sub_batch=3,
+                               input_names=["x"], output_names=["y"],
+                               dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})

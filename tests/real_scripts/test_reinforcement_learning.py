@@ -20,6 +20,8 @@ from framework import nn, optim
 from framework.distributions import Categorical
 from framework.nn import functional as F
 
+from ._checks import assert_params_close, assert_stats, grad_leaves
+
 torch = fw  # the scripts' ``torch.xxx`` calls read as ``fw.xxx``
 
 args = SimpleNamespace(gamma=0.99, seed=543, render=False, log_interval=10)
@@ -391,12 +393,8 @@ def test_compiled_replay_step_matches_eager_and_compiles_once(name):
     eager_losses, eager_model, _ = _replay_run(cls, make, False, lr)
     comp_losses, comp_model, step = _replay_run(cls, make, True, lr)
     np.testing.assert_allclose(comp_losses, eager_losses, rtol=1e-4, atol=1e-5)
-    for (n, pe), (_, pc) in zip(eager_model.named_parameters(), comp_model.named_parameters()):
-        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5, err_msg=n)
-    st = step.stats()
-    assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
-    assert st["eager_reason"] is None and not st["graph_breaks"]
+    assert_params_close(comp_model, eager_model)
+    assert_stats(step, captures=1, num_recompiles=0, eager_reason=None, graph_breaks=[])
 
 
 def test_actor_critic_step_with_item_falls_back_to_eager_with_a_warning():
@@ -426,8 +424,7 @@ def test_actor_critic_loss_gradcheck_float64():
         return (-m.log_prob(actions) * advantage).sum() + \
             F.smooth_l1_loss(values, returns.view(-1, 1), reduction="sum")
 
-    w_a = model.action_head.weight.detach().clone().requires_grad_()
-    w_v = model.value_head.weight.detach().clone().requires_grad_()
+    w_a, w_v = grad_leaves(model.action_head.weight, model.value_head.weight)
     assert fw.autograd.gradcheck(loss_of, (w_a, w_v), eps=1e-6, atol=1e-5)
 
 

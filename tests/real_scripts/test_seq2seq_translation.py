@@ -23,6 +23,8 @@ import framework.nn.functional as F
 from framework import optim
 from framework.utils.data import DataLoader, RandomSampler, TensorDataset
 
+from ._checks import assert_stats
+
 torch = fw
 device = torch.device("cpu")
 
@@ -432,9 +434,7 @@ def test_compiled_train_step_matches_eager_and_compiles_once():
         # (~1e-10), and Adam scales that noise up to lr-sized steps of either sign
         tol = dict(atol=4 * 0.01 * 2) if k == "d.attention.Va.bias" else dict(rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(s_comp[k], s_eager[k], err_msg=k, **tol)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_stats(fn, eager_reason=None, captures=1, num_recompiles=0)
 
 
 def test_gradcheck_through_attention_decoder_float64():

@@ -20,6 +20,7 @@ import framework.nn as nn
 import framework.nn.functional as F
 import framework.optim as optim
 
+from ._checks import assert_compiled_matches_eager
 from ._mnist_like import SyntheticMNIST
 
 torch = fw  # the tutorial's ``torch.xxx`` calls read as ``fw.xxx``
@@ -236,14 +237,8 @@ def _steps(compiled, n=4):
 
 
 def test_compiled_train_step_matches_eager_and_compiles_once():
-    le, pe, _ = _steps(False)
-    lc, pc, fn = _steps(True)
-    np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
-    for a, b in zip(pc, pe):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1, st
-    assert st["num_recompiles"] == 0 and st["cache_hits"] >= 2, st["recompiles"]
+    assert_compiled_matches_eager(_steps, eager_reason=None, captures=1, num_recompiles=0,
+                                  min_cache_hits=2)
 
 
 def test_stn_gradcheck_float64():

@@ -11,6 +11,8 @@ import framework as fw
 import framework.nn as nn
 import framework.optim as optim
 
+from ._checks import grad_leaves
+
 
 class Sequence(nn.Module):
     def __init__(self):
@@ -178,7 +180,7 @@ def test_gradients_through_the_future_loop_match_finite_differences():
     x = fw.randn(2, 3, dtype=fw.double, requires_grad=True)
     names = ['linear.weight', 'linear.bias']   # the LSTMCells' through x and the outputs
     params = dict(seq.named_parameters())
-    ps = tuple(params[n].detach().clone().requires_grad_() for n in names)
+    ps = grad_leaves(*(params[n] for n in names))
 
     def fn(x, *ws):
         return fw.func.functional_call(seq, dict(zip(names, ws)), (x,), {"future": 2})

@@ -16,6 +16,8 @@ import pytest
 import framework as fw
 import framework.nn as nn
 
+from ._checks import assert_params_close, assert_stats
+
 
 def test_saved_tensor_attributes():
     a = fw.randn(5, requires_grad=True)
@@ -191,10 +193,8 @@ def test_training_with_save_on_cpu_eager_and_compiled():
     assert eager[-1] < eager[0]
     m_c, comp, fn = _train(True)
     np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-5)
-    for p, q in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-4, atol=1e-5)
-    st = fn.stats()
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_params_close(m_c, m_e)
+    assert_stats(fn, num_recompiles=0)
 
 
 def test_disk_hooks(tmp_path):

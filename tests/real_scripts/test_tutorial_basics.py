@@ -14,6 +14,8 @@ import framework as torch
 from framework import nn
 from framework.utils.data import DataLoader, TensorDataset
 
+from ._checks import assert_compiled_matches_eager
+
 
 # -- tensorqs_tutorial.py -----------------------------------------------------------------
 def test_initializing_and_attributes():
@@ -258,13 +260,7 @@ def test_optimization_step_compiled_matches_eager():
         losses = [fn(X, y).item() for X, y in DataLoader(_fashion_like(96, 0), batch_size=32)]
         return losses, [p.detach().numpy().copy() for p in model.parameters()], fn
 
-    le, pe, _ = run(False)
-    lc, pc, fn = run(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1 and st["num_recompiles"] == 0
-    np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
-    for a, b in zip(pc, pe):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_compiled_matches_eager(run, eager_reason=None, captures=1, num_recompiles=0)
 
 
 # -- saveloadrun_tutorial.py (the VGG16 download replaced by NeuralNetwork) -------------

@@ -16,6 +16,8 @@ import framework.nn.functional as F
 import framework.optim as optim
 from framework.autograd import Variable
 
+from ._checks import assert_compiled_matches_eager, assert_onnx_export_matches
+
 
 # -- tensor_tutorial.py ("What is PyTorch?") ------------------------------------------
 def test_construction_and_dtypes():
@@ -289,24 +291,11 @@ def test_lenet_compiled_step_matches_eager():
         losses = [fn(input, target).item() for _ in range(4)]
         return losses, [p.detach().numpy().copy() for p in net.parameters()], fn
 
-    le, pe, _ = run(False)
-    lc, pc, fn = run(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1 and st["num_recompiles"] == 0
-    np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
-    for a, b in zip(pc, pe):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert_compiled_matches_eager(run, eager_reason=None, captures=1, num_recompiles=0)
 
 
 def test_lenet_onnx_export(tmp_path):
     torch.manual_seed(0)
-    ort = pytest.importorskip("onnxruntime")
     net = NetFlatten().eval()
     x = torch.randn(2, 1, 32, 32)
-    path = tmp_path / "lenet.onnx"
-    torch.onnx.export(net, x, str(path))
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        want = net(x).numpy()
-    got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert_onnx_export_matches(net, x, tmp_path / "lenet.onnx")

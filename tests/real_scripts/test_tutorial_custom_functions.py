@@ -25,6 +25,8 @@ import framework.optim as optim
 from framework.autograd.function import once_differentiable
 from framework.optim.lr_scheduler import StepLR
 
+from ._checks import assert_params_close, assert_stats
+
 
 # ---- double backward ---------------------------------------------------------------------
 class Square(fw.autograd.Function):
@@ -435,8 +437,5 @@ def test_fused_conv_bn_training_step_compiled_matches_eager():
     assert eager[-1] < eager[0]
     m_c, comp, fn = _small_train(True)
     np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-5)
-    for p, q in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5)
-    st = fn.stats()
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_params_close(m_c, m_e)
+    assert_stats(fn, num_recompiles=0)

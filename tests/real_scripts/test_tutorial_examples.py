@@ -14,6 +14,8 @@ import pytest
 
 import framework as torch
 
+from ._checks import assert_onnx_export_matches, assert_stats
+
 
 # -- polynomial_custom_function.py ----------------------------------------------------
 class LegendrePolynomial3(torch.autograd.Function):
@@ -91,8 +93,7 @@ def test_legendre_compiled_step_matches_eager():
     got = _legendre_setup()
     fn = torch.compile(lambda: _legendre_step(*got), mode="always")
     lc = [fn().item() for _ in range(5)]
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1 and st["num_recompiles"] == 0
+    assert_stats(fn, eager_reason=None, captures=1, num_recompiles=0)
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
     for r, g in zip(ref[2:], got[2:]):
         np.testing.assert_allclose(g.item(), r.item(), rtol=1e-4, atol=1e-6)
@@ -153,8 +154,7 @@ def test_polynomial_module_trains_and_matches_closed_form_gradient():
 def test_polynomial_module_compiled_matches_eager():
     le, me, _ = _poly_module_run(6)
     lc, mc, fn = _poly_module_run(6, compiled=True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1 and st["num_recompiles"] == 0
+    assert_stats(fn, eager_reason=None, captures=1, num_recompiles=0)
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
     for k, v in me.state_dict().items():
         np.testing.assert_allclose(mc.state_dict()[k].numpy(), v.numpy(), rtol=1e-4,
@@ -210,8 +210,7 @@ def test_polynomial_optim_trains(opt, lr):
 def test_polynomial_optim_compiled_matches_eager(opt, lr):
     le, me, _, _ = _poly_optim_run(6, opt, lr)
     lc, mc, _, fn = _poly_optim_run(6, opt, lr, compiled=True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["captures"] == 1 and st["num_recompiles"] == 0
+    assert_stats(fn, eager_reason=None, captures=1, num_recompiles=0)
     np.testing.assert_allclose(lc, le, rtol=1e-4, atol=1e-5)
     for k, v in me.state_dict().items():
         np.testing.assert_allclose(mc.state_dict()[k].numpy(), v.numpy(), rtol=1e-4,
@@ -219,15 +218,8 @@ def test_polynomial_optim_compiled_matches_eager(opt, lr):
 
 
 def test_polynomial_optim_onnx(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     _, model, xx, _ = _poly_optim_run(1, torch.optim.SGD, 1e-6)
-    path = tmp_path / "poly.onnx"
-    torch.onnx.export(model.eval(), xx[:10], str(path))
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        want = model(xx[:10]).numpy()
-    got = sess.run(None, {sess.get_inputs()[0].name: xx[:10].numpy()})[0]
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert_onnx_export_matches(model.eval(), xx[:10], tmp_path / "poly.onnx", rtol=1e-5)
 
 
 # -- dynamic_net.py ---------------------------------------------------------------------

@@ -19,6 +19,8 @@ import framework.nn.functional as F
 from framework import nn, optim
 from framework.utils.data import DataLoader, TensorDataset
 
+from ._checks import assert_compiled_matches_eager, assert_onnx_export_matches
+
 bs = 64  # batch size
 lr = 0.5  # learning rate
 epochs = 2  # how many epochs to train for
@@ -456,14 +458,8 @@ def _cnn_steps(compiled, steps=4):
 
 
 def test_compiled_cnn_step_matches_eager():
-    l_e, s_e, _ = _cnn_steps(False)
-    l_c, s_c, fn = _cnn_steps(True)
-    st = fn.stats()
-    assert st["eager_reason"] is None and st["num_recompiles"] == 0, st
-    assert st["captures"] == 1 and st["cache_hits"] >= 2, st
-    np.testing.assert_allclose(l_c, l_e, rtol=1e-4, atol=1e-5)
-    for k in s_e:
-        np.testing.assert_allclose(s_c[k], s_e[k], rtol=1e-4, atol=1e-5, err_msg=k)
+    assert_compiled_matches_eager(_cnn_steps, eager_reason=None, num_recompiles=0, captures=1,
+                                  min_cache_hits=2)
 
 
 def test_cnn_gradcheck_float64():
@@ -474,14 +470,8 @@ def test_cnn_gradcheck_float64():
 
 
 def test_onnx_export_of_the_adaptive_cnn(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
     torch.manual_seed(0)
     model = _cnn_adaptive().eval()
     x = torch.rand(3, 1, 28, 28)
-    path = tmp_path / "cnn.onnx"
-    torch.onnx.export(model, x, str(path), input_names=["x"], output_names=["y"])
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with torch.no_grad():
-        want = model(x).numpy()
-    np.testing.assert_allclose(sess.run(None, {"x": x.numpy()})[0], want, rtol=1e-4,
-                               atol=1e-5)
+    assert_onnx_export_matches(model, x, tmp_path / "cnn.onnx", input_names=["x"],
+                               output_names=["y"])

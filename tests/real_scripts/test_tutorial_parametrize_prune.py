@@ -24,9 +24,7 @@ import framework.nn.functional as F
 import framework.nn.utils.parametrize as parametrize
 import framework.nn.utils.prune as prune
 
-
-def _np(t):
-    return t.detach().numpy()
+from ._checks import assert_params_close, assert_stats, np_of
 
 
 # ---- parametrizations --------------------------------------------------------------------
@@ -104,7 +102,7 @@ def test_symmetric_and_skew_layers():
 
     cnn = nn.Conv2d(in_channels=5, out_channels=8, kernel_size=3)
     parametrize.register_parametrization(cnn, "weight", Skew())
-    k = _np(cnn.weight[0, 1])
+    k = np_of(cnn.weight[0, 1])
     np.testing.assert_allclose(k, -k.T)
     assert np.all(np.diag(k) == 0)
 
@@ -186,42 +184,42 @@ def test_right_inverse_initialization():
     # The tutorial's CayleyMap.right_inverse, (A + I)^-1 (I - A), is minus the inverse of its
     # forward, so ``weight`` comes back as X^-1 = X^T, not X (PyTorch does the same); check
     # the chain right_inverse -> Skew -> CayleyMap against NumPy.
-    Xn, Id = _np(X).astype(np.float64), np.eye(3)
+    Xn, Id = np_of(X).astype(np.float64), np.eye(3)
     S = np.linalg.solve(Xn + Id, Id - Xn)
     K = np.triu(S, 1) - np.triu(S, 1).T
-    np.testing.assert_allclose(_np(layer_orthogonal.weight), np.linalg.solve(Id - K, Id + K),
+    np.testing.assert_allclose(np_of(layer_orthogonal.weight), np.linalg.solve(Id - K, Id + K),
                                atol=1e-5)
-    np.testing.assert_allclose(_np(layer_orthogonal.weight), Xn.T, atol=1e-5)
+    np.testing.assert_allclose(np_of(layer_orthogonal.weight), Xn.T, atol=1e-5)
     layer_orthogonal.weight = nn.init.orthogonal_(layer_orthogonal.weight)
-    W = _np(layer_orthogonal.weight)
+    W = np_of(layer_orthogonal.weight)
     np.testing.assert_allclose(W.T @ W, np.eye(3), atol=1e-5)
 
     layer = nn.Linear(3, 4)
     X = fw.rand_like(layer.weight)
     parametrize.register_parametrization(layer, "weight", PruningParametrization(layer.weight))
     layer.weight = X
-    mask = _np(layer.parametrizations.weight[0].mask)
-    np.testing.assert_allclose(_np(layer.weight), _np(X) * mask)
+    mask = np_of(layer.parametrizations.weight[0].mask)
+    np.testing.assert_allclose(np_of(layer.weight), np_of(X) * mask)
 
 
 def test_remove_parametrizations():
     fw.manual_seed(0)
     layer = nn.Linear(3, 3)
-    before = _np(layer.weight).copy()
+    before = np_of(layer.weight).copy()
     parametrize.register_parametrization(layer, "weight", Skew())
-    skew = _np(layer.weight).copy()
+    skew = np_of(layer.weight).copy()
     parametrize.remove_parametrizations(layer, "weight")
     assert not parametrize.is_parametrized(layer)
     assert isinstance(layer.weight, nn.Parameter)
-    np.testing.assert_allclose(_np(layer.weight), skew)
+    np.testing.assert_allclose(np_of(layer.weight), skew)
 
     layer = nn.Linear(3, 3)
-    before = _np(layer.weight).copy()
+    before = np_of(layer.weight).copy()
     parametrize.register_parametrization(layer, "weight", Skew())
     parametrize.remove_parametrizations(layer, "weight", leave_parametrized=False)
     # not quite "Same as Before" (the tutorial's comment): registering a parametrization
     # with a right_inverse initialises ``original`` to right_inverse(weight), as PyTorch does
-    np.testing.assert_allclose(_np(layer.weight), np.triu(before, 1))
+    np.testing.assert_allclose(np_of(layer.weight), np.triu(before, 1))
 
 
 def _sym_train(compiled, steps=6):
@@ -246,14 +244,13 @@ def _sym_train(compiled, steps=6):
 def test_parametrized_training_eager_and_compiled():
     l_e, eager, _ = _sym_train(False)
     assert eager[-1] < eager[0]
-    W = _np(l_e.weight)
+    W = np_of(l_e.weight)
     np.testing.assert_allclose(W, W.T)
     l_c, comp, fn = _sym_train(True)
     np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(_np(l_c.parametrizations.weight.original),
-                               _np(l_e.parametrizations.weight.original), rtol=1e-4, atol=1e-5)
-    st = fn.stats()
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    np.testing.assert_allclose(np_of(l_c.parametrizations.weight.original),
+                               np_of(l_e.parametrizations.weight.original), rtol=1e-4, atol=1e-5)
+    assert_stats(fn, num_recompiles=0)
 
 
 # ---- pruning -----------------------------------------------------------------------------
@@ -287,23 +284,23 @@ def test_prune_one_module():
     prune.random_unstructured(module, name="weight", amount=0.3)
     assert [n for n, _ in module.named_parameters()] == ["bias", "weight_orig"]
     assert [n for n, _ in module.named_buffers()] == ["weight_mask"]
-    mask = _np(module.weight_mask)
+    mask = np_of(module.weight_mask)
     assert mask.sum() == 150 - 45                       # 30% of 150 entries
-    np.testing.assert_allclose(_np(module.weight), _np(module.weight_orig) * mask)
+    np.testing.assert_allclose(np_of(module.weight), np_of(module.weight_orig) * mask)
     assert len(module._forward_pre_hooks) == 1
 
     prune.l1_unstructured(module, name="bias", amount=3)
     assert [n for n, _ in module.named_parameters()] == ["weight_orig", "bias_orig"]
     assert [n for n, _ in module.named_buffers()] == ["weight_mask", "bias_mask"]
-    b = np.abs(_np(module.bias_orig))
-    assert set(np.flatnonzero(_np(module.bias_mask) == 0)) == set(np.argsort(b)[:3])
+    b = np.abs(np_of(module.bias_orig))
+    assert set(np.flatnonzero(np_of(module.bias_mask) == 0)) == set(np.argsort(b)[:3])
     assert len(module._forward_pre_hooks) == 2
 
     prune.ln_structured(module, name="weight", amount=0.5, n=2, dim=0)
-    w = _np(module.weight)
+    w = np_of(module.weight)
     zero_channels = [c for c in range(6) if np.all(w[c] == 0)]
     assert len(zero_channels) == 3
-    assert np.all(w[_np(module.weight_mask) == 0] == 0) and np.all((w == 0) >= (mask == 0))
+    assert np.all(w[np_of(module.weight_mask) == 0] == 0) and np.all((w == 0) >= (mask == 0))
     for hook in module._forward_pre_hooks.values():
         if hook._tensor_name == "weight":
             break
@@ -314,11 +311,11 @@ def test_prune_one_module():
     assert keys[:4] == ["conv1.weight_orig", "conv1.bias_orig", "conv1.weight_mask",
                         "conv1.bias_mask"]
 
-    pruned = _np(module.weight).copy()
+    pruned = np_of(module.weight).copy()
     prune.remove(module, 'weight')
     assert [n for n, _ in module.named_parameters()] == ["bias_orig", "weight"]
     assert [n for n, _ in module.named_buffers()] == ["bias_mask"]
-    np.testing.assert_allclose(_np(module.weight), pruned)
+    np.testing.assert_allclose(np_of(module.weight), pruned)
 
 
 def test_prune_by_type_and_global():
@@ -342,7 +339,7 @@ def test_prune_by_type_and_global():
         (model.fc2, 'weight'),
         (model.fc3, 'weight'),
     )
-    allw = np.concatenate([_np(m.weight).ravel() for m, _ in parameters_to_prune])
+    allw = np.concatenate([np_of(m.weight).ravel() for m, _ in parameters_to_prune])
     prune.global_unstructured(
         parameters_to_prune,
         pruning_method=prune.L1Unstructured,
@@ -353,8 +350,8 @@ def test_prune_by_type_and_global():
     assert zeros == round(0.2 * total)
     threshold = np.sort(np.abs(allw))[round(0.2 * total) - 1]
     for m, _ in parameters_to_prune:   # the globally smallest entries went, per layer unequal
-        w = np.abs(_np(m.weight_orig))
-        np.testing.assert_array_equal(_np(m.weight_mask) == 0, w <= threshold)
+        w = np.abs(np_of(m.weight_orig))
+        np.testing.assert_array_equal(np_of(m.weight_mask) == 0, w <= threshold)
 
 
 class FooBarPruningMethod(prune.BasePruningMethod):
@@ -377,10 +374,10 @@ def test_custom_pruning_method_and_state_dict_round_trip():
     fw.manual_seed(0)
     model = LeNet()
     foobar_unstructured(model.fc3, name='bias')
-    np.testing.assert_array_equal(_np(model.fc3.bias_mask), [0, 1] * 5)
+    np.testing.assert_array_equal(np_of(model.fc3.bias_mask), [0, 1] * 5)
     # pruning again acts on the unpruned entries only
     foobar_unstructured(model.fc3, name='bias')
-    np.testing.assert_array_equal(_np(model.fc3.bias_mask), [0, 0, 0, 1, 0, 0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(np_of(model.fc3.bias_mask), [0, 0, 0, 1, 0, 0, 0, 1, 0, 0])
 
     buf = io.BytesIO()
     fw.save(model.state_dict(), buf)
@@ -388,9 +385,9 @@ def test_custom_pruning_method_and_state_dict_round_trip():
     other = LeNet()
     foobar_unstructured(other.fc3, name='bias')
     other.load_state_dict(fw.load(buf))
-    np.testing.assert_array_equal(_np(other.fc3.bias_mask), _np(model.fc3.bias_mask))
+    np.testing.assert_array_equal(np_of(other.fc3.bias_mask), np_of(model.fc3.bias_mask))
     x = fw.randn(2, 1, 32, 32)
-    np.testing.assert_allclose(_np(other(x)), _np(model(x)), rtol=1e-6)
+    np.testing.assert_allclose(np_of(other(x)), np_of(model(x)), rtol=1e-6)
 
 
 def _lenet_train(compiled, steps=4):
@@ -417,14 +414,12 @@ def _lenet_train(compiled, steps=4):
 def test_pruned_lenet_trains_eager_and_compiled():
     m_e, eager, _ = _lenet_train(False)
     assert eager[-1] < eager[0]
-    mask = _np(m_e.fc1.weight_mask)
-    assert np.all(_np(m_e.fc1.weight)[mask == 0] == 0)
+    mask = np_of(m_e.fc1.weight_mask)
+    assert np.all(np_of(m_e.fc1.weight)[mask == 0] == 0)
     m_c, comp, fn = _lenet_train(True)
     np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-5)
-    for (n, p), q in zip(m_e.named_parameters(), m_c.parameters()):
-        np.testing.assert_allclose(_np(q), _np(p), rtol=1e-4, atol=1e-5, err_msg=n)
-    st = fn.stats()
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_params_close(m_c, m_e)
+    assert_stats(fn, num_recompiles=0)
 
 
 def test_prune_bad_amount_raises():

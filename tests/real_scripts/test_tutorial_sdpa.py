@@ -20,6 +20,8 @@ import framework.nn as nn
 import framework.nn.functional as F
 from framework.nn.attention import SDPBackend as NewSDPBackend, sdpa_kernel
 
+from ._checks import assert_params_close, assert_stats
+
 # the tutorial: "cuda" if torch.cuda.is_available() else "cpu". A module-level choice runs
 # before conftest masks the simulated device (tests/gpu in the same session): CPU tests
 device = "cpu"
@@ -207,10 +209,8 @@ def test_training_eager_and_compiled():
     assert eager[-1] < eager[0]
     m_c, comp, fn = _train(True)
     np.testing.assert_allclose(comp, eager, rtol=1e-4, atol=1e-5)
-    for p, q in zip(m_e.parameters(), m_c.parameters()):
-        np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-4, atol=1e-5)
-    st = fn.stats()
-    assert st["num_recompiles"] == 0, st["recompiles"]
+    assert_params_close(m_c, m_e)
+    assert_stats(fn, num_recompiles=0)
     _, with_dropout, _ = _train(False, steps=3, dropout=0.1)
     assert all(np.isfinite(with_dropout))
 

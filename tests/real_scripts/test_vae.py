@@ -15,6 +15,8 @@ import framework.utils.data
 from framework import nn, optim
 from framework.nn import functional as F
 
+from ._checks import assert_params_close, assert_stats
+
 torch = fw  # the scripts' ``torch.xxx`` calls read as ``fw.xxx``
 
 
@@ -191,13 +193,8 @@ def test_vae_compiled_step_matches_eager_and_compiles_once():
     eager_losses, eager_model, _ = _run(False)
     comp_losses, comp_model, step = _run(True)
     np.testing.assert_allclose(comp_losses, eager_losses, rtol=1e-4, atol=1e-5)
-    for (n, pe), (_, pc) in zip(eager_model.named_parameters(),
-                                comp_model.named_parameters()):
-        np.testing.assert_allclose(pc.detach().numpy(), pe.detach().numpy(), rtol=1e-4,
-                                   atol=1e-5, err_msg=n)
-    st = step.stats()
-    assert st["captures"] == 1 and st["num_recompiles"] == 0, st["recompiles"]
-    assert st["eager_reason"] is None
+    assert_params_close(comp_model, eager_model)
+    assert_stats(step, captures=1, num_recompiles=0, eager_reason=None)
 
 
 def test_vae_gradcheck_float64():

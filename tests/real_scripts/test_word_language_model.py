@@ -16,6 +16,8 @@ import framework as fw
 import framework.nn as nn
 import framework.nn.functional as F
 
+from ._checks import grad_leaves
+
 
 # -- data.py --------------------------------------------------------------------------------
 class Dictionary:
@@ -517,7 +519,7 @@ def test_gradients_match_finite_differences(kind):
         h = model.init_hidden(2)
         extra = tuple(t.normal_().requires_grad_() for t in (h if kind == 'LSTM' else (h,)))
     params = dict(model.named_parameters())
-    inputs = tuple(params[n].detach().clone().requires_grad_() for n in names) + extra
+    inputs = grad_leaves(*(params[n] for n in names)) + extra
 
     def fn(*xs):
         ps = dict(zip(names, xs[:len(names)]))
