@@ -513,6 +513,14 @@ class profile:  # noqa: N801  (PyTorch's name)
             raise ArgumentError("profile.export_stacks: needs profile(with_stack=True)")
         export_stacks(self.events, path, metric)
 
+    def export_memory_timeline(self, path, device=None) -> None:
+        """Not implemented: PyTorch's memory timeline (categorised allocations over time)
+        needs allocation records this profiler does not keep."""
+        raise NotImplementedError(
+            "profile.export_memory_timeline is not implemented: fw's profiler records the "
+            "bytes each op allocates and frees (profile_memory=True: see the CPU Mem columns "
+            "of key_averages().table()), not a categorised timeline")
+
     def export_chrome_trace(self, path) -> None:
         """Write the events as Chrome trace-event JSON (chrome://tracing, Perfetto);
         gzip-compressed when ``path`` ends in ``.gz``."""

@@ -120,3 +120,10 @@ def test_group_by_stack_splits_call_sites_and_export_stacks(tmp_path):
         assert "test_profiler_memory.py" in frames[-1]
         assert int(value) == int(ev.self_time / 1e3)
     assert lines[0].split(";")[-1].split(": ")[1].startswith("_site_one")
+
+
+def test_memory_timeline_is_refused_naming_what_exists_instead():
+    with fw.profiler.profile(profile_memory=True) as prof:
+        fw.ones(3) + 1
+    with pytest.raises(NotImplementedError, match="export_memory_timeline.*CPU Mem"):
+        prof.export_memory_timeline("timeline.html")
