@@ -225,3 +225,17 @@ def test_onnx_dynamic_sorted_dim_takes_k_from_shape():
     want = fw.sort(fw.tensor(a), dim=1, descending=True)
     np.testing.assert_array_equal(i, _np(want[1]))
     np.testing.assert_array_equal(v, _np(want[0]))
+
+
+def test_values_indices_results_print_as_pytorch_return_types():
+    x = fw.tensor([[1.0, 5.0], [3.0, 2.0]])
+    r = fw.max(x, 1)
+    assert repr(r) == ("framework.return_types.max(\nvalues=tensor([5., 3.]),\n"
+                       "indices=tensor([1, 0]))")
+    assert type(r).__name__ == "max" and isinstance(r, tuple) and len(r) == 2
+    names = {type(f(x)).__name__ for f in (lambda t: t.sort(1), lambda t: t.topk(1),
+                                            lambda t: t.median(1), lambda t: t.mode(1),
+                                            lambda t: t.kthvalue(1, 1), lambda t: t.cummax(1),
+                                            lambda t: t.min(1))}
+    assert names == {"sort", "topk", "median", "mode", "kthvalue", "cummax", "min"}
+    assert type(fw.max(x, 0)) is type(r)  # one type per op

@@ -617,9 +617,9 @@ def _cum_extreme(input, dim, is_max):
     name = "cummax" if is_max else "cummin"
     _tensor_arg(input, name, "input")
     d = normalize_dim(dim, input.ndim, name)
+    result = _ValuesIndices.named("cummax" if is_max else "cummin")
     if input.ndim == 0:
-        return _ValuesIndices((clone(input), full((), 0, dtype=dtypes.int64,
-                                                   device=input.device)))
+        return result((clone(input), full((), 0, dtype=dtypes.int64, device=input.device)))
     v = input.detach()
     if v.dtype.category == BOOL:
         v = cast(v, dtypes.uint8)
@@ -638,7 +638,7 @@ def _cum_extreme(input, dim, is_max):
     _, idx = _doubling_scan((v, i), d, combine)
     if idx is i:
         idx = clone(i)
-    return _ValuesIndices((gather(input, d, idx), idx))
+    return result((gather(input, d, idx), idx))
 
 
 def cummax(input, dim):

@@ -82,15 +82,15 @@ def _reduce_dim(input, dim, op):
     return input, d, False
 
 
-def _finish(values, indices, d, keepdim, zero_d):
+def _finish(values, indices, d, keepdim, zero_d, op):
     """Drop the reduced dim (size 1) unless ``keepdim``; a 0-d input gives 0-d results.
     (A reshape, not ``squeeze``: under a dynamic dim the size-1 dim may be symbolic.)"""
     if zero_d:
-        return _ValuesIndices((values.reshape(()), indices.reshape(())))
+        return _ValuesIndices.named(op)((values.reshape(()), indices.reshape(())))
     if not keepdim:
         shape = tuple(values.shape[:d]) + tuple(values.shape[d + 1:])
         values, indices = values.reshape(shape), indices.reshape(shape)
-    return _ValuesIndices((values, indices))
+    return _ValuesIndices.named(op)((values, indices))
 
 
 def _sym(value, like):
@@ -149,7 +149,7 @@ def _median(input, dim, keepdim, ignore_nan, op):
     x, d, zero_d = _reduce_dim(input, dim, op)
     order = argsort(x, d)
     values, indices = _select(x, d, order, _median_pos(x, d, x.shape[d], ignore_nan))
-    return _finish(values, indices, d, keepdim, zero_d)
+    return _finish(values, indices, d, keepdim, zero_d, op)
 
 
 def median(input, dim=None, keepdim=False):
@@ -183,7 +183,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
                            f"1 <= k <= {size}")
     x = input.reshape(1) if input.ndim == 0 else input
     values, indices = _select(x, d, argsort(x, d), k - 1)
-    return _finish(values, indices, d, keepdim, input.ndim == 0)
+    return _finish(values, indices, d, keepdim, input.ndim == 0, "kthvalue")
 
 
 def mode(input, dim=-1, keepdim=False):
@@ -208,7 +208,7 @@ def mode(input, dim=-1, keepdim=False):
     freq = where(ends, gather(lengths, d, run_id), 0)
     pos = argmax(freq, d, keepdim=True)  # first maximum: the smallest most frequent value
     values, indices = _select(x, d, order, pos)
-    return _finish(values, indices, d, keepdim, zero_d)
+    return _finish(values, indices, d, keepdim, zero_d, "mode")
 
 
 def msort(input):

@@ -242,7 +242,10 @@ def argmin(input, dim=None, keepdim=False) -> Tensor:
 
 
 class _ValuesIndices(tuple):
-    """``(values, indices)`` with named fields, as torch.return_types."""
+    """``(values, indices)`` with named fields, as ``torch.return_types.<op>``; one
+    subclass per op (:meth:`named`) so it prints as PyTorch's does."""
+
+    _op = None
 
     @property
     def values(self):
@@ -251,6 +254,23 @@ class _ValuesIndices(tuple):
     @property
     def indices(self):
         return self[1]
+
+    @classmethod
+    def named(cls, op: str) -> type:
+        """The result type of ``op`` (``max``, ``sort``...), made once."""
+        sub = _RETURN_TYPES.get(op)
+        if sub is None:
+            sub = _RETURN_TYPES[op] = type(op, (cls,), {"_op": op, "__slots__": ()})
+        return sub
+
+    def __repr__(self) -> str:
+        if self._op is None:
+            return tuple.__repr__(self)
+        return (f"framework.return_types.{self._op}(\nvalues={self[0]!r},\n"
+                f"indices={self[1]!r})")
+
+
+_RETURN_TYPES: dict = {}
 
 
 def _max_min(input, dim, keepdim, other, is_max):
@@ -267,7 +287,7 @@ def _max_min(input, dim, keepdim, other, is_max):
     values = input.gather(d, idx) if input.ndim else input
     if not keepdim and input.ndim:
         values, idx = values.squeeze(d), idx.squeeze(d)
-    return _ValuesIndices((values, idx))
+    return _ValuesIndices.named(name)((values, idx))
 
 
 def max(input, dim=None, keepdim=False, *, other=None):

@@ -63,7 +63,7 @@ def sort(input, dim=-1, descending=False, stable=False):
     NaN counts as larger than +inf; equal elements keep their original order (the sort is
     always stable). ``values`` is ``gather(input, dim, indices)``, differentiable."""
     d, idx = _order(input, dim, descending, stable, "sort")
-    return _ValuesIndices((_take(input, d, idx), idx))
+    return _ValuesIndices.named("sort")((_take(input, d, idx), idx))
 
 
 def argsort(input, dim=-1, descending=False, stable=False):
@@ -88,7 +88,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
                            f"(input shape {list(input.shape)}); expected 0 <= k <= {size}")
     if input.ndim:
         idx = idx.narrow(d, 0, k)
-    return _ValuesIndices((_take(input, d, idx), idx))
+    return _ValuesIndices.named("topk")((_take(input, d, idx), idx))
 
 
 __all__ = ["ARGSORT", "argsort", "sort", "topk"]
