@@ -45,8 +45,9 @@ def test_op_totals_add_up_to_the_measured_wall_time():
     assert row.count == 20 and row.kind == "op"
     assert row.self == pytest.approx(row.total)
     assert row.avg >= SLEEP_S
-    assert abs(prof.total_time - wall) <= 0.1 * wall, (prof.total_time, wall)
-    assert abs(prof.wall_time - wall) <= 0.1 * wall
+    # every sleep is inside an event, and the events lie inside the measured window,
+    # which lies inside the profile's own (bounds that hold however loaded the host is)
+    assert 20 * SLEEP_S <= prof.total_time <= wall <= prof.wall_time, (prof.total_time, wall)
 
 
 def test_nested_events_split_self_and_total_time():
@@ -58,7 +59,7 @@ def test_nested_events_split_self_and_total_time():
     outer, inner = rows["test_twice"], rows["test_sleep"]
     assert outer.count == 5 and inner.count == 10
     # the composite's time is its two nested sleeps plus a little of its own
-    assert outer.total >= inner.total > 0.9 * outer.total
+    assert outer.total >= inner.total > 0.5 * outer.total
     assert outer.self == pytest.approx(outer.total - inner.total, abs=1e-6)
     # top-level time is the sum of every self time
     assert prof.total_time == pytest.approx(sum(r.self for r in prof.key_averages()), rel=1e-9)
