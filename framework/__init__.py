@@ -66,6 +66,8 @@ sparse = importlib.import_module("framework.sparse")
 from .sparse.ops import spmm  # noqa: E402,F401  (torch.spmm)
 from .sparse import (layout, sparse_coo, sparse_coo_tensor, sparse_csr,  # noqa: E402,F401
                      sparse_csr_tensor, strided)
+from .memory_formats import (channels_last, channels_last_3d,  # noqa: E402,F401
+                            contiguous_format, memory_format, preserve_format)
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
 cfloat, cdouble = complex64, complex128

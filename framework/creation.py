@@ -210,10 +210,15 @@ def ones(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     return _full(shape, 1, dtype=dt, device=device, requires_grad=requires_grad)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    """An uninitialised tensor (zero-filled here, which is a valid uninitialised value)."""
+def empty(*size, dtype=None, device=None, requires_grad=False,
+          memory_format=None, **kw) -> Tensor:
+    """An uninitialised tensor (zero-filled here, which is a valid uninitialised value),
+    laid out in ``memory_format`` (row-major by default)."""
     size = _size_arg(size, _pop_size(kw, "empty"))
-    return zeros(*size, dtype=dtype, device=device, requires_grad=requires_grad)
+    out = zeros(*size, dtype=dtype, device=device)
+    if memory_format is not None:
+        out = _in_format(out, memory_format, "empty")
+    return out.requires_grad_(True) if requires_grad else out
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -227,27 +232,48 @@ def _like(x, dtype, device):
             x.device if device is None else to_device(device))
 
 
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Zeros with ``input``'s shape, dtype and device."""
+def _in_format(out, fmt, what, like=None):
+    """``out`` laid out in memory format ``fmt``; ``preserve_format`` (None) takes the
+    format of ``like`` (the ``*_like`` functions' input)."""
+    from . import memory_formats as mf
+    fmt = mf.check(fmt, what)
+    if fmt is mf.preserve_format:
+        if not isinstance(like, Tensor) or like.ndim not in (4, 5):
+            return out
+        fmt = mf.suggest(like)
+    return mf.to_format(out, fmt, what)
+
+
+def _filled_like(input, fill_value, dtype, device, requires_grad, memory_format, what):
     shape, dt, dev = _like(input, dtype, device)
-    return _full(shape, 0, dtype=dt, device=dev, requires_grad=requires_grad)
+    out = _in_format(_full(shape, fill_value, dtype=dt, device=dev), memory_format, what,
+                     like=input)
+    return out.requires_grad_(True) if requires_grad else out
 
 
-def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Ones with ``input``'s shape, dtype and device."""
-    shape, dt, dev = _like(input, dtype, device)
-    return _full(shape, 1, dtype=dt, device=dev, requires_grad=requires_grad)
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None) -> Tensor:
+    """Zeros with ``input``'s shape, dtype, device and (by default) memory format."""
+    return _filled_like(input, 0, dtype, device, requires_grad, memory_format, "zeros_like")
 
 
-def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones_like(input, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None) -> Tensor:
+    """Ones with ``input``'s shape, dtype, device and (by default) memory format."""
+    return _filled_like(input, 1, dtype, device, requires_grad, memory_format, "ones_like")
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None) -> Tensor:
     """Like ``zeros_like``."""
-    return zeros_like(input, dtype=dtype, device=device, requires_grad=requires_grad)
+    return _filled_like(input, 0, dtype, device, requires_grad, memory_format, "empty_like")
 
 
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """``fill_value`` with ``input``'s shape, dtype and device."""
-    shape, dt, dev = _like(input, dtype, device)
-    return _full(shape, fill_value, dtype=dt, device=dev, requires_grad=requires_grad)
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None) -> Tensor:
+    """``fill_value`` with ``input``'s shape, dtype, device and (by default) memory format."""
+    return _filled_like(input, fill_value, dtype, device, requires_grad, memory_format,
+                        "full_like")
 
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -290,16 +316,20 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
                    generator=generator, requires_grad=requires_grad)
 
 
-def rand_like(input, *, dtype=None, device=None) -> Tensor:
-    """``rand`` with ``input``'s shape, dtype and device."""
+def rand_like(input, *, dtype=None, device=None, requires_grad=False,
+              memory_format=None) -> Tensor:
+    """``rand`` with ``input``'s shape, dtype, device and (by default) memory format."""
     shape, dt, dev = _like(input, dtype, device)
-    return uniform(shape, dtype=dt, device=dev)
+    out = _in_format(uniform(shape, dtype=dt, device=dev), memory_format, "rand_like", input)
+    return out.requires_grad_(True) if requires_grad else out
 
 
-def randn_like(input, *, dtype=None, device=None) -> Tensor:
-    """``randn`` with ``input``'s shape, dtype and device."""
+def randn_like(input, *, dtype=None, device=None, requires_grad=False,
+               memory_format=None) -> Tensor:
+    """``randn`` with ``input``'s shape, dtype, device and (by default) memory format."""
     shape, dt, dev = _like(input, dtype, device)
-    return normal_(shape, dtype=dt, device=dev)
+    out = _in_format(normal_(shape, dtype=dt, device=dev), memory_format, "randn_like", input)
+    return out.requires_grad_(True) if requires_grad else out
 
 
 def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:

@@ -136,9 +136,14 @@ class Tensor:
         return (start - base.__array_interface__["data"][0]) // self.dtype.itemsize
 
     def is_contiguous(self, memory_format=None) -> bool:
-        """True when elements are laid out row-major without gaps."""
+        """True when elements are laid out row-major without gaps (or, with
+        ``memory_format=fw.channels_last``, channel-innermost without gaps)."""
         if self.device is meta or self._data is None:
             return True
+        if memory_format is not None and \
+                getattr(memory_format, "name", None) != "contiguous_format":
+            from .memory_formats import is_contiguous_as
+            return is_contiguous_as(self, memory_format)
         return bool(self._data.flags.c_contiguous)
 
     @property

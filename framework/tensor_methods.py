@@ -6,7 +6,7 @@ Methods are generated from tables (name -> op function), so adding an op is one 
 
 from __future__ import annotations
 
-from . import dtypes, ops as F
+from . import dtypes, memory_formats, ops as F
 from .device import to_device
 from .errors import ArgumentError
 from .ops.inplace import commit, mark
@@ -149,7 +149,7 @@ def _parse_to(args, kwargs):
     device = kwargs.pop("device", None)
     kwargs.pop("non_blocking", None)
     kwargs.pop("copy", None)
-    kwargs.pop("memory_format", None)
+    memory_formats.check(kwargs.pop("memory_format", None), "to")
     if kwargs:
         raise ArgumentError(f"to(): unexpected keyword arguments {sorted(kwargs)}")
     for a in args:
@@ -170,8 +170,10 @@ def _parse_to(args, kwargs):
 
 
 def _to(self, *args, **kwargs):
-    """Convert dtype and/or move to a device: ``to(dtype)``, ``to("cuda")``, ``to(other)``."""
+    """Convert dtype and/or move to a device: ``to(dtype)``, ``to("cuda")``, ``to(other)``;
+    ``memory_format=`` lays the result out in that order (``fw.channels_last``)."""
     copy = kwargs.get("copy", False)
+    fmt = kwargs.get("memory_format")
     dtype, device = _parse_to(args, dict(kwargs))
     out = self
     if device is not None and device is not self.device:
@@ -179,6 +181,10 @@ def _to(self, *args, **kwargs):
         out = transfer(out, device)
     if dtype is not None and dtype is not out.dtype:
         out = _convert(out, dtype)
+    if fmt is not None and fmt is not memory_formats.preserve_format:
+        out = memory_formats.to_format(out, fmt, "to")
+    elif out is not self and out.ndim in (4, 5):  # a copy keeps a channels-last layout
+        out = memory_formats.to_format(out, memory_formats.suggest(self), "to")
     if copy and out is self:
         out = F.clone(self)
     return out

@@ -210,13 +210,21 @@ def _view_dtype(input: Tensor, dtype) -> Tensor:
 
 
 def clone(input, *, memory_format=None) -> Tensor:
-    """A copy with its own (contiguous) storage."""
-    return apply(CLONE, input)
+    """A copy with its own storage: row-major, or channels-last for a channels-last input
+    (``memory_format=fw.preserve_format``, the default) or when asked."""
+    if memory_format is None and input.ndim not in (4, 5):
+        return apply(CLONE, input)
+    from ..memory_formats import clone_as
+    return clone_as(input, memory_format)
 
 
 def contiguous(input, memory_format=None) -> Tensor:
-    """``input`` itself if row-major contiguous, else a contiguous copy."""
-    return input if input.is_contiguous() else apply(CLONE, input)
+    """``input`` itself if dense in ``memory_format``'s order (row-major by default), else a
+    copy laid out in it."""
+    if memory_format is None or getattr(memory_format, "name", None) == "contiguous_format":
+        return input if input.is_contiguous() else apply(CLONE, input)
+    from ..memory_formats import to_format
+    return to_format(input, memory_format)
 
 
 def flatten(input, start_dim=0, end_dim=-1) -> Tensor:

@@ -399,6 +399,7 @@ class Module(ModuleStateMixin):
         ``to(device, dtype)``, ``to(tensor)``. Only floating-point tensors change dtype."""
         from ...tensor_methods import _parse_to
         dtype, device = _parse_to(args, dict(kwargs))
+        fmt = kwargs.get("memory_format")
         if dtype is not None and not dtype.is_floating_point:
             raise ArgumentError(f"nn.Module.to only accepts floating point dtypes, but got "
                                 f"desired dtype={dtype!r}")
@@ -409,6 +410,8 @@ class Module(ModuleStateMixin):
                 out = out.to(device)
             if dtype is not None and out.dtype.is_floating_point and out.dtype is not dtype:
                 out = out.to(dtype)
+            if fmt is not None and out.ndim in (4, 5):  # conv weights, as PyTorch does
+                out = out.contiguous(memory_format=fmt)
             return out
         return self._apply(convert)
 
