@@ -97,6 +97,7 @@ _LAZY_ATTRS = {
     "vmap": ("framework.func_vmap", "vmap"),
     "save": ("framework.serialization", "save"),
     "load": ("framework.serialization", "load"),
+    "load_torch_checkpoint": ("framework.torch_checkpoint", "load_torch_checkpoint"),
     "autocast": ("framework.amp", "autocast"),
     "is_autocast_enabled": ("framework.amp", "is_autocast_enabled"),
     "get_autocast_dtype": ("framework.amp", "get_autocast_dtype"),

@@ -246,8 +246,11 @@ def _check_header(data: bytes, where: str) -> dict:
                               "with the program that wrote it.")
     if data[:4] == b"PK\x03\x04":
         raise CheckpointError(f"fw.load: {where!r} is a zip archive (torch.save's default "
-                              "format, which contains pickled code); fw.load only reads "
-                              "safetensors files. Convert it with safetensors.torch.save_file.")
+                              "format, which contains a pickle); fw.load only reads "
+                              "safetensors files. Read a torch.save file with "
+                              "fw.load_torch_checkpoint(path), which rebuilds only tensors, "
+                              "containers and numbers and runs nothing from the file, then "
+                              "fw.save it.")
     raise CheckpointError(f"fw.load: {where!r} {problem}")
 
 
