@@ -86,7 +86,7 @@ __version__ = "0.1.0"
 _LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
                  "serialization", "testing", "func", "amp", "distributions", "compiler",
                  "export", "ao", "quantization", "jit", "accelerator", "fx", "__future__",
-                 "nested", "library"}
+                 "nested", "library", "hub"}
 _LAZY_ATTRS = {
     "compile": ("framework.compile_api", "compile"),
     "mark_dynamic": ("framework.compile_api", "mark_dynamic"),
