@@ -466,7 +466,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
                 p.grad = s
                 tracer.grad_owner[id(s)] = p
                 sentinels[id(s)] = s
-    rng = fwrandom.get_rng_state()
+    rng = fwrandom.raw_state()
     prev = tls.tracer
     optmod = _optim_module()
     prev_hook = optmod._hyper_hook if optmod is not None else None
@@ -524,7 +524,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
             optmod._hyper_hook = prev_hook
         tracer.restore()
         _restore_tensor_attributes(attr_snaps, attr_found or _traced_attributes(attr_snaps))
-        fwrandom.set_rng_state(rng)
+        fwrandom.set_raw_state(rng)
     _attribute_sources(tracer, graph, attr_reads)
     graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
     graph.custom_functions = tuple(tracer.custom_functions)

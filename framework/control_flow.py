@@ -453,15 +453,15 @@ def _trace_eagerly(what, f1, f2, flat, spec):
     from compiler.subgraph import trace_functions
 
     from .errors import GraphBreak
-    from .random import get_rng_state, set_rng_state
+    from .random import restore_all, snapshot_all
     names = ("true_fn", "false_fn") if what == "cond" else ("cond_fn", "body_fn")
-    rng = get_rng_state()
+    rng = snapshot_all()
     try:
         return trace_functions(what, tuple(zip(names, (f1, f2))), flat, spec)
     except GraphBreak:
         return None
     finally:
-        set_rng_state(rng)
+        restore_all(rng)
 
 
 def _code(fn):
