@@ -33,14 +33,15 @@ from .printing import set_printoptions  # noqa: F401
 from .random import (Generator, default_generator, get_rng_state, initial_seed,  # noqa: F401
                      manual_seed, seed, set_rng_state)
 from .settings import (are_deterministic_algorithms_enabled, get_num_threads,  # noqa: F401
-                       is_deterministic_algorithms_warn_only_enabled, set_num_threads,
-                       use_deterministic_algorithms)
+                       get_num_interop_threads, is_deterministic_algorithms_warn_only_enabled,
+                       set_num_interop_threads, set_num_threads, use_deterministic_algorithms)
 from .tensor import Size, Tensor, is_tensor  # noqa: F401
 from .legacy_constructors import (BFloat16Tensor, BoolTensor, ByteTensor,  # noqa: F401
                                   CharTensor, DoubleTensor, FloatTensor, HalfTensor,
                                   IntTensor, LongTensor, ShortTensor)
 from . import tensor_methods  # noqa: F401,E402
 from . import inplace_views  # noqa: F401,E402  (unsqueeze_, t_, ...)
+from . import tensor_storage  # noqa: F401,E402  (untyped_storage, storage, is_set_to, map_)
 from .tensor_info import is_complex, is_same_size, is_signed  # noqa: F401,E402
 from .control_flow import cond, while_loop  # noqa: F401,E402  (torch.cond)
 from .backends import cpu as _cpu_backend  # noqa: E402

@@ -58,6 +58,27 @@ def get_num_threads() -> int:
     return _openblas_threads() or os.cpu_count() or 1
 
 
+_interop_threads = None
+
+
+def set_num_interop_threads(n: int) -> None:
+    """Record the inter-op thread count (PyTorch's pool for running independent ops at
+    once). Ops here run one after another on the calling thread, so the value changes
+    nothing; as in PyTorch it must be a positive int."""
+    global _interop_threads
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise FwTypeError(f"set_num_interop_threads(): expected an int, got {type(n).__name__}")
+    if n <= 0:
+        raise ArgumentError(f"set_num_interop_threads(): number of threads must be positive, "
+                            f"got {n}")
+    _interop_threads = n
+
+
+def get_num_interop_threads() -> int:
+    """The value of :func:`set_num_interop_threads`, else 1 (ops run on one thread)."""
+    return 1 if _interop_threads is None else _interop_threads
+
+
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
     """Record whether deterministic algorithms are asked for (see the module docstring:
     the CPU path is deterministic; the flag is not enforced on "cuda")."""
