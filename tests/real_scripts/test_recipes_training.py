@@ -371,12 +371,16 @@ def test_tuning_guide_cpu_snippets():
     torch.set_num_threads(1)
     assert torch.get_num_threads() == 1
     torch.set_num_threads(n)
-    # "Use channels_last memory format for CNN models":
-    # GAP: fw has no memory formats (no fw.channels_last; tensors are row-major, the
-    # memory_format= arguments are accepted and ignored), so this snippet is left out.
     model.eval()
     with torch.no_grad():
         want = model(x)  # the train-mode forward above moved BatchNorm's running stats
+    # "Use channels_last memory format for CNN models"
+    x_cl = x.to(memory_format=torch.channels_last)  # Replace x with the input tensor
+    model = model.to(memory_format=torch.channels_last)
+    assert x_cl.is_contiguous(memory_format=torch.channels_last)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(x_cl).numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
     # "Use oneDNN Graph with TorchScript for inference": torch.jit.trace + freeze
     with torch.no_grad():
         traced = torch.jit.trace(model, (x,))
