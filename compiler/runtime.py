@@ -26,6 +26,13 @@ from .capture import OutLeaf, discover, get_path, map_tree, trace_step
 from .guards import EntryGuards, describe_difference, size_changes, static_key
 
 RECOMPILE_LIMIT = 8
+# fw.compiler.set_stance: "default", or "force_eager" (every call eager), or, on a cache miss,
+# "eager_on_recompile" (run eagerly, capture nothing) / "fail_on_recompile" (raise)
+STANCE = "default"
+SUPPRESS_ERRORS = True  # fw._dynamo.config.suppress_errors: a compiler error runs eagerly
+# backends that capture (guards, recompiles, graph breaks, fullgraph) but run the function
+# eagerly, as PyTorch's debugging backends run the captured graph with eager kernels
+EAGER_BACKENDS = ("eager", "aot_eager")
 ALTERNATES = 3  # older entries kept per signature (tried when the current one's guards fail)
 TIMING_CALLS = 3
 
@@ -190,6 +197,10 @@ def _make_hyper_fn(cap):
 _LIVE: weakref.WeakSet = weakref.WeakSet()  # for fw.compiler.reset()
 
 
+class RecompileError(FrameworkError, RuntimeError):
+    """A recompile under ``fw.compiler.set_stance("fail_on_recompile")``."""
+
+
 def live_compiled_functions() -> list:
     """Every CompiledFunction still alive."""
     return list(_LIVE)
@@ -235,7 +246,7 @@ class CompiledFunction:
         st["calls"] += 1
         if _fw_registry._forward_ad_hook is not None and _dual_inputs(args, kwargs):
             return self._eager_for_duals(args, kwargs)
-        if self.eager_reason is not None:
+        if self.eager_reason is not None or STANCE == "force_eager":
             st["eager_calls"] += 1
             return self.fn(*args, **kwargs)
         key, tensors = static_key(args, kwargs, self.dyn, self.marks)
@@ -246,6 +257,8 @@ class CompiledFunction:
                 entry = self._alternate(key, args, kwargs, tensors)
         else:
             why = None
+        if entry is None and STANCE != "default":
+            return self._miss_under_stance(why, args, kwargs)
         if entry is None:
             entry = self._miss(key, why, args, kwargs)
             if entry is None:
@@ -267,6 +280,16 @@ class CompiledFunction:
             st["eager_calls"] += 1
             return self.fn(*args, **kwargs)
         return self._timed(entry, args, kwargs, tensors)
+
+    def _miss_under_stance(self, why, args, kwargs):
+        """A call no cached entry serves while ``fw.compiler.set_stance`` forbids capturing:
+        run it eagerly ("eager_on_recompile") or raise ("fail_on_recompile")."""
+        if STANCE == "fail_on_recompile":
+            raise RecompileError(f"fw.compile({self.__name__}): detected a recompile while "
+                                 "the compiler stance is 'fail_on_recompile' ("
+                                 f"{why or 'no compiled entry for these arguments yet'})")
+        self._stats["eager_calls"] += 1
+        return self.fn(*args, **kwargs)
 
     def _alternate(self, key, args, kwargs, tensors):
         """An older entry of this signature whose guards hold now (a module's cached mask
@@ -405,10 +428,12 @@ class CompiledFunction:
                 warnings.warn(f"fw.compile({self.__name__}): {msg}", stacklevel=4)
                 return None
         try:
-            entry = build_entry(cap, leaves, with_backward=needs_grad, backend=self.backend)
+            entry = build_entry(cap, leaves, with_backward=needs_grad,
+                                backend="numpy" if self.backend in EAGER_BACKENDS else
+                                self.backend)
         except Exception as e:  # a compiler limitation: run this function eagerly
-            if self.fullgraph or (os.environ.get("FW_COMPILE_STRICT") == "1" and
-                                  not isinstance(e, NotImplementedError)):
+            strict = not SUPPRESS_ERRORS or os.environ.get("FW_COMPILE_STRICT") == "1"
+            if self.fullgraph or (strict and not isinstance(e, NotImplementedError)):
                 raise
             self.eager_reason = f"{type(e).__name__}: {e}"
             warnings.warn(f"fw.compile({self.__name__}): {e}; running eagerly", stacklevel=4)
@@ -417,6 +442,8 @@ class CompiledFunction:
         if self.mode in ("always", "max-autotune") or \
                 os.environ.get("FW_COMPILE_MODE") == "always":
             entry.decision = "compiled"
+        if self.backend in EAGER_BACKENDS:
+            entry.decision = "eager"
         if self.mode == "reduce-overhead" and _device_type(entry.graph) == "cuda":
             from .cudagraphs import EntryGraphs  # CPU: the default mode's behaviour
             entry.decision = "compiled"

@@ -81,13 +81,13 @@ from .out_arg import install as _install_out  # noqa: E402
 
 _install_out(globals())  # out= on fw.add, fw.matmul, fw.sum, ... (framework/out_arg.py)
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 # Submodules and functions loaded on first use, so `import framework` stays light.
 _LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
                  "serialization", "testing", "func", "amp", "distributions", "compiler",
                  "export", "ao", "quantization", "jit", "accelerator", "fx", "__future__",
-                 "nested", "library", "hub"}
+                 "nested", "library", "hub", "version"}
 _LAZY_ATTRS = {
     "compile": ("framework.compile_api", "compile"),
     "mark_dynamic": ("framework.compile_api", "mark_dynamic"),

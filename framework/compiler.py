@@ -7,6 +7,9 @@
 - :func:`list_backends`: the backend names ``fw.compile`` accepts.
 - :func:`explain`: what a capture of a function makes of it, without running it
   (``torch._dynamo.explain``): graphs, ops, graph breaks and their reasons.
+- :func:`set_stance`: run compiled functions eagerly, or forbid recompiles, for a while.
+- :func:`allow_in_graph`, :func:`cudagraph_mark_step_begin`: accepted for PyTorch scripts;
+  what they ask for is already how capture and CUDA graphs work here (see each).
 
 The compiled functions live in the top-level ``compiler`` package; this module only
 imports it when called.
@@ -19,7 +22,10 @@ import warnings
 
 from ._state import tls
 
-__all__ = ["is_compiling", "disable", "reset", "list_backends", "explain", "ExplainOutput"]
+__all__ = ["is_compiling", "disable", "reset", "list_backends", "explain", "ExplainOutput",
+           "set_stance", "allow_in_graph", "cudagraph_mark_step_begin"]
+
+_STANCES = ("default", "force_eager", "eager_on_recompile", "fail_on_recompile")
 
 
 def is_compiling() -> bool:
@@ -69,8 +75,9 @@ def reset() -> None:
 
 
 def list_backends() -> list:
-    """The ``backend=`` values ``fw.compile`` accepts ("inductor" is an alias of "auto")."""
-    return ["auto", "numpy", "triton"]
+    """The ``backend=`` values ``fw.compile`` accepts ("inductor" is an alias of "auto";
+    "eager" and "aot_eager" capture but run eagerly)."""
+    return ["auto", "numpy", "triton", "eager", "aot_eager"]
 
 
 class ExplainOutput:
@@ -119,3 +126,70 @@ def explain(fn, *args, **kwargs):
                                                  "call (captured from the second)"]
         return ExplainOutput([], reasons)
     return run(*args, **kwargs) if args or kwargs else run
+
+
+def _apply_stance(stance: str) -> str:
+    from compiler import runtime
+    prev, runtime.STANCE = runtime.STANCE, stance
+    return prev
+
+
+class set_stance:  # noqa: N801  (a function in PyTorch; a class so it is also a context)
+    """``torch.compiler.set_stance``: how compiled functions behave from now on.
+
+    - "default": capture, cache and recompile as usual;
+    - "force_eager": every compiled function runs its Python eagerly;
+    - "eager_on_recompile": cached compiled code still runs, but a call that would capture
+      (a recompile, or a first call) runs eagerly instead;
+    - "fail_on_recompile": such a call raises ``compiler.runtime.RecompileError``.
+
+    Called plainly it sets the stance; as a context manager (``with
+    fw.compiler.set_stance("force_eager"):``) or a decorator it applies only inside.
+    ``skip_guard_eval_unsafe`` and ``force_backend`` are not supported."""
+
+    def __init__(self, stance: str = "default", *, skip_guard_eval_unsafe: bool = False,
+                 force_backend=None):
+        from .errors import ArgumentError
+        if stance not in _STANCES:
+            raise ArgumentError(f"set_stance: unknown stance {stance!r} (expected one of "
+                                f"{', '.join(_STANCES)})")
+        if skip_guard_eval_unsafe or force_backend is not None:
+            raise NotImplementedError("set_stance: skip_guard_eval_unsafe and force_backend "
+                                      "are not supported (guards are always checked; the "
+                                      "backend is fw.compile's)")
+        self.stance = stance
+        self.prev = _apply_stance(stance)
+
+    def __enter__(self):
+        _apply_stance(self.stance)
+        return self
+
+    def __exit__(self, *exc):
+        _apply_stance(self.prev)
+        return False
+
+    def __call__(self, fn):
+        _apply_stance(self.prev)  # as a decorator it only applies inside ``fn``
+
+        @functools.wraps(fn)
+        def with_stance(*args, **kwargs):
+            prev = _apply_stance(self.stance)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _apply_stance(prev)
+        return with_stance
+
+
+def allow_in_graph(fn):
+    """``fn`` itself. PyTorch's Dynamo treats such a function as one opaque graph node
+    instead of tracing its bytecode; here a capture always records the ops a function
+    calls, so every function is already in the graph (one that cannot be captured, e.g.
+    one reading tensor values on the host, is a graph break either way)."""
+    return fn
+
+
+def cudagraph_mark_step_begin() -> None:
+    """Nothing to do: ``mode="reduce-overhead"`` returns fresh copies of a graph's outputs
+    (see ``compiler/cudagraphs.py``), so no replay overwrites a tensor an earlier step
+    returned, which is what this call protects against in PyTorch."""

@@ -9,6 +9,8 @@ saved, cloned and compared like PyTorch's.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 
@@ -116,6 +118,21 @@ def get_rng_state():
 def set_rng_state(state) -> None:
     """Restore the default generator."""
     default_generator.set_state(state)
+
+
+@contextlib.contextmanager
+def fork_rng(devices=None, enabled: bool = True, device_type: str = "cuda"):
+    """Run the block with the random streams forked: on exit the CPU generator (and the
+    CUDA stream, when ``framework.cuda`` is loaded) are put back as they were on entry,
+    so draws inside do not change what comes after. ``enabled=False`` forks nothing."""
+    if not enabled:
+        yield
+        return
+    state = snapshot_all()
+    try:
+        yield
+    finally:
+        restore_all(state)
 
 
 def raw_state() -> dict:

@@ -432,6 +432,14 @@ def zero_grads_(params, set_to_none=True) -> None:
 
 
 from . import anomaly, forward_ad, functional, graph  # noqa: E402,F401  (fw.autograd.graph, ...)
+
+
+def __getattr__(name):
+    # fw.autograd.profiler imports fw.profiler, which imports autograd: load it on first use
+    if name == "profiler":
+        import importlib
+        return importlib.import_module(f"{__name__}.profiler")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 from .anomaly import (detect_anomaly, is_anomaly_check_nan_enabled,  # noqa: E402,F401
                       is_anomaly_enabled, set_anomaly_enabled, set_detect_anomaly)
 from .variable import Variable  # noqa: E402,F401  (torch.autograd.Variable, deprecated)
