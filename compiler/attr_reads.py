@@ -9,7 +9,8 @@ It is installed as ``__getattribute__`` of ``nn.Module`` and of the classes of p
 objects the function reaches: those :func:`compiler.capture.reachable` finds through
 closures, globals and arguments, and those a recorded lookup returns (a config object
 held by a module), for the capture only. Classes with a ``__getattribute__`` of their
-own, the framework's own classes and containers (optimizers) are left alone. Captures nest
+own, the framework's own classes (but for lr schedulers, whose ``last_epoch`` and
+``get_last_lr()`` a step may read) and containers (optimizers) are left alone. Captures nest
 (a ``fw.cond`` branch, ``fw.grad`` inside ``fw.compile``): a read is noted by every open
 recorder.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import types
 
 from framework.nn.modules.module import Module
+from framework.optim.lr_scheduler import LRScheduler
 from framework.tensor import Tensor
 
 from .capture import _TensorMeta, _Value
@@ -42,9 +44,16 @@ def _recording_getattribute(obj, name):
         # own values (set earlier in this trace), not something the graph reads.
         if value._data is not None:
             _note(obj, name, _Same(value))
+    elif kind is list and _is_lr_scheduler(obj):
+        # get_last_lr(): the list step() rebinds, read by identity (its floats are baked)
+        _note(obj, name, _SameList(value))
     elif kind not in _PATCHED and not isinstance(value, Module):
         _patch(kind)  # a plain object read from an attribute: record its reads too
     return value
+
+
+def _is_lr_scheduler(obj) -> bool:
+    return isinstance(obj, LRScheduler)  # an lr scheduler: its reads are guarded too
 
 
 class _Same:
@@ -54,6 +63,15 @@ class _Same:
 
     def __init__(self, obj):
         self.obj = obj
+
+
+class _SameList:
+    """A list attribute read (an lr scheduler's ``_last_lr``): guarded by identity."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items):
+        self.items = items
 
 
 def _note(obj, name, value):
@@ -72,7 +90,8 @@ def _patch(cls) -> None:
     """Give ``cls`` the recorder, when that is safe (see the module docstring)."""
     if cls in _PATCHED or not _ACTIVE:
         return
-    if (cls.__module__ or "").startswith(_SKIP_MODULES) or hasattr(cls, "param_groups") \
+    if (cls.__module__ or "").startswith(_SKIP_MODULES) and not issubclass(cls, LRScheduler) \
+            or hasattr(cls, "param_groups") \
             or issubclass(cls, (type, types.ModuleType, types.FunctionType,
                                 types.MethodType, types.BuiltinFunctionType)):
         return
@@ -116,5 +135,6 @@ class AttributeReads:
         """((``"attr"``, dict, name), value) for each attribute read (a tensor as
         itself: checked by identity)."""
         return [(("attr", d, name), value.obj if type(value) is _Same else
+                 value.items if type(value) is _SameList else
                  value if type(value) is _TensorMeta else _Value(value))
                 for d, name, value in self.reads.values()]

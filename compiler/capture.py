@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from framework._state import tls
 from framework.tensor import Tensor, meta_tensor
 
+from .arg_writes import ArgContainers
 from .ir import Graph, symbol
 from .tracer import Tracer
 
@@ -41,6 +42,7 @@ class Capture:
     int_guards: list
     grad_none: list = field(default_factory=list)  # (leaf tensor, was None) at capture
     attr_writes: list = field(default_factory=list)  # (module dict, key, output index)
+    arg_writes: list = field(default_factory=list)  # (container path, key, output index)
     attr_reads: list = field(default_factory=list)  # guard bindings (compiler/attr_reads.py)
     requires_grad_sets: list = field(default_factory=list)  # (tensor input index, new flag)
     hyper_writes: list = field(default_factory=list)  # (param group, key, sympy expr)
@@ -86,6 +88,11 @@ def _is_container(obj) -> bool:
 
 
 _MODULE_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
+
+
+def _is_lr_scheduler(obj) -> bool:
+    from framework.optim.lr_scheduler import LRScheduler
+    return isinstance(obj, LRScheduler)
 
 
 def _holds_state(obj) -> bool:
@@ -212,8 +219,13 @@ def reachable(fn, args, depth: int = 2, bindings: list | None = None,
             d = vars(obj)
             if objects is not None:
                 objects.append(obj)
+            # an lr scheduler rebinds its own lists (``_last_lr``) on every step() taken
+            # outside the function: no binding guards (what a trace reads of them is
+            # guarded by compiler/attr_reads.py), else each step would recompile
+            quiet = _is_lr_scheduler(obj)
             for k, x in list(d.items())[:64]:
-                add(f"{name}.{k}" if name else k, x, level + 1, ("attr", d, k))
+                add(f"{name}.{k}" if name else k, x, level + 1,
+                    None if quiet else ("attr", d, k))
 
     def held_by_module(mod, name, level):
         # Optimizers and modules a module keeps as plain attributes (``self.opt =
@@ -385,6 +397,9 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     attr_snaps = _tensor_attributes(fn, (args, kwargs))
     attr_found: list = []
     attr_writes: list = []
+    arg_writes: list = []
+    containers = ArgContainers()
+    passed: set = set()  # ids of the tensors passed as arguments
     graph = Graph()
     tracer = Tracer(graph, names)
     tracer.lift_free = lift_free
@@ -400,6 +415,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
 
     def standin(path, a):
         if isinstance(a, Tensor):
+            passed.add(id(a))
             if id(a) in stepped:
                 tracer.graph_break(
                     f"argument {_path_name(path, pnames)!r} is also a parameter of an optimizer "
@@ -446,11 +462,15 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
                                "closure is supported; sparse inputs are not)")
         return a
 
-    new_args = _rebuild_with(args, (0,), standin)
-    new_kwargs = _rebuild_with(kwargs, (1,), standin)
+    # stand-ins go into the caller's own dicts/lists (put back in ``finally`` below)
+    try:
+        new_args = containers.rebuild(args, (0,), standin)
+        new_kwargs = containers.rebuild(kwargs, (1,), standin)
+    except BaseException:
+        containers.restore()
+        raise
     # leaves passed as arguments are traced through their stand-ins (and their .grad read
     # as the argument's: ``arg_grad``), not as captured state
-    passed = {id(get_path((args, kwargs), p)) for p in arg_paths}
     leaves = [p for p in leaves or () if id(p) not in passed]
     for p in leaves:
         tracer.watch(p)
@@ -484,19 +504,23 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     try:
         host_rng = host_random.snapshot()
         try:
-            with attr_reads:
+            with attr_reads, host_random.locate_draws([]) as draws:
                 out = fn(*new_args, **new_kwargs)
         except BaseException:
             # a graph break: the eager run that follows repeats the draws made before it
             host_random.restore(host_rng)
             raise
-        host_random.check_unchanged(host_rng, getattr(fn, "__qualname__", type(fn).__name__))
+        host_random.check_unchanged(host_rng, getattr(fn, "__qualname__", type(fn).__name__),
+                                    draws)
         tls.tracer = prev
         graph.output_requires_grad = []  # per graph output, as traced (see _out_leaf)
         out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x))
         attr_found = _traced_attributes(attr_snaps)
         if attribute_outputs:
             attr_writes = [(d, k, _out_leaf(tracer, graph, v).x) for d, k, v in attr_found]
+            where = getattr(fn, "__qualname__", type(fn).__name__)
+            arg_writes = [(path, k, _out_leaf(tracer, graph, v).x) for path, k, v in
+                          containers.writes(where, lambda p: _path_name(p, pnames))]
         needs_grad = tls.grad_enabled and any(
             isinstance(x, Tensor) and x.requires_grad and not _backward_done(x)
             for _, x in flatten(out))
@@ -520,6 +544,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
                    if t.requires_grad != rg]
     finally:
         tls.tracer = prev
+        containers.restore()
         if optmod is not None:
             optmod._hyper_hook = prev_hook
         tracer.restore()
@@ -539,6 +564,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     cap.outputs_require_grad = needs_grad
     cap.output_requires_grad = graph.output_requires_grad
     cap.attr_writes = attr_writes
+    cap.arg_writes = arg_writes
     cap.requires_grad_sets = rg_sets
     cap.attr_reads = attr_reads.bindings()  # module attributes the graph baked: guards
     cap.lifted = list(tracer.lifted)
@@ -666,15 +692,6 @@ def _path_name(path, pnames=()) -> str:
     else:
         head = f"arg{path[1]}" if len(path) >= 2 else "arg"
     return "_".join([head] + [str(p) for p in path[2:]])
-
-
-def _rebuild_with(obj, path, fn):
-    if isinstance(obj, (tuple, list)):
-        items = [_rebuild_with(x, path + (i,), fn) for i, x in enumerate(obj)]
-        return type(obj)(*items) if hasattr(obj, "_fields") else type(obj)(items)
-    if isinstance(obj, dict):
-        return {k: _rebuild_with(x, path + (k,), fn) for k, x in obj.items()}
-    return fn(path, obj)
 
 
 def capture_graph(fn, args, kwargs=None, *, input_names=None, param_names=None,

@@ -4,7 +4,8 @@ The *static key* of a call is cheap to compute and exact: grad mode (with the au
 state inside an autocast region), and for every leaf of the arguments its kind — a tensor's
 shape (a dynamic dim shows as ``*k``, equal dynamic sizes share ``k``), dtype, device,
 requires_grad and whether ``.grad`` is set; a Python int/bool/str's value; a float's type
-only (floats are runtime inputs); any other object's identity. The per-entry checks cover
+only (floats are runtime inputs); a NumPy scalar's or slice's value; any other object itself
+(see :func:`_object_part`). The per-entry checks cover
 what the trace read from outside the arguments: external tensors' shapes and dtypes, which
 leaves had a ``.grad``, optimizer hyper-parameters that were baked (ints, bools) and the
 answers of comparisons on runtime scalars.
@@ -13,18 +14,26 @@ answers of comparisons on runtime scalars.
 from __future__ import annotations
 
 from framework._state import tls
+from framework.nn.modules.module import Module
 from framework.tensor import Tensor
 
 from .capture import binding_holds, get_path, reachable
 from .scalars import expr_source
 
 
+class _DictKeys(tuple):
+    """The keys of a dict argument, in order: which value is which graph input."""
+
+
 def _leaves(obj, out):
-    """Append the leaves of nested tuples/lists/dicts (the order of ``flatten``)."""
+    """Append the leaves of nested tuples/lists/dicts (the order of ``flatten``); a dict
+    also appends its keys first (as a :class:`_DictKeys`)."""
     for x in obj:
         if isinstance(x, (tuple, list)):
             _leaves(x, out)
         elif isinstance(x, dict):
+            out.append(_DictKeys(k if isinstance(k, (str, int, float, bool, type(None)))
+                                 else ("id", id(k)) for k in x))
             _leaves(x.values(), out)
         else:
             out.append(x)
@@ -57,13 +66,58 @@ def static_key(args, kwargs, dyn: set, marks: set):
             # the function must continue into that history (capture.py refuses it)
             rg = leaf.requires_grad if leaf.grad_fn is None else "non-leaf"
             parts.append((shape, leaf.dtype, leaf.device, rg))
+        elif type(leaf) is _DictKeys:
+            parts.append(("dict keys", tuple(leaf)))
         elif isinstance(leaf, float):
             parts.append(float)
         elif leaf is None or isinstance(leaf, (int, str, bool)):
             parts.append((type(leaf), leaf))
+        elif type(leaf).__module__ == "numpy" and getattr(leaf, "ndim", None) == 0:
+            # a NumPy scalar (np.float32(lr)): by value; its id is reused by the next call's
+            parts.append((type(leaf), leaf.item()))
         else:
-            parts.append(("id", id(leaf)))
+            parts.append(_object_part(leaf))
     return tuple(parts), tensors
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+class _Held:
+    """An unhashable argument compared by identity, kept alive by the cache key: a bare
+    ``id()`` is taken over by the next call's fresh object (a stale entry would then hit)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return type(other) is _Held and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
+
+    def __repr__(self):
+        return f"<{type(self.obj).__name__} object>"
+
+
+def _object_part(obj):
+    """Any other argument: a slice by value; else the object (by value when hashable, else
+    by identity, kept alive) with the plain values of its ``__dict__``, whose reads a
+    capture cannot always record (``argparse.Namespace``, ``SimpleNamespace``: a config
+    rebuilt or mutated between calls). An object holding only plain values is keyed by them."""
+    if type(obj) is slice:
+        return ("slice", (obj.start, obj.stop, obj.step))
+    d = None if isinstance(obj, Module) else getattr(obj, "__dict__", None)
+    plain = tuple((k, v) for k, v in d.items() if type(v) in _PLAIN) if type(d) is dict else ()
+    try:
+        hash(obj)
+    except TypeError:
+        if type(d) is dict and len(plain) == len(d):
+            return ("object", type(obj), plain)
+        return ("object", _Held(obj), plain)
+    return ("object", obj, plain)
 
 
 def describe_difference(old_key, new_key, names) -> str:
@@ -80,6 +134,8 @@ def describe_difference(old_key, new_key, names) -> str:
         is_t = isinstance(a, tuple) and len(a) == 4
         name = names[ti] if is_t and ti < len(names) else "argument"
         if a != b:
+            if _is_keys(a) and _is_keys(b):
+                return f"keys of a dict argument changed ({_fmt_keys(a)} -> {_fmt_keys(b)})"
             if is_t and isinstance(b, tuple) and len(b) == 4:
                 for what, x, y in zip(("shape", "dtype", "device", "requires_grad"), a, b):
                     if x != y:
@@ -88,6 +144,14 @@ def describe_difference(old_key, new_key, names) -> str:
         if is_t:
             ti += 1
     return "unknown"
+
+
+def _is_keys(part) -> bool:
+    return isinstance(part, tuple) and part[:1] == ("dict keys",)
+
+
+def _fmt_keys(part) -> str:
+    return "[" + ", ".join("<object>" if isinstance(k, tuple) else repr(k) for k in part[1]) + "]"
 
 
 def _mode(part):

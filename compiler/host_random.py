@@ -10,11 +10,20 @@ would) and breaks the graph.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import random
 
 import numpy as np
 
 from framework.errors import GraphBreak
+
+# the module-level draws a traced function is likely to call (``random.random()``,
+# ``np.random.rand(...)``); wrapped while tracing to find the line for the message
+_PY_DRAWS = ("random", "randint", "randrange", "uniform", "choice", "choices", "shuffle",
+             "sample", "gauss", "normalvariate", "getrandbits", "betavariate", "expovariate")
+_NP_DRAWS = ("rand", "randn", "randint", "random", "random_sample", "choice", "shuffle",
+             "permutation", "uniform", "normal", "binomial", "poisson")
 
 
 def snapshot() -> tuple:
@@ -35,9 +44,37 @@ def restore(state: tuple) -> None:
     np.random.set_state(state[1])
 
 
-def check_unchanged(before: tuple, fn_name: str) -> None:
+@contextlib.contextmanager
+def locate_draws(found: list):
+    """While the block runs, the first module-level draw of ``random`` or ``np.random``
+    appends the ``file:line`` of its caller to ``found`` (names imported with ``from random
+    import ...`` before are the unwrapped functions: those draws go unlocated)."""
+    from .tracer import user_location
+
+    def noting(f):
+        @functools.wraps(f)
+        def wrapper(*args, **kwargs):
+            if not found:
+                found.append(user_location())
+            return f(*args, **kwargs)
+        return wrapper
+
+    saved = [(mod, name, getattr(mod, name)) for mod, names in
+             ((random, _PY_DRAWS), (np.random, _NP_DRAWS)) for name in names
+             if hasattr(mod, name)]
+    for mod, name, f in saved:
+        setattr(mod, name, noting(f))
+    try:
+        yield found
+    finally:
+        for mod, name, f in saved:
+            setattr(mod, name, f)
+
+
+def check_unchanged(before: tuple, fn_name: str, where: list | tuple = ()) -> None:
     """Raise a :class:`GraphBreak` (after restoring the states) if the traced function drew
-    from Python's or NumPy's global random generator."""
+    from Python's or NumPy's global random generator (``where``: the draws' locations, from
+    :func:`locate_draws`; the first is named)."""
     py_before, np_before = before
     py_moved = random.getstate() != py_before
     np_moved = not _np_equal(np.random.get_state(legacy=False), np_before)
@@ -46,8 +83,9 @@ def check_unchanged(before: tuple, fn_name: str) -> None:
     random.setstate(py_before)
     np.random.set_state(np_before)
     which = "Python's `random` module" if py_moved else "NumPy's global `np.random`"
+    at = f" at {where[0]}" if where else ""
     raise GraphBreak(
-        f"graph break: {fn_name} drew from {which} while being captured (random.randint, "
+        f"graph break: {fn_name} drew from {which}{at} while being captured (random.randint, "
         "random.random, np.random.rand, ...); the compiled graph would repeat that one draw "
         "on every call. Draw outside the compiled function and pass the value in (an int "
         "argument is guarded: one graph per value), or sample tensors with fw.rand / "

@@ -34,6 +34,7 @@ from framework.errors import ArgumentError
 from .onnx_lowering import DECOMPOSE, LOWERINGS
 from .onnx_lowering.context import LoweringContext, OpsetError, value_info
 from .onnx_lowering.patterns import find_matches
+from .passes import complex_pairs
 
 MIN_OPSET = 17
 DEFAULT_OPSET = 18
@@ -72,7 +73,8 @@ def _tensor_array(t):
 
 
 def _refuse_complex(inputs, live) -> None:
-    """ONNX export of complex values is refused: most runtimes have no complex tensors."""
+    """A complex value left after passes/complex_pairs.py is refused: most runtimes have no
+    complex tensors."""
     values = list(inputs) + list(live.constants) + [o for n in live.nodes for o in n.outputs]
     for v in values:
         dt = getattr(v, "dtype", None)
@@ -102,6 +104,9 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
                       f"{', '.join(t.name for t, _ in graph.mutations)} in place; an ONNX "
                       "model is functional, so these updates are not exported",
                       stacklevel=3)
+    if graph.outputs and complex_pairs.has_complex(graph):  # complex as real (..., 2) pairs
+        graph, vmap = complex_pairs.rewrite(graph)
+        constant_names = {vmap.get(v, v): n for v, n in (constant_names or {}).items()}
     outs = list(graph.outputs)
     if not outs:
         raise ArgumentError("onnx export: the function returns no tensors")

@@ -22,7 +22,9 @@ from framework.ops import registry as _fw_registry
 from framework.tensor import Tensor
 
 from . import log
-from .capture import OutLeaf, discover, get_path, map_tree, trace_step
+from .arg_writes import drop_argument_items
+from .arg_writes import replay as replay_arg_writes
+from .capture import OutLeaf, _is_lr_scheduler, discover, get_path, map_tree, trace_step
 from .guards import EntryGuards, describe_difference, size_changes, static_key
 
 RECOMPILE_LIMIT = 8
@@ -141,6 +143,8 @@ class Entry:
                  inputs[:self.n_tensor_inputs], sizes, inputs[self.n_tensor_inputs:])
         for d, k, i in self.cap.attr_writes:  # module attributes a forward hook sets
             d[k] = results[i]
+        if self.cap.arg_writes:  # ``cache[k] = t`` into a dict the caller passed
+            replay_arg_writes(self.cap.arg_writes, results, args, kwargs)
         if self.cap.hyper_writes:  # ``group['lr'] = lr`` inside the function
             _replay_hyper_writes(self.cap, args, kwargs)
         tree = self.cap.out_tree
@@ -521,6 +525,10 @@ def build_entry(cap, leaves, with_backward=False, backend="auto"):
     bindings: list = []
     containers = [o for _, o in reachable(cap.fn, cap.args, bindings=bindings)
                   if not isinstance(o, Tensor)]
+    # items of the dicts/lists passed as arguments are checked by the static key on every
+    # call; a binding would check the first call's container instead (which a replayed
+    # ``cache[k] = t`` changes on every call)
+    bindings = drop_argument_items(bindings, cap.args)
     cap.args = None  # do not keep the first call's arguments alive
     guards = EntryGuards(cap, cap.grad_none, containers, bindings + cap.attr_reads)
     names = [v.name for v in graph.inputs if v.kind == "input"]
@@ -637,28 +645,44 @@ def _snapshot_attributes(fn, args):
             objects += list(o.modules())     # a user module's own counters too
     snaps, seen = [], set()
     for obj in objects:
-        if id(obj) in seen or type(obj).__module__.split(".")[0] in ("framework", "compiler"):
+        scheduler = _is_lr_scheduler(obj)
+        if id(obj) in seen or not scheduler and \
+                type(obj).__module__.split(".")[0] in ("framework", "compiler"):
             continue
         seen.add(id(obj))
         d = vars(obj)
+        if scheduler:
+            # lr_scheduler.step() in the function: its counters (and last lrs) move even
+            # where the lr does not (StepLR between milestones); SequentialLR's children too
+            objects += [s for s in getattr(obj, "_schedulers", ()) if id(s) not in seen]
+            snaps.append((obj, d, {k: list(v) if type(v) is list else v for k, v in d.items()
+                                   if type(v) in _SCALARS or _scalar_list(v)}))
+            continue
         snaps.append((obj, d, {k: v for k, v in d.items()
                                if type(v) in _SCALARS and k != "training"}))
     return snaps
 
 
+def _scalar_list(v) -> bool:
+    return type(v) is list and all(type(x) in _SCALARS for x in v)
+
+
 def _restore_attributes(snaps, check: bool = True) -> None:
     """Put back the attributes a trace changed; with ``check``, raise GraphBreak naming
     them (the function then runs eagerly, so the change happens on every call)."""
-    moved = []
+    moved, scheduler_moved = [], False
     for obj, d, old in snaps:
         for k, v in old.items():
             if k not in d or d[k] is not v and not (type(d[k]) is type(v) and d[k] == v):
                 moved.append(f"{type(obj).__name__}.{k}")
+                scheduler_moved = scheduler_moved or _is_lr_scheduler(obj)
                 d[k] = v
     if moved and check:
+        hint = ("call lr_scheduler.step() outside the compiled function" if scheduler_moved
+                else "keep counters outside the compiled function, or in a tensor")
         raise GraphBreak(f"Python attributes {sorted(set(moved))} were changed inside the "
-                         "compiled function; such updates would only run at capture time "
-                         "(keep counters outside the compiled function, or in a tensor)")
+                         f"compiled function; such updates would only run at capture time "
+                         f"({hint})")
 
 
 __all__ = ["CompiledFunction", "get_path"]

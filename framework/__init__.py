@@ -38,7 +38,8 @@ from .settings import (are_deterministic_algorithms_enabled, get_num_threads,  #
 from .tensor import Size, Tensor, is_tensor  # noqa: F401
 from .legacy_constructors import (BFloat16Tensor, BoolTensor, ByteTensor,  # noqa: F401
                                   CharTensor, DoubleTensor, FloatTensor, HalfTensor,
-                                  IntTensor, LongTensor, ShortTensor)
+                                  IntTensor, LongTensor, ShortTensor,
+                                  set_default_tensor_type)
 from . import tensor_methods  # noqa: F401,E402
 from . import inplace_views  # noqa: F401,E402  (unsqueeze_, t_, ...)
 from . import tensor_storage  # noqa: F401,E402  (untyped_storage, storage, is_set_to, map_)
@@ -72,6 +73,7 @@ from .memory_formats import (channels_last, channels_last_3d,  # noqa: E402,F401
 
 half, float, double, long, int, short = float16, float32, float64, int64, int32, int16  # noqa: A001
 cfloat, cdouble = complex64, complex128
+from math import e, inf, nan, pi  # noqa: E402,F401  (torch.inf, torch.nan, torch.pi, torch.e)
 
 _cpu_backend.install()
 from .ops.complex_ops import enable_complex_ops as _enable_complex_ops  # noqa: E402

@@ -54,35 +54,50 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
     def wrap(f):
         from compiler.runtime import CompiledFunction
         if hasattr(f, "forward") and hasattr(f, "named_parameters"):
-            return _CompiledModule(f, CompiledFunction(f, backend=backend, dynamic=dynamic,
-                                                       fullgraph=fullgraph, mode=mode))
+            return _optimized_module_class()(
+                f, CompiledFunction(f, backend=backend, dynamic=dynamic, fullgraph=fullgraph,
+                                    mode=mode))
         return CompiledFunction(f, backend=backend, dynamic=dynamic,
                                 fullgraph=fullgraph, mode=mode)
 
     return wrap if fn is None else wrap(fn)
 
 
-class _CompiledModule:
-    """``fw.compile(model)``: calls go through the compiled forward; attributes (parameters,
-    ``train()``, ``state_dict()``...) are the module's own."""
+def _optimized_module_class():
+    """``OptimizedModule``, made on first use (``framework.nn`` imports this module)."""
+    global _OPTIMIZED
+    if _OPTIMIZED is not None:
+        return _OPTIMIZED
+    from .nn.modules.module import Module
 
-    def __init__(self, module, compiled):
-        object.__setattr__(self, "_orig_mod", module)
-        object.__setattr__(self, "_compiled", compiled)
+    class OptimizedModule(Module):
+        """``fw.compile(model)``, as PyTorch's: an ``nn.Module`` holding the original as the
+        submodule ``_orig_mod`` (so ``state_dict()`` keys start with ``_orig_mod.``, as
+        scripts that strip that prefix expect), whose calls run the compiled forward.
+        Other attributes are read from the original module; ``stats()``, ``graph()``,
+        ``code()`` and ``kernels()`` are the compiled function's."""
 
-    def __call__(self, *args, **kwargs):
-        return self._compiled(*args, **kwargs)
+        def __init__(self, module, compiled):
+            super().__init__()
+            self._orig_mod = module
+            object.__setattr__(self, "_compiled", compiled)
 
-    def __getattr__(self, name):
-        if name in ("stats", "graph", "code", "kernels"):
-            return getattr(self._compiled, name)
-        return getattr(self._orig_mod, name)
+        def forward(self, *args, **kwargs):
+            return self._compiled(*args, **kwargs)
 
-    def __setattr__(self, name, value):
-        setattr(self._orig_mod, name, value)
+        def __getattr__(self, name):
+            if name in ("stats", "graph", "code", "kernels"):
+                return getattr(self.__dict__["_compiled"], name)
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self._modules["_orig_mod"], name)
 
-    def __repr__(self) -> str:
-        return f"Compiled({self._orig_mod!r})"
+    _OPTIMIZED = OptimizedModule
+    return OptimizedModule
+
+
+_OPTIMIZED = None
 
 
 def mark_dynamic(t, dim: int) -> None:

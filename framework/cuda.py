@@ -23,7 +23,7 @@ __all__ = ["is_available", "device_count", "synchronize", "memory_allocated",
            "is_simulated", "get_device_name", "get_device_capability", "current_device",
            "empty_cache", "install_triton_driver", "memory_reserved", "max_memory_reserved",
            "get_device_properties", "stream", "CUDAGraph", "graph", "graph_pool_handle",
-           "is_current_stream_capturing", "make_graphed_callables"]
+           "is_current_stream_capturing", "make_graphed_callables", "is_bf16_supported"]
 
 
 def __getattr__(name):
@@ -85,6 +85,15 @@ def get_device_capability(device=None) -> tuple[int, int]:
     minor = _rt.check(cu.cuDeviceGetAttribute(
         attr.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, st["device"]), "cuDeviceGetAttribute")
     return int(major), int(minor)
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """True when the GPU computes in bfloat16: compute capability 8.0+ (Ampere), or any GPU
+    with ``including_emulation`` (as PyTorch); False without a GPU (nanoGPT's
+    ``'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported()``)."""
+    if not is_available():
+        return False
+    return get_device_capability()[0] >= 8 or bool(including_emulation)
 
 
 def synchronize(device=None) -> None:

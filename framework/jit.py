@@ -19,11 +19,18 @@ from __future__ import annotations
 from ._state import tls
 from .errors import FwTypeError
 from .nn.modules.module import Module
+from .serialization import CheckpointError
 from .tensor import Tensor
 
 __all__ = ["trace", "script", "load", "save", "TracedModule", "ScriptModule", "ignore",
            "unused", "export", "interface", "is_scripting", "is_tracing", "annotate", "fork",
-           "wait", "Final"]
+           "wait", "Final", "JitLoadError"]
+
+
+class JitLoadError(CheckpointError, RuntimeError):
+    """``fw.jit.load`` of a file that is not a saved traced module. A RuntimeError, as
+    PyTorch's is: code that falls back to ``load`` a plain state dict catches that
+    (``clip.load``: ``except RuntimeError: state_dict = torch.load(...)``)."""
 
 
 class TracedModule(Module):
@@ -110,7 +117,13 @@ def load(f, map_location=None, _extra_files=None) -> TracedModule:
     """A module saved by :meth:`TracedModule.save` (or ``fw.export.save``);
     ``map_location``: a device to move it to."""
     from .export import load as load_program
-    module = TracedModule(load_program(f))
+    try:
+        program = load_program(f)
+    except CheckpointError as e:
+        if isinstance(e, JitLoadError):
+            raise
+        raise JitLoadError(f"jit.load: {e}") from e
+    module = TracedModule(program)
     return module if map_location is None else module.to(map_location)
 
 

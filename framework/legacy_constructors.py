@@ -83,5 +83,48 @@ CharTensor = _legacy("CharTensor", dtypes.int8)
 ByteTensor = _legacy("ByteTensor", dtypes.uint8)
 BoolTensor = _legacy("BoolTensor", dtypes.bool_)
 
-__all__ = ["legacy_new", "FloatTensor", "DoubleTensor", "HalfTensor", "BFloat16Tensor",
-           "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor"]
+_BY_NAME = {c.__name__: c for c in (FloatTensor, DoubleTensor, HalfTensor, BFloat16Tensor,
+                                    LongTensor, IntTensor, ShortTensor, CharTensor, ByteTensor,
+                                    BoolTensor)}
+
+
+def set_default_tensor_type(t) -> None:
+    """PyTorch's deprecated ``torch.set_default_tensor_type``: ``t`` is a floating legacy type
+    (``fw.HalfTensor``...) or its name (``"torch.FloatTensor"``, ``"torch.cuda.HalfTensor"``).
+    Sets the default dtype, and the default device to the type's (cpu, or cuda for a
+    ``cuda.`` name), with PyTorch's deprecation warning."""
+    import warnings
+
+    from .device import set_default_device
+    from .dtypes import set_default_dtype
+    warnings.warn("set_default_tensor_type() is deprecated as of PyTorch 2.1, please use "
+                  "set_default_dtype() and set_default_device() as alternatives.",
+                  UserWarning, stacklevel=2)
+    name, dev = getattr(t, "__name__", None), "cpu"
+    if isinstance(t, str):
+        parts = t.split(".")
+        if parts[0] in ("torch", "framework"):
+            parts = parts[1:]
+        if len(parts) == 2 and parts[0] == "cuda":
+            parts, dev = parts[1:], "cuda"
+        name = parts[0] if len(parts) == 1 else None
+    cls = _BY_NAME.get(name) if isinstance(t, str) or t is _BY_NAME.get(name) else None
+    if cls is None:
+        raise FwTypeError(f"set_default_tensor_type(): invalid type {t!r}: expected a legacy "
+                          f"tensor type such as fw.FloatTensor or its name "
+                          f"('torch.cuda.HalfTensor')")
+    if not cls.dtype.is_floating_point:
+        raise FwTypeError(f"set_default_tensor_type(): only floating-point types are supported "
+                          f"as the default type, got {cls.__name__}")
+    if dev == "cuda":
+        from . import cuda
+        if not cuda.is_available():
+            raise FwTypeError(f"set_default_tensor_type(): type {t} not available: no CUDA "
+                              "device (and no simulated one)")
+    set_default_dtype(cls.dtype)
+    set_default_device(dev)
+
+
+__all__ = ["legacy_new", "set_default_tensor_type", "FloatTensor", "DoubleTensor", "HalfTensor",
+           "BFloat16Tensor", "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor",
+           "BoolTensor"]

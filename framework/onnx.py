@@ -153,9 +153,8 @@ def _as_tuple(args):
 
 def _unwrap_compiled(obj):
     """``fw.compile`` wrappers export the module or function they wrap."""
-    inner = getattr(obj, "__dict__", {}).get("_orig_mod")
-    if inner is not None:
-        return inner
+    if type(obj).__name__ == "OptimizedModule":
+        return obj._orig_mod
     if type(obj).__name__ == "CompiledFunction" and callable(getattr(obj, "fn", None)):
         return obj.fn
     return obj
@@ -323,6 +322,12 @@ def _capture_specializing(fn, args, kwargs, names, dyn, asked):
                          f"`assert` or `if` on a size), which cannot be traced with the dim "
                          f"symbolic; export that dim static, or test the size outside "
                          f"forward") from error
+    if isinstance(error, TypeError) and "Cannot convert symbols to int" in str(error):
+        raise GraphBreak("onnx export: the model turns a dynamic dim into a Python int "
+                         "(int() or float arithmetic on a size, e.g. Swin's "
+                         "`int(windows.shape[0] / (H * W / ws / ws))`), which cannot be traced "
+                         "with the dim symbolic; compute the size with // on sizes, or export "
+                         "that dim static") from error
     raise error
 
 

@@ -5,8 +5,9 @@ or any other safetensors reader). Every tensor or NumPy array in ``obj`` is one 
 the file, named by its path in ``obj`` (``"fc.weight"`` for a state dict, ``"state.0.exp_avg"``
 for an optimizer state dict). The rest of the structure -- dicts (key order and non-string
 keys kept, OrderedDict and Counter restored), lists, tuples, sets, numbers (inf/nan too),
-strings, bytes, None, bools, dtypes, devices and dataclass instances (a model config:
-class name and fields, rebuilt on load only for allowed classes, see ``load``) -- is JSON
+strings, bytes, None, bools, dtypes, devices, dataclass instances (a model config:
+class name and fields, rebuilt on load only for allowed classes, see ``load``) and
+``argparse.Namespace`` (a script's ``args``, rebuilt under the same rule) -- is JSON
 in the file's metadata under
 ``"fw.structure"``. bfloat16 data is stored as U16 with the dtype recorded in the structure
 (``safetensors.numpy`` has no bfloat16); complex64/complex128 data (safetensors has no
@@ -29,6 +30,7 @@ copies and do not share storage after loading.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import collections
 import dataclasses
@@ -117,10 +119,15 @@ class _Encoder:
         if isinstance(obj, (set, frozenset)):
             kind = "frozenset" if isinstance(obj, frozenset) else "set"
             return {"$t": kind, "v": [self.encode(v, path) for v in obj]}
+        if type(obj) is argparse.Namespace:  # a script's ``"args": args`` checkpoint entry
+            items = vars(obj)
+            return {"$t": "namespace", "k": list(items),
+                    "v": [self.encode(v, path + [k]) for k, v in items.items()]}
         raise ArgumentError(f"fw.save: cannot save an object of type {type(obj).__name__} at "
                             f"{_where(path)}; checkpoints hold tensors, NumPy arrays, numbers, "
-                            "strings, bytes, None, dtypes, devices, dataclasses and "
-                            "dicts/lists/tuples of them (fw.save never pickles)"
+                            "strings, bytes, None, dtypes, devices, dataclasses, "
+                            "argparse.Namespace and dicts/lists/tuples of them (fw.save never "
+                            "pickles)"
                             + _module_hint(obj))
 
     def _tensor(self, t: Tensor, path):
@@ -346,6 +353,8 @@ class _Decoder:
             return self._tensor(node)
         if kind == "dataclass":
             return self._dataclass(node)
+        if kind == "namespace":
+            return self._namespace(node)
         raise ValueError(f"unknown entry kind {kind!r}")
 
     def _dataclass(self, node):
@@ -375,6 +384,16 @@ class _Decoder:
             if k not in init:
                 object.__setattr__(obj, k, v)
         return obj
+
+    def _namespace(self, node):
+        """An ``argparse.Namespace``: allowed with ``weights_only=False`` or after
+        ``add_safe_globals([argparse.Namespace])``, as in PyTorch."""
+        if self.weights_only and _class_path(argparse.Namespace) not in _SAFE_GLOBALS:
+            raise CheckpointError(
+                f"fw.load: {self.where!r} holds an argparse.Namespace, which is not an allowed "
+                "global while weights_only=True; pass weights_only=False if you trust the "
+                "file, or allow it with fw.serialization.add_safe_globals([argparse.Namespace])")
+        return argparse.Namespace(**dict(zip(node["k"], (self.decode(v) for v in node["v"]))))
 
     def _array(self, name, dtype_name):
         if name not in self.arrays:
@@ -473,13 +492,16 @@ def _class_path(cls) -> str:
 
 
 def add_safe_globals(safe_globals) -> None:
-    """Allow ``fw.load(weights_only=True)`` to rebuild instances of these dataclasses."""
+    """Allow ``fw.load(weights_only=True)`` to rebuild instances of these dataclasses (or
+    ``argparse.Namespace``)."""
     for cls in safe_globals:
         if isinstance(cls, tuple):  # PyTorch's (class, "name") form
             cls = cls[0]
-        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)) and \
+                cls is not argparse.Namespace:
             raise ArgumentError(f"add_safe_globals: {cls!r} is not a dataclass; checkpoints "
-                                "hold only dataclass instances besides plain data")
+                                "hold only dataclass and argparse.Namespace instances besides "
+                                "plain data")
         _SAFE_GLOBALS[_class_path(cls)] = cls
 
 

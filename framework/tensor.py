@@ -131,9 +131,10 @@ class Tensor:
             return self._data.offset
         if self._base is None or self.device is not cpu:
             return 0
-        base = self._base._data
+        base = self._base._data  # a view of detach()'s output: add that alias's own offset
         start = self._data.__array_interface__["data"][0]
-        return (start - base.__array_interface__["data"][0]) // self.dtype.itemsize
+        return ((start - base.__array_interface__["data"][0]) // self.dtype.itemsize
+                + self._base.storage_offset())
 
     def is_contiguous(self, memory_format=None) -> bool:
         """True when elements are laid out row-major without gaps (or, with

@@ -22,7 +22,7 @@ tan tanh sigmoid relu abs absolute sign reciprocal floor ceil round trunc erf is
 isfinite square lerp addcmul addcdiv clamp_min clamp_max isclose allclose equal
 sum prod mean var std amax amin argmax argmin max min any all cumsum cumprod logsumexp norm
 softmax log_softmax reshape view flatten unflatten squeeze unsqueeze permute transpose t
-swapaxes swapdims movedim expand expand_as broadcast_to contiguous clone narrow select split
+swapaxes swapdims movedim expand expand_as broadcast_to contiguous clone narrow select
 chunk unbind flip fliplr flipud roll repeat tile tril triu gather scatter scatter_add
 index_select index_add masked_fill masked_select nonzero argwhere take_along_dim index_put
 matmul mm bmm mv dot outer sort argsort topk var_mean std_mean
@@ -41,6 +41,15 @@ def _where(self, condition, other):
 Tensor.where = _where
 
 
+def _split(self, split_size, dim=0):
+    """``split(self, split_size, dim)``: the method names its first argument ``split_size``
+    (``torch.split`` names it ``split_size_or_sections``), as in PyTorch."""
+    return F.split(self, split_size, dim)
+
+
+Tensor.split = _split
+
+
 def _polygamma(self, n):
     """``polygamma(n, self)``, as ``Tensor.polygamma`` in PyTorch."""
     return F.polygamma(n, self)
@@ -53,7 +62,7 @@ _INPLACE = """
 add sub mul div pow clamp clip clamp_min clamp_max neg exp log sqrt rsqrt sin cos tanh sigmoid
 relu abs floor ceil round trunc sign reciprocal erf masked_fill index_add scatter scatter_add
 index_put lerp addcmul addcdiv fmod remainder tril triu logical_not bitwise_not maximum
-minimum nan_to_num square log1p expm1 exp2 log2 floor_divide
+minimum nan_to_num square log1p expm1 exp2 log2 floor_divide erfinv erfc lgamma digamma i0 xlogy
 """.split()
 
 

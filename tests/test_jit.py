@@ -68,3 +68,17 @@ def test_script_and_decorators_leave_code_eager():
     seen = []
     fw.compile(lambda x: seen.append(fw.jit.is_tracing()) or x * 1, mode="always")(fw.ones(1))
     assert seen == [True]
+
+
+def test_load_of_a_plain_checkpoint_is_a_runtime_error(tmp_path):
+    """PyTorch's jit.load raises RuntimeError for a torch.save file; clip.load catches that
+    to fall back to torch.load of a state dict."""
+    path = tmp_path / "sd.pt"
+    fw.save({"w": fw.ones(2)}, str(path))
+    with open(path, "rb") as f:
+        with pytest.raises(RuntimeError, match="jit.load: .*not an exported program archive"):
+            fw.jit.load(f, map_location="cpu")
+        f.seek(0)
+        assert fw.load(f)["w"].tolist() == [1.0, 1.0]
+    with pytest.raises(fw.jit.JitLoadError):  # also the framework's CheckpointError
+        fw.jit.load(str(path))

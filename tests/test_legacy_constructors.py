@@ -60,3 +60,42 @@ def test_typed_legacy_classes_convert_and_check_instances():
     assert fw.typename(fw.ones(1)) == "framework.FloatTensor"
     with pytest.raises(FwTypeError, match="LongTensor"):
         fw.LongTensor(fw.ones(2))
+
+
+def test_set_default_tensor_type_sets_the_default_dtype_and_device():
+    """llama's ``torch.set_default_tensor_type(torch.cuda.HalfTensor)`` before building."""
+    try:
+        with pytest.warns(UserWarning, match="deprecated as of PyTorch 2.1"):
+            fw.set_default_tensor_type(fw.HalfTensor)
+        assert fw.get_default_dtype() is fw.float16 and fw.zeros(2).dtype is fw.float16
+        assert fw.nn.Linear(2, 3).weight.dtype is fw.float16 and fw.arange(3).dtype is fw.int64
+        assert fw.tensor([1.5]).dtype is fw.float16
+        with pytest.warns(UserWarning):
+            fw.set_default_tensor_type("torch.DoubleTensor")
+        assert fw.ones(1).dtype is fw.float64 and fw.get_default_device().type == "cpu"
+        with pytest.warns(UserWarning), pytest.raises(FwTypeError, match="only floating-point"):
+            fw.set_default_tensor_type(fw.LongTensor)
+        with pytest.warns(UserWarning), pytest.raises(FwTypeError, match="invalid type"):
+            fw.set_default_tensor_type(fw.float32)
+        with pytest.warns(UserWarning), pytest.raises(FwTypeError, match="invalid type"):
+            fw.set_default_tensor_type("torch.cuda.Nope")
+    finally:
+        fw.set_default_dtype(fw.float32)
+        fw.set_default_device(None)
+    assert fw.zeros(1).dtype is fw.float32
+
+
+def test_set_default_tensor_type_cuda_name(monkeypatch):
+    import framework.cuda
+    monkeypatch.setattr(framework.cuda, "is_available", lambda: False)
+    with pytest.warns(UserWarning), pytest.raises(FwTypeError, match="not available"):
+        fw.set_default_tensor_type("torch.cuda.HalfTensor")
+    assert fw.get_default_dtype() is fw.float32  # unchanged
+    monkeypatch.setattr(framework.cuda, "is_available", lambda: True)
+    try:
+        with pytest.warns(UserWarning):
+            fw.set_default_tensor_type("torch.cuda.HalfTensor")
+        assert fw.get_default_dtype() is fw.float16 and fw.get_default_device().type == "cuda"
+    finally:
+        fw.set_default_dtype(fw.float32)
+        fw.set_default_device(None)

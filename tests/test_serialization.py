@@ -284,3 +284,23 @@ def test_dataclass_round_trip_needs_weights_only_false_or_an_allowed_class(tmp_p
         fw.serialization.clear_safe_globals()
     with pytest.raises(ArgumentError, match="not a dataclass"):
         fw.serialization.add_safe_globals([dict])
+
+
+def test_argparse_namespace_round_trip(tmp_path):
+    """DiT's train.py and MAE's save_model put the script's ``args`` in the checkpoint:
+    it comes back as a Namespace under PyTorch's weights_only rule."""
+    import argparse
+    args = argparse.Namespace(model="DiT-XL/2", lr=1e-4, sizes=(256, 512), ckpt=None)
+    path = tmp_path / "ck.safetensors"
+    fw.save({"model": {"w": fw.ones(2)}, "args": args}, path)
+    with pytest.raises(CheckpointError, match=r"argparse.Namespace.*weights_only=False"):
+        fw.load(path)
+    ck = fw.load(path, weights_only=False)
+    assert type(ck["args"]) is argparse.Namespace and ck["args"] == args
+    try:
+        fw.serialization.add_safe_globals([argparse.Namespace])
+        assert fw.load(path)["args"].sizes == (256, 512)
+    finally:
+        fw.serialization.clear_safe_globals()
+    with pytest.raises(ArgumentError, match=r"type object at obj\['n'\]\['x'\]"):
+        fw.save({"n": argparse.Namespace(x=object())}, tmp_path / "bad.safetensors")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import framework as fw
+from framework.errors import ArgumentError
 
 
 # -- creation -------------------------------------------------------------------------------
@@ -231,3 +232,40 @@ def test_equality_with_none_or_a_string_falls_back_to_identity():
     assert (x == None) is False and (x != None) is True  # noqa: E711  (the point of the test)
     assert x in [None, "a", x] and (x == "a") is False
     assert (x == 1).tolist() == [True, True]
+
+
+def test_reshape_and_view_take_the_size_by_keyword():
+    """``x.reshape(shape=(...))`` (DiT / MAE's unpatchify) and ``x.view(size=...)``."""
+    x = fw.arange(24.0)
+    assert x.reshape(shape=(2, 3, 4)).shape == (2, 3, 4)
+    assert fw.reshape(x, shape=(4, -1)).shape == (4, 6)
+    assert x.view(size=[6, 4]).shape == (6, 4)
+    np.testing.assert_array_equal(x.reshape(shape=(2, 12)).numpy(), x.numpy().reshape(2, 12))
+    with pytest.raises(ArgumentError, match="multiple values for argument 'shape'"):
+        x.reshape(2, 12, shape=(2, 12))
+    with pytest.raises(ArgumentError, match="unexpected keyword argument 'size'"):
+        x.reshape(size=(2, 12))
+
+
+def test_split_method_takes_split_size_by_keyword():
+    """``x.split(split_size=[d, d], dim=-1)`` (mamba-minimal): the method's argument is
+    ``split_size``, the function's ``split_size_or_sections``, as in PyTorch."""
+    x = fw.arange(12.0).reshape(2, 6)
+    a, b = x.split(split_size=[2, 4], dim=-1)
+    assert a.shape == (2, 2) and b.shape == (2, 4)
+    np.testing.assert_array_equal(b.numpy(), x.numpy()[:, 2:])
+    assert [t.shape for t in x.split(4, 1)] == [(2, 4), (2, 2)]
+    assert [t.shape for t in fw.split(x, split_size_or_sections=3, dim=1)] == [(2, 3), (2, 3)]
+
+
+def test_reductions_accept_numpy_axis_and_keepdims():
+    """``probs.sum(axis=1, keepdims=True)`` (mamba-minimal's demo): PyTorch's argument parser
+    takes NumPy's names for ``dim`` / ``keepdim`` in its native functions."""
+    x = fw.tensor([[1.0, 5.0, 2.0], [4.0, 0.0, 3.0]])
+    np.testing.assert_array_equal(x.sum(axis=1, keepdims=True).numpy(), [[8.0], [7.0]])
+    assert fw.mean(x, axis=0).tolist() == [2.5, 2.5, 2.5]
+    assert x.max(axis=1, keepdims=True).indices.tolist() == [[1], [0]]
+    assert x.argmin(axis=1).tolist() == [0, 1] and x.cumsum(axis=1)[0].tolist() == [1, 6, 8]
+    assert fw.std(x, axis=1, keepdims=True).shape == (2, 1)
+    with pytest.raises(ArgumentError, match="both dim= and its alias axis="):
+        x.sum(dim=0, axis=1)

@@ -191,6 +191,7 @@ _INPLACE_ARGS = {  # name -> extra args (the tensor itself comes first)
     "bitwise_left_shift": ((2,), {}), "bitwise_right_shift": ((fw.tensor([1, 2, 70]),), {}),
     "mvlgamma": ((2,), {}),
     "igamma": ((fw.full((3,), 1.5),), {}), "igammac": ((fw.full((3,), 1.5),), {}),
+    "xlogy": ((fw.full((3,), 2.0),), {}),
 }
 _POSITIVE = {"log", "sqrt", "rsqrt", "log1p", "log2"}
 # name -> the base tensor where the float32 (2, 3) one cannot be updated in place:

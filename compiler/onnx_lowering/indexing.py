@@ -78,7 +78,9 @@ def _is_advanced(k):
 
 def _slice_range(k: slice, size):
     """(start, stop, step, length) of a slice over a dim (ints, or sympy when dynamic)."""
-    if static_int(size) is not None:
+    bounds = (k.start, k.stop, k.step)
+    if static_int(size) is not None and all(v is None or static_int(v) is not None
+                                            for v in bounds):  # not ``cache[:bsz]``, bsz dynamic
         a, b, c = k.indices(static_int(size))
         return a, b, c, len(range(a, b, c))
     import sympy

@@ -21,15 +21,21 @@ def _decomposable(n, keep) -> bool:
 
 
 def _inline(g: Graph, n, ins):
+    op, attrs = n.op, n.attrs
+
+    def body(*xs):
+        return op.decomp(*xs, **attrs)
+    return inline(g, body, ins)
+
+
+def inline(g: Graph, body, ins) -> list:
+    """Trace ``body(*ins)`` on data-less stand-ins of the Values among ``ins`` (other
+    arguments passed as they are), append its nodes to ``g``, return its output Values."""
     from ..capture import trace
     examples = tuple(meta_tensor(x.shape, x.dtype, x.device) if isinstance(x, Value) and
                      x.device is not None else
                      (meta_tensor(x.shape, x.dtype) if isinstance(x, Value) else x)
                      for x in ins)
-    op, attrs = n.op, n.attrs
-
-    def body(*xs):
-        return op.decomp(*xs, **attrs)
 
     # autocast applied to the composite as a whole when it was traced, and decompositions
     # run without it eagerly too (registry._run_decomposition)

@@ -15,8 +15,9 @@ from ..tensor import Tensor
 from . import constraints
 from .utils import broadcast_shape, softplus, sum_rightmost
 
-__all__ = ["AffineTransform", "ComposeTransform", "ExpTransform", "SigmoidTransform",
-           "TanhTransform", "Transform", "identity_transform"]
+__all__ = ["AbsTransform", "AffineTransform", "ComposeTransform", "ExpTransform",
+           "PowerTransform", "SigmoidTransform", "StickBreakingTransform", "TanhTransform",
+           "Transform", "identity_transform"]
 
 
 class Transform:
@@ -427,3 +428,8 @@ def _same(a, b) -> bool:
     if isinstance(a, Tensor) and isinstance(b, Tensor):
         return a.shape == b.shape and bool((a == b).all())
     return False
+
+
+# The transforms of the later distributions live in their own module (one job per file);
+# re-exported so ``transforms.PowerTransform`` etc. resolve as in PyTorch.
+from .transforms_extra import AbsTransform, PowerTransform, StickBreakingTransform  # noqa: E402,F401,I001

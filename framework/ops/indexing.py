@@ -67,7 +67,9 @@ def _scatter_meta(x, index, src, *, dim):
 
 def _key_shape(x_shape, key, index_shapes):
     """Output shape of ``x[key]`` computed by NumPy on a zero-stride dummy (no memory)."""
-    if not all(isinstance(s, int) for sh in (x_shape, *index_shapes) for s in sh):
+    if not all(isinstance(s, int) for sh in (x_shape, *index_shapes) for s in sh) or any(
+            hasattr(b, "free_symbols") for k in key if isinstance(k, slice)
+            for b in (k.start, k.stop, k.step)):  # ``cache[:bsz]`` with a traced dynamic bsz
         return _symbolic_key_shape(x_shape, key, index_shapes)
     dummy = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=x_shape,
                                             strides=(0,) * len(x_shape))
@@ -119,7 +121,9 @@ def _index_put_meta(x, v, *idx, key, accumulate):
     if isinstance(v, Tensor) and v.dtype is not x.dtype:
         raise DTypeError(f"index_put: value dtype {v.dtype.name} does not match tensor dtype "
                          f"{x.dtype.name}")
-    if broadcast_shapes(target, vshape, "index_put") != tuple(target):
+    got = broadcast_shapes(target, vshape, "index_put")
+    if any(a != b and (isinstance(a, int) or isinstance(b, int)) for a, b in zip(got, target)) \
+            or len(got) != len(target):  # symbolic sizes that met are assumed to agree
         raise ShapeError(f"index_put: shape mismatch: value tensor of shape {list(vshape)} "
                          f"cannot be broadcast to indexing result of shape {list(target)}")
     return x.shape, x.dtype

@@ -55,9 +55,10 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
         from ..autograd.forward_ad import commit_tangent
         commit_tangent(target, value)
     tracked = grad_on and (value.requires_grad or target.requires_grad)
-    if tracked and target._base is not None and (target._base.requires_grad or
-                                                 value.requires_grad):
-        if target._view_ops and tls.tracer is None and _view_positions(target) is not None:
+    # detach()'s output (no _view_ops) shares memory but is no view for autograd: it is
+    # written like any tensor, as in PyTorch
+    if tracked and target._view_ops and (target._base.requires_grad or value.requires_grad):
+        if tls.tracer is None and _view_positions(target) is not None:
             return _commit_into_view(target, value, op, since)
         raise NotImplementedError(
             f"{op}: in-place modification of a view ({list(target.shape)}) whose base takes part "
@@ -68,7 +69,7 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
         _write(target, value, op)
     target._storage.version += 1
     if tracked:
-        if target._base is None:
+        if not target._view_ops:
             target._ag_rev += 1  # views taken earlier now have a stale grad_fn
         if value.requires_grad:
             target.grad_fn, target._output_nr = value.grad_fn, value._output_nr

@@ -158,13 +158,28 @@ def _viewable(x: Tensor, shape) -> bool:
         return False
 
 
-def reshape(input, *shape) -> Tensor:
+def _shape_keyword(shape: tuple, kwargs: dict, op: str, name: str) -> tuple:
+    """PyTorch also takes the size by keyword: ``x.reshape(shape=(2, 3))``, ``x.view(size=...)``."""
+    if set(kwargs) - {name}:
+        raise ArgumentError(f"{op}() got an unexpected keyword argument "
+                            f"{sorted(set(kwargs) - {name})[0]!r}")
+    if name in kwargs:
+        if shape:
+            raise ArgumentError(f"{op}() got multiple values for argument {name!r}")
+        return (kwargs[name],)
+    return shape
+
+
+def reshape(input, *shape, **kwargs) -> Tensor:
     """Same data in a new shape (a view when the layout allows, else a copy)."""
+    shape = _shape_keyword(shape, kwargs, "reshape", "shape")
     shape = infer_reshape(as_shape(shape, "reshape"), input.numel(), "reshape")
     if shape == input.shape:
         return view_alias(input)
     if not _viewable(input, shape):
-        input = clone(input)
+        # a row-major copy: clone()'s preserve_format would keep a channels-last-looking
+        # layout (a permuted 4-d/5-d tensor), which the reshape could not view either
+        input = apply(CLONE, input)
     return apply(RESHAPE, input, shape=shape)
 
 
@@ -173,8 +188,9 @@ def view_alias(x: Tensor) -> Tensor:
     return apply(RESHAPE, x, shape=x.shape)
 
 
-def view(input, *shape) -> Tensor:
+def view(input, *shape, **kwargs) -> Tensor:
     """A view with a new shape; errors when the strides don't allow one (use reshape)."""
+    shape = _shape_keyword(shape, kwargs, "view", "size")
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)) and \
             not hasattr(shape[0], "__index__"):
         return _view_dtype(input, shape[0])

@@ -385,6 +385,12 @@ def _is_size_expr(x) -> bool:
     return type(x).__module__.startswith("sympy")
 
 
+def _is_numpy_scalar(x) -> bool:
+    """A NumPy scalar (``np.float32(2.0)``, ``np.int64(3)``, ``np.bool_``): PyTorch takes it
+    as the Python number it holds (schedules and configs computed with NumPy pass these)."""
+    return type(x).__module__ == "numpy" and hasattr(x, "item") and getattr(x, "ndim", 1) == 0
+
+
 def _check_operand(x, name):
     if isinstance(x, Tensor) or isinstance(x, _SCALARS) or _is_size_expr(x):
         return
@@ -405,6 +411,8 @@ def promote(a, b, name: str):
             return a, b, a.dtype
         if cb is int and a.dtype.category == INT:
             return a, _fit_int(b, a.dtype), a.dtype
+        if _is_numpy_scalar(b):  # np.float32(2) acts as the Python number, as in PyTorch
+            return promote(a, b.item(), name)
         _check_operand(b, name)
     elif tb:
         ca = a.__class__
@@ -412,6 +420,8 @@ def promote(a, b, name: str):
             return a, b, b.dtype
         if ca is int and b.dtype.category == INT:
             return _fit_int(a, b.dtype), b, b.dtype
+        if _is_numpy_scalar(a):
+            return promote(a.item(), b, name)
         _check_operand(a, name)
     else:
         raise TypeError(f"{name}(): expected at least one Tensor operand, got "

@@ -4,6 +4,7 @@ indices, logsumexp, norm)."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 from .. import dtypes
@@ -368,3 +369,24 @@ def _root_zero_grad_safe(s, p):
         return root(s)
     nz = s != 0
     return where(nz, root(where(nz, s, 1.0)), 0.0)
+
+
+def _numpy_aliases(fn):
+    """Accept NumPy's ``axis=`` / ``keepdims=`` for ``dim`` / ``keepdim``, as PyTorch's argument
+    parser does for its native functions (``probs.sum(axis=1, keepdims=True)``)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for alias, name in (("axis", "dim"), ("keepdims", "keepdim")):
+            if alias in kwargs:
+                if name in kwargs:
+                    raise ArgumentError(f"{fn.__name__}(): got both {name}= and its alias "
+                                        f"{alias}=")
+                kwargs[name] = kwargs.pop(alias)
+        return fn(*args, **kwargs)
+    return wrapper
+
+
+for _name in ("sum", "prod", "mean", "var", "std", "var_mean", "std_mean", "amax", "amin",
+              "argmax", "argmin", "max", "min", "any", "all", "cumsum", "cumprod", "logsumexp",
+              "norm"):
+    globals()[_name] = _numpy_aliases(globals()[_name])

@@ -267,8 +267,11 @@ def _wrap_output(op, raw, meta, dev, args):
     if op.is_view:
         src = args[0]
         _init(t, raw, shape, dtype, dev, src._storage)
-        t._base = src._base if src._base is not None else src
-        t._view_ops = src._view_ops + (op,)
+        # the base is the autograd base: a view of detach()'s output is a view of that alias
+        # (not of the tensor it was detached from), as in PyTorch
+        t._base = src._base if src._base is not None and src._view_ops else src
+        # detach (traced with grad on) aliases memory but is no autograd view, as eagerly
+        t._view_ops = () if op.name == "detach" else src._view_ops + (op,)
         t._inference = src._inference  # a view is an inference tensor iff its base is
         if t._base._ag_rev:
             t._ag_rev = t._base._ag_rev

@@ -110,6 +110,8 @@ def infer_reshape(shape, numel, op: str = "reshape") -> tuple:
         else:
             import sympy
             inferred = sympy.simplify(numel / rest)
+            if inferred.is_Integer:  # ``reshape(b, -1, h, w)`` with a symbolic batch b: a
+                inferred = int(inferred)  # plain int, which later static checks need
         shape = shape[:neg[0]] + (inferred,) + shape[neg[0] + 1:]
     total = prod(shape)
     if isinstance(total, int) and isinstance(numel, int) and total != numel:

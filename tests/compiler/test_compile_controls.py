@@ -134,3 +134,21 @@ def test_allow_in_graph_and_cudagraph_mark_step_begin():
         fw.compiler.cudagraph_mark_step_begin()
         cf(fw.randn(2))
     assert cf.stats()["captures"] == 1 and not cf.stats()["graph_breaks"]
+
+
+def test_a_compiled_module_is_an_optimized_module_as_in_pytorch():
+    m = fw.nn.Sequential(fw.nn.Linear(3, 4), fw.nn.ReLU(), fw.nn.Linear(4, 2))
+    c = fw.compile(m, mode="always")
+    assert isinstance(c, fw.nn.Module) and type(c).__name__ == "OptimizedModule"
+    assert c._orig_mod is m
+    assert list(c.state_dict()) == ["_orig_mod." + k for k in m.state_dict()]
+    assert [id(p) for p in c.parameters()] == [id(p) for p in m.parameters()]
+    x = fw.randn(5, 3)
+    np.testing.assert_allclose(c(x).detach().numpy(), m(x).detach().numpy(), rtol=1e-6)
+    assert c.stats()["captures"] == 1
+    c.eval()
+    assert not m.training                                    # train/eval reach the original
+    assert c._orig_mod[0] is m[0]
+    assert c.extra_repr() == "" and "(_orig_mod): Sequential" in repr(c)
+    c.note = "wrapper"                                       # set on the wrapper, as PyTorch
+    assert not hasattr(m, "note")

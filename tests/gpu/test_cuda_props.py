@@ -26,6 +26,17 @@ def test_device_properties():
         fw.cuda.get_device_properties("cpu")
 
 
+def test_is_bf16_supported(monkeypatch):
+    """nanoGPT's ``'bfloat16' if torch.cuda.is_available() and torch.cuda.is_bf16_supported()``."""
+    major = fw.cuda.get_device_capability()[0]
+    assert fw.cuda.is_bf16_supported() is True
+    assert fw.cuda.is_bf16_supported(including_emulation=False) is (major >= 8)
+    monkeypatch.setattr(fw.cuda, "get_device_capability", lambda device=None: (7, 5))
+    assert fw.cuda.is_bf16_supported(False) is False and fw.cuda.is_bf16_supported() is True
+    monkeypatch.setattr(fw.cuda, "is_available", lambda: False)
+    assert fw.cuda.is_bf16_supported() is False
+
+
 def test_memory_reserved_tracks_the_pool():
     gc.collect()
     fw.cuda.synchronize()

@@ -57,3 +57,27 @@ def test_setitem_and_accumulating_index_put(shape, key, accumulate):
         return index_put_key(x, rebuild(ts), v, accumulate=accumulate)
 
     fw.onnx.export(f, (x, v, *tensors), verify=True)
+
+
+def test_kv_cache_sliced_by_a_dynamic_batch(tmp_path):
+    """llama's ``cache_k[:bsz, start_pos : start_pos + seqlen] = xk`` then
+    ``cache_k[:bsz, : start_pos + seqlen]``, with bsz an exported dynamic dim: the slice bound
+    is symbolic while the cache's own dims are static (min(bsz, 6) meets bsz)."""
+    ort = pytest.importorskip("onnxruntime")
+    cache = fw.zeros(6, 8, 4)
+
+    def f(x):
+        cache.zero_()
+        b, t, _ = x.shape
+        cache[:b, 2:2 + t] = x * 2
+        return cache[:b, :2 + t].sum(1)
+
+    path = str(tmp_path / "kv.onnx")
+    with pytest.warns(UserWarning, match="in place"):
+        fw.onnx.export(f, (fw.randn(2, 3, 4),), path, input_names=["x"],
+                       dynamic_axes={"x": {0: "b"}})
+    sess = ort.InferenceSession(path)
+    for b in (2, 5):
+        x = fw.randn(b, 3, 4)
+        np.testing.assert_allclose(sess.run(None, {"x": x.numpy()})[0], f(x).numpy(),
+                                   rtol=1e-6, atol=1e-6)

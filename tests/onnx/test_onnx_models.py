@@ -189,3 +189,24 @@ def test_mean_pooling_over_dynamic_sequence():
                        {"tokens": {0: "batch", 1: "seq"}})
     for op, c in types.items():
         assert c["Shape"] >= 1 and c["Gemm"] == 1, (op, c)  # the length read at run time
+
+
+class _HeadsToChannels(nn.Module):
+    """Attention-style ``reshape(b, heads, -1, h * w)`` then ``reshape(b, -1, h, w)`` into a
+    conv (lucidrains' LinearAttention): the inferred -1 must be a plain int, not sympy's 8."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv, self.out = nn.Conv2d(8, 24, 1), nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q = self.qkv(x).chunk(3, dim=1)[0].reshape(b, 2, -1, h * w).softmax(dim=-2)
+        return self.out(q.reshape(b, -1, h, w))
+
+
+def test_reshape_with_inferred_dim_next_to_a_dynamic_batch():
+    fw.manual_seed(0)
+    types = export_all(_HeadsToChannels(), fw.randn(2, 8, 4, 4), ["x"], {"x": {0: "n"}},
+                       opsets=(NEWEST,))
+    assert types[NEWEST]["Conv"] == 2

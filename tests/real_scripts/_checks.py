@@ -70,22 +70,25 @@ def assert_onnx_export_matches(model, args, path, rtol=1e-4, atol=1e-5, sub_batc
     """Export ``model`` on ``args`` to ``path``, run it in onnxruntime (CPU), compare with eager.
 
     ``args`` is a tensor or a tuple of tensors, fed to the session in input order. Output 0
-    is compared with ``model(*args)`` under ``no_grad``; with ``sub_batch`` the first
-    ``sub_batch`` rows are run again (a dynamic batch axis). Skips without onnxruntime.
+    is compared with ``model(*args)`` under ``no_grad`` (every output, in order, when the
+    model returns a tuple or list of tensors); with ``sub_batch`` the first ``sub_batch``
+    rows are run again (a dynamic batch axis). Skips without onnxruntime.
     """
     ort = pytest.importorskip("onnxruntime")
     fw.onnx.export(model, args, str(path), **export_kwargs)
     args = args if isinstance(args, tuple) else (args,)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with fw.no_grad():
-        want = model(*args).numpy()
+        out = model(*args)
+    wants = [o.numpy() for o in out] if isinstance(out, (tuple, list)) else [out.numpy()]
     names = [i.name for i in sess.get_inputs()]
-    got = sess.run(None, {n: a.numpy() for n, a in zip(names, args, strict=True)})[0]
-    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+    gots = sess.run(None, {n: np_of(a) for n, a in zip(names, args, strict=True)})
+    for got, want in zip(gots, wants, strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
     if sub_batch is not None:
-        feed = {n: a.numpy()[:sub_batch] for n, a in zip(names, args, strict=True)}
-        np.testing.assert_allclose(sess.run(None, feed)[0], want[:sub_batch],
-                                   rtol=rtol, atol=atol)
+        feed = {n: np_of(a)[:sub_batch] for n, a in zip(names, args, strict=True)}
+        for got, want in zip(sess.run(None, feed), wants, strict=True):
+            np.testing.assert_allclose(got, want[:sub_batch], rtol=rtol, atol=atol)
 
 
 def grad_leaves(*tensors):

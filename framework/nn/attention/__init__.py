@@ -156,3 +156,12 @@ def select_backend(query, key, value, attn_mask=None, dropout_p=0.0, enable_gqa=
         reasons.append("every backend is disabled")
     raise NoKernelError("scaled_dot_product_attention: No available kernel. Aborting "
                         "execution. " + "; ".join(reasons))
+
+
+def __getattr__(name):
+    # ``fw.nn.attention.flex_attention`` (the submodule) is loaded on first use: importing it
+    # here would run while ``framework.nn`` is still being imported
+    if name == "flex_attention":
+        import importlib
+        return importlib.import_module(f"{__name__}.flex_attention")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

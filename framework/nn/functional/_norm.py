@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ml_dtypes
 
-from ... import ops
+from ... import dtypes, ops
 from ...amp.autocast import autocast_op
 from ...autograd import no_grad
 from ...errors import ArgumentError, ShapeError
@@ -27,6 +27,14 @@ def _affine(out: Tensor, weight, bias, shape) -> Tensor:
     if bias is not None:
         out = out + bias.reshape(shape)
     return out
+
+
+def _mixed(input: Tensor, *params) -> bool:
+    """PyTorch's "mixed type" normalization: a float16/bfloat16 input with float32
+    parameters (or running statistics) is computed in float32 and returned in the input's
+    dtype (an fp16 ResNet's activations stay fp16 through BatchNorm's fp32 weights)."""
+    return input.dtype in (dtypes.float16, dtypes.bfloat16) and any(
+        p is not None and p.dtype is dtypes.float32 for p in params)
 
 
 def _update_running(running: Tensor, value: Tensor, momentum: float) -> None:
@@ -54,6 +62,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     _check_channels("batch_norm", input, (("running_mean", running_mean),
                                           ("running_var", running_var), ("weight", weight),
                                           ("bias", bias)))
+    if _mixed(input, weight, bias, running_mean, running_var):
+        return batch_norm(input.float(), running_mean, running_var, weight, bias, training,
+                          momentum, eps).to(input.dtype)
     shape = _channel_shape(input)
     if training:
         dims = (0,) + tuple(range(2, input.ndim))
@@ -122,6 +133,9 @@ def layer_norm(input: Tensor, normalized_shape, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over the trailing ``normalized_shape`` dims, then scale and shift
     (one ``layer_norm`` node)."""
+    if _mixed(input, weight, bias):
+        return _layer_norm_op(input.float(), normalized_shape, weight, bias,
+                              eps).to(input.dtype)
     return _layer_norm_op(input, normalized_shape, weight, bias, eps)
 
 
@@ -130,6 +144,8 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
                bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     """Normalize over groups of channels (and the spatial dims) per sample."""
     _check_channels("group_norm", input, (("weight", weight), ("bias", bias)))
+    if _mixed(input, weight, bias):
+        return group_norm(input.float(), num_groups, weight, bias, eps).to(input.dtype)
     n, c = input.shape[0], input.shape[1]
     if num_groups <= 0 or c % num_groups:
         raise ArgumentError(f"group_norm: expected number of channels in input ({c}) to be "

@@ -170,10 +170,15 @@ class ModuleStateMixin:
         return destination
 
     # -- loading ---------------------------------------------------------------------------
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
-                              assign=False):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing,
+                              unexpected, errors):
         """Copy this module's own entries; record missing/unexpected keys and mismatches
-        (PyTorch always records them; ``strict`` only decides whether they raise)."""
+        (PyTorch always records them; ``strict`` only decides whether they raise).
+
+        PyTorch's signature, which overrides and callers such as BEiT/ConvNeXt's
+        ``load_state_dict(model, state_dict, prefix)`` use; ``load_state_dict(assign=True)``
+        arrives as ``local_metadata["assign_to_params_buffers"]``, as in PyTorch."""
+        assign = bool(local_metadata.get("assign_to_params_buffers", False))
         local = [(n, p) for n, p in self._parameters.items() if p is not None]
         local += [(n, b) for n, b in self._buffers.items()
                   if b is not None and n not in self._non_persistent_buffers_set]
@@ -182,13 +187,18 @@ class ModuleStateMixin:
             if key not in state_dict:
                 missing.append(key)
                 continue
-            value = _as_tensor_value(state_dict[key], key)
+            value = state_dict[key]
+            if getattr(target, "_fw_sparse", False) and getattr(value, "_fw_sparse", False):
+                value = value if assign else value.clone().to(target.device, target.dtype)
+            else:
+                value = _as_tensor_value(value, key)
             if tuple(value.shape) != tuple(target.shape):
                 errors.append(f"size mismatch for {key}: copying a param with shape "
                               f"{_size(value.shape)} from checkpoint, the shape in current "
                               f"model is {_size(target.shape)}.")
                 continue
-            if assign:
+            if assign or getattr(value, "_fw_sparse", False):
+                # (a sparse buffer takes the checkpoint's pattern: PyTorch's sparse copy_)
                 self._assign(name, target, value)
                 continue
             try:
@@ -260,12 +270,15 @@ def _load_tree(module, local, prefix, metadata, lists, assign):
     """Load ``module`` from ``local`` (the entries under ``prefix``), then its children,
     running its load hooks around that (PyTorch's ``load_state_dict.load``)."""
     missing, unexpected, errors = lists
+    local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
+    if assign:
+        local_metadata = {**local_metadata, "assign_to_params_buffers": True}
     if module._load_state_dict_pre_hooks:
-        local_metadata = {} if metadata is None else metadata.get(prefix[:-1], {})
         for hook in list(module._load_state_dict_pre_hooks.values()):
             # PyTorch hands strict=True to every module: keys are always recorded
             hook(module, local, prefix, local_metadata, True, missing, unexpected, errors)
-    module._load_from_state_dict(local, prefix, True, missing, unexpected, errors, assign)
+    module._load_from_state_dict(local, prefix, local_metadata, True, missing, unexpected,
+                                 errors)
     for name, child in module._modules.items():
         if child is not None:
             sub = prefix + name + "."

@@ -79,8 +79,8 @@ class LazyModuleMixin:
             if b is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = b if keep_vars or is_lazy(b) else b.detach()
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
-                              assign=False):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing,
+                              unexpected, errors):
         """Materialize each placeholder with the shape of its checkpoint entry, then load
         as usual (a placeholder saved from another uninitialized module stays lazy)."""
         skipped = []
@@ -100,8 +100,8 @@ class LazyModuleMixin:
             for table, name, _ in skipped:
                 table[name] = None
         try:
-            super()._load_from_state_dict(state_dict, prefix, strict, missing, unexpected,
-                                          errors, assign)
+            super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing,
+                                          unexpected, errors)
         finally:
             for table, name, t in skipped:
                 table[name] = t

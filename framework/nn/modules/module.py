@@ -59,6 +59,12 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
+def _is_buffer_value(value) -> bool:
+    """A dense Tensor or a sparse one (PyTorch's sparse tensors are Tensors, so
+    ``register_buffer("mask", dense.to_sparse())`` is valid there)."""
+    return isinstance(value, Tensor) or getattr(value, "_fw_sparse", False)
+
+
 class Module(ModuleStateMixin):
     """Base class for all neural-network modules; subclasses define ``forward``."""
 
@@ -112,7 +118,7 @@ class Module(ModuleStateMixin):
         Non-persistent buffers are left out of ``state_dict``."""
         self._check_init("buffers")
         self._check_name(name, "buffer", hasattr(self, name) and name not in self._buffers)
-        if tensor is not None and not isinstance(tensor, Tensor):
+        if tensor is not None and not _is_buffer_value(tensor):
             raise TypeError(f"cannot assign '{_type_name(tensor)}' object to buffer '{name}' "
                             "(Tensor or None required)")
         if isinstance(tensor, Buffer):
@@ -240,7 +246,7 @@ class Module(ModuleStateMixin):
             remove_from(d["_parameters"], d["_modules"])
             self.register_buffer(name, value, value.persistent)
         elif d.get("_buffers") is not None and name in d["_buffers"]:
-            if value is not None and not isinstance(value, Tensor):
+            if value is not None and not _is_buffer_value(value):
                 raise TypeError(f"cannot assign '{_type_name(value)}' as buffer '{name}' "
                                 "(Tensor or None expected)")
             d["_buffers"][name] = value

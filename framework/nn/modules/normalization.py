@@ -45,8 +45,8 @@ class _NormBase(Module):
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
-                              assign=False):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing,
+                              unexpected, errors):
         """As PyTorch for state dicts without version metadata (old checkpoints, NumPy
         dicts): a missing ``num_batches_tracked`` keeps the module's own count."""
         key = prefix + "num_batches_tracked"
@@ -54,8 +54,8 @@ class _NormBase(Module):
             own = self.num_batches_tracked
             state_dict = {**state_dict, key: own if own is not None
                           else tensor(0, dtype=dtypes.int64)}
-        super()._load_from_state_dict(state_dict, prefix, strict, missing, unexpected, errors,
-                                      assign)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing,
+                                      unexpected, errors)
 
     def reset_running_stats(self) -> None:
         """Zero the running mean and batch count, fill the running variance with 1."""

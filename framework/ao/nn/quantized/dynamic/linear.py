@@ -244,8 +244,8 @@ class Linear(Module):
             name = key[len(prefix):]
             destination[prefix + _PUBLIC.get(name, name)] = value
 
-    def _load_from_state_dict(self, state_dict, prefix, strict, missing, unexpected, errors,
-                              assign=False):
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing,
+                              unexpected, errors):
         inner = {v: k for k, v in _PUBLIC.items()}
         local = {}
         for key, value in state_dict.items():
@@ -264,8 +264,8 @@ class Linear(Module):
         if (prefix + "_bias") in local and self._bias is None:
             self._bias = C.zeros(self.out_features, device=self._weight.device)
         own_missing, own_unexpected = [], []
-        super()._load_from_state_dict(local, prefix, strict, own_missing, own_unexpected,
-                                      errors, assign)
+        super()._load_from_state_dict(local, prefix, local_metadata, strict, own_missing,
+                                      own_unexpected, errors)
         public = {prefix + k: prefix + v for k, v in _PUBLIC.items()}
         missing.extend(public.get(k, k) for k in own_missing)
         unexpected.extend(public.get(k, k) for k in own_unexpected)
