@@ -12,7 +12,7 @@ import pytest
 
 import framework as fw
 from framework import distributions as D
-from framework.distributions.gamma_family import standard_gamma_slope
+from framework.distributions.gamma import standard_gamma_slope
 
 F64 = fw.float64
 N_MC = 20000
@@ -281,6 +281,29 @@ def test_gamma_based_rsample_gradients_match_moment_derivatives():
     D.FisherSnedecor(5.0, d2).rsample((N_MC,)).mean(0).sum().backward()  # d2 / (d2 - 2)
     np.testing.assert_allclose(d2.grad.numpy(), [-2 / 64, -2 / 324], rtol=0.15)
     assert D.Chi2(3.0).has_rsample and D.StudentT(3.0).has_rsample
+
+
+def test_gamma_beta_dirichlet_rsample_gradients_match_moment_derivatives():
+    c, r = t([2.0, 0.5], requires_grad=True), t([1.0, 3.0], requires_grad=True)
+    g = D.Gamma(c, r)
+    assert g.has_rsample
+    g.rsample((N_MC,)).mean(0).sum().backward()            # E = c / r
+    np.testing.assert_allclose(c.grad.numpy(), [1.0, 1 / 3], rtol=0.04)
+    np.testing.assert_allclose(r.grad.numpy(), [-2.0, -0.5 / 9], rtol=0.05)
+    c1, c0 = t([2.0, 0.7], requires_grad=True), t([3.0, 1.5], requires_grad=True)
+    x = D.Beta(c1, c0).rsample((N_MC,))
+    np.testing.assert_allclose(x.detach().mean(0).numpy(), [0.4, 0.7 / 2.2], rtol=0.02)
+    x.mean(0).sum().backward()                              # E = c1 / (c1 + c0)
+    np.testing.assert_allclose(c1.grad.numpy(), [3 / 25, 1.5 / 2.2 ** 2], rtol=0.06)
+    np.testing.assert_allclose(c0.grad.numpy(), [-2 / 25, -0.7 / 2.2 ** 2], rtol=0.06)
+    alpha = t([1.0, 2.0, 3.0], requires_grad=True)
+    y = D.Dirichlet(alpha).rsample((N_MC,))
+    np.testing.assert_allclose(y.detach().sum(-1).numpy(), 1.0, rtol=1e-12)
+    y[:, 0].mean().backward()                               # E[y0] = a0 / sum(a)
+    np.testing.assert_allclose(alpha.grad.numpy(), [5 / 36, -1 / 36, -1 / 36], rtol=0.08,
+                               atol=0.004)
+    cdf = D.Gamma(t([2.0]), t([1.5])).cdf(t([1.0]))         # P(2, 1.5) = 1 - e^-1.5 (1 + 1.5)
+    np.testing.assert_allclose(cdf.numpy(), [1 - math.exp(-1.5) * 2.5], rtol=1e-10)
 
 
 def test_validation_errors():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..dtype_info import finfo
 from . import constraints
 from .distribution import Distribution
-from .gamma import log_standard_gamma
+from .gamma import log_standard_gamma, standard_gamma_rsample
 from .utils import broadcast_all
 
 __all__ = ["Beta"]
@@ -15,12 +15,14 @@ class Beta(Distribution):
     """The beta distribution with density proportional to ``x^(c1 - 1) (1 - x)^(c0 - 1)``.
 
     Samples are ``X / (X + Y)`` for gamma draws ``X ~ Gamma(c1)``, ``Y ~ Gamma(c0)``
-    (computed as ``sigmoid(log X - log Y)``); no ``rsample`` (see :class:`Gamma`).
+    (computed as ``sigmoid(log X - log Y)``); ``rsample`` normalizes reparametrized gamma
+    draws, so gradients reach both concentrations.
     """
 
     arg_constraints = {"concentration1": constraints.positive,
                        "concentration0": constraints.positive}
     support = constraints.unit_interval
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         self.concentration1, self.concentration0 = broadcast_all(concentration1,
@@ -52,6 +54,13 @@ class Beta(Distribution):
         log_y = log_standard_gamma(self.concentration0, shape)
         info = finfo(log_x.dtype)
         return (log_x - log_y).sigmoid().clamp(min=info.tiny, max=1 - info.eps)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        x = standard_gamma_rsample(self.concentration1, shape)
+        y = standard_gamma_rsample(self.concentration0, shape)
+        info = finfo(x.dtype)
+        return (x / (x + y)).clamp(min=info.tiny, max=1 - info.eps)
 
     def _log_normalizer(self):
         c1, c0 = self.concentration1, self.concentration0

@@ -8,18 +8,19 @@ from ..ops.indexing import one_hot
 from ..ops.pointwise import where
 from . import constraints
 from .distribution import Distribution
-from .gamma import log_standard_gamma
+from .gamma import log_standard_gamma, standard_gamma_rsample
 
 __all__ = ["Dirichlet"]
 
 
 class Dirichlet(Distribution):
     """The Dirichlet distribution on the simplex of the last dim of ``concentration``
-    (``event_shape = (K,)``): normalized gamma draws (a softmax of their logs); no
-    ``rsample`` (see :class:`Gamma`)."""
+    (``event_shape = (K,)``): normalized gamma draws (a softmax of their logs);
+    ``rsample`` normalizes reparametrized gamma draws."""
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         if concentration.ndim < 1:
@@ -57,6 +58,12 @@ class Dirichlet(Distribution):
         x = log_standard_gamma(self.concentration, shape).softmax(-1)
         info = finfo(x.dtype)
         return x.clamp(min=info.tiny, max=1 - info.eps)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        g = standard_gamma_rsample(self.concentration, shape)
+        info = finfo(g.dtype)
+        return (g / g.sum(-1, keepdim=True)).clamp(min=info.tiny, max=1 - info.eps)
 
     def log_prob(self, value):
         if self._validate_args:

@@ -3,17 +3,18 @@
 
 from __future__ import annotations
 
-from ..autograd import no_grad
+from .. import special
+from ..autograd import is_grad_enabled, no_grad
 from ..creation import full, rand, randn, zeros
 from ..dtype_info import finfo
-from ..dtypes import bool_
+from ..dtypes import bool_, float64
 from ..ops.pointwise import where
 from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution
 from .utils import broadcast_all
 
-__all__ = ["Gamma"]
+__all__ = ["Gamma", "standard_gamma_rsample"]
 
 _MAX_ROUNDS = 64  # each round accepts >= 95% of what is left
 
@@ -59,17 +60,51 @@ def standard_gamma(concentration: Tensor, shape) -> Tensor:
     return x.clamp(min=finfo(x.dtype).tiny)
 
 
+_REL_STEP = 1e-5  # relative step of the finite difference in the concentration
+
+
+def standard_gamma_slope(alpha: Tensor, x: Tensor) -> Tensor:
+    """``dx/dalpha`` of Gamma(alpha, 1) draws ``x`` at a fixed CDF level, in ``x``'s
+    dtype (no gradient; non-finite slopes become 0)."""
+    with no_grad():
+        a, v = alpha.detach().to(float64), x.detach().to(float64)
+        h = _REL_STEP * a
+        lower = v < a
+
+        def tail(b):  # P on the lower side, -Q = P - 1 on the upper: same derivative
+            return where(lower, special.gammainc(b, v), -special.gammaincc(b, v))
+
+        d_cdf = (tail(a + h) - tail(a - h)) / (2 * h)
+        log_pdf = (a - 1) * v.log() - v - a.lgamma()
+        slope = -d_cdf.sign() * (d_cdf.abs().log() - log_pdf).exp()
+        slope = where(slope.isfinite(), slope, 0.0)
+        return slope.to(x.dtype)
+
+
+def standard_gamma_rsample(concentration: Tensor, shape) -> Tensor:
+    """Gamma(concentration, 1) draws of ``shape`` whose gradient with respect to
+    ``concentration`` is the implicit reparametrization gradient (first order only:
+    the slope itself is not differentiated again)."""
+    x = standard_gamma(concentration, shape)
+    if not (concentration.requires_grad and is_grad_enabled()):
+        return x
+    alpha = concentration.expand(tuple(shape))
+    slope = standard_gamma_slope(alpha, x)
+    # value x (the bracket is exactly 0), gradient slope with respect to alpha
+    return x + (alpha - alpha.detach()) * slope
+
+
 class Gamma(Distribution):
     """The gamma distribution with shape ``concentration`` and inverse scale ``rate``
     (mean ``concentration / rate``).
 
-    Sampling uses Marsaglia and Tsang's rejection method; there is no ``rsample``
-    (PyTorch's implicit reparametrization gradient needs the derivative of the incomplete
-    gamma function), so use ``sample`` with score-function (REINFORCE) gradients.
+    Sampling uses Marsaglia and Tsang's rejection method; ``rsample`` differentiates the
+    draws by implicit reparametrization (:func:`standard_gamma_rsample`), as PyTorch does.
     """
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
+    has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
         self.concentration, self.rate = broadcast_all(concentration, rate)
@@ -95,6 +130,17 @@ class Gamma(Distribution):
         shape = self._extended_shape(sample_shape)
         x = standard_gamma(self.concentration, shape) / self.rate.detach().expand(shape)
         return x.clamp(min=finfo(x.dtype).tiny)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        x = standard_gamma_rsample(self.concentration, shape) / self.rate
+        return x.clamp(min=finfo(x.dtype).tiny)
+
+    def cdf(self, value):
+        """``P(concentration, rate * value)`` (the regularized lower incomplete gamma)."""
+        if self._validate_args:
+            self._validate_sample(value)
+        return special.gammainc(self.concentration, self.rate * value)
 
     def log_prob(self, value):
         if self._validate_args:

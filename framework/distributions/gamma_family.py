@@ -1,89 +1,28 @@
 """Distributions built on gamma variables, with reparametrized sampling: ``Chi2``,
 ``InverseGamma``, ``StudentT`` and ``FisherSnedecor``.
 
-Their ``rsample`` differentiates gamma draws with respect to the concentration by
-implicit reparametrization (Figurnov et al., 2018): holding the CDF level ``P(a, x)``
-fixed, ``dx/da = -(dP/da)(a, x) / p(x; a)``. ``dP/da`` is a central difference of the
-regularized incomplete gamma function in float64, on the tail (lower or upper) whose
-probability is smaller, so it keeps its relative precision.
+Their ``rsample`` differentiates the gamma draws by implicit reparametrization
+(:func:`framework.distributions.gamma.standard_gamma_rsample`).
 """
 
 from __future__ import annotations
 
 import math
 
-from .. import special
-from ..autograd import is_grad_enabled, no_grad
 from ..creation import randn
 from ..dtype_info import finfo
-from ..dtypes import float64
 from ..ops.pointwise import where
-from ..tensor import Tensor
 from . import constraints
 from .distribution import Distribution
-from .gamma import Gamma, standard_gamma
+from .gamma import Gamma, standard_gamma, standard_gamma_rsample  # noqa: F401
 from .transformed_distribution import TransformedDistribution
 from .transforms_extra import PowerTransform
 from .utils import broadcast_all
 
 __all__ = ["Chi2", "FisherSnedecor", "InverseGamma", "StudentT", "standard_gamma_rsample"]
 
-_REL_STEP = 1e-5  # relative step of the finite difference in the concentration
 
-
-def standard_gamma_slope(alpha: Tensor, x: Tensor) -> Tensor:
-    """``dx/dalpha`` of Gamma(alpha, 1) draws ``x`` at a fixed CDF level, in ``x``'s
-    dtype (no gradient; non-finite slopes become 0)."""
-    with no_grad():
-        a, v = alpha.detach().to(float64), x.detach().to(float64)
-        h = _REL_STEP * a
-        lower = v < a
-
-        def tail(b):  # P on the lower side, -Q = P - 1 on the upper: same derivative
-            return where(lower, special.gammainc(b, v), -special.gammaincc(b, v))
-
-        d_cdf = (tail(a + h) - tail(a - h)) / (2 * h)
-        log_pdf = (a - 1) * v.log() - v - a.lgamma()
-        slope = -d_cdf.sign() * (d_cdf.abs().log() - log_pdf).exp()
-        slope = where(slope.isfinite(), slope, 0.0)
-        return slope.to(x.dtype)
-
-
-def standard_gamma_rsample(concentration: Tensor, shape) -> Tensor:
-    """Gamma(concentration, 1) draws of ``shape`` whose gradient with respect to
-    ``concentration`` is the implicit reparametrization gradient (first order only:
-    the slope itself is not differentiated again)."""
-    x = standard_gamma(concentration, shape)
-    if not (concentration.requires_grad and is_grad_enabled()):
-        return x
-    alpha = concentration.expand(tuple(shape))
-    slope = standard_gamma_slope(alpha, x)
-    # value x (the bracket is exactly 0), gradient slope with respect to alpha
-    return x + (alpha - alpha.detach()) * slope
-
-
-class _ReparamGamma(Gamma):
-    """:class:`Gamma` with ``rsample`` (implicit reparametrization) and ``cdf``, the
-    base of the distributions below."""
-
-    has_rsample = True
-
-    def rsample(self, sample_shape=()):
-        shape = self._extended_shape(sample_shape)
-        x = standard_gamma_rsample(self.concentration, shape) / self.rate
-        return x.clamp(min=finfo(x.dtype).tiny)
-
-    def cdf(self, value):
-        """``P(concentration, rate * value)`` (regularized lower incomplete gamma)."""
-        if self._validate_args:
-            self._validate_sample(value)
-        return special.gammainc(self.concentration, self.rate * value)
-
-    def __repr__(self) -> str:
-        return "Gamma" + super().__repr__()[len(type(self).__name__):]
-
-
-class Chi2(_ReparamGamma):
+class Chi2(Gamma):
     """The chi-squared distribution with ``df`` degrees of freedom:
     ``Gamma(df / 2, 1 / 2)``."""
 
@@ -115,7 +54,7 @@ class InverseGamma(TransformedDistribution):
     has_rsample = True
 
     def __init__(self, concentration, rate, validate_args=None):
-        base = _ReparamGamma(concentration, rate, validate_args=False)
+        base = Gamma(concentration, rate, validate_args=False)
         neg_one = -base.rate.new_ones(())
         super().__init__(base, PowerTransform(neg_one), validate_args=validate_args)
         self.base_dist._validate_args = self._validate_args
