@@ -2,7 +2,10 @@
 
 Each one subclasses the built-in exception a Python user would catch for the same
 mistake, so ``except ValueError`` keeps working, and carries a message naming the op and
-the shapes, dtypes or argument at fault.
+the shapes, dtypes or argument at fault. Shape and dtype errors are also ``RuntimeError``s,
+which is what PyTorch raises for them ("The size of tensor a (3) must match...", "expected
+scalar type Float but found Double"), so a script's ``except RuntimeError`` catches them
+too.
 """
 
 
@@ -10,11 +13,11 @@ class FrameworkError(Exception):
     """Base class of every error raised on purpose by the framework."""
 
 
-class ShapeError(FrameworkError, ValueError):
+class ShapeError(FrameworkError, ValueError, RuntimeError):
     """Shapes that do not fit an op (broadcasting, matmul, reshape, cat, ...)."""
 
 
-class DTypeError(FrameworkError, TypeError):
+class DTypeError(FrameworkError, TypeError, RuntimeError):
     """A dtype an op does not accept, or an invalid cast."""
 
 

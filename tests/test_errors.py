@@ -248,3 +248,13 @@ def test_python_integers_that_overflow_the_requested_dtype_raise():
         fw.zeros(2, dtype=fw.uint8).fill_(256)
     assert fw.tensor([255, 0], dtype=fw.uint8).tolist() == [255, 0]
     assert fw.tensor([1.7], dtype=fw.int64).tolist() == [1]  # floats truncate, as PyTorch
+
+
+def test_shape_and_dtype_errors_are_runtime_errors_as_in_pytorch():
+    with pytest.raises(RuntimeError, match="shape"):
+        fw.ones(2, 3) @ fw.ones(2, 3)
+    with pytest.raises(ValueError):                      # still a ValueError
+        fw.ones(2, 3) + fw.ones(4)
+    with pytest.raises(RuntimeError):
+        fw.ones(2, 3) + fw.ones(4)
+    assert issubclass(fw.DTypeError, TypeError) and issubclass(fw.DTypeError, RuntimeError)
