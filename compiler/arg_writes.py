@@ -104,19 +104,5 @@ def replay(writes, results, args, kwargs) -> None:
             obj[key] = results[i]
 
 
-def drop_argument_items(bindings, args) -> list:
-    """``bindings`` without those on an item of a dict/list/tuple inside ``args``."""
-    ids: set = set()
-
-    def walk(obj):
-        if isinstance(obj, (list, tuple, dict)) and id(obj) not in ids:
-            ids.add(id(obj))
-            for x in (obj.values() if isinstance(obj, dict) else obj):
-                walk(x)
-    walk(args)
-    return [(where, obj) for where, obj in bindings
-            if not (where[0] == "item" and id(where[1]) in ids)]
-
-
 def _refuse(where, what):
     raise GraphBreak(f"graph break: {where} {what}; a compiled call cannot repeat that")

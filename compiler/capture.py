@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from framework._state import tls
 from framework.tensor import Tensor, meta_tensor
 
-from .arg_writes import ArgContainers
 from .ir import Graph, symbol
+from .pytree_nodes import (NodeArgContainers, check_output_leaf, flatten, get_path,
+                           hidden_tensor_reads, map_tree)
+from .symints import IntArgs
 from .tracer import Tracer
 
 
@@ -33,7 +35,7 @@ class Capture:
     """A captured graph and the recipe to call it."""
 
     graph: Graph
-    out_tree: object                      # nested structure with ("v", i) / ("c", x) leaves
+    out_tree: object                      # nested structure (NodeSpecs) of OutLeaf leaves
     arg_paths: list                       # path of each graph tensor input in (args, kwargs)
     sym_locs: dict                        # symbol name -> [(input index, dim), ...]
     scalar_sources: dict                  # sympy symbol -> source tuple
@@ -46,38 +48,6 @@ class Capture:
     attr_reads: list = field(default_factory=list)  # guard bindings (compiler/attr_reads.py)
     requires_grad_sets: list = field(default_factory=list)  # (tensor input index, new flag)
     hyper_writes: list = field(default_factory=list)  # (param group, key, sympy expr)
-
-
-# ---------------------------------------------------------------------------------------
-# pytree helpers (tuples, lists, dicts)
-def flatten(obj, path=()):
-    """Yield (path, leaf) for every leaf of nested tuples/lists/dicts."""
-    if isinstance(obj, (tuple, list)):
-        for i, x in enumerate(obj):
-            yield from flatten(x, path + (i,))
-    elif isinstance(obj, dict):
-        for k, x in obj.items():
-            yield from flatten(x, path + (k,))
-    else:
-        yield path, obj
-
-
-def get_path(obj, path):
-    """The leaf of ``obj`` at ``path``."""
-    for p in path:
-        obj = obj[p]
-    return obj
-
-
-def map_tree(obj, fn):
-    """Rebuild nested tuples/lists/dicts with ``fn`` applied to every leaf."""
-    if isinstance(obj, (tuple, list)) and not hasattr(obj, "_fields"):
-        return type(obj)(map_tree(x, fn) for x in obj)
-    if isinstance(obj, tuple):  # namedtuple
-        return type(obj)(*[map_tree(x, fn) for x in obj])
-    if isinstance(obj, dict):
-        return {k: map_tree(x, fn) for k, x in obj.items()}
-    return fn(obj)
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,6 +331,11 @@ def _tensor_attributes(fn, args) -> list:
                 # every value, not only tensors: an attribute that was None before the
                 # trace set it (a cached mask) must be put back to None, not deleted
                 snaps.append((d, dict(d)))
+                # a buffer rebound inside the function (litgpt's KVCache: ``self.k =
+                # self.k.to(k.dtype)``) lives in ``_buffers``, not in ``vars(m)``
+                bufs = d.get("_buffers")
+                if isinstance(bufs, dict):
+                    snaps.append((bufs, dict(bufs)))
     return snaps
 
 
@@ -385,20 +360,21 @@ def _restore_tensor_attributes(snaps, found) -> None:
 
 def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
           leaves=None, specialize_floats=False, grad_sentinels=False,
-          lift_free=False, attribute_outputs=False) -> Capture:
+          lift_free=False, attribute_outputs=False, dynamic_ints=None) -> Capture:
     """Run ``fn(*args, **kwargs)`` under a tracer and return the :class:`Capture`.
 
     Module attributes the trace set to traced tensors (a forward pre-hook's ``weight``)
     are put back afterwards; with ``attribute_outputs`` they also become extra graph
     outputs, listed in ``cap.attr_writes`` as (dict, key, output index), so the compiled
-    call can set them as the eager call would."""
+    call can set them as the eager call would. ``dynamic_ints``: ordinals of the int
+    leaves traced as symbols (compiler/symints.py)."""
     from framework import random as fwrandom
     kwargs = kwargs or {}
     attr_snaps = _tensor_attributes(fn, (args, kwargs))
     attr_found: list = []
     attr_writes: list = []
     arg_writes: list = []
-    containers = ArgContainers()
+    containers = NodeArgContainers()
     passed: set = set()  # ids of the tensors passed as arguments
     graph = Graph()
     tracer = Tracer(graph, names)
@@ -406,6 +382,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     sym_by_size: dict = {}
     sym_values: dict = {}
     sym_locs: dict = {}
+    ints = IntArgs(tracer, graph, dynamic_ints, sym_values)
     arg_paths = []
     standins = {}
     standin_list: list = []  # (stand-in, the argument's requires_grad), in input order
@@ -455,6 +432,8 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
             if a.requires_grad and a.grad_fn is not None:
                 with_history[id(t)] = nm
             return t
+        if type(a) is int:
+            return ints.standin(path, a, _path_name(path, pnames))
         if isinstance(a, float) and not specialize_floats:
             return tracer.scalar_from(a, ("arg", path), _path_name(path, pnames))
         if getattr(type(a), "_fw_sparse", False):  # its parts would be baked in as constants
@@ -504,7 +483,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     try:
         host_rng = host_random.snapshot()
         try:
-            with attr_reads, host_random.locate_draws([]) as draws:
+            with attr_reads, ints, host_random.locate_draws([]) as draws:
                 out = fn(*new_args, **new_kwargs)
         except BaseException:
             # a graph break: the eager run that follows repeats the draws made before it
@@ -514,7 +493,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
                                     draws)
         tls.tracer = prev
         graph.output_requires_grad = []  # per graph output, as traced (see _out_leaf)
-        out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x))
+        out_tree = map_tree(out, lambda x: _out_leaf(tracer, graph, x), spec=True)
         attr_found = _traced_attributes(attr_snaps)
         if attribute_outputs:
             attr_writes = [(d, k, _out_leaf(tracer, graph, v).x) for d, k, v in attr_found]
@@ -552,6 +531,10 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         fwrandom.set_raw_state(rng)
     _attribute_sources(tracer, graph, attr_reads)
     graph.sources = {v.name: _source(src, standins) for v, src in tracer.sources.items()}
+    hidden = hidden_tensor_reads(args, kwargs, graph)
+    if hidden is not None:
+        from framework.errors import GraphBreak
+        raise GraphBreak(f"graph break: {hidden}")
     graph.custom_functions = tuple(tracer.custom_functions)
     scalar_exprs = [(v, e) for e, v in tracer.scalar_inputs.items()]
     graph.passes.append("capture")
@@ -561,6 +544,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
         check_assumptions(graph, sym_values)
     cap = Capture(graph, out_tree, arg_paths, sym_locs, dict(tracer.scalar_sources),
                   scalar_exprs, tracer.scalar_guards, tracer.int_guards, grad_none)
+    ints.finish(cap, sym_locs)
     cap.outputs_require_grad = needs_grad
     cap.output_requires_grad = graph.output_requires_grad
     cap.attr_writes = attr_writes
@@ -568,7 +552,7 @@ def trace(fn, args, kwargs=None, *, input_names=None, names=None, dynamic=None,
     cap.requires_grad_sets = rg_sets
     cap.attr_reads = attr_reads.bindings()  # module attributes the graph baked: guards
     cap.lifted = list(tracer.lifted)
-    cap.fn, cap.args = fn, args
+    cap.fn, cap.args, cap.kwargs = fn, args, kwargs
     cap.input_requires_grad = [get_path((args, kwargs), p).requires_grad for p in arg_paths]
     cap.grad_none = [] if grad_sentinels else [(p, True) for p, none in grad_none if none]
     known = {id(p) for p in leaves or ()}
@@ -669,8 +653,11 @@ def _out_leaf(tracer, graph, x):
         graph.outputs.append(v)
         graph.output_requires_grad.append(x.requires_grad)
         return OutLeaf("v", len(graph.outputs) - 1)
-    if type(x).__name__ == "ScalarProxy":
+    if type(x).__name__ in ("ScalarProxy", "SymInt"):  # a runtime scalar, a symbolic int
+        if type(x).__name__ == "SymInt":
+            x = x.owner.as_scalar(x)  # its symbols become scalar sources (read per call)
         return OutLeaf("s", x.expr)
+    check_output_leaf(x)
     return OutLeaf("c", x)
 
 

@@ -5,7 +5,11 @@ state inside an autocast region), and for every leaf of the arguments its kind â
 shape (a dynamic dim shows as ``*k``, equal dynamic sizes share ``k``), dtype, device,
 requires_grad and whether ``.grad`` is set; a Python int/bool/str's value; a float's type
 only (floats are runtime inputs); a NumPy scalar's or slice's value; any other object itself
-(see :func:`_object_part`). The per-entry checks cover
+(see :func:`_object_part`). Containers add their structure before their leaves: a tuple's or
+list's type (a namedtuple's class) and length, a dict's keys, the keyword names, and for a
+dataclass or a class registered with ``fw.utils._pytree.register_pytree_node`` its type,
+its pytree context and the plain values it holds outside its children (see
+compiler/pytree_nodes.py). The per-entry checks cover
 what the trace read from outside the arguments: external tensors' shapes and dtypes, which
 leaves had a ``.grad``, optimizer hyper-parameters that were baked (ints, bools) and the
 answers of comparisons on runtime scalars.
@@ -13,11 +17,15 @@ answers of comparisons on runtime scalars.
 
 from __future__ import annotations
 
+import types
+
 from framework._state import tls
 from framework.nn.modules.module import Module
 from framework.tensor import Tensor
 
 from .capture import binding_holds, get_path, reachable
+from .pytree_nodes import (BUILTIN, SUPPORTED_NODES, dataclass_fields, hidden_values,
+                           registered)
 from .scalars import expr_source
 
 
@@ -26,17 +34,63 @@ class _DictKeys(tuple):
 
 
 def _leaves(obj, out):
-    """Append the leaves of nested tuples/lists/dicts (the order of ``flatten``); a dict
-    also appends its keys first (as a :class:`_DictKeys`)."""
+    """Append the leaves of nested tuples/lists/dicts and nodes (the order of ``flatten``),
+    each container preceded by its structure: ``(type, len)`` for a tuple or list (a
+    namedtuple's class), a :class:`_DictKeys` for a dict, ``("node", type, context)`` for
+    a registered object or a dataclass (compiler/pytree_nodes.py)."""
     for x in obj:
-        if isinstance(x, (tuple, list)):
+        t = type(x)
+        if t is tuple or t is list:
+            out.append((t, len(x)))
+            _leaves(x, out)
+        elif t is dict:
+            out.append(_DictKeys(k if isinstance(k, _PLAIN) else ("id", id(k)) for k in x))
+            _leaves(x.values(), out)
+        elif t in _SCALAR_TYPES or isinstance(x, Tensor):
+            out.append(x)
+        elif t in SUPPORTED_NODES and t not in BUILTIN:
+            children, ctx = SUPPORTED_NODES[t].flatten_fn(x)
+            out.append(("node", t, (_freeze(ctx), hidden_values(x, children, (), ctx))))
+            _leaves(children, out)
+        elif isinstance(x, (tuple, list)):  # a namedtuple, a subclass
+            out.append((t, len(x)))
             _leaves(x, out)
         elif isinstance(x, dict):
-            out.append(_DictKeys(k if isinstance(k, (str, int, float, bool, type(None)))
-                                 else ("id", id(k)) for k in x))
+            keys = tuple(k if isinstance(k, _PLAIN) else ("id", id(k)) for k in x)
+            out.append(_DictKeys(keys + ((t,),)))  # the subclass too
             _leaves(x.values(), out)
         else:
-            out.append(x)
+            names = dataclass_fields(t)
+            if names is None:
+                out.append(x)
+                continue
+            children = [getattr(x, n) for n in names]
+            out.append(("node", t, hidden_values(x, children, names)))
+            _leaves(children, out)
+
+
+_SCALAR_TYPES = frozenset({int, float, bool, str, type(None)})
+_ATOMS = _SCALAR_TYPES | {type, types.FunctionType}
+
+
+def _freeze(ctx):
+    """A pytree context as part of a cache key: hashable, compared by value."""
+    t = type(ctx)
+    if t in _ATOMS:
+        return ctx
+    if t is tuple:
+        return tuple([_freeze(c) for c in ctx])
+    if t is list:
+        return (list, *[_freeze(c) for c in ctx])
+    if t is dict:
+        return (dict, *[(k, _freeze(v)) for k, v in ctx.items()])
+    if isinstance(ctx, Tensor):
+        return _Held(ctx)
+    try:
+        hash(ctx)
+    except TypeError:
+        return _ByValue(ctx)
+    return ctx
 
 
 def static_key(args, kwargs, dyn: set, marks: set):
@@ -46,8 +100,10 @@ def static_key(args, kwargs, dyn: set, marks: set):
     tensors = []
     sizes: dict = {}
     leaves: list = []
+    ni = 0  # int leaves seen: ("int", ni) in ``dyn`` is a symbolic int (compiler/symints.py)
     _leaves(args, leaves)
-    if kwargs:
+    if kwargs:  # the names too: f(x, b=y) and f(x, c=y) are different calls
+        leaves.append(("kwargs", tuple(kwargs)))
         _leaves(kwargs.values(), leaves)
     for leaf in leaves:
         if isinstance(leaf, Tensor):
@@ -66,10 +122,16 @@ def static_key(args, kwargs, dyn: set, marks: set):
             # the function must continue into that history (capture.py refuses it)
             rg = leaf.requires_grad if leaf.grad_fn is None else "non-leaf"
             parts.append((shape, leaf.dtype, leaf.device, rg))
+        elif type(leaf) is tuple:  # a container's structure (see _leaves)
+            parts.append(leaf)
         elif type(leaf) is _DictKeys:
             parts.append(("dict keys", tuple(leaf)))
         elif isinstance(leaf, float):
             parts.append(float)
+        elif leaf.__class__ is int:  # a dynamic int by type only (0 and 1: by value)
+            parts.append((int, _DYN) if dyn and ("int", ni) in dyn and leaf not in (0, 1)
+                         else (int, leaf))
+            ni += 1
         elif leaf is None or isinstance(leaf, (int, str, bool)):
             parts.append((type(leaf), leaf))
         elif type(leaf).__module__ == "numpy" and getattr(leaf, "ndim", None) == 0:
@@ -81,6 +143,16 @@ def static_key(args, kwargs, dyn: set, marks: set):
 
 
 _PLAIN = (bool, int, float, str, type(None))
+
+
+class _Dyn:
+    """The value part of a symbolic int's key (any value but 0 and 1)."""
+
+    def __repr__(self):
+        return "a value other than 0 or 1"
+
+
+_DYN = _Dyn()
 
 
 class _Held:
@@ -102,6 +174,32 @@ class _Held:
         return f"<{type(self.obj).__name__} object>"
 
 
+class _ByValue:
+    """An unhashable pytree context compared with ``==`` (as torch's TreeSpec compares
+    contexts); one whose ``==`` does not give a bool is compared by identity."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        if type(other) is not _ByValue or type(other.obj) is not type(self.obj):
+            return False
+        if other.obj is self.obj:
+            return True
+        try:
+            return bool(other.obj == self.obj)
+        except Exception:  # noqa: BLE001  (an == that gives a tensor: identity only)
+            return False
+
+    def __hash__(self):
+        return hash(type(self.obj))
+
+    def __repr__(self):
+        return repr(self.obj)
+
+
 def _object_part(obj):
     """Any other argument: a slice by value; else the object (by value when hashable, else
     by identity, kept alive) with the plain values of its ``__dict__``, whose reads a
@@ -120,19 +218,19 @@ def _object_part(obj):
     return ("object", obj, plain)
 
 
-def describe_difference(old_key, new_key, names) -> str:
-    """Which guard failed between two static keys, in words."""
+def describe_difference(old_key, new_key, names, leaf_names=()) -> str:
+    """Which guard failed between two static keys, in words (``names``: the tensor inputs'
+    names; ``leaf_names``: the names of the new call's leaves, in ``flatten`` order)."""
     if old_key[0] != new_key[0]:
         (g0, a0), (g1, a1) = (_mode(old_key[0]), _mode(new_key[0]))
         if g0 != g1:
             return f"grad mode changed ({g0} -> {g1})"
         return f"autocast changed ({_fmt_autocast(a0)} -> {_fmt_autocast(a1)})"
-    if len(old_key) != len(new_key):
-        return "number of arguments changed"
-    ti = 0
+    ti = li = 0
     for a, b in zip(old_key[1:], new_key[1:]):
         is_t = isinstance(a, tuple) and len(a) == 4
-        name = names[ti] if is_t and ti < len(names) else "argument"
+        name = names[ti] if is_t and ti < len(names) else \
+            leaf_names[li] if li < len(leaf_names) else "argument"
         if a != b:
             if _is_keys(a) and _is_keys(b):
                 return f"keys of a dict argument changed ({_fmt_keys(a)} -> {_fmt_keys(b)})"
@@ -140,10 +238,94 @@ def describe_difference(old_key, new_key, names) -> str:
                 for what, x, y in zip(("shape", "dtype", "device", "requires_grad"), a, b):
                     if x != y:
                         return f"{what} of {name} changed ({_fmt(x)} -> {_fmt(y)})"
-            return f"value of {name} changed ({a!r} -> {b!r})"
+            if is_t or isinstance(b, tuple) and len(b) == 4:
+                return f"value of {_arg(name)} changed ({_what(a)} -> {_what(b)})"
+            if _kind(a) == "kwargs" and _kind(b) == "kwargs":
+                return f"keyword arguments changed ({list(a[1])} -> {list(b[1])})"
+            if _kind(a) == "node" and _kind(b) == "node" and a[1] is b[1]:
+                return _node_change(a, b)
+            if _kind(a) is not None or _kind(b) is not None:
+                return f"structure of an argument changed ({_what(a)} -> {_what(b)})"
+            if a[:1] == b[:1] == ("object",):
+                return _object_change(a, b, _arg(name))
+            return f"value of {_arg(name)} changed ({_value(a)} -> {_value(b)})"
         if is_t:
             ti += 1
+        if _kind(a) is None and not _is_keys(a):
+            li += 1
+    if len(old_key) != len(new_key):
+        return "number of arguments changed"
     return "unknown"
+
+
+def _node_change(a, b) -> str:
+    """What differs between two parts of one node type (see _leaves)."""
+    (ctx0, hid0), (ctx1, hid1) = (a[2], b[2]) if registered(a[1]) else ((None, a[2]),
+                                                                         (None, b[2]))
+    cls = a[1].__name__
+    if ctx0 != ctx1:
+        return f"pytree context of a {cls} argument changed ({_short(ctx0)} -> {_short(ctx1)})"
+    return (f"attributes of a {cls} argument outside its pytree children changed "
+            f"({_short(dict(hid0))} -> {_short(dict(hid1))})")
+
+
+def _kind(part):
+    """"seq" / "node" / "kwargs" for a structure part of a static key (see _leaves)."""
+    if type(part) is not tuple or not part:
+        return None
+    if isinstance(part[0], type) and len(part) == 2 and issubclass(part[0], (tuple, list)):
+        return "seq"
+    if part[0] in ("node", "kwargs"):
+        return part[0]
+    return None
+
+
+def _what(part) -> str:
+    kind = _kind(part)
+    if kind == "seq":
+        return f"{part[0].__name__} of {part[1]}"
+    if kind == "node":
+        return f"a {part[1].__name__}"
+    if kind == "kwargs":
+        return "keyword arguments"
+    if isinstance(part, tuple) and len(part) == 4:
+        return "a tensor"
+    if _is_keys(part):
+        return "a dict"
+    return _value(part)
+
+
+def _arg(name) -> str:
+    return name if name == "argument" else f"argument {name}"
+
+
+def _object_change(a, b, what) -> str:
+    """Two ("object", obj, plain attributes) parts (see _object_part), in words."""
+    objs = [p[1].obj if type(p[1]) is _Held else p[1] for p in (a, b)]
+    if a[1] == b[1]:  # the same object (or equal ones): its plain attributes changed
+        return f"attributes of {what} changed ({_short(dict(a[2]))} -> {_short(dict(b[2]))})"
+    names = [o.__name__ if isinstance(o, type) else type(o).__name__ for o in objs]
+    if names[0] == names[1]:
+        return f"value of {what} changed (another {names[1]} object)"
+    return f"value of {what} changed (a {names[0]} -> a {names[1]})"
+
+
+def _value(part) -> str:
+    """A leaf's part of a static key, as the value it stands for."""
+    if isinstance(part, tuple) and len(part) == 2 and part[0] in _PLAIN:
+        return _short(part[1])
+    if isinstance(part, tuple) and part[:1] == ("object",):
+        return _short(part[1])
+    if part is float:
+        return "a float"
+    return _short(part)
+
+
+def _short(x) -> str:
+    import reprlib
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = 60
+    return r.repr(x)
 
 
 def _is_keys(part) -> bool:
@@ -169,12 +351,14 @@ def _fmt(x):
     return getattr(x, "name", x)
 
 
-def size_changes(old_key, new_key):
-    """(tensor index, dim) whose concrete sizes differ, or None if anything else differs."""
+def size_changes(old_key, new_key, static_ints=()):
+    """(tensor index, dim) whose concrete sizes differ and ("int", ordinal) of the int
+    arguments whose values differ (but those in ``static_ints``), or None if anything
+    else differs."""
     if len(old_key) != len(new_key) or old_key[0] != new_key[0]:
         return None
     out = []
-    ti = 0
+    ti = ni = 0
     for a, b in zip(old_key[1:], new_key[1:]):
         is_t = isinstance(a, tuple) and len(a) == 4 and isinstance(b, tuple) and len(b) == 4
         if is_t:
@@ -186,9 +370,17 @@ def size_changes(old_key, new_key):
                         return None
                     out.append((ti, d))
             ti += 1
+        elif _is_int(a) and _is_int(b):
+            if a != b and a[1] is not _DYN and b[1] is not _DYN and ni not in static_ints:
+                out.append(("int", ni))  # (_DYN: dynamic already)
+            ni += 1
         elif a != b:
             return None
     return out or None
+
+
+def _is_int(part) -> bool:
+    return type(part) is tuple and len(part) == 2 and part[0] is int
 
 
 class EntryGuards:
@@ -203,13 +395,20 @@ class EntryGuards:
         self.containers = list(containers)
         self.bindings = list(bindings)
         from .symbolic import make_size_check
+        from .symints import make_guard_fn, names_of
         self.sym_locs = [locs[0] for locs in cap.sym_locs.values()]
+        names = list(cap.sym_locs) + [n for n, _, _ in cap.int_syms]  # the sizes' order
         self.size_check = make_size_check(cap.graph, getattr(cap.graph, "sym_values", {}),
-                                          list(cap.sym_locs))
+                                          names)
+        # symbolic ints: read from the arguments; their guards (what the trace assumed)
+        self.int_paths = [p for _, p, _ in cap.int_syms]
+        self.int_check = make_guard_fn(cap.symint_guards, names)
+        self._int_info = (cap.symint_guards, names, names_of(cap))  # for messages
         # the graph's meta rules are re-run once for each new combination of symbolic sizes
         # (topk's k past a shorter dim, a narrow past the end): such sizes miss the entry and
         # the call fails as it would eagerly
-        self._graph, self._sym_names, self._sizes_ok = cap.graph, list(cap.sym_locs), set()
+        self._graph, self._sym_names, self._sizes_ok = cap.graph, names, set()
+        self._assumptions = None  # symbolic.AssumptionCheck, made on the first new sizes
         self.fingerprint = structure(self.containers)
         ins = {v: i for i, v in enumerate(cap.graph.inputs)}
         read = {src[1] for src in cap.graph.sources.values() if src[0] == "arg_grad"}
@@ -223,17 +422,27 @@ class EntryGuards:
     def check(self, args, kwargs, tensors):
         """None when the entry applies, else the failing guard in words."""
         sizes = tuple(tensors[i].shape[d] for i, d in self.sym_locs)
+        if self.int_paths:
+            sizes += tuple(get_path((args, kwargs), p) for p in self.int_paths)
+            self.last_sizes = sizes
+            bad = self.int_check(*sizes) if self.int_check is not None else -1
+            if bad >= 0:
+                from .symints import describe_failure
+                return describe_failure(self._int_info, bad, sizes)
         if self.size_check is not None and not self.size_check(*sizes):
             return ("a relation between symbolic sizes that held at capture time "
                     f"({self.size_check.pairs}) no longer holds")
         if sizes and sizes not in self._sizes_ok:
             from framework.errors import ShapeError
-
-            from .symbolic import check_assumptions
+            if self._assumptions is None:
+                from .symbolic import AssumptionCheck
+                self._assumptions = AssumptionCheck(self._graph, self._sym_names)
             try:
-                check_assumptions(self._graph, dict(zip(self._sym_names, sizes)))
+                self._assumptions(sizes)
             except ShapeError as e:
                 return f"the sizes {list(sizes)} break the capture's shape rules ({e})"
+            if len(self._sizes_ok) > 4096:  # a decoding loop: a new position every call
+                self._sizes_ok.clear()
             self._sizes_ok.add(sizes)
         for where, obj in self.bindings:
             if not binding_holds(where, obj):
@@ -271,6 +480,9 @@ class EntryGuards:
             vals, bad = self._scalar_fn(args, kwargs)
             if bad >= 0:
                 expr, op, other, result = self.cmp[bad]
+                if self._int_info[2]:  # over symbolic ints: name them as the arguments
+                    from .symints import renamed
+                    expr = renamed(expr, self._int_info[2])
                 return f"comparison {expr} {op} {other} changed to {not result}"
             self.last_scalars = vals
         return None

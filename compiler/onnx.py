@@ -14,9 +14,13 @@ place, so an export never fails for want of a native op; an op that cannot be ex
 at all in the requested opset raises :class:`OpsetError` naming the op and the minimum
 opset. Layers that the nn code writes with primitives (linear, eval batch norm, average
 pooling, RMS norm, attention) are recognised as subgraphs and emitted as their native op
-(:mod:`compiler.onnx_lowering.patterns`). Only what the outputs depend on is exported, and
-every intermediate value carries the IR's type, so strict shape inference cross-checks
-each rule against the op's meta rule.
+(:mod:`compiler.onnx_lowering.patterns`). Rules write each node in its current form;
+at an older target opset, nodes whose signature changed (axes inputs that were attributes,
+``Shape`` start/end) are rewritten by :mod:`compiler.onnx_lowering.legalize`, and the rules
+whose meaning changed pick the older form themselves (Softmax's axis, Trilu,
+ScatterElements' reduction, LayerNormalization). Only what the outputs depend on is
+exported, and every intermediate value carries the IR's type, so strict shape inference
+cross-checks each rule against the op's meta rule.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from .onnx_lowering.context import LoweringContext, OpsetError, value_info
 from .onnx_lowering.patterns import find_matches
 from .passes import complex_pairs
 
-MIN_OPSET = 17
+MIN_OPSET = 12
 DEFAULT_OPSET = 18
 
 __all__ = ["graph_to_onnx", "supported_opsets", "missing_lowerings", "OpsetError",
@@ -44,7 +48,10 @@ __all__ = ["graph_to_onnx", "supported_opsets", "missing_lowerings", "OpsetError
 
 
 def supported_opsets() -> range:
-    """The default-domain opsets the exporter targets: 17 up to what ``onnx`` knows."""
+    """The default-domain opsets the exporter targets: 12 up to what ``onnx`` knows.
+
+    Below 12, Einsum, GreaterOrEqual/LessOrEqual, SoftmaxCrossEntropyLoss and integer
+    Max/Min/Clip (which the lowerings and the run-time size arithmetic use) do not exist."""
     return range(MIN_OPSET, onnx.defs.onnx_opset_version() + 1)
 
 
@@ -87,6 +94,15 @@ def _refuse_complex(inputs, live) -> None:
                                       "(most runtimes have no complex tensors)")
 
 
+def _refuse_bfloat16(ctx, inputs, live) -> None:
+    """bfloat16 is a tensor type from opset 13 (Cast, arithmetic, ...)."""
+    values = list(inputs) + list(live.constants) + [o for n in live.nodes for o in n.outputs]
+    for v in values:
+        if getattr(v, "dtype", None) is not None and v.dtype.name == "bfloat16":
+            ctx.require(13, f"the bfloat16 value {getattr(v, 'name', '')!r} (bfloat16 "
+                            "tensors)")
+
+
 def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output_names=None,
                   constant_names=None, output_dim_names=None,
                   model_name: str = "framework_model") -> onnx.ModelProto:
@@ -112,6 +128,7 @@ def graph_to_onnx(graph, *, opset: int = DEFAULT_OPSET, input_names=None, output
         raise ArgumentError("onnx export: the function returns no tensors")
     live = _live(graph, outs)
     _refuse_complex(graph.inputs, live)
+    _refuse_bfloat16(ctx, graph.inputs, live)
     in_names = _plan_inputs(ctx, graph, input_names)
     out_names = _plan_outputs(ctx, outs, output_names)
     _plan_constants(ctx, live, constant_names or {})

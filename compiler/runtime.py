@@ -22,10 +22,11 @@ from framework.ops import registry as _fw_registry
 from framework.tensor import Tensor
 
 from . import log
-from .arg_writes import drop_argument_items
 from .arg_writes import replay as replay_arg_writes
 from .capture import OutLeaf, _is_lr_scheduler, discover, get_path, map_tree, trace_step
 from .guards import EntryGuards, describe_difference, size_changes, static_key
+from .pytree_nodes import drop_argument_bindings
+from .symints import all_ints, make_static, trace_with_fallbacks
 
 RECOMPILE_LIMIT = 8
 # fw.compiler.set_stance: "default", or "force_eager" (every call eager), or, on a cache miss,
@@ -75,7 +76,7 @@ class Entry:
         self.grad_meta = [(v.dtype, v.device) if v is not None else None
                           for _, v in graph.grad_writes]
         self.sym_locs = [(locs[0]) for locs in cap.sym_locs.values()]
-        self.sym_names = list(cap.sym_locs)
+        self.sym_names = list(cap.sym_locs) + [n for n, _, _ in cap.int_syms]
         self.n_tensor_inputs = len(cap.arg_paths)
         self.backward = None
         self.param_tensors = []
@@ -104,7 +105,8 @@ class Entry:
                 consts.append(src[1].grad._data)
             else:
                 consts.append(tensors[src[1]].grad._data)
-        sizes = tuple(tensors[i].shape[d] for i, d in self.sym_locs)
+        sizes = tuple(tensors[i].shape[d] for i, d in self.sym_locs) \
+            if not self.cap.int_syms else self.guards.last_sizes  # with the int arguments'
         return inputs, consts, sizes
 
     def buffers(self, sizes):
@@ -153,6 +155,13 @@ class Entry:
         return map_tree(tree, lambda leaf: _leaf(leaf, results, args, kwargs, self))
 
 
+def _leaf_names(fn, args, kwargs) -> list:
+    """The names of a call's argument leaves (``batch_x``), for recompile reasons."""
+    from .capture import _param_names, _path_name, flatten
+    pnames = _param_names(fn)
+    return [_path_name(p, pnames) for p, _ in flatten((args, kwargs))]
+
+
 def as_buffer(x):
     """A kernel result as a tensor buffer: device buffers as they are, else a NumPy array."""
     return x if hasattr(x, "data_ptr") else np.asarray(x)
@@ -164,9 +173,9 @@ def _leaf(leaf, results, args, kwargs, entry):
         return results[x]
     if kind == "s":
         from .guards import read_source
-        env = {s.name: float(read_source(src, args, kwargs))
+        env = {s: float(read_source(src, args, kwargs))
                for s, src in entry.cap.scalar_sources.items()}
-        return float(x.subs(env))
+        return int(x.subs(env)) if x.is_integer else float(x.subs(env))  # a symbolic int
     return x
 
 
@@ -232,7 +241,8 @@ class CompiledFunction:
         """Forget the graphs and what recompiles learned (``fw.compiler.reset``)."""
         self.cache: dict = {}
         self.alternates: dict = {}  # key -> older entries whose guards may hold again
-        self.dyn: set = set()
+        self.dyn: set = set()  # (tensor index, dim) and ("int", ordinal): dynamic
+        self.static_ints: set = set()  # int ordinals a capture had to specialize
         self.marks: set = set()
         self.eager_reason = None
         self.last_key = None
@@ -355,11 +365,12 @@ class CompiledFunction:
         if self.dynamic is True and not self.dyn:
             _, tensors = static_key(args, kwargs, set(), set())
             self.dyn |= {(i, d) for i, t in enumerate(tensors) for d in range(t.ndim)}
+            self.dyn |= all_ints(args, kwargs) - {("int", k) for k in self.static_ints}
         if self.cache and why is None:
             prev = self.last_key if self.last_key in self.cache else next(iter(self.cache))
             names = self.cache[prev].tensor_names
-            why = describe_difference(prev, key, names)
-            changed = size_changes(prev, key)
+            why = describe_difference(prev, key, names, _leaf_names(self.fn, args, kwargs))
+            changed = size_changes(prev, key, self.static_ints)
             if changed and self.dynamic is not False:
                 self.dyn |= set(changed)
                 why += " -> dynamic"
@@ -436,6 +447,8 @@ class CompiledFunction:
                                 backend="numpy" if self.backend in EAGER_BACKENDS else
                                 self.backend)
         except Exception as e:  # a compiler limitation: run this function eagerly
+            if make_static(self, cap.int_ordinals, f"code generation failed ({e})"):
+                return self._build(args, kwargs, store)  # (GPU codegen: a symbolic key)
             strict = not SUPPRESS_ERRORS or os.environ.get("FW_COMPILE_STRICT") == "1"
             if self.fullgraph or (strict and not isinstance(e, NotImplementedError)):
                 raise
@@ -463,32 +476,15 @@ class CompiledFunction:
         return entry
 
     def _trace_specializing(self, args, kwargs, names, leaves, opt_state):
-        """Trace with the current dynamic dims; when the program constrains a symbolic
-        dim (a shape check against a parameter), retry with fewer symbols: batch dims
-        only, then none (those dims are specialized from then on)."""
-        options = [set(self.dyn)]
-        if self.dyn:
-            options.append({(i, d) for i, d in self.dyn if d == 0})
-            options.append(set())
-        last = None
-        for dyn in options:
-            if last is not None and dyn == last:
-                continue
-            last = dyn
-            try:
-                cap = trace_step(self.fn, args, kwargs, names=names, leaves=leaves,
-                                 on_retry=lambda: _restore_optimizers(opt_state, replay=[]),
-                                 dynamic=dyn or None, attribute_outputs=True)
-            except GraphBreak:
-                raise
-            except (FrameworkError, TypeError, ValueError):
-                _restore_optimizers(opt_state, replay=[])
-                if not dyn:
-                    raise
-                continue
-            self.dyn = dyn
-            return cap
-        raise AssertionError("unreachable")
+        """Trace with the current dynamic dims and ints; when the program constrains a
+        symbolic dim (a shape check against a parameter), retry with fewer symbols: the
+        ints static, batch dims only, then none (see compiler/symints.py)."""
+        def attempt(dims, ints):
+            return trace_step(self.fn, args, kwargs, names=names, leaves=leaves,
+                              on_retry=lambda: _restore_optimizers(opt_state, replay=[]),
+                              dynamic=dims or None, attribute_outputs=True, dynamic_ints=ints)
+        return trace_with_fallbacks(self, attempt,
+                                    lambda: _restore_optimizers(opt_state, replay=[]))
 
     def _timed(self, entry, args, kwargs, tensors):
         times = entry.times
@@ -525,12 +521,13 @@ def build_entry(cap, leaves, with_backward=False, backend="auto"):
     bindings: list = []
     containers = [o for _, o in reachable(cap.fn, cap.args, bindings=bindings)
                   if not isinstance(o, Tensor)]
-    # items of the dicts/lists passed as arguments are checked by the static key on every
-    # call; a binding would check the first call's container instead (which a replayed
-    # ``cache[k] = t`` changes on every call)
-    bindings = drop_argument_items(bindings, cap.args)
-    cap.args = None  # do not keep the first call's arguments alive
-    guards = EntryGuards(cap, cap.grad_none, containers, bindings + cap.attr_reads)
+    # items of the dicts/lists (and attributes of the dataclasses and registered pytree
+    # nodes) passed as arguments are checked by the static key on every call; a binding
+    # would check the first call's container instead (which a replayed ``cache[k] = t``
+    # changes on every call)
+    bindings = drop_argument_bindings(bindings + cap.attr_reads, (cap.args, cap.kwargs))
+    cap.args = cap.kwargs = None  # do not keep the first call's arguments alive
+    guards = EntryGuards(cap, cap.grad_none, containers, bindings)
     names = [v.name for v in graph.inputs if v.kind == "input"]
     entry = Entry(cap, graph, kernel, source, plan, guards, names)
     if with_backward:

@@ -8,13 +8,15 @@ receives a proxy records a scalar input of the graph evaluated from the sources 
 time, and a comparison (``if weight_decay != 0``) returns its real answer and adds a guard
 so a different answer recompiles instead of silently reusing the wrong branch.
 
-``float(proxy)``/``int(proxy)`` bake the value with a guard (a new value recompiles);
-``math.*`` functions read the plain value without asking and are baked silently (use
-tensor ops for values that must stay live).
+``float(proxy)``/``int(proxy)``, ``round``, ``math.trunc`` (and ``math.floor``/``math.ceil``
+of a value not computed from symbolic ints, see compiler/symints.py) bake the value with a
+guard (a new value recompiles); other ``math.*`` functions read the plain value without
+asking and are baked silently (use tensor ops for values that must stay live).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 
 import sympy
@@ -167,11 +169,36 @@ class ScalarProxy(float):
             self.owner.add_scalar_guard(self.expr, "eq", _v(self), True)
         return int(_v(self))
 
+    # math.floor / math.ceil of a value computed from symbolic ints (``math.ceil(n / 4)``)
+    # are symbolic ints (compiler/symints.py); of any other runtime scalar, and trunc and
+    # round, they give the value with a guard (a new value recompiles)
+    def __floor__(self):
+        return self._integral(math.floor, sympy.floor)
+
+    def __ceil__(self):
+        return self._integral(math.ceil, sympy.ceiling)
+
+    def __trunc__(self):
+        return self._integral(math.trunc, None)
+
+    def __round__(self, ndigits=None):
+        if ndigits is None:
+            return self._integral(round, None)
+        self.owner.add_scalar_guard(self.expr, "eq", _v(self), True)
+        return round(_v(self), ndigits)
+
+    def _integral(self, fn, efn):
+        ints = getattr(self.owner, "symints", None)
+        if efn is not None and ints is not None and ints.covers(self.expr):
+            return ints.make(fn(_v(self)), efn(self.expr))
+        self.owner.add_scalar_guard(self.expr, "eq", _v(self), True)
+        return fn(_v(self))
+
 
 def expr_source(expr) -> str:
     """Python source evaluating a sympy scalar expression (symbols are local names)."""
     from sympy.printing.pycode import pycode
-    return pycode(expr, fully_qualified_modules=False).replace("math.", "_math.")
+    return pycode(expr).replace("math.", "_math.")  # (math.floor / math.ceil too)
 
 
 def check_comparison(value, name, other) -> bool:

@@ -14,7 +14,7 @@ import sympy
 
 from framework.errors import ShapeError
 
-from .ir import Value, run_meta
+from .ir import Value, as_meta, run_meta
 
 
 def _subs(shape, env):
@@ -93,3 +93,80 @@ def make_size_check(graph, sym_values: dict, names: list):
     fn = glb["check"]
     fn.pairs = pairs
     return fn
+
+
+class AssumptionCheck:
+    """:func:`check_assumptions` for the calls of a compiled entry: only the nodes whose
+    shapes or attributes hold a symbol are re-run, by one generated function that
+    evaluates the size expressions as Python (sympy's ``subs`` per call would cost more
+    than the graph: a decoding loop's position is a new symbol value on every call)."""
+
+    def __init__(self, graph, names: list):
+        from framework.device import meta
+        from framework.tensor import meta_tensor
+        from sympy.printing.pycode import pycode
+        syms = set(graph.symbols.values())
+        glb: dict = {"_mt": meta_tensor, "_fail": _fail, "math": __import__("math")}
+
+        def const(x):
+            glb[f"_c{len(glb)}"] = x
+            return f"_c{len(glb) - 1}"
+
+        def src(x):  # Python source building x for the call's sizes
+            if isinstance(x, sympy.Basic) and x.free_symbols & syms:
+                return f"int({pycode(x)})"
+            if isinstance(x, sympy.Basic):
+                return repr(int(x))
+            if type(x) in (tuple, list) and _has_sym(x, syms):
+                items = "".join(f"{src(v)}, " for v in x)
+                return f"({items})" if type(x) is tuple else f"[{items}]"
+            if type(x) is slice and _has_sym(x, syms):
+                return f"slice({src(x.start)}, {src(x.stop)}, {src(x.step)})"
+            return const(x)
+
+        lines = [f"def check({', '.join(names)}):"]
+        self.n_nodes = 0
+        for n in graph.nodes:
+            vals = [v for v in n.inputs if isinstance(v, Value)] + list(n.outputs)
+            if not (_has_sym([v.shape for v in vals], syms) or _has_sym(n.attrs, syms)):
+                continue
+            self.n_nodes += 1
+            args = ", ".join(
+                const(as_meta(v)) if not isinstance(v, Value) or v.kind == "scalar_input" or
+                not _has_sym(v.shape, syms) else
+                f"_mt({src(v.shape)}, {const(v.dtype)}, {const(v.device or meta)})"
+                for v in n.inputs)
+            attrs = "".join(f"{k}={src(a)}, " for k, a in n.attrs.items())
+            want = "(" + "".join(f"{src(o.shape)}, " for o in n.outputs) + ")"
+            lines += [f"    _fail({const(n.op)}, [{args}], dict({attrs}), {want})"]
+        exec("\n".join(lines + ["    return None"]), glb)
+        self.check = glb["check"]
+
+    def __call__(self, sizes) -> None:
+        """Raise ShapeError if a meta rule fails or disagrees for these symbol values."""
+        self.check(*sizes)
+
+
+def _fail(op, args, attrs, want) -> None:
+    """Run one meta rule with concrete sizes; ShapeError unless it gives ``want``."""
+    try:
+        m = op.meta(*args, **attrs)
+    except (ValueError, TypeError, IndexError) as e:
+        raise ShapeError(f"symbolic capture assumed something false at {op.name}: {e}") from e
+    for (shape, _dt), w in zip((m,) if op.num_outputs == 1 else m, want):
+        if tuple(shape) != w:
+            raise ShapeError(f"symbolic capture: {op.name} gives {list(shape)}, the graph "
+                             f"says {list(w)}")
+
+
+def _has_sym(x, syms) -> bool:
+    """True when ``x`` (nested tuples, lists, dicts, slices) holds a size expression."""
+    if isinstance(x, sympy.Basic):
+        return bool(x.free_symbols & syms)
+    if isinstance(x, (tuple, list)):
+        return any(_has_sym(v, syms) for v in x)
+    if isinstance(x, dict):
+        return any(_has_sym(v, syms) for v in x.values())
+    if isinstance(x, slice):
+        return _has_sym(x.start, syms) or _has_sym(x.stop, syms) or _has_sym(x.step, syms)
+    return False

@@ -107,6 +107,18 @@ class Tracer:
         """``target`` was overwritten in place by ``value``."""
         self.fn.write(target, self.value_of(value))
 
+    def snapshot(self, src, dst):
+        """``dst`` is the copy of ``src``'s current contents that autograd keeps for backward
+        before ``src`` is overwritten in place: it reads as that Value (no op is recorded)."""
+        self.fn.define(dst, self.value_of(src), None)
+        self.keep.append(dst)
+
+    def view_source(self, t):
+        """``(source tensor, view op, attrs)`` when ``t`` was made by a traced view op (the
+        op is None for ``detach``), else None: in-place autograd through views reads it."""
+        inf = self.fn.info.get(id(t))
+        return None if inf is None else inf.src
+
     def alias(self, src, dst):
         """``dst`` shares ``src``'s storage (``detach``)."""
         v = self.value_of(src)
@@ -142,9 +154,13 @@ class Tracer:
         raise GraphBreak(f"graph break: {what} at {user_location()} cannot be captured")
 
     def hyper(self, group: dict, key: str, value):
-        """An optimizer hyper-parameter (``optim.optimizer._hyper_hook``): floats become
-        runtime scalar inputs, other values are baked and guarded."""
-        return self.scalar_from(value, ("hyper", group, key), f"{key}")
+        """An optimizer hyper-parameter (``optim.optimizer._hyper_hook``): floats, and
+        one-element tensors (``Adam(lr=fw.tensor(0.01))``), become runtime scalar inputs,
+        read from the group on every call (so a scheduler filling the tensor, or a new
+        tensor bound to the key, reaches the compiled step); other values are baked and
+        guarded."""
+        return self.scalar_from(_scalar_tensors_as_floats(value), ("hyper", group, key),
+                                f"{key}")
 
     # -- values --------------------------------------------------------------------------
     def value_of(self, t: Tensor) -> Value:
@@ -253,6 +269,21 @@ class Tracer:
     def add_scalar_guard(self, expr, name, other, result):
         """A comparison on a runtime scalar: recompile if its answer changes."""
         self.scalar_guards.append((expr, name, other, result))
+
+
+def _scalar_tensors_as_floats(value):
+    """``value`` with each one-element floating tensor that needs no gradient replaced by
+    its value as a float (read from its buffer: the tensor is not part of the trace)."""
+    if isinstance(value, tuple):
+        return tuple(_scalar_tensors_as_floats(v) for v in value)
+    if isinstance(value, Tensor) and value.numel() == 1 and value._data is not None and \
+            value.dtype.is_floating_point and not value.requires_grad:
+        import numpy as np
+        from framework.backends import get_backend
+        data = value._data if value.device.type == "cpu" else \
+            get_backend(value.device).to_numpy(value._data)
+        return float(np.asarray(data).reshape(-1)[0])
+    return value
 
 
 def _has_proxy(v) -> bool:

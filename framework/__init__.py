@@ -43,6 +43,7 @@ from .legacy_constructors import (BFloat16Tensor, BoolTensor, ByteTensor,  # noq
 from . import tensor_methods  # noqa: F401,E402
 from . import inplace_views  # noqa: F401,E402  (unsqueeze_, t_, ...)
 from . import tensor_storage  # noqa: F401,E402  (untyped_storage, storage, is_set_to, map_)
+from . import tensor_sharing  # noqa: F401,E402  (share_memory_, is_shared)
 from .tensor_info import is_complex, is_same_size, is_signed  # noqa: F401,E402
 from .control_flow import cond, while_loop  # noqa: F401,E402  (torch.cond)
 from .backends import cpu as _cpu_backend  # noqa: E402
@@ -89,7 +90,8 @@ from .version import __version__  # noqa: E402,F401
 _LAZY_MODULES = {"nn", "optim", "data", "cuda", "onnx", "profiler", "bench", "utils",
                  "serialization", "testing", "func", "amp", "distributions", "compiler",
                  "export", "ao", "quantization", "jit", "accelerator", "fx", "__future__",
-                 "nested", "library", "hub", "version"}
+                 "nested", "library", "hub", "version", "multiprocessing", "_logging",
+                 "_inductor"}
 _LAZY_ATTRS = {
     "compile": ("framework.compile_api", "compile"),
     "mark_dynamic": ("framework.compile_api", "mark_dynamic"),
@@ -123,6 +125,11 @@ def __getattr__(name):
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
+    if name.startswith("_foreach_"):  # torch._foreach_mul_ & co. (framework/foreach_ops.py)
+        table = importlib.import_module(f"{__name__}.foreach_ops").FOREACH
+        if name in table:
+            globals()[name] = table[name]
+            return table[name]
     raise AttributeError(f"module 'framework' has no attribute {name!r}")
 
 
@@ -137,6 +144,12 @@ def is_inference(input) -> bool:
         raise FwTypeError(f"is_inference(): argument 'input' must be Tensor, "
                           f"not {type(input).__name__}")
     return input.is_inference()
+
+
+def _assert(condition, message):
+    """``torch._assert``: ``assert condition, message`` written as a function (PyTorch's
+    traceable assert; a one-element tensor condition is read with ``bool``)."""
+    assert condition, message
 
 
 def set_float32_matmul_precision(precision: str) -> None:

@@ -16,8 +16,9 @@ def compile(fn=None, *, backend="auto", dynamic=None, fullgraph=False, mode=None
       the same), "numpy" or "triton"; "eager" / "aot_eager" capture as usual (guards,
       recompiles, graph breaks, ``fullgraph``) but run the function eagerly, PyTorch's
       debugging backends.
-    - ``dynamic``: None (a dim that changes becomes symbolic on recapture), True (every
-      input dim symbolic from the start), False (always specialize).
+    - ``dynamic``: None (a dim or an int argument that changes becomes symbolic on
+      recapture), True (every input dim and int argument symbolic from the start), False
+      (always specialize). Int values 0 and 1, and bools, stay specialized.
     - ``fullgraph``: raise :class:`framework.errors.GraphBreak` instead of falling back to
       eager when something cannot be captured.
     - ``mode``: None (time compiled vs eager on the first calls and keep the faster one),

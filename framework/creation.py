@@ -241,7 +241,7 @@ def _in_format(out, fmt, what, like=None):
         if not isinstance(like, Tensor) or like.ndim not in (4, 5):
             return out
         fmt = mf.suggest(like)
-    return mf.to_format(out, fmt, what)
+    return mf.restride(out, fmt, what)
 
 
 def _filled_like(input, fill_value, dtype, device, requires_grad, memory_format, what):
@@ -332,8 +332,10 @@ def randn_like(input, *, dtype=None, device=None, requires_grad=False,
     return out.requires_grad_(True) if requires_grad else out
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
-    """Integers uniformly from ``[low, high)`` (``randint(high, size)`` also works)."""
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    """Integers uniformly from ``[low, high)`` (``randint(high, size)`` also works);
+    ``dtype`` may be a floating dtype (integer values), which ``requires_grad`` needs."""
     if size is None:
         if high is None or not isinstance(high, (tuple, list)):
             raise ArgumentError("randint: size is required, e.g. randint(0, 10, (3,))")
@@ -344,16 +346,18 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
         raise ArgumentError(f"randint: expected low < high, got low={low}, high={high}")
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
     # one random node: fw.compile re-draws it on every call instead of baking one draw in
-    return randint_(as_shape((size,), "randint"), low, high, dtype=dt, device=device,
-                    generator=generator)
+    out = randint_(as_shape((size,), "randint"), low, high, dtype=dt, device=device,
+                   generator=generator)
+    return out.requires_grad_(True) if requires_grad else out
 
 
-def randint_like(input, low=0, high=None, *, dtype=None, device=None) -> Tensor:
+def randint_like(input, low=0, high=None, *, dtype=None, device=None,
+                 requires_grad=False) -> Tensor:
     """``randint`` with ``input``'s shape."""
     if high is None:
         low, high = 0, low
     shape, dt, dev = _like(input, dtype, device)
-    return randint(low, high, shape, dtype=dt, device=dev)
+    return randint(low, high, shape, dtype=dt, device=dev, requires_grad=requires_grad)
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:

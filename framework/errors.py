@@ -62,3 +62,8 @@ class DistributedError(FrameworkError, RuntimeError):
 class NoKernelError(FrameworkError, RuntimeError):
     """No implementation that the current settings allow can run the call (e.g.
     ``fw.nn.attention.sdpa_kernel`` restricting ``scaled_dot_product_attention``)."""
+
+
+class SharedMemoryError(FrameworkError, RuntimeError):
+    """A shared-memory segment that a tensor sent between processes needs is gone or
+    released (``fw.multiprocessing``)."""

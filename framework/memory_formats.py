@@ -62,7 +62,7 @@ def _order(fmt: memory_format, ndim: int, what: str) -> tuple:
     order = _ORDER[fmt]
     if ndim != len(order):
         raise ShapeError(f"{what}: required rank {len(order)} tensor to use {fmt.name} "
-                            f"format, got a {ndim}-D tensor")
+                         f"format, got a {ndim}-D tensor")
     return order
 
 
@@ -77,25 +77,60 @@ def is_dense_in_order(shape, strides, order) -> bool:
     return True
 
 
-def is_contiguous_as(t, fmt, what: str = "is_contiguous") -> bool:
-    """Whether tensor ``t`` is dense in memory format ``fmt``'s order."""
+def is_contiguous_as(t, fmt, what: str = "is_contiguous", rank_error: bool = True) -> bool:
+    """Whether tensor ``t`` is dense in memory format ``fmt``'s order. A rank that the
+    format does not fit is a ShapeError, or False with ``rank_error=False`` (what
+    ``Tensor.is_contiguous`` answers, as PyTorch's)."""
     fmt = check(fmt, what)
     if fmt is preserve_format:
         raise ArgumentError(f"{what}: preserve_format is not a layout a tensor can be "
                             "contiguous in; use contiguous_format or channels_last")
+    if not rank_error and fmt in _ORDER and t.ndim != len(_ORDER[fmt]):
+        return False
     order = tuple(range(t.ndim)) if fmt is contiguous_format else _order(fmt, t.ndim, what)
     return is_dense_in_order(t.shape, t.stride(), order)
 
 
+def _strides_like(shape, strides, order) -> bool:
+    """PyTorch's ``is_channels_last_strides_2d`` / ``_3d``: the strides never decrease from
+    the innermost dim of ``order`` outwards (gaps allowed). Ambiguous layouts fall back to
+    row-major: a zero channel stride, and an ``N111``-like tensor whose batch stride equals
+    its channel stride. Symbolic sizes (a dynamic capture) count as row-major: the layout
+    changes no value, and the comparisons would need the sizes."""
+    if not all(type(v) is int for v in (*shape, *strides)) or strides[1] == 0:
+        return False
+    lowest = 0
+    for d in reversed(order):
+        if shape[d] == 0 or strides[d] < lowest:
+            return False
+        if d == 0 and lowest == strides[1]:
+            return False
+        lowest = strides[d] * (shape[d] if shape[d] > 1 else 1)
+    return True
+
+
 def suggest(t) -> memory_format:
-    """The channels-last format ``t`` is laid out in, else ``contiguous_format``: what
-    ``preserve_format`` keeps. A tensor dense in both orders (one channel, or 1x1 planes)
-    counts as row-major."""
+    """The channels-last format ``t``'s strides are ordered like, else
+    ``contiguous_format``: what ``preserve_format`` keeps (PyTorch's
+    ``suggest_memory_format``). A row-major tensor with one channel or 1x1 planes counts as
+    row-major; the same shape restrided by ``to(memory_format=fw.channels_last)`` counts as
+    channels-last."""
     for fmt, order in _ORDER.items():
-        if t.ndim == len(order) and is_dense_in_order(t.shape, t.stride(), order) and \
-                not is_dense_in_order(t.shape, t.stride(), tuple(range(t.ndim))):
+        if t.ndim == len(order) and _strides_like(t.shape, t.stride(), order):
             return fmt
     return contiguous_format
+
+
+def restride(t, fmt, what: str = "to"):
+    """``t`` laid out as PyTorch lays out a new tensor in ``fmt``: for a channels-last
+    format, ``t`` itself only when :func:`suggest` already reads ``fmt`` from it, so the
+    ambiguous shapes (``N1HW``, ``NC11``) get channels-last strides on their size-1 dims
+    too (``to(memory_format=)``, ``empty(memory_format=)``, ``*_like``); else as
+    :func:`to_format`."""
+    fmt = check(fmt, what)
+    if fmt in _ORDER and t.ndim == len(_ORDER[fmt]) and suggest(t) is not fmt:
+        return clone_as(t, fmt, what)
+    return to_format(t, fmt, what)
 
 
 def to_format(t, fmt, what: str = "contiguous"):

@@ -48,7 +48,8 @@ def export(model_or_fn, args, path=None, *, f=None, input_names=None, output_nam
            dynamo: bool = False):
     """Export ``model_or_fn(*args, **kwargs)`` to ONNX; return the ``onnx.ModelProto``.
 
-    path (or PyTorch's ``f``): where to write the model (nothing is written when None).
+    path (or PyTorch's ``f``): a path or an open binary file to write the model to (nothing
+    is written when None).
     input_names: names of
     the tensor arguments (default: the parameter names of ``forward``/the function).
     output_names: names of the returned tensors (default ``output`` / ``output_<i>``).
@@ -57,8 +58,9 @@ def export(model_or_fn, args, path=None, *, f=None, input_names=None, output_nam
     makes every input dim dynamic (with a single tensor input and no input_names, a
     dynamic_axes key naming no input or output names that input, so the blueprint call
     ``export(model, x, "m.onnx", dynamic_axes={"x": {0: "batch"}})`` works for any
-    ``forward`` argument name). opset_version: 17 up to the newest the installed onnx
-    knows. verify: compare onnxruntime with eager (raises OnnxVerificationError).
+    ``forward`` argument name). opset_version: 12 up to the newest the installed onnx
+    knows (18 by default; below 17 LayerNormalization, and below 14 Trilu, are decomposed,
+    see docs/onnx.md). verify: compare onnxruntime with eager (raises OnnxVerificationError).
     external_data: store initializers in ``<path>.data`` (default: only above 2 GB).
 
     PyTorch's other options: ``dynamic_shapes`` (``torch.export``'s forms, with
@@ -122,8 +124,16 @@ def export(model_or_fn, args, path=None, *, f=None, input_names=None, output_nam
                                 f"inputs {names} nor outputs "
                                 f"{[o.name for o in model.graph.output]}; name the inputs "
                                 "with input_names=[...] (or the outputs with output_names)")
-        path = None if path is None else os.fspath(path)
-        external = _check_and_save(onnx, model, path, external_data)
+        if hasattr(path, "write"):  # a binary file object, as torch.onnx.export's f takes
+            if external_data or _initializer_bytes(model) > _TWO_GB:
+                raise ArgumentError("onnx export: weights in external data need a file path, "
+                                    "not a file object")
+            _check(onnx, model, None)
+            path.write(model.SerializeToString())
+            external = False
+        else:
+            path = None if path is None else os.fspath(path)
+            external = _check_and_save(onnx, model, path, external_data)
         if verify and not export_params:
             raise ArgumentError("onnx export: verify=True needs the weights in the model "
                                 "(export_params=True)")

@@ -60,6 +60,10 @@ class Tensor:
 
     # Let ``ndarray <op> Tensor`` defer to Tensor's reflected operators.
     __array_priority__ = 1000
+    # Let ``<sympy size expression> <op> Tensor`` (``(x.shape[1] - 2.5) * t`` with a dynamic
+    # dim in a capture) defer too: sympy skips sympifying an operand with this attribute,
+    # which would call float() on the tensor.
+    _op_priority = 1000.0
     # How many times an in-place op gave this base a new autograd identity; a view stamped
     # with an older count has a stale grad_fn (see ops/inplace.py refresh_view).
     _ag_rev = 0
@@ -144,7 +148,7 @@ class Tensor:
         if memory_format is not None and \
                 getattr(memory_format, "name", None) != "contiguous_format":
             from .memory_formats import is_contiguous_as
-            return is_contiguous_as(self, memory_format)
+            return is_contiguous_as(self, memory_format, rank_error=False)
         return bool(self._data.flags.c_contiguous)
 
     @property
@@ -330,6 +334,15 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         arr = self._host_array("np.asarray(tensor)")
         return arr if dtype is None else arr.astype(dtype)
+
+    def __array_wrap__(self, array, context=None, return_scalar=False):
+        """A NumPy ufunc's result on tensors comes back as a tensor, as in PyTorch
+        (``np.sqrt(t)``; ``arr * t`` once the tensor's operator has deferred to NumPy).
+        PyTorch turns a bool result into uint8, which is kept."""
+        from .creation import from_numpy
+        if array.dtype == np.bool_:
+            array = array.astype(np.uint8)
+        return from_numpy(array if array.flags.c_contiguous else array.copy())
 
     def item(self):
         """The value of a one-element tensor as a Python number."""

@@ -191,9 +191,9 @@ def _to(self, *args, **kwargs):
     if dtype is not None and dtype is not out.dtype:
         out = _convert(out, dtype)
     if fmt is not None and fmt is not memory_formats.preserve_format:
-        out = memory_formats.to_format(out, fmt, "to")
+        out = memory_formats.restride(out, fmt, "to")
     elif out is not self and out.ndim in (4, 5):  # a copy keeps a channels-last layout
-        out = memory_formats.to_format(out, memory_formats.suggest(self), "to")
+        out = memory_formats.restride(out, memory_formats.suggest(self), "to")
     if copy and out is self:
         out = F.clone(self)
     return out
@@ -275,6 +275,33 @@ Tensor.__or__ = F.bitwise_or
 Tensor.__ror__ = _rev(F.bitwise_or)
 Tensor.__xor__ = F.bitwise_xor
 Tensor.__rxor__ = _rev(F.bitwise_xor)
+
+
+def _numpy_array_operand(other) -> bool:
+    return type(other).__module__ == "numpy" and getattr(other, "ndim", 0) > 0
+
+
+def _defer_to_numpy(method):
+    """``tensor <op> ndarray``: NotImplemented, as PyTorch's operators give, so that Python
+    runs NumPy's reflected operator, which computes in NumPy and hands the result back
+    through ``__array_wrap__`` as a tensor of NumPy's result dtype (``t * arr`` is float64
+    for a float64 ``arr``). ``fw.mul(t, arr)`` still refuses the array, as ``torch.mul``."""
+    def op(self, other):
+        return NotImplemented if _numpy_array_operand(other) else method(self, other)
+    op.__name__ = getattr(method, "__name__", "op")
+    return op
+
+
+for _name in ("__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__",
+              "__pow__", "__radd__", "__rsub__", "__rmul__", "__rfloordiv__", "__rmod__",
+              "__rpow__"):
+    setattr(Tensor, _name, _defer_to_numpy(getattr(Tensor, _name)))
+# ``arr / t``: PyTorch's __rdiv__ is ``t.reciprocal() * arr``, which then goes to NumPy
+_rtruediv = Tensor.__rtruediv__
+Tensor.__rtruediv__ = lambda self, other: F.reciprocal(self) * other \
+    if _numpy_array_operand(other) else _rtruediv(self, other)
+
+
 def _comparison(fn):
     """``==``/``!=`` with a non-operand (None, a string, ...) is ``NotImplemented``, so Python
     falls back to identity, as in PyTorch (``t == None`` is False; ``t in [None]`` works)."""

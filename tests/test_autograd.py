@@ -439,3 +439,22 @@ def test_gradcheck_accepts_fast_mode_and_still_checks():
         assert fw.autograd.gradgradcheck(lambda t: t * t * t, (x,), fast_mode=fast)
         with pytest.raises(AutogradError, match="Jacobian mismatch"):
             fw.autograd.gradcheck(_WrongSquare.apply, (x,), fast_mode=fast)
+
+
+def test_gradcheck_fast_mode_costs_two_calls_per_projection():
+    """PyTorch's fast mode checks v^T J u along random directions: its cost does not grow
+    with the number of input elements (the full check is two calls per element)."""
+    calls = []
+
+    def f(a, b):
+        calls.append(1)
+        return (a * b.sin()).sum(0), a.exp()
+
+    a = fw.tensor(np.linspace(-1, 1, 30).reshape(6, 5), dtype=fw.float64, requires_grad=True)
+    b = fw.tensor(np.linspace(0, 2, 30).reshape(6, 5), dtype=fw.float64, requires_grad=True)
+    assert fw.autograd.gradcheck(f, (a, b), fast_mode=True, num_projections=3,
+                                 check_undefined_grad=False)
+    assert len(calls) == 3 * 3  # per projection: the outputs, then f(x + eps u), f(x - eps u)
+    calls.clear()
+    assert fw.autograd.gradcheck(f, (a, b), check_undefined_grad=False)
+    assert len(calls) > 2 * 60

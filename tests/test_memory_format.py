@@ -151,3 +151,16 @@ def test_channels_last_state_dict_round_trips():
     x = fw.randn(2, 3, 8, 8)
     m.eval(), fresh.eval()
     np.testing.assert_allclose(fresh(x).detach().numpy(), m(x).detach().numpy(), rtol=1e-6)
+
+
+def test_layout_checks_do_not_break_a_dynamic_capture():
+    # .to() on a 4-D tensor reads its layout (preserve_format); with symbolic sizes that
+    # must not fail the capture (it fell back to static shapes, recompiling per size)
+    def f(x):
+        return (x.to(fw.float64) * 2).sum((2, 3))
+
+    cf = fw.compile(f, mode="always")
+    for n in (4, 5, 6, 7):                       # static, then dynamic for every size
+        x = fw.randn(2, 3, n, n + 10)
+        np.testing.assert_allclose(cf(x).numpy(), f(x).numpy())
+    assert cf.stats()["captures"] == 2, cf.stats()

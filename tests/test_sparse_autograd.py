@@ -162,10 +162,7 @@ def test_embedding_sparse_refusals():
     out = e(fw.tensor([1, 1]))  # the forward works, as in PyTorch
     with pytest.raises(fw.AutogradError, match="scale_grad_by_freq not supported with sparse"):
         out.sum().backward()
-    with pytest.raises(NotImplementedError, match="EmbeddingBag\\(sparse=True\\)"):
-        nn.EmbeddingBag(4, 2, sparse=True)
-    with pytest.raises(NotImplementedError, match="embedding_bag\\(sparse=True\\)"):
-        nn.functional.embedding_bag(fw.tensor([[1]]), fw.randn(4, 2), sparse=True)
+    # EmbeddingBag(sparse=True) is supported: tests/nn/test_embedding_bag_offsets.py
 
 
 def test_clip_grad_norm_handles_sparse_gradients():

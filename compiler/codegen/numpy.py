@@ -107,8 +107,7 @@ class _Renderer:
             from sympy.printing.pycode import pycode
             # a size expression is an int; a ratio of sizes (``n / (n - 1)``) is a float
             conv = "int(" if a.is_integer else "float("
-            return conv + pycode(a, fully_qualified_modules=False).replace(
-                "math.", "_math.") + ")"
+            return conv + pycode(a).replace("math.", "_math.") + ")"  # math.floor, ceil
         if isinstance(a, tuple):
             inner = ", ".join(self.lit(x) for x in a)
             return f"({inner}{',' if len(a) == 1 else ''})"

@@ -269,6 +269,8 @@ def _concrete_attr(v, sizes):
         return int(v.subs({s: sizes.get(f"ks_{s.name}", 0) for s in v.free_symbols}))
     if isinstance(v, tuple):
         return tuple(_concrete_attr(x, sizes) for x in v)
+    if isinstance(v, slice):  # an index key with a symbolic bound (``cache[:, pos:pos+1]``)
+        return slice(*(_concrete_attr(x, sizes) for x in (v.start, v.stop, v.step)))
     return v
 
 

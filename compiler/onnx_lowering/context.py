@@ -16,6 +16,8 @@ from onnx import helper, numpy_helper
 
 from framework.errors import ArgumentError
 
+from .legalize import CURRENT_FORM_SINCE, older_form
+
 INT64_MAX = 2 ** 63 - 1
 INT64_MIN = -(2 ** 63)
 
@@ -59,6 +61,7 @@ class LoweringContext:
         self.names: dict = {}             # IR Value -> ONNX name
         self._used: set[str] = set()
         self._consts: dict = {}           # (dtype, shape, bytes) -> name
+        self._const_arrays: dict = {}     # name -> array, for every const() initializer
         self._symbols: dict = {}          # sympy Symbol -> (onnx input name, axis)
         self._dims: dict = {}             # sympy expr -> int64 [1] tensor name
         self.current = None               # IR node being lowered (for names and errors)
@@ -138,9 +141,14 @@ class LoweringContext:
                 return hit
         name = self.reserve(f"const.{hint}" if not hint.startswith("const") else hint)
         self.initializers.append(numpy_helper.from_array(array, name))
+        self._const_arrays[name] = array
         if key is not None:
             self._consts[key] = name
         return name
+
+    def const_value(self, name: str):
+        """The array of an initializer made by :meth:`const`, or None."""
+        return self._const_arrays.get(name)
 
     def add_initializer(self, name: str, array: np.ndarray) -> None:
         """A named initializer (parameters and buffers keep their module path)."""
@@ -149,13 +157,20 @@ class LoweringContext:
     # -- nodes ---------------------------------------------------------------------------
     def emit(self, op_type: str, inputs, num_outputs: int = 1, outputs=None, **attrs):
         """Append one ONNX node; return its output name (or list of names). ``None`` in
-        ``inputs`` is an omitted optional input; ``None`` attributes are left out."""
+        ``inputs`` is an omitted optional input; ``None`` attributes are left out.
+
+        Rules write the current form of a node (axes as an input, ``Shape`` with
+        start/end, ...); below the opset that introduced it, :mod:`.legalize` emits the
+        older equivalent instead, writing the same outputs."""
         if outputs is None:
             outputs = [self.fresh(op_type) for _ in range(num_outputs)]
         ins = ["" if i is None else i for i in inputs]
         while ins and ins[-1] == "":
             ins.pop()
         attrs = {k: v for k, v in attrs.items() if v is not None}
+        if self.opset < CURRENT_FORM_SINCE.get(op_type, 0) and \
+                older_form(self, op_type, ins, list(outputs), attrs):
+            return outputs[0] if len(outputs) == 1 else list(outputs)
         node_name = self.reserve(f"/{outputs[0]}/{op_type}")
         self.nodes.append(helper.make_node(op_type, ins, list(outputs), name=node_name,
                                            **attrs))

@@ -5,7 +5,8 @@ index tensor and full slices elsewhere is a plain ``Gather``; every other key (s
 index tensors, ints, strided slices, NumPy's rule for where broadcast index dims go) is
 lowered generally: each dim's coordinates are broadcast into the result's layout and
 combined into flat positions, then one Gather (read) or ScatterElements (write) on the
-flattened tensor does the work.
+flattened tensor does the work. An accumulating write (``scatter_add``, ``index_put`` with
+``accumulate=True``) below opset 16 goes through :mod:`.scatter_compat`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from framework.ops.shapes import broadcast_many, prod
 from . import lowering
 from .context import static_int
 from .elementwise import narrowed
+from .scatter_compat import scatter_elements
 
 _HALF = (dtypes.float16, dtypes.bfloat16)
 
@@ -56,8 +58,8 @@ def _scatter_rule(reduction):
                 nd = len(index.shape)
                 s = ctx.emit("Slice", [s, ctx.ints([0] * nd), ctx.emit("Shape", [idx]),
                                        ctx.ints(range(nd))])
-        out = ctx.emit("ScatterElements", [xn, idx, s], axis=node.attrs["dim"],
-                       reduction=reduction)
+        out = scatter_elements(ctx, xn, idx, s, node.attrs["dim"], reduction, x.shape,
+                               index.shape, cd)
         return [narrowed(ctx, out, cd, dt)]
     return lower
 
@@ -211,7 +213,7 @@ def _index_put(ctx, node):
     if cd is not dt:
         xn = ctx.cast(xn, cd)
     flat = ctx.emit("Reshape", [xn, ctx.ints([-1])])
-    out = ctx.emit("ScatterElements", [flat, pos, val], axis=0,
-                   reduction="add" if accumulate else None)
+    out = scatter_elements(ctx, flat, pos, val, 0, "add" if accumulate else None,
+                           (prod(x.shape),), (prod(lay.result_shape()),), cd)
     out = ctx.emit("Reshape", [out, ctx.emit("Shape", [ctx.name_of(x)])])
     return [narrowed(ctx, out, cd, dt)]

@@ -1,5 +1,10 @@
 """Movement ops (reshape permute expand slice pad cat flip trilu clone), creation and
-random ops (full arange uniform normal) and ``to_device`` (a no-op in a deployed model)."""
+random ops (full arange uniform normal) and ``to_device`` (a no-op in a deployed model).
+
+Older opsets: ``Trilu`` is new in 14, so before it a triangle is a ``Where`` with a mask
+built from two ``Range`` nodes (:func:`tri_mask`); ``Reshape``'s ``allowzero`` is new in 14,
+so before it a reshape to a size-0 shape is an ``Expand`` of a zero (no values to move).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from framework import dtypes
 
 from . import lowering
 from .context import INT64_MAX, INT64_MIN, onnx_dtype, static_int
-from .elementwise import narrowed
+from .elementwise import compute_dtype, narrowed
 
 _HALF = (dtypes.float16, dtypes.bfloat16)
 
@@ -27,6 +32,11 @@ def _reshape(ctx, node):
     if shape == src:
         return [x]  # same values: no node
     if any(static_int(s) == 0 for s in shape):
+        if ctx.opset < 14:  # no allowzero: the result is empty, make it from nothing
+            dt = node.outputs[0].dtype
+            cd = compute_dtype(dt)
+            out = ctx.emit("Expand", [ctx.scalar(0, cd), ctx.shape_of(shape)])
+            return [narrowed(ctx, out, cd, dt)]
         return [ctx.emit("Reshape", [x, ctx.shape_of(shape)], allowzero=1)]
     return [ctx.emit("Reshape", [x, _reshape_target(ctx, src, shape)])]
 
@@ -102,6 +112,8 @@ def _pad(ctx, node):
         end[nd - 1 - i] = pads[2 * i + 1]
     dt = v.dtype
     cd = dtypes.float32 if dt in _HALF else dt
+    if dt is dtypes.bool_ and ctx.opset < 13:  # Pad has bool from opset 13
+        cd = dtypes.int32
     x = _x(ctx, node)
     if cd is not dt:
         x = ctx.cast(x, cd)
@@ -123,13 +135,41 @@ def _flip(ctx, node):
                                ctx.ints(dims), ctx.ints([-1] * k)])]
 
 
+def iota(ctx, n) -> str:
+    """int64 ``[0, n)`` (a constant when ``n`` is static)."""
+    if static_int(n) is not None:
+        return ctx.const(np.arange(static_int(n), dtype=np.int64), "iota")
+    limit = ctx.emit("Reshape", [ctx.dim(n), ctx.ints([])])
+    return ctx.emit("Range", [ctx.scalar(0, dtypes.int64), limit, ctx.scalar(1, dtypes.int64)])
+
+
+def tri_mask(ctx, rows, cols, k: int, upper: bool) -> str:
+    """Bool ``(rows, cols)`` mask of the upper (``j - i >= k``) or lower (``j - i <= k``)
+    triangle: ``Trilu`` of ones from opset 14, two ``Range`` nodes compared before."""
+    if ctx.opset >= 14:
+        ones = ctx.emit("ConstantOfShape", [ctx.shape_of([rows, cols])],
+                        value=_fill_value(True, dtypes.bool_))
+        return ctx.emit("Trilu", [ones, ctx.const(np.array(k, np.int64), "k")],
+                        upper=int(upper))
+    i = ctx.emit("Unsqueeze", [iota(ctx, rows), ctx.ints([1])])
+    diff = ctx.emit("Sub", [iota(ctx, cols), i])
+    return ctx.emit("GreaterOrEqual" if upper else "LessOrEqual",
+                    [diff, ctx.scalar(int(k), dtypes.int64)])
+
+
 @lowering("trilu")
 def _trilu(ctx, node):
-    dt = node.inputs[0].dtype
+    v = node.inputs[0]
+    dt = v.dtype
+    x = _x(ctx, node)
+    if ctx.opset < 14:  # no Trilu: Where(mask, x, 0)
+        cd = compute_dtype(dt)
+        x = ctx.cast(x, cd) if cd is not dt else x
+        mask = tri_mask(ctx, v.shape[-2], v.shape[-1], node.attrs["k"], node.attrs["upper"])
+        return [narrowed(ctx, ctx.emit("Where", [mask, x, ctx.scalar(0, cd)]), cd, dt)]
     # ORT's Trilu kernels: float, double, int64, bool
     cd = dt if dt in (dtypes.float32, dtypes.float64, dtypes.int64, dtypes.bool_) else (
         dtypes.float32 if dt.is_floating_point else dtypes.int64)
-    x = _x(ctx, node)
     if cd is not dt:
         x = ctx.cast(x, cd)
     k = ctx.const(np.array(node.attrs["k"], np.int64), "k")

@@ -1,9 +1,11 @@
 """Linear algebra, convolution, pooling and the neural-network composites.
 
 Composites become the native ONNX op when the target opset has it (Softmax, LogSoftmax,
-LayerNormalization, Gelu from 20, SoftmaxCrossEntropyLoss, Gather for embeddings, ...);
-otherwise the rule returns :data:`DECOMPOSE` and the exporter lowers the op's
-decomposition into primitives instead.
+LayerNormalization from 17, Gelu from 20, SoftmaxCrossEntropyLoss, Gather for embeddings,
+...); otherwise the rule returns :data:`DECOMPOSE` and the exporter lowers the op's
+decomposition into primitives instead. Before opset 13, Softmax and LogSoftmax flatten
+their input to 2-D at ``axis``, so a softmax over any dim but the last is emitted between
+two Transposes that make it the last.
 """
 
 from __future__ import annotations
@@ -53,9 +55,16 @@ def _softmax_rule(op_type):
         dt = v.dtype
         cd = float_compute(dt)
         (x,) = _wide_inputs(ctx, [v], dt, cd)
+        nd = len(v.shape)
+        dim = node.attrs["dim"] % nd if nd else 0
         if not v.shape:  # 0-d: softmax over a single element
             x = ctx.emit("Unsqueeze", [x, ctx.ints([0])])
             out = ctx.emit("Squeeze", [ctx.emit(op_type, [x], axis=0), ctx.ints([0])])
+        elif ctx.opset < 13 and dim != nd - 1:  # the old 2-D coercion: make dim the last
+            perm = list(range(nd))
+            perm[dim], perm[-1] = perm[-1], perm[dim]
+            out = ctx.emit(op_type, [ctx.emit("Transpose", [x], perm=perm)], axis=nd - 1)
+            out = ctx.emit("Transpose", [out], perm=perm)
         else:
             out = ctx.emit(op_type, [x], axis=node.attrs["dim"])
         return [narrowed(ctx, out, cd, dt)]
@@ -96,6 +105,8 @@ def _gelu(ctx, node):
 
 @lowering("layer_norm")
 def _layer_norm(ctx, node):
+    if ctx.opset < 17:  # LayerNormalization is new in 17
+        return DECOMPOSE
     x, w, b = node.inputs
     dt = x.dtype
     cd = float_compute(dt)

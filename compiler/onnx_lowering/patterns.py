@@ -480,7 +480,10 @@ def _attention(node, g):
     return Match(node, nodes, emit)
 
 
-_PATTERNS = [(17, _gemm), (17, _batch_norm), (17, _conv_bias), (17, _avg_pool),
-             (17, _global_avg_pool), (23, _rms_norm), (23, _attention)]
+# (first opset with the native op's form used here, matcher); Gemm, BatchNormalization
+# (inference form), Conv with B, AveragePool and GlobalAveragePool predate every opset the
+# exporter supports
+_PATTERNS = [(1, _gemm), (1, _batch_norm), (1, _conv_bias), (1, _avg_pool),
+             (1, _global_avg_pool), (23, _rms_norm), (23, _attention)]
 
 __all__ = ["find_matches", "Match"]

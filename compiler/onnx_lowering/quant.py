@@ -12,7 +12,8 @@ optimizers without constant folding; runtime ones are cast.
 
 Everything else returns :data:`DECOMPOSE` and is exported as the op's exact decomposition
 (``Mul`` by the reciprocal, ``Round`` half to even, ``Add``, ``Clip``, ``Sub``, ``Mul``):
-float64 input (QuantizeLinear takes float32), floating zero points, wider ranges.
+float64 input (QuantizeLinear takes float32), floating zero points, wider ranges, and
+per-channel quantization below opset 13 (QuantizeLinear's ``axis`` is new in 13).
 
 QuantizeLinear divides by the scale where PyTorch multiplies by its float32 reciprocal, so
 an element whose ``x / scale`` lies within one float32 ulp of a rounding tie can land one
@@ -106,6 +107,11 @@ def _clip(ctx, q, qt, qmin, qmax):
                              ctx.const(np.array(qmax, qt.np), "qmax")])
 
 
+def _per_channel_before_13(ctx, node) -> bool:
+    """Per-channel parameters at an opset whose Quantize/DequantizeLinear has no axis."""
+    return ctx.opset < 13 and node.attrs.get("axis") is not None
+
+
 def _qdq_params(ctx, node, qt):
     x, scale, zero_point = node.inputs
     per_channel = "axis" in node.attrs and node.attrs["axis"] is not None
@@ -124,7 +130,8 @@ def _fake_quantize(ctx, node):
     x, _, zero_point = node.inputs
     qmin, qmax = node.attrs["quant_min"], node.attrs["quant_max"]
     qt = _qtype(qmin, qmax, zero_point.dtype)
-    if qt is None or x.dtype is dtypes.float64 or zero_point.dtype.is_floating_point:
+    if qt is None or x.dtype is dtypes.float64 or zero_point.dtype.is_floating_point or \
+            _per_channel_before_13(ctx, node):
         return DECOMPOSE
     x, s, zp, axis = _qdq_params(ctx, node, qt)
     if zp is None:
@@ -138,7 +145,7 @@ def _fake_quantize(ctx, node):
 def _quantize(ctx, node):
     qt = node.attrs["dtype"]
     qmin, qmax = node.attrs["quant_min"], node.attrs["quant_max"]
-    if qt not in _RANGES:
+    if qt not in _RANGES or _per_channel_before_13(ctx, node):
         return DECOMPOSE
     x, s, zp, axis = _qdq_params(ctx, node, qt)
     if zp is None:
@@ -150,7 +157,7 @@ def _quantize(ctx, node):
 @lowering("dequantize_per_tensor", "dequantize_per_channel")
 def _dequantize(ctx, node):
     qt = node.attrs["dtype"]
-    if qt not in _RANGES:
+    if qt not in _RANGES or _per_channel_before_13(ctx, node):
         return DECOMPOSE
     x, s, zp, axis = _qdq_params(ctx, node, qt)
     if zp is None:

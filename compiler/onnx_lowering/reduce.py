@@ -1,7 +1,8 @@
 """Reductions (``sum prod amax amin argmax argmin any all``) and scans (``cumsum cumprod``).
 
-ReduceSum takes its axes as an input since opset 13; the other Reduce* ops since opset
-18 (an attribute at 17). An empty ``dims`` reduces nothing (NumPy's ``axis=()``).
+Reduce* nodes are written with their axes as an input (ReduceSum since opset 13, the
+others since 18); :mod:`.legalize` turns that into the attribute of older opsets. An empty
+``dims`` reduces nothing (NumPy's ``axis=()``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from framework import dtypes
 
 from . import lowering
 from .elementwise import compute_dtype, narrowed
+from .movement import tri_mask
 
 
 def reduce(ctx, op_type, x, axes, keepdims):
-    """Emit ``op_type`` over ``axes`` with the axes input/attribute the opset expects."""
-    if op_type == "ReduceSum" or ctx.opset >= 18:
-        return ctx.emit(op_type, [x, ctx.ints(axes)], keepdims=int(keepdims))
-    return ctx.emit(op_type, [x], axes=list(axes), keepdims=int(keepdims))
+    """Emit ``op_type`` over ``axes`` (a non-empty list)."""
+    return ctx.emit(op_type, [x, ctx.ints(axes)], keepdims=int(keepdims))
 
 
 def _reduction(op_type):
@@ -119,15 +119,10 @@ def _cumprod(ctx, node):
     lead = [v.shape[d] for d in perm[:-1]]
     rows = ctx.emit("Unsqueeze", [xt, ctx.ints([-2])])                 # (..., 1, n)
     full = ctx.emit("Expand", [rows, ctx.shape_of(lead + [n, n])])      # (..., n, n)
-    ones = ctx.emit("ConstantOfShape", [ctx.shape_of([n, n])], value=_one_bool())
-    mask = ctx.emit("Trilu", [ones], upper=0)                          # j <= i
+    mask = tri_mask(ctx, n, n, 0, upper=False)                          # j <= i
     masked = ctx.emit("Where", [mask, full, ctx.scalar(1, cd)])
     r = reduce(ctx, "ReduceProd", masked, [nd], False)
     if perm != list(range(nd)):
         inv = [perm.index(d) for d in range(nd)]
         r = ctx.emit("Transpose", [r], perm=inv)
     return [narrowed(ctx, r, cd, dt)]
-
-
-def _one_bool():
-    return numpy_helper.from_array(np.ones(1, np.bool_), "value")

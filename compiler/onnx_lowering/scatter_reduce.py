@@ -1,11 +1,12 @@
 """``scatter_reduce`` as ONNX ``ScatterElements`` with a ``reduction``.
 
 sum/mean -> ``reduction="add"``, prod -> ``"mul"`` (opset 16), amax/amin -> ``"max"`` /
-``"min"`` (opset 18; an older target opset raises :class:`OpsetError` naming the op and
-the opset needed). ``include_self=False`` first writes the reduction's identity at the
-written positions (a ``ScatterElements`` without reduction; every duplicate writes the
-same value). ``mean`` is the sum divided by the count of reduced values (a scatter-add of
-ones into ones or zeros, at least 1), floor division for integer dtypes.
+``"min"`` (opset 18); an older target opset gets the exact equivalent of
+:mod:`.scatter_compat` (sorted positions and a ``Loop`` of plain ScatterElements).
+``include_self=False`` first writes the reduction's identity at the written positions (a
+``ScatterElements`` without reduction; every duplicate writes the same value). ``mean`` is
+the sum divided by the count of reduced values (a scatter-add of ones into ones or zeros,
+at least 1), floor division for integer dtypes.
 
 NaN: onnxruntime's max/min reductions drop NaN (checked with 1.32: ``max(NaN, 4)`` is 4),
 where PyTorch and the eager kernels propagate it, so amax/amin on floats put NaN back
@@ -25,9 +26,9 @@ from framework.backends.cpu_scatter_reduce import identity
 from . import lowering
 from .context import static_int
 from .elementwise import compute_dtype, narrowed
+from .scatter_compat import scatter_elements
 
 _REDUCTION = {"sum": "add", "mean": "add", "prod": "mul", "amax": "max", "amin": "min"}
-_OPSET = {"add": 16, "mul": 16, "max": 18, "min": 18}
 
 
 def _int64(ctx, value):
@@ -59,8 +60,6 @@ def _scatter_reduce(ctx, node):
     dim, reduce = node.attrs["dim"], node.attrs["reduce"]
     include_self = node.attrs["include_self"]
     reduction = _REDUCTION[reduce]
-    ctx.require(_OPSET[reduction], f"scatter_reduce(reduce={reduce!r}) (ONNX ScatterElements "
-                                   f"with reduction={reduction!r})")
     if any(static_int(s) == 0 for s in index.shape):
         return [ctx.name_of(x)]  # nothing is written: the input itself
     dt = x.dtype
@@ -85,19 +84,20 @@ def _scatter_reduce(ctx, node):
         ident = identity(reduce, cd.np)
         fill = ctx.emit("Expand", [ctx.scalar(ident.item(), cd), ctx.emit("Shape", [idx])])
         base = ctx.emit("ScatterElements", [xn, idx, fill], axis=dim)
-    out = ctx.emit("ScatterElements", [base, idx, sn], axis=dim, reduction=reduction)
+    x_shape, i_shape = tuple(x.shape) or (1,), tuple(index.shape) or (1,)
+
+    def scatter(data, updates, how):
+        return scatter_elements(ctx, data, idx, updates, dim, how, x_shape, i_shape, cd)
+    out = scatter(base, sn, reduction)
     if reduce in ("amax", "amin") and cd.is_floating_point:
-        nan_src = ctx.emit("ScatterElements", [_filled(ctx, xn, 0, cd), idx,
-                                               ctx.cast(ctx.emit("IsNaN", [sn]), cd)],
-                           axis=dim, reduction="add")
+        nan_src = scatter(_filled(ctx, xn, 0, cd), ctx.cast(ctx.emit("IsNaN", [sn]), cd), "add")
         is_nan = ctx.emit("Greater", [nan_src, ctx.scalar(0, cd)])
         if include_self:
             is_nan = ctx.emit("Or", [is_nan, ctx.emit("IsNaN", [xn])])
         out = ctx.emit("Where", [is_nan, ctx.scalar(float("nan"), cd), out])
     if reduce == "mean":
         ones = ctx.emit("Expand", [ctx.scalar(1, cd), ctx.emit("Shape", [idx])])
-        count = ctx.emit("ScatterElements", [_filled(ctx, xn, 1 if include_self else 0, cd),
-                                             idx, ones], axis=dim, reduction="add")
+        count = scatter(_filled(ctx, xn, 1 if include_self else 0, cd), ones, "add")
         count = ctx.emit("Max", [count, ctx.scalar(1, cd)])
         out = ctx.emit("Div", [out, count]) if cd.is_floating_point else \
             _floor_div_by_positive(ctx, out, count, cd)

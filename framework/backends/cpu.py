@@ -404,7 +404,12 @@ def _scatter_add(x, index, src, dim):
 @impl("index")
 def _index(x, *idx, key):
     out = np.asarray(x[_np_key(key, idx)])  # (np.ascontiguousarray would make 0-d 1-d)
-    return out if out.flags.c_contiguous else out.copy(order="C")
+    # A key of slices and ints (an index_put VJP's) gives a NumPy view of x: `index` is no
+    # view op, so its result must own its memory (the compiled code's buffer reuse and the
+    # version counters assume it does).
+    if out.flags.c_contiguous and not np.may_share_memory(out, x):
+        return out
+    return out.copy(order="C")
 
 
 def _flat_positions(shape, k):

@@ -221,6 +221,8 @@ def install() -> None:
     from .. import cuda as fw_cuda
     fw_cuda.install_triton_driver()
     from . import cuda_ops  # noqa: F401  (fills IMPLS)
+    from . import cuda_user_kernels
+    cuda_user_kernels.install()  # user @triton.jit kernels take fw cuda tensors
     from ..ops.registry import OPS
     for name, fn in IMPLS.items():
         op = OPS.get(name)

@@ -225,6 +225,9 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                                 f"{input.ndim}-D")
     else:
         raise ArgumentError(f"interpolate: unknown mode {mode!r}")
+    repeats = _integer_repeats(input, nd, size, scale_factor, mode, recompute_scale_factor)
+    if repeats is not None:
+        return _repeat_nearest(input, repeats)
     sizes = _spatial(input, nd, "interpolate")
     if (size is None) == (scale_factor is None):
         raise ArgumentError("interpolate: exactly one of size or scale_factor must be given")
@@ -264,6 +267,33 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         src = np.minimum(np.floor((dst + shift) * sc).astype(np.int64), n - 1)
         if o != n or np.any(src != np.arange(n)):
             x = F.index_select(x, 2 + i, F.tensor(src, dtype=dtypes.int64, device=x.device))
+    return x
+
+
+def _integer_repeats(input, nd, size, scale_factor, mode, recompute_scale_factor):
+    """The per-dim factors when nearest(-exact) upsampling of symbolic spatial sizes (an
+    export with dynamic height / width) repeats each element a whole number of times:
+    ``floor(dst / s)`` and ``floor((dst + 0.5) / s)`` both map ``s * i + r`` to ``i``.
+    None when the sizes are static (the index formulas below handle every case)."""
+    sizes = tuple(input.shape[input.ndim - nd:])
+    if all(isinstance(n, int) for n in sizes) or mode not in ("nearest", "nearest-exact") \
+            or size is not None or scale_factor is None or recompute_scale_factor:
+        return None
+    sf = (scale_factor,) * nd if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
+    if len(sf) != nd or not all(float(s).is_integer() and s >= 1 for s in sf):
+        return None
+    return tuple(int(s) for s in sf)
+
+
+def _repeat_nearest(x, repeats):
+    """Each spatial element repeated ``repeats[i]`` times along spatial dim ``i``: an
+    unsqueeze / expand / flatten per dim, which needs no static size."""
+    for i, r in enumerate(repeats):
+        if r == 1:
+            continue
+        d = 2 + i
+        shape = list(x.shape)
+        x = x.unsqueeze(d + 1).expand(*shape[:d + 1], r, *shape[d + 1:]).flatten(d, d + 1)
     return x
 
 

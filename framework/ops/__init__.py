@@ -105,8 +105,16 @@ def clamp_max(input, max):  # noqa: F811
 
 
 def lerp(input, end, weight):
-    """``input + weight * (end - input)``."""
-    return input + weight * (end - input)
+    """``input + weight * (end - input)``, evaluated as PyTorch does: from ``end`` when
+    ``|weight| >= 0.5`` (``end - (end - input) * (1 - weight)``), so weight 1 gives ``end``
+    exactly."""
+    from ..tensor import Tensor
+    diff = end - input
+    if isinstance(weight, Tensor):  # the branch per element
+        return where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
+    if -0.5 < weight < 0.5:  # (``abs`` here is the op)
+        return input + weight * diff
+    return end - diff * (1 - weight)
 
 
 def addcmul(input, tensor1, tensor2, *, value=1):

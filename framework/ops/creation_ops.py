@@ -12,6 +12,7 @@ import numpy as np
 from .. import dtypes
 from ..device import to_device
 from ..errors import ArgumentError, DTypeError
+from ..tensor import Tensor
 from .registry import CREATION, RANDOM, apply, register
 from .shapes import as_shape
 
@@ -40,6 +41,11 @@ def _dtype_for_value(value, dtype):
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """A tensor of ``size`` filled with ``fill_value``."""
     shape = as_shape((size,) if not isinstance(size, (tuple, list)) else (size,), "full")
+    if isinstance(fill_value, np.generic) or (isinstance(fill_value, Tensor) and
+                                              fill_value.ndim == 0):
+        # PyTorch takes a NumPy scalar or a 0-d tensor as the Python number it holds, and
+        # infers the dtype from that (``full(s, torch.tensor(3))`` is int64, not float)
+        fill_value = fill_value.item()
     dt = _dtype_for_value(fill_value, dtype)
     if dt.category == dtypes.INT and isinstance(fill_value, int) and not \
             isinstance(fill_value, bool):
@@ -66,7 +72,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if step == 0:
         raise ArgumentError("arange: step must be nonzero")
     import math
-    if any(type(v).__module__.startswith("sympy") for v in (start, end, step)):
+    if any(type(v).__module__.startswith("sympy") or hasattr(type(v), "_sympy_")
+           for v in (start, end, step)):  # (``_sympy_``: a traced int, compiler/symints.py)
         import sympy  # a dynamic size while tracing, e.g. arange(x.shape[1])
         n = sympy.Max(0, sympy.ceiling(sympy.sympify(end - start) / step))
     else:

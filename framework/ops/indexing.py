@@ -9,6 +9,8 @@ index tensor argument.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import dtypes
@@ -223,6 +225,12 @@ def _normalize_key(x: Tensor, key):
                 items.append(("tensor", make(arr.astype(np.int64), device=x.device)))
             else:
                 raise FwIndexError(f"index: unsupported index list {k!r}")
+        elif isinstance(k, slice) and any(isinstance(b, Tensor) for b in
+                                          (k.start, k.stop, k.step)):
+            # ``x[:, :t]`` with a one-element integer tensor ``t``: its value, as in torch
+            # (``operator.index`` reads it: a graph break in a capture)
+            items.append(("basic", slice(*(operator.index(b) if isinstance(b, Tensor) else b
+                                           for b in (k.start, k.stop, k.step)))))
         elif k is None or k is Ellipsis or isinstance(k, slice):
             items.append(("basic", k))
         elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):

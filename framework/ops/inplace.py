@@ -60,6 +60,9 @@ def commit(target: Tensor, value, op: str = "copy_", since: int | None = None) -
     if tracked and target._view_ops and (target._base.requires_grad or value.requires_grad):
         if tls.tracer is None and _view_positions(target) is not None:
             return _commit_into_view(target, value, op, since)
+        chain = _view_chain(target)
+        if chain is not None:
+            return _commit_through_chain(target, value, op, since, chain)
         raise NotImplementedError(
             f"{op}: in-place modification of a view ({list(target.shape)}) whose base takes part "
             "in autograd is not supported; clone() the view or update the base out of place")
@@ -132,6 +135,67 @@ def _commit_into_view(view, value, op, since):
     return view
 
 
+def _view_chain(view):
+    """The steps ``(source, view op, attrs)`` from ``view`` up to its autograd base when all
+    of them are reshapes, permutes or slices (a pool's output then ``flatten(1)``; a slice of
+    a clone), else None. A capture knows each step (the tracer's view sources); eagerly,
+    views made of reshapes alone are read as one reshape of the whole base."""
+    tracer = tls.tracer
+    if tracer is None:
+        if all(v.name == "reshape" for v in view._view_ops):
+            return [(view._base, view._view_ops[-1], {"shape": view.shape})]
+        return None
+    if getattr(tracer, "view_source", None) is None:
+        return None
+    chain, t = [], view
+    while t is not view._base:
+        step = tracer.view_source(t)
+        if step is None or step[1] is None or step[1].name not in ("reshape", "permute", "slice"):
+            return None
+        chain.append(step)
+        t = step[0]
+    return chain
+
+
+def _commit_through_chain(view, value, op, since, chain):
+    """In-place write into a reshape/permute/slice view of a base that takes part in
+    autograd, also under a capture (where no strides can be read): the base's new value is
+    ``value`` taken back through the inverse steps (a slice puts it into the source's old
+    value); the view is re-derived from the new base by the same view ops."""
+    from .registry import OPS, apply
+    base = view._base
+    if base.requires_grad and base.grad_fn is None:
+        raise AutogradError(f"{op}: a view of a leaf Variable that requires grad is being used "
+                            "in an in-place operation. Wrap the update in `with fw.no_grad():`")
+    if since is not None and value.grad_fn is not None:
+        _snapshot_saved(view, value.grad_fn, since)
+    new_base = value
+    for src, vop, attrs in chain:
+        if vop.name == "reshape":
+            new_base = new_base.reshape(src.shape)
+        elif vop.name == "permute":
+            dims = list(attrs["dims"])
+            new_base = new_base.permute([dims.index(d) for d in range(len(dims))])
+        else:
+            key = tuple(slice(a, b, c) for a, b, c in zip(attrs["starts"], attrs["stops"],
+                                                         attrs["steps"]))
+            new_base = apply(OPS["index_put"], src, new_base, key=key, accumulate=False)
+    new_view = new_base
+    for _, vop, attrs in reversed(chain):
+        new_view = apply(vop, new_view, **attrs)
+    if view._data is not None and value._data is not None:
+        _write(view, value, op)
+    view._storage.version += 1
+    for t, src in ((base, new_base), (view, new_view)):
+        t.grad_fn, t._output_nr = src.grad_fn, src._output_nr
+        t.requires_grad = src.requires_grad
+    base._ag_rev += 1
+    view._ag_rev = base._ag_rev
+    if tls.tracer is not None:
+        tls.tracer.mutate(view, value)
+    return view
+
+
 def refresh_view(view):
     """Give a view taken before its base was modified in place (through the base or
     another view) the base's current autograd identity, as PyTorch regenerates a view's
@@ -179,6 +243,9 @@ def _snapshot_saved(target, node, since):
                         snap = copies[id(a)] = apply(CLONE, a)
                     finally:
                         tls.grad_enabled, tls.tracer = saved
+                    # a capture's copy has no data: the trace reads it as the old value
+                    if getattr(tls.tracer, "snapshot", None) is not None:
+                        tls.tracer.snapshot(a, snap)
                     snap.requires_grad, snap.grad_fn = a.requires_grad, a.grad_fn
                     snap._output_nr = a._output_nr
                 args[i], versions[i] = snap, snap._storage.version

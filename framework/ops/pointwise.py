@@ -413,6 +413,8 @@ def promote(a, b, name: str):
             return a, _fit_int(b, a.dtype), a.dtype
         if _is_numpy_scalar(b):  # np.float32(2) acts as the Python number, as in PyTorch
             return promote(a, b.item(), name)
+        if hasattr(cb, "_sympy_"):  # a traced int argument (compiler/symints.py)
+            return promote(a, b._sympy_(), name)
         _check_operand(b, name)
     elif tb:
         ca = a.__class__
@@ -422,6 +424,8 @@ def promote(a, b, name: str):
             return _fit_int(a, b.dtype), b, b.dtype
         if _is_numpy_scalar(a):
             return promote(a.item(), b, name)
+        if hasattr(ca, "_sympy_"):
+            return promote(a._sympy_(), b, name)
         _check_operand(a, name)
     else:
         raise TypeError(f"{name}(): expected at least one Tensor operand, got "

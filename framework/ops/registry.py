@@ -71,6 +71,9 @@ _autocast_hook = None
 # framework.autograd.forward_ad's tangent propagation while a dual level is open:
 # (op, args, attrs) -> the result, or NotImplemented when no operand carries a tangent
 _forward_ad_hook = None
+# compiler/symints.py's lowering of traced int arguments to sympy expressions, (args,
+# attrs) -> (args, attrs), while a capture traces ints as symbols
+_symint_hook = None
 Node = None  # framework.autograd.Node, bound on first use (autograd imports this module)
 # True once a complex dtype has been resolved anywhere (dtypes.mark_complex_used): only
 # then does apply() look for complex operands of ops that do not accept them.
@@ -155,6 +158,8 @@ def _no_tensor_operand(op, args):
 
 def apply(op: Op, *args, **attrs):
     """Run ``op`` on ``args``: meta rule, backend compute, trace record, autograd link."""
+    if _symint_hook is not None:
+        args, attrs = _symint_hook(args, attrs)
     if _autocast_hook is not None:  # autocast casts operands with the public cast op
         args = _autocast_hook(op, args)
     if _forward_ad_hook is not None:  # a dual level is open: tangents ride along
@@ -192,8 +197,11 @@ def apply(op: Op, *args, **attrs):
         dev = attrs["device"]
         if has_data and any(not isinstance(s, int) for s in attrs.get("shape", ())):
             has_data = False  # a symbolic size (tracing a dynamic dim): metadata only
-    if has_data and tls.tracer is not None and _symbolic_meta(op, meta):
-        has_data = False  # a symbolic bound on a concrete tensor (``pe[:x.size(0)]``)
+    if has_data and tls.tracer is not None and (_symbolic_meta(op, meta) or
+                                                _symbolic_operand(args)):
+        # a symbolic bound on a concrete tensor (``pe[:x.size(0)]``), or a dynamic size
+        # used as a number with one (``(x.shape[1] - 2.5) * const``): metadata only
+        has_data = False
     if _complex_seen and dev is not None and dev.type == "cuda":
         _refuse_complex_on_cuda(op, args, meta)
     raw = None
@@ -259,6 +267,11 @@ def _symbolic_meta(op, meta) -> bool:
     """Whether an output has a symbolic size (it can only be metadata)."""
     metas = (meta,) if op.num_outputs == 1 else meta
     return any(s.__class__ is not int for shape, _ in metas for s in shape)
+
+
+def _symbolic_operand(args) -> bool:
+    """Whether a non-tensor operand is a sympy expression of a dynamic size."""
+    return any(a.__class__ is not Tensor and getattr(a, "free_symbols", None) for a in args)
 
 
 def _wrap_output(op, raw, meta, dev, args):

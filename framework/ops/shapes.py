@@ -136,4 +136,5 @@ def as_shape(args, op: str) -> tuple:
 
 
 def _is_symbolic(x) -> bool:
-    return type(x).__module__.startswith("sympy")
+    # a sympy size, or a traced int argument (compiler/symints.py: sympy's ``_sympy_``)
+    return type(x).__module__.startswith("sympy") or hasattr(type(x), "_sympy_")

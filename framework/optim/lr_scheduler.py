@@ -1,8 +1,9 @@
 """Learning-rate schedulers with PyTorch's semantics (``torch.optim.lr_scheduler``).
 
 A scheduler sets ``group["lr"]`` (a Python float) of every parameter group on each
-``step()``. Chainable schedulers use PyTorch's recursive ("chainable") formulas in
-``get_lr`` so they compose with other schedulers; ``step(epoch)`` (deprecated in PyTorch)
+``step()`` (a tensor lr is filled in place, as in PyTorch). Chainable schedulers use
+PyTorch's recursive ("chainable") formulas in ``get_lr`` so they compose with other
+schedulers; ``step(epoch)`` (deprecated in PyTorch)
 uses the closed form where one exists. ``last_epoch`` counts ``step()`` calls: the
 constructor performs the initial step, so right after construction ``last_epoch == 0``.
 The cyclic schedulers (CyclicLR, OneCycleLR, CosineAnnealingWarmRestarts) and
@@ -17,7 +18,9 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 
+from .._state import tls
 from ..errors import ArgumentError
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 EPOCH_DEPRECATION_WARNING = (
@@ -55,7 +58,9 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                initial = group["lr"]  # a tensor lr is updated in place: keep a copy
+                group.setdefault("initial_lr",
+                                 initial.clone() if isinstance(initial, Tensor) else initial)
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -115,7 +120,7 @@ class LRScheduler:
         finally:
             self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _warn_get_lr(self) -> None:
@@ -128,6 +133,21 @@ class LRScheduler:
 
 
 _LRScheduler = LRScheduler
+
+
+def _set_lr(group: dict, lr) -> None:
+    """``group["lr"] = lr``, except that a tensor lr (``Adam(lr=fw.tensor(0.01))``) is
+    filled in place, as PyTorch's schedulers do: whatever holds that tensor (a compiled
+    step, ``get_last_lr()``) sees the new value."""
+    cur = group["lr"]
+    if isinstance(cur, Tensor):
+        tracer = tls.tracer
+        if tracer is not None:  # the new value is Python arithmetic a graph cannot replay
+            tracer.graph_break("an lr scheduler filling a tensor lr (call lr_scheduler."
+                               "step() outside the compiled function)")
+        cur.fill_(float(lr))
+    else:
+        group["lr"] = lr
 
 
 class _LambdaScheduler(LRScheduler):
@@ -414,7 +434,7 @@ class SequentialLR(_Composite):
         self.last_epoch = last_epoch + 1
         self.optimizer = optimizer
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            _set_lr(group, group["initial_lr"])
         self._recursive_undo(self)
         self._schedulers[0]._initial_step()
         self._last_lr = self._schedulers[0].get_last_lr()

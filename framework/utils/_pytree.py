@@ -5,7 +5,11 @@ A pytree is a nest of registered containers (tuple, list, dict, namedtuple, Orde
 defaultdict, deque, and ``None``, a node with no children) whose leaves are everything
 else (tensors, numbers, strings...). ``tree_flatten`` gives the leaves in order and a
 :class:`TreeSpec` that ``tree_unflatten`` turns back into the same structure; dict keys
-keep their insertion order. ``register_pytree_node`` adds a container type of your own.
+keep their insertion order. ``register_pytree_node`` adds a container type of your own;
+``fw.compile`` reads the same registry, so a registered class in a compiled function's
+arguments or result is taken apart into graph inputs / outputs (flex attention's
+``BlockMask`` is registered). Dataclasses stay leaves here, as in torch's ``_pytree``
+(``fw.compile`` takes them apart by their fields all the same).
 
 ```python
 leaves, spec = tree_flatten({"a": (1, 2), "b": [3, None]})   # [1, 2, 3], TreeSpec(dict...)

@@ -101,6 +101,17 @@ def test_trunc_normal():
         init.trunc_normal_(fw.empty(3), a=1.0, b=0.0)
 
 
+def test_trunc_normal_on_meta_draws_nothing():
+    # ``with fw.device("meta"): model = ...`` (shape-only builds) must not sample the weights
+    state = fw.get_rng_state()
+    with fw.device("meta"):
+        w = init.trunc_normal_(fw.empty(3000, 1000), std=0.02)
+    assert w.device.type == "meta" and tuple(w.shape) == (3000, 1000)
+    np.testing.assert_array_equal(fw.get_rng_state().numpy(), state.numpy())
+    with pytest.raises(ArgumentError):
+        init.trunc_normal_(fw.empty(3, device="meta"), a=1.0, b=0.0)
+
+
 def test_orthogonal():
     for shape in [(6, 4), (4, 6), (3, 2, 2)]:
         q = arr(init.orthogonal_(fw.empty(*shape), gain=2.0)).reshape(shape[0], -1)

@@ -7,6 +7,7 @@
 - :func:`grad_leaves`: fresh leaves for a float64 ``gradcheck`` over a module's weights.
 - :func:`np_of`, :func:`np_params`, :func:`np_layer_norm`, :func:`np_linear`: NumPy
   reference building blocks.
+- :func:`write_torch_checkpoint`: a state dict as the file ``torch.save`` writes.
 """
 
 import numpy as np
@@ -117,3 +118,17 @@ def np_linear(p, x, pre, bias=True):
     """``x @ W.T (+ b)`` with ``W = p[pre + ".weight"]`` and ``b = p[pre + ".bias"]``."""
     y = x @ p[pre + ".weight"].T
     return y + p[pre + ".bias"] if bias else y
+
+
+def write_torch_checkpoint(state_dict, path, rename=None):
+    """Write ``state_dict`` as the zip ``torch.save(model.state_dict(), path)`` makes: plain
+    tensors in an OrderedDict with its ``_metadata`` (module versions). ``rename`` maps a key
+    to the name an older checkpoint gave it."""
+    from tests import torch_zip_writer as tz
+    rename = rename or {}
+    items = []
+    for i, (k, v) in enumerate(state_dict.items()):
+        arr = np.array(v.detach().numpy(), order="C")  # (ascontiguousarray makes 0-d 1-d)
+        items.append((rename.get(k, k), tz.tensor(tz.Storage(arr, str(i)), size=arr.shape)))
+    tz.write(tz.ordered_dict(items, metadata=getattr(state_dict, "_metadata", None)), str(path))
+    return path

@@ -37,6 +37,7 @@ from ... import dtypes, ops as F
 from ...device import to_device
 from ...errors import ArgumentError, DeviceError, DTypeError, FwTypeError, ShapeError
 from ...tensor import Tensor
+from ...utils import _pytree
 
 __all__ = ["BlockMask", "flex_attention", "create_block_mask", "create_mask", "or_masks",
            "and_masks", "noop_mask"]
@@ -341,6 +342,24 @@ class BlockMask:
         partial = _expand_blocks(self._partial, bq, bk, L, S)
         inside = _apply_mask_mod(self.mask_mod, b, h, q_idx, kv_idx, shape, "flex_attention")
         return (full | (partial & inside)).expand(shape)
+
+
+def _flatten_block_mask(bm):
+    """(children, context) of a BlockMask: its two block grids, and what else defines it
+    (``fw.compile`` keys on the context, so a fresh mask each call reuses the graph)."""
+    return [bm._partial, bm._full], (bm.seq_lengths, bm.BLOCK_SIZE, bm.mask_mod)
+
+
+def _unflatten_block_mask(children, context):
+    bm = BlockMask.__new__(BlockMask)  # no checks: a capture's grids may have symbolic sizes
+    bm._partial, bm._full = children
+    bm.seq_lengths, bm.BLOCK_SIZE, bm.mask_mod = context
+    return bm
+
+
+_pytree.register_pytree_node(BlockMask, _flatten_block_mask, _unflatten_block_mask,
+                             serialized_type_name="framework.nn.attention.flex_attention."
+                                                  "BlockMask")
 
 
 def _describe(x):

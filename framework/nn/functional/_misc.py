@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from ... import ops
+from ... import dtypes, ops
 from ..._state import tls
 from ...amp.autocast import autocast_args, autocast_op
 from ...errors import ArgumentError, DTypeError, ShapeError
@@ -156,7 +156,8 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 
 def _bags_from_offsets(input: Tensor, offsets: Tensor, include_last_offset: bool):
     """Bag offsets into a 1-D ``input`` -> a padded (B, Lmax) matrix of positions in
-    ``input`` and its validity mask (the longest bag is read on the host: sizes are data)."""
+    ``input`` and its validity mask (the longest bag is read on the host: sizes are data;
+    only ``mode='max'`` needs this form)."""
     n = input.shape[0]
     starts = offsets[:-1] if include_last_offset else offsets
     ends = offsets[1:] if include_last_offset else ops.cat(
@@ -168,6 +169,44 @@ def _bags_from_offsets(input: Tensor, offsets: Tensor, include_last_offset: bool
     return ops.where(valid, pos, 0).clamp(max=max(n - 1, 0)), valid
 
 
+def _bag_of_each_position(input: Tensor, offsets: Tensor, include_last_offset: bool):
+    """The bag (B of them) that each position of a 1-D ``input`` falls in, and whether it
+    falls in one at all, without reading data on the host (so a capture and an ONNX export
+    see fixed shapes): mark each bag start, a running count of the marks is the bag."""
+    n = input.shape[0]
+    starts = offsets[:-1] if include_last_offset else offsets
+    marks = ops.full((n + 1,), 0, dtype=dtypes.int64, device=input.device)
+    marks = ops.index_add(marks, 0, starts.to(dtypes.int64),
+                          ops.full(tuple(starts.shape), 1, dtype=dtypes.int64,
+                                   device=input.device))
+    bag = ops.cumsum(marks[:n], 0) - 1
+    valid = bag >= 0
+    if include_last_offset:
+        valid = valid & (ops.arange(n, device=input.device) < offsets[-1])
+    return bag.clamp(min=0), valid, starts.shape[0]
+
+
+def _segment_sum_or_mean(input, weight, offsets, include_last_offset, padding_idx, psw, mode,
+                         embed):
+    """``mode='sum'`` / ``'mean'`` of a 1-D ``input`` split at ``offsets``: rows added into
+    their bag with ``index_add`` (``embed`` looks the rows up)."""
+    bag, valid, nbags = _bag_of_each_position(input, offsets, include_last_offset)
+    if padding_idx is not None:
+        valid = valid & (input != padding_idx)
+    rows = ops.where(valid.unsqueeze(-1), embed(input), 0.0)
+    if psw is not None:
+        rows = rows * psw.to(rows.dtype).unsqueeze(-1)
+    zeros = ops.full((nbags, weight.shape[1]), 0.0, dtype=rows.dtype, device=rows.device)
+    if nbags == 0:
+        return zeros
+    total = ops.index_add(zeros, 0, bag, rows)
+    if mode == "sum":
+        return total
+    ones = ops.full((nbags,), 0.0, dtype=rows.dtype, device=rows.device)
+    count = ops.index_add(ones, 0, bag, valid.to(rows.dtype))
+    return total / count.clamp(min=1).unsqueeze(-1)
+
+
 def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
                   max_norm: float | None = None, norm_type: float = 2,
                   scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
@@ -175,10 +214,8 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
                   padding_idx: int | None = None) -> Tensor:
     """Sum, mean or max of embedding rows per bag: rows of a 2-D ``input`` (B, L), or
     segments of a 1-D ``input`` starting at ``offsets``. Entries equal to ``padding_idx``
-    are left out; empty bags give zeros."""
-    if sparse:
-        raise NotImplementedError("embedding_bag(sparse=True): sparse gradients are "
-                                  "implemented for embedding only; use sparse=False")
+    are left out; empty bags give zeros. ``sparse=True``: the gradient of a leaf ``weight``
+    is a sparse COO tensor (one row per looked-up index), as for :func:`embedding`."""
     if mode not in ("sum", "mean", "max"):
         raise ArgumentError(f"embedding_bag: mode has to be one of sum, mean or max, got "
                             f"{mode!r}")
@@ -199,6 +236,14 @@ def embedding_bag(input: Tensor, weight: Tensor, offsets: Tensor | None = None,
     elif input.ndim == 1:
         if offsets is None or offsets.ndim != 1:
             raise ArgumentError("embedding_bag: a 1-D input needs 1-D offsets")
+        if mode != "max":
+            if padding_idx is not None and padding_idx < 0:
+                padding_idx += weight.shape[0]
+            return _segment_sum_or_mean(
+                input, weight, offsets, include_last_offset, padding_idx,
+                per_sample_weights, mode,
+                lambda i: embedding(i, weight, None, max_norm, norm_type, scale_grad_by_freq,
+                                    sparse))
         pos, valid = _bags_from_offsets(input, offsets, include_last_offset)
         idx = ops.getitem(input, pos) if input.shape[0] else pos
         psw = None if per_sample_weights is None else ops.getitem(per_sample_weights, pos)

@@ -9,6 +9,7 @@ from ... import dtypes, ops as F
 from ...autograd import no_grad
 from ...creation import empty
 from ...errors import ArgumentError, FwTypeError
+from .. import functional as NF  # looked up per call: a patched F.conv2d is seen, as in torch
 from .. import functional_conv as FC
 from ..parameter import Parameter
 from .module import Module
@@ -118,7 +119,7 @@ class _Conv(_ConvNd):
                          groups, bias, padding_mode, 0, device, dtype)
 
     def _conv_forward(self, input, weight, bias):
-        fn = (FC.conv1d, FC.conv2d, FC.conv3d)[self._nd - 1]
+        fn = (NF.conv1d, NF.conv2d, NF.conv3d)[self._nd - 1]
         if self.padding_mode == "zeros":
             return fn(input, weight, bias, self.stride, self.padding, self.dilation,
                       self.groups)
@@ -184,7 +185,7 @@ class _ConvTranspose(_ConvNd):
 
     def forward(self, input, output_size=None):
         """Transposed convolution; ``output_size`` picks the output_padding."""
-        fn = (FC.conv_transpose1d, FC.conv_transpose2d, FC.conv_transpose3d)[self._nd - 1]
+        fn = (NF.conv_transpose1d, NF.conv_transpose2d, NF.conv_transpose3d)[self._nd - 1]
         return fn(input, self.weight, self.bias, self.stride, self.padding,
                   self._output_padding(input, output_size), self.groups, self.dilation)
 

@@ -557,6 +557,9 @@ class Module(ModuleStateMixin):
         return main + ")"
 
     def share_memory(self) -> Module:
-        """A no-op on this framework (CPU tensors are already shareable by fork)."""
+        """Move parameters, their gradients and buffers to shared memory
+        (``Tensor.share_memory_()``), so processes given this module share its weights."""
+        from ...tensor_sharing import share_module
+        share_module(self)
         return self
 

@@ -110,16 +110,14 @@ class Embedding(Module):
 
 class EmbeddingBag(Module):
     """Sums, averages or takes the max of embedding rows per bag, without materializing
-    the per-index embeddings as an output."""
+    the per-index embeddings as an output (``sparse=True``: ``weight.grad`` is a sparse COO
+    tensor, as for :class:`Embedding`)."""
 
     def __init__(self, num_embeddings: int, embedding_dim: int, max_norm: float | None = None,
                  norm_type: float = 2.0, scale_grad_by_freq: bool = False, mode: str = "mean",
                  sparse: bool = False, _weight=None, include_last_offset: bool = False,
                  padding_idx: int | None = None, device=None, dtype=None):
         super().__init__()
-        if sparse:
-            raise NotImplementedError("EmbeddingBag(sparse=True): sparse gradients are "
-                                      "implemented for Embedding only; use sparse=False")
         padding_idx = _padding_index("EmbeddingBag", padding_idx, num_embeddings)
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
