@@ -103,11 +103,13 @@ def _rebuild_parameter(data, requires_grad, backward_hooks=None, state=None):
 
 
 def _place(location: str):
-    """The device a saved ``location`` tag (``"cpu"``, ``"cuda:0"``) maps to: cpu, or cuda
-    when the tag names it and one is available (else the PyTorch-style error)."""
-    from .device import to_device
+    """The device a ``location`` tag (``"cpu"``, ``"cuda:0"``, ``"meta"``) maps to: cuda
+    only when one is available (else the PyTorch-style error)."""
+    from .device import meta, to_device
     if location.startswith("cpu"):
         return cpu
+    if location == "meta":
+        return meta
     if location.startswith("cuda"):
         from . import cuda
         if not cuda.is_available():
@@ -167,9 +169,12 @@ def _allowed_globals() -> dict:
 
 class _Unpickler(pickle.Unpickler):
     def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str, byteorder: str,
-                 where: str):
+                 where: str, map_location=None):
+        from .device import to_device
         super().__init__(io.BytesIO(data))
         self.archive, self.prefix, self.byteorder, self.where = archive, prefix, byteorder, where
+        # map_location replaces every storage's saved location tag
+        self.location = None if map_location is None else str(to_device(map_location))
         self.allowed = _allowed_globals()
         self.storages: dict[str, _Storage] = {}
 
@@ -193,6 +198,7 @@ class _Unpickler(pickle.Unpickler):
                                   f"unknown type {storage_type!r:.60}")
         key = key.decode() if isinstance(key, bytes) else str(key)
         location = location.decode() if isinstance(location, bytes) else str(location)
+        location = self.location or location
         if key not in self.storages:
             self.storages[key] = _Storage(self._read_storage(key, storage_type.dtype, numel),
                                           storage_type.dtype, location)
@@ -236,10 +242,8 @@ def load_torch_checkpoint(f, map_location=None):
         byteorder = "little"
         if f"{prefix}byteorder" in archive.namelist():
             byteorder = archive.read(f"{prefix}byteorder").decode().strip()
-        unpickler = _Unpickler(archive.read(pickles[0]), archive, prefix, byteorder, where)
-        if map_location is not None:
-            unpickler.allowed[("torch._utils", "_rebuild_tensor_v2")] = _relocating(
-                map_location)
+        unpickler = _Unpickler(archive.read(pickles[0]), archive, prefix, byteorder, where,
+                               map_location)
         try:
             obj = unpickler.load()
         except (CheckpointError, DeviceError):
@@ -250,17 +254,3 @@ def load_torch_checkpoint(f, map_location=None):
                                   f"data.pkl ({type(exc).__name__}: {exc})") from None
     return obj
 
-
-def _relocating(map_location):
-    """``_rebuild_tensor_v2`` that puts every tensor on ``map_location``."""
-    from .device import to_device
-    target = to_device(map_location)
-
-    def rebuild(storage, *args):
-        if not isinstance(storage, _Storage):
-            raise CheckpointError("torch checkpoint: a tensor's storage is not a storage record")
-        moved = _Storage(storage.array, storage.dtype, "cpu")
-        t = _rebuild_tensor_v2(moved, *args)
-        return t if target.type == "cpu" else t.detach().to(target).requires_grad_(
-            t.requires_grad)
-    return rebuild

@@ -165,6 +165,10 @@ def test_cuda_tensors_need_a_device_or_map_location(monkeypatch):
         fw.load_torch_checkpoint(tz.write({"x": tz.tensor(st)}))
     out = fw.load_torch_checkpoint(tz.write({"x": tz.tensor(st)}), map_location="cpu")
     assert out["x"].device == fw.device("cpu") and out["x"].sum().item() == 3.0
+    # older files rebuild through _rebuild_tensor; map_location applies to them too
+    old_style = tz._Reduce(tz.Global("torch._utils", "_rebuild_tensor"), (st, 0, (3,), (1,)))
+    out = fw.load_torch_checkpoint(tz.write({"x": old_style}), map_location="cpu")
+    assert out["x"].device == fw.device("cpu") and out["x"].sum().item() == 3.0
 
 
 def test_broken_files_are_clear_errors():
